@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make demo   create the environment, generate and land sample data, materialize every asset, print a summary
+#   make test   create the environment, run ruff (format + lint), the test suite and the infra security scan
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format check-infra ui bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/medallion demo
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest
+	$(MAKE) check-infra
+
+check-infra: $(STAMP)
+	@if [ -x infra_pulumi/scan/run_scan.sh ]; then infra_pulumi/scan/run_scan.sh; else echo "no infra scan yet"; fi
+
+ui: $(STAMP)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: $(STAMP)
+	$(BIN)/medallion bench
+
+clean:
+	rm -rf data .medallion

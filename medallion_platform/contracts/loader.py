@@ -1,0 +1,63 @@
+"""Loads every `contracts/*.yaml` into `Contract`s, with errors that name file and field."""
+
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from medallion_platform.contracts.model import Contract
+
+__all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts"]
+
+CONTRACTS_DIR = Path(__file__).parent
+
+
+class ContractError(ValueError):
+    """A contract file that cannot be used, with the file, the field and the problem."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]):
+        self.path = path
+        self.problems = problems
+        lines = [f"{path}: invalid data contract"]
+        lines += [f"  - {field}: {message}" for field, message in problems]
+        super().__init__("\n".join(lines))
+
+
+def _location(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<file>"
+
+
+def load_contract(path: Path) -> Contract:
+    """Reads and validates one contract file; raises `ContractError` naming what is wrong."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractError(path, [("<yaml>", str(exc).replace("\n", " "))]) from exc
+    if not isinstance(data, dict):
+        raise ContractError(path, [("<file>", "must be a mapping of contract fields")])
+    try:
+        contract = Contract.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append((_location(err["loc"]), message))
+        raise ContractError(path, problems) from None
+    if contract.name != path.stem:
+        raise ContractError(path, [("name", f"{contract.name!r} must match the file name {path.stem!r}")])
+    return contract
+
+
+@cache
+def _load_dir(directory: Path) -> tuple[Contract, ...]:
+    return tuple(load_contract(p) for p in sorted(directory.glob("*.yaml")))
+
+
+def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
+    """Every contract in `directory` (default: the packaged ones), by dataset name."""
+    return {c.name: c for c in _load_dir(Path(directory or CONTRACTS_DIR))}

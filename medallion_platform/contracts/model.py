@@ -1,0 +1,207 @@
+"""The typed data contract: one YAML file per source dataset becomes one `Contract`."""
+
+import re
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "Column",
+    "Contract",
+    "DedupOrder",
+    "Freshness",
+    "Partition",
+    "Source",
+    "TrustedWrite",
+    "parse_duration",
+]
+
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+_SCALAR_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+# Ingestion metadata columns that every raw row carries; dedup may order by them.
+METADATA_COLUMNS = ("_source_file", "_source_line", "_ingested_at", "_batch_id", "_batch_seq")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parses `30m`, `2h` or `1d` into a timedelta."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as '30m', '2h' or '1d'")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """How the dataset arrives in the raw landing prefix."""
+
+    kind: Literal["stream", "batch"]
+    format: Literal["jsonl", "csv"]
+    compression: Literal["none", "gzip", "auto"] = "auto"
+    landing_prefix: str
+
+    @field_validator("landing_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.startswith("landing/") or not value.endswith("/"):
+            raise ValueError("must look like 'landing/<dataset>/' (leading 'landing/', trailing '/')")
+        return value
+
+
+class Column(_Strict):
+    """One column of the source, with the rules a value must meet to reach trusted."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: str
+    required: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: list[str] | None = None
+    regex: str | None = None
+    description: str = ""
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value in _SCALAR_TYPES or _DECIMAL.match(value):
+            return value
+        raise ValueError(f"unknown type {value!r}; use one of {', '.join(_SCALAR_TYPES)} or decimal(p,s)")
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"regex does not compile: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> "Column":
+        numeric = self.type in ("integer", "double") or self.type.startswith("decimal")
+        if (self.min is not None or self.max is not None) and not numeric:
+            raise ValueError(f"min/max apply to numeric columns, not to type {self.type!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.allowed is not None and self.type != "string":
+            raise ValueError("allowed values apply to string columns")
+        return self
+
+    @property
+    def decimal(self) -> tuple[int, int] | None:
+        """(precision, scale) for a decimal column, else None."""
+        match = _DECIMAL.match(self.type)
+        return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class DedupOrder(_Strict):
+    """One ordering term: among rows with the same key, the first row in this order wins."""
+
+    column: str
+    direction: Literal["asc", "desc"] = "desc"
+
+
+class Partition(_Strict):
+    """Physical partitioning of the trusted table; a date derived from a timestamp column."""
+
+    column: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    derived_from: str
+
+
+class Freshness(_Strict):
+    """How stale the trusted data may get before Dagster warns, then fails."""
+
+    warn_after: str
+    fail_after: str
+
+    @field_validator("warn_after", "fail_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Freshness":
+        if parse_duration(self.warn_after) >= parse_duration(self.fail_after):
+            raise ValueError("warn_after must be shorter than fail_after")
+        return self
+
+
+class TrustedWrite(_Strict):
+    """How validated rows are written to trusted."""
+
+    mode: Literal["merge", "append", "partition_overwrite"]
+    when_matched: Literal["ignore", "update", "update_if_newer"] = "ignore"
+    newer_column: str | None = None
+
+    @model_validator(mode="after")
+    def _newer_needs_column(self) -> "TrustedWrite":
+        if self.when_matched == "update_if_newer" and not self.newer_column:
+            raise ValueError("when_matched 'update_if_newer' needs newer_column")
+        return self
+
+
+class Contract(_Strict):
+    """A source dataset's contract: layout, schema, rules, keys and ownership."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str
+    owner: str
+    source: Source
+    columns: list[Column] = Field(min_length=1)
+    primary_key: list[str] = Field(min_length=1)
+    dedup_order: list[DedupOrder] = Field(default_factory=list)
+    partition: Partition | None = None
+    pii: list[str] = Field(default_factory=list)
+    freshness: Freshness
+    trusted_write: TrustedWrite
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> "Contract":
+        names = [c.name for c in self.columns]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns are declared twice: {dupes}")
+        known = set(names)
+        for field, refs in (("primary_key", self.primary_key), ("pii", self.pii)):
+            missing = [r for r in refs if r not in known]
+            if missing:
+                raise ValueError(f"{field} names unknown columns {missing}")
+        for order in self.dedup_order:
+            if order.column not in known and order.column not in METADATA_COLUMNS:
+                raise ValueError(f"dedup_order names unknown column {order.column!r}")
+        for key in self.primary_key:
+            if not self.column(key).required:
+                raise ValueError(f"primary key column {key!r} must be required")
+        if self.partition is not None:
+            if self.partition.column in known:
+                raise ValueError(f"partition column {self.partition.column!r} clashes with a source column")
+            if self.partition.derived_from not in known:
+                raise ValueError(f"partition.derived_from names unknown column {self.partition.derived_from!r}")
+            if self.column(self.partition.derived_from).type != "timestamp":
+                raise ValueError("partition.derived_from must be a timestamp column")
+        newer = self.trusted_write.newer_column
+        if newer is not None and newer not in known:
+            raise ValueError(f"trusted_write.newer_column names unknown column {newer!r}")
+        if self.trusted_write.mode == "partition_overwrite" and self.partition is None:
+            raise ValueError("trusted_write mode 'partition_overwrite' needs a partition")
+        if self.source.landing_prefix != f"landing/{self.name}/":
+            raise ValueError(f"source.landing_prefix must be 'landing/{self.name}/' for dataset {self.name!r}")
+        return self
+
+    def column(self, name: str) -> Column:
+        """The column called `name`."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        raise KeyError(name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
