@@ -67,6 +67,13 @@ def resource_names(
         batch_copy_state_machine=f"{base}-batch-copy",
         roles={
             name: f"{base}-{name.replace('_', '-')}"
-            for name in ("firehose", "batch_operations", "step_functions", "dagster_worker", "databricks_cross_account", "unity_catalog")
+            for name in (
+                "firehose",
+                "batch_operations",
+                "step_functions",
+                "dagster_worker",
+                "databricks_cross_account",
+                "unity_catalog",
+            )
         },
     )

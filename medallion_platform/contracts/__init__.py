@@ -3,4 +3,12 @@
 from medallion_platform.contracts.loader import CONTRACTS_DIR, ContractError, load_contract, load_contracts
 from medallion_platform.contracts.model import METADATA_COLUMNS, Column, Contract
 
-__all__ = ["CONTRACTS_DIR", "METADATA_COLUMNS", "Column", "Contract", "ContractError", "load_contract", "load_contracts"]
+__all__ = [
+    "CONTRACTS_DIR",
+    "METADATA_COLUMNS",
+    "Column",
+    "Contract",
+    "ContractError",
+    "load_contract",
+    "load_contracts",
+]

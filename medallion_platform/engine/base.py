@@ -1,0 +1,55 @@
+"""The engine interface shared by the embedded and Spark engines."""
+
+import itertools
+from abc import ABC, abstractmethod
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+__all__ = ["Engine", "build_engine"]
+
+ArrowData = pa.Table | pa.RecordBatchReader | ds.Dataset
+
+
+class Engine(ABC):
+    """A PySpark-API session plus Arrow in and out."""
+
+    name: str
+    F: Any
+    """The `functions` module of this engine's PySpark API."""
+    Window: Any
+    """The `Window` class of this engine's PySpark API."""
+
+    _ids = itertools.count()
+
+    def unique_name(self, stem: str) -> str:
+        return f"{stem}_{next(self._ids)}"
+
+    @abstractmethod
+    def dataframe(self, data: ArrowData, name: str = "input") -> Any:
+        """A DataFrame over Arrow data (lazily scanned where the engine can)."""
+
+    @abstractmethod
+    def to_arrow(self, df: Any) -> pa.Table:
+        """Runs `df` and returns its rows as Arrow."""
+
+    @abstractmethod
+    def persist(self, df: Any) -> Any:
+        """Computes `df` once so several outputs can read it without recomputing."""
+
+    def close(self) -> None:
+        """Releases the engine's resources."""
+
+
+def build_engine(kind: str) -> Engine:
+    """The engine called `kind`: `embedded` or `spark`."""
+    if kind == "embedded":
+        from medallion_platform.engine.embedded import EmbeddedEngine
+
+        return EmbeddedEngine()
+    if kind == "spark":
+        from medallion_platform.engine.spark import SparkEngine
+
+        return SparkEngine()
+    raise ValueError(f"unknown engine {kind!r}: use 'embedded' or 'spark' (MEDALLION_ENGINE)")

@@ -1,0 +1,137 @@
+"""Parses landing files into source-faithful raw rows: every value kept as text, nothing dropped.
+
+A record that cannot be parsed (broken JSON, a CSV row with the wrong number of fields) still
+becomes a raw row: its text goes to `_raw_record` and the error to `_parse_error`, so trusted can
+quarantine it with a reason. Fields the contract does not know are listed in `_extra_fields`
+and the whole record is kept in `_raw_record`.
+"""
+
+import csv
+import io
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from medallion_platform.contracts import Contract
+
+__all__ = ["PARSED_FIELDS", "parse_csv", "parse_jsonl", "parse_landing_file"]
+
+# Columns a parser adds after the contract's own (text) columns.
+PARSED_FIELDS = [
+    pa.field("_raw_record", pa.string()),
+    pa.field("_parse_error", pa.string()),
+    pa.field("_extra_fields", pa.string()),
+    pa.field("_source_line", pa.int64()),
+]
+
+
+def _parsed_schema(contract: Contract) -> pa.Schema:
+    return pa.schema([pa.field(c, pa.string()) for c in contract.column_names] + PARSED_FIELDS)
+
+
+def _lines(text: str) -> pa.Table:
+    """Non-blank lines of `text` with their 1-based line numbers (CRLF tolerated)."""
+    parts = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    numbers = pa.array(range(1, len(parts) + 1), pa.int64())
+    parts = pc.utf8_rtrim(parts, "\r")
+    keep = pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), ""))
+    return pa.table({"line": parts.cast(pa.string()), "line_no": numbers}).filter(keep)
+
+
+def parse_jsonl(data: bytes, contract: Contract) -> pa.Table:
+    """JSON lines → raw rows, in DuckDB (vectorised; one JSON parse per line)."""
+    lines = _lines(data.decode("utf-8", errors="replace"))
+    names = contract.column_names
+    paths = ", ".join("'$.\"" + n + "\"'" for n in names)
+    known = ", ".join(f"'{n}'" for n in names)
+    columns = ",\n".join(f'CASE WHEN ok THEN v[{i + 1}] END AS "{n}"' for i, n in enumerate(names))
+    sql = f"""
+        WITH parsed AS (
+            SELECT line, line_no,
+                   coalesce(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END, false) AS ok
+            FROM lines
+        ), extracted AS (
+            SELECT *,
+                   CASE WHEN ok THEN json_extract_string(line, [{paths}]) END AS v,
+                   CASE WHEN ok THEN list_filter(json_keys(line), lambda k: k NOT IN ({known})) END AS extra
+            FROM parsed
+        )
+        SELECT {columns},
+               CASE WHEN NOT ok OR len(extra) > 0 THEN line END AS _raw_record,
+               CASE WHEN NOT ok THEN
+                    CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'malformed JSON' END
+               END AS _parse_error,
+               CASE WHEN len(extra) > 0 THEN array_to_string(extra, ',') END AS _extra_fields,
+               line_no AS _source_line
+        FROM extracted
+        ORDER BY line_no
+    """
+    con = duckdb.connect()
+    try:
+        con.register("lines", lines)
+        table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    return table.cast(_parsed_schema(contract))
+
+
+def parse_csv(data: bytes, contract: Contract) -> pa.Table:
+    """CSV with a header → raw rows. Handles a UTF-8 BOM, CRLF, quoted commas and newlines."""
+    text = data.decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    names = contract.column_names
+    out: dict[str, list] = {n: [] for n in [*names, "_raw_record", "_parse_error", "_extra_fields", "_source_line"]}
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return _parsed_schema(contract).empty_table()
+    index = {h: i for i, h in enumerate(header)}
+    extra = [h for h in header if h not in names]
+    extra_text = ",".join(extra) or None
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. an unterminated quote: the rest of the file is one broken record
+            _broken(out, names, text.splitlines()[start - 1 :], f"unparsable CSV: {exc}", start)
+            break
+        line = start
+        start = reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line is not a record
+        if len(row) != len(header):
+            _broken(out, names, [_to_csv(row)], f"expected {len(header)} fields, found {len(row)}", line)
+            continue
+        for n in names:
+            out[n].append(row[index[n]] if n in index else None)
+        out["_raw_record"].append(json.dumps(dict(zip(header, row, strict=True))) if extra else None)
+        out["_parse_error"].append(None)
+        out["_extra_fields"].append(extra_text)
+        out["_source_line"].append(line)
+    return pa.table(out, schema=_parsed_schema(contract))
+
+
+def _broken(out: dict, names: list[str], raw: list[str], error: str, line: int) -> None:
+    for n in names:
+        out[n].append(None)
+    out["_raw_record"].append("\n".join(raw))
+    out["_parse_error"].append(error)
+    out["_extra_fields"].append(None)
+    out["_source_line"].append(line)
+
+
+def _to_csv(row: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(row)
+    return buffer.getvalue()
+
+
+def parse_landing_file(data: bytes, contract: Contract) -> pa.Table:
+    """Dispatches on the contract's format."""
+    if contract.source.format == "jsonl":
+        return parse_jsonl(data, contract)
+    return parse_csv(data, contract)

@@ -1,0 +1,227 @@
+"""One Delta IO layer over delta-rs: append, MERGE on keys, partition overwrite; idempotent and atomic.
+
+Every write is one commit. Writers pass an application id and a monotonically increasing version
+(`app_id`, `version`): delta-rs records such app transactions but does not enforce them, so each
+write first reads the recorded version and writes nothing when the batch was already committed.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+__all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
+
+WhenMatched = Literal["ignore", "update", "update_if_newer"]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one write did. `skipped` means the batch had been committed before."""
+
+    version: int | None
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: bool = False
+    metrics: dict = field(default_factory=dict)
+
+
+def sql_literal(value: object) -> str:
+    """A delta-rs (DataFusion) SQL literal for a partition value."""
+    if isinstance(value, dt.datetime):
+        raise TypeError("timestamps are not partition values here")
+    if isinstance(value, dt.date):
+        return f"CAST('{value.isoformat()}' AS DATE)"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class DeltaTableIO:
+    """Reads and writes one Delta table at `uri`."""
+
+    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None):
+        self.uri = uri
+        self.storage_options = storage_options or None
+
+    # -- reading ---------------------------------------------------------------------------
+    def table(self) -> DeltaTable | None:
+        """The table, or None if nothing has been written yet."""
+        try:
+            return DeltaTable(self.uri, storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+
+    def exists(self) -> bool:
+        return self.table() is not None
+
+    def version(self) -> int | None:
+        table = self.table()
+        return None if table is None else table.version()
+
+    def transaction_version(self, app_id: str) -> int:
+        """The last version committed by `app_id`, or -1."""
+        table = self.table()
+        if table is None:
+            return -1
+        found = table.transaction_version(app_id)
+        return -1 if found is None else found
+
+    def dataset(self) -> ds.Dataset | None:
+        """A lazy Arrow dataset over the current version (filters push down to files)."""
+        table = self.table()
+        return None if table is None else table.to_pyarrow_dataset()
+
+    def read(self, filter: ds.Expression | None = None, columns: Sequence[str] | None = None) -> pa.Table | None:
+        dataset = self.dataset()
+        if dataset is None:
+            return None
+        return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
+
+    # -- writing ---------------------------------------------------------------------------
+    def _commit(self, app_id: str | None, version: int | None, metadata: dict | None) -> CommitProperties:
+        txns = [Transaction(app_id=app_id, version=version)] if app_id is not None and version is not None else None
+        custom = {k: str(v) for k, v in (metadata or {}).items()} or None
+        return CommitProperties(custom_metadata=custom, app_transactions=txns)
+
+    def _already(self, app_id: str | None, version: int | None) -> bool:
+        return app_id is not None and version is not None and self.transaction_version(app_id) >= version
+
+    def append(
+        self,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        partition_by: Sequence[str] | None = None,
+        app_id: str | None = None,
+        version: int | None = None,
+        metadata: dict | None = None,
+    ) -> WriteResult:
+        """Appends `data` in one commit (a reader streams: memory stays bounded by its batches)."""
+        if self._already(app_id, version):
+            return WriteResult(version=self.version(), skipped=True)
+        rows = _RowCounter(data)
+        write_deltalake(
+            self.uri,
+            rows.stream(),
+            mode="append",
+            partition_by=list(partition_by) if partition_by else None,
+            storage_options=self.storage_options,
+            commit_properties=self._commit(app_id, version, metadata),
+        )
+        return WriteResult(version=self.version(), inserted=rows.count)
+
+    def merge(
+        self,
+        data: pa.Table,
+        *,
+        keys: Sequence[str],
+        partition_column: str | None = None,
+        when_matched: WhenMatched = "ignore",
+        newer_column: str | None = None,
+        app_id: str | None = None,
+        version: int | None = None,
+        metadata: dict | None = None,
+    ) -> WriteResult:
+        """MERGE `data` (one row per key) on `keys`; with a partition column, only touched partitions are scanned."""
+        if self._already(app_id, version):
+            return WriteResult(version=self.version(), skipped=True)
+        commit = self._commit(app_id, version, metadata)
+        table = self.table()
+        if table is None:
+            write_deltalake(
+                self.uri,
+                data,
+                mode="append",
+                partition_by=[partition_column] if partition_column else None,
+                storage_options=self.storage_options,
+                commit_properties=commit,
+            )
+            return WriteResult(version=self.version(), inserted=data.num_rows)
+        predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        if partition_column:
+            values = sorted(set(data.column(partition_column).to_pylist()) - {None})
+            if values:
+                predicate += f" AND t.{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
+        merger = table.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=commit)
+        if when_matched == "update":
+            merger = merger.when_matched_update_all()
+        elif when_matched == "update_if_newer":
+            merger = merger.when_matched_update_all(predicate=f"s.{newer_column} > t.{newer_column}")
+        metrics = merger.when_not_matched_insert_all().execute()
+        return WriteResult(
+            version=self.version(),
+            inserted=int(metrics.get("num_target_rows_inserted", 0)),
+            updated=int(metrics.get("num_target_rows_updated", 0)),
+            metrics=dict(metrics),
+        )
+
+    def overwrite_partitions(
+        self,
+        data: pa.Table,
+        *,
+        partition_column: str,
+        values: Iterable[object],
+        app_id: str | None = None,
+        version: int | None = None,
+        metadata: dict | None = None,
+    ) -> WriteResult:
+        """Replaces exactly the partitions `values` with `data`, atomically, in one commit."""
+        values = sorted(set(values))
+        if self._already(app_id, version):
+            return WriteResult(version=self.version(), skipped=True)
+        if not values:
+            return WriteResult(version=self.version())
+        predicate = f"{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
+        outside = [v for v in set(data.column(partition_column).to_pylist()) if v not in values]
+        if outside:
+            raise ValueError(f"rows for partitions {sorted(outside)} outside the overwrite {values}")
+        exists = self.exists()
+        write_deltalake(
+            self.uri,
+            data,
+            mode="overwrite" if exists else "append",
+            predicate=predicate if exists else None,
+            partition_by=[partition_column],
+            storage_options=self.storage_options,
+            commit_properties=self._commit(app_id, version, metadata),
+        )
+        return WriteResult(version=self.version(), inserted=data.num_rows)
+
+    def overwrite(self, data: pa.Table, *, metadata: dict | None = None) -> WriteResult:
+        """Replaces the whole table in one commit (for small, unpartitioned tables)."""
+        write_deltalake(
+            self.uri,
+            data,
+            mode="overwrite",
+            schema_mode="overwrite",
+            storage_options=self.storage_options,
+            commit_properties=self._commit(None, None, metadata),
+        )
+        return WriteResult(version=self.version(), inserted=data.num_rows)
+
+
+class _RowCounter:
+    """Counts rows as they stream through to the writer."""
+
+    def __init__(self, data: pa.Table | pa.RecordBatchReader):
+        self.data = data
+        self.count = 0
+
+    def stream(self) -> pa.Table | pa.RecordBatchReader:
+        if isinstance(self.data, pa.Table):
+            self.count = self.data.num_rows
+            return self.data
+        reader = self.data
+
+        def batches():
+            for batch in reader:
+                self.count += batch.num_rows
+                yield batch
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
