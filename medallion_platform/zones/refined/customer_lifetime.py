@@ -1,0 +1,63 @@
+"""customer_lifetime: one row per customer who ordered. No PII: e-mail and name never reach refined."""
+
+from typing import Any
+
+import pyarrow as pa
+
+from medallion_platform.zones.refined.base import RefinedTable, amount
+
+MONEY = pa.decimal128(18, 2)
+CURRENCIES = ("EUR", "USD", "GBP")
+SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("country", pa.string()),
+        ("segment", pa.string()),
+        ("first_order_at", pa.timestamp("us", tz="UTC")),
+        ("last_order_at", pa.timestamp("us", tz="UTC")),
+        ("orders", pa.int64()),
+        ("units", pa.int64()),
+        *[(f"net_revenue_{c.lower()}", MONEY) for c in CURRENCIES],
+    ]
+)
+
+
+def build(engine: Any, order_events: Any, customers: Any) -> Any:
+    """First and last order, orders, units and net revenue per currency for each customer.
+
+    Net revenue = placed − cancelled − refunded amounts. Country and segment come from the CRM
+    (`unknown` for customers it does not know yet); e-mail and name are deliberately left out.
+    """
+    F = engine.F
+    status = F.col("status")
+    placed = status == F.lit("placed")
+    sign = F.when(placed, F.lit(1)).when(status.isin("cancelled", "refunded"), F.lit(-1)).otherwise(F.lit(0))
+    signed = amount(F) * sign
+    grouped = order_events.groupBy("customer_id").agg(
+        F.min(F.when(placed, F.col("event_time"))).alias("first_order_at"),
+        F.max(F.when(placed, F.col("event_time"))).alias("last_order_at"),
+        F.countDistinct(F.when(placed, F.col("order_id"))).alias("orders"),
+        F.coalesce(F.sum(F.when(placed, F.col("quantity"))), F.lit(0)).cast("bigint").alias("units"),
+        *[
+            F.coalesce(F.sum(F.when(F.col("currency") == F.lit(c), signed)), F.lit(0))
+            .cast("decimal(18,2)")
+            .alias(f"net_revenue_{c.lower()}")
+            for c in CURRENCIES
+        ],
+    )
+    return (
+        grouped.join(customers.select("customer_id", "country", "segment"), on="customer_id", how="left")
+        .withColumn("country", F.coalesce(F.col("country"), F.lit("unknown")))
+        .withColumn("segment", F.coalesce(F.col("segment"), F.lit("unknown")))
+    )
+
+
+TABLE = RefinedTable(
+    name="customer_lifetime",
+    description=build.__doc__.split("\n")[0],
+    owner="team:commerce-data",
+    inputs=("order_events", "customers"),
+    schema=SCHEMA,
+    build=build,
+    partitioned=False,
+)
