@@ -1,0 +1,1 @@
+"""Medallion AWS infrastructure (Pulumi). Importing this package has no side effects."""

@@ -1,0 +1,1 @@
+"""One ComponentResource per layer of the AWS architecture."""

@@ -1,0 +1,212 @@
+"""Storage: the raw, trusted, refined, staging and access-log buckets, locked down.
+
+Every bucket: ACLs disabled, public access blocked, versioning with noncurrent versions expired after
+`retention.noncurrentVersionDays` (at most 7), incomplete uploads aborted, access logs, and a policy
+that denies plain HTTP and any request that did not come through the project's S3 endpoints, except
+for the named service roles that cannot (Firehose, S3 Batch Operations, Unity Catalog, break-glass,
+the deployer). Data buckets use a customer-managed key with an S3 bucket key and refuse SSE-C.
+"""
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from infra_pulumi.components.common import Arns, policy_json, tags
+from infra_pulumi.components.keys import Keys
+from infra_pulumi.config import InfraConfig
+from medallion_platform.naming import ResourceNames
+
+__all__ = ["BUCKET_ROLES", "EVENT_BUCKETS", "Storage"]
+
+BUCKET_ROLES = ("raw", "trusted", "refined", "staging", "access_logs")
+EVENT_BUCKETS = ("raw", "staging")
+"""Buckets that send "Object Created" events to EventBridge (landing sensor, batch copy)."""
+
+
+class Storage(pulumi.ComponentResource):
+    """The five buckets and everything that secures them."""
+
+    def __init__(
+        self,
+        name: str,
+        config: InfraConfig,
+        names: ResourceNames,
+        keys: Keys,
+        endpoint_ids: Sequence[pulumi.Input[str]],
+        carve_outs: Mapping[str, Mapping[str, pulumi.Input[str]]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`carve_outs[bucket_role]` maps a label (e.g. "firehose") to a role ARN allowed from outside the endpoints."""
+        super().__init__("medallion:infra:Storage", name, None, opts)
+        self._config, self._names, self._arns = config, names, Arns(config)
+        bucket_keys = {"raw": keys.raw, "staging": keys.raw, "trusted": keys.curated, "refined": keys.curated}
+        self.buckets: dict[str, aws.s3.Bucket] = {}
+        self.access_logs = self._bucket("access_logs", None, endpoint_ids, carve_outs.get("access_logs", {}))
+        for role in BUCKET_ROLES[:-1]:
+            self.buckets[role] = self._bucket(role, bucket_keys[role], endpoint_ids, carve_outs.get(role, {}))
+        self.buckets["access_logs"] = self.access_logs
+        self.register_outputs({f"{r}_bucket": b.bucket for r, b in self.buckets.items()})
+
+    def _bucket(
+        self,
+        role: str,
+        key: aws.kms.Key | None,
+        endpoint_ids: Sequence[pulumi.Input[str]],
+        carve_outs: Mapping[str, pulumi.Input[str]],
+    ) -> aws.s3.Bucket:
+        cfg, name = self._config, self._names.buckets[role]
+        slug = role.replace("_", "-")
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(
+            f"{slug}-bucket",
+            bucket=name,
+            force_destroy=False,
+            tags=tags(cfg, zone=role),
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{slug}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=child
+        )
+        public_block = aws.s3.BucketPublicAccessBlock(
+            f"{slug}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        # Server access logs can only be delivered to an SSE-S3 bucket; every other bucket uses its CMK.
+        default = (
+            {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
+            if key is not None
+            else {"sse_algorithm": "AES256"}
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{slug}-encryption",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": default,
+                    "bucket_key_enabled": key is not None,
+                    "blocked_encryption_types": ["SSE-C"],
+                }
+            ],
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{slug}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{slug}-lifecycle",
+            bucket=bucket.id,
+            rules=self._lifecycle_rules(role),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
+        )
+        if role != "access_logs":
+            aws.s3.BucketLogging(
+                f"{slug}-logging",
+                bucket=bucket.id,
+                target_bucket=self.access_logs.id,
+                target_prefix=f"{name}/",
+                target_object_key_format={"partitioned_prefix": {"partition_date_source": "EventTime"}},
+                opts=child,
+            )
+        if role in EVENT_BUCKETS:
+            aws.s3.BucketNotification(f"{slug}-eventbridge", bucket=bucket.id, eventbridge=True, opts=child)
+        aws.s3.BucketPolicy(
+            f"{slug}-policy",
+            bucket=bucket.id,
+            policy=self._policy(role, endpoint_ids, carve_outs),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
+        )
+        return bucket
+
+    def _lifecycle_rules(self, role: str) -> list[dict]:
+        cfg = self._config
+        everything = {"prefix": ""}
+        rules: list[dict] = [
+            {
+                "id": "abort-incomplete-multipart-uploads",
+                "status": "Enabled",
+                "filter": everything,
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 2},
+            },
+            {
+                "id": "expire-noncurrent-versions",
+                "status": "Enabled",
+                "filter": everything,
+                "noncurrent_version_expiration": {"noncurrent_days": cfg.noncurrent_version_days},
+            },
+            {
+                "id": "remove-expired-delete-markers",
+                "status": "Enabled",
+                "filter": everything,
+                "expiration": {"expired_object_delete_marker": True},
+            },
+        ]
+        expiring = {
+            "raw": [("landing", "landing/", cfg.landing_retention_days), ("errors", "errors/", cfg.log_retention_days)],
+            "staging": [("exports", "", cfg.landing_retention_days)],
+            "access_logs": [("logs", "", cfg.log_retention_days)],
+        }
+        for label, prefix, days in expiring.get(role, []):
+            rules.append(
+                {
+                    "id": f"{label}-retention",
+                    "status": "Enabled",
+                    "filter": {"prefix": prefix},
+                    "expiration": {"days": days},
+                }
+            )
+        return rules
+
+    def _policy(
+        self,
+        role: str,
+        endpoint_ids: Sequence[pulumi.Input[str]],
+        carve_outs: Mapping[str, pulumi.Input[str]],
+    ) -> pulumi.Output[str]:
+        name = self._names.buckets[role]
+        resources = [self._arns.bucket(name), self._arns.objects(name)]
+        statements: list[dict] = [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": resources,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                # Carve-outs by name: service roles whose requests cannot come through our endpoints.
+                "Sid": "DenyOutsideProjectVpcEndpoints",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": resources,
+                "Condition": {
+                    "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
+                    "ArnNotEquals": {"aws:PrincipalArn": [carve_outs[k] for k in sorted(carve_outs)]},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            },
+        ]
+        if role == "access_logs":
+            statements.append(
+                {
+                    "Sid": "S3ServerAccessLogDelivery",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "logging.s3.amazonaws.com"},
+                    "Action": "s3:PutObject",
+                    "Resource": self._arns.objects(name),
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": self._config.account_id},
+                        "ArnLike": {
+                            "aws:SourceArn": [self._arns.bucket(b) for r, b in self._names.buckets.items() if r != role]
+                        },
+                    },
+                }
+            )
+        return policy_json(*statements)

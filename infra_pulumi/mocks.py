@@ -1,0 +1,108 @@
+"""Run the program offline under Pulumi mocks and record every resource it declares.
+
+Used by the unit tests (`medallion_tests/infra/`) and by the plan exporter of the security scan, so
+both look at exactly the same resources. Mock ids and ARNs are unique per resource, which lets the
+exporter restore references by value.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from infra_pulumi.config import InfraConfig
+from infra_pulumi.program import build
+from medallion_platform.contracts import Contract
+
+__all__ = ["Recorded", "Recording", "RecordingMocks", "record_program"]
+
+
+@dataclass
+class Recorded:
+    """One resource as the engine would receive it: type token, logical name, inputs, mock state."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    state: dict[str, Any]
+    id: str
+
+
+@dataclass
+class Recording:
+    """Everything `build` declared, and its resolved stack outputs."""
+
+    resources: list[Recorded]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, token: str) -> list[Recorded]:
+        """Resources whose type token is `token` (e.g. `aws:s3/bucket:Bucket`)."""
+        return [r for r in self.resources if r.type == token]
+
+    def named(self, name: str) -> Recorded:
+        """The resource with logical name `name`."""
+        matches = [r for r in self.resources if r.name == name]
+        if len(matches) != 1:
+            raise KeyError(f"{len(matches)} resources named {name!r}")
+        return matches[0]
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that echo inputs back with plausible, unique ids and ARNs, and record every resource."""
+
+    def __init__(self, config: InfraConfig) -> None:
+        self.config = config
+        self.resources: list[Recorded] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        """Record the resource; return an id and state with the computed attributes filled in."""
+        resource_id, computed = self._computed(args.typ, args.name, args.inputs)
+        state = {**args.inputs, **computed}
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), state, resource_id))
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        """The program makes no provider calls (no data sources); fail loudly if one appears."""
+        raise NotImplementedError(f"unexpected provider call {args.token}")
+
+    def _computed(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        region, account = self.config.region, self.config.account_id
+        given = inputs.get("name") or name
+        service = typ.split(":")[1].split("/")[0]
+        if typ == "aws:s3/bucket:Bucket":
+            return inputs["bucket"], {"arn": f"arn:aws:s3:::{inputs['bucket']}", "bucket": inputs["bucket"]}
+        if typ == "aws:iam/role:Role":
+            return given, {"arn": f"arn:aws:iam::{account}:role/{given}", "name": given}
+        if typ == "aws:kms/key:Key":
+            return f"key-{name}", {"arn": f"arn:aws:kms:{region}:{account}:key/key-{name}", "keyId": f"key-{name}"}
+        if typ == "aws:sqs/queue:Queue":
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{given}"
+            return url, {"arn": f"arn:aws:sqs:{region}:{account}:{given}", "url": url, "name": given}
+        if typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            return f"vpce-{name}", {
+                "arn": f"arn:aws:ec2:{region}:{account}:vpc-endpoint/vpce-{name}",
+                "prefixListId": f"pl-{name}",
+            }
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            return given, {"arn": f"arn:aws:logs:{region}:{account}:log-group:{given}", "name": given}
+        if typ == "aws:sfn/stateMachine:StateMachine":
+            return given, {"arn": f"arn:aws:states:{region}:{account}:stateMachine:{given}", "name": given}
+        if typ == "aws:kinesis/stream:Stream":
+            return given, {"arn": f"arn:aws:kinesis:{region}:{account}:stream/{given}", "name": given}
+        resource_id = f"{service}-{name}-id"
+        return resource_id, {"arn": f"arn:aws:{service}:{region}:{account}:{name}", "name": given}
+
+
+def record_program(config: InfraConfig, contracts: dict[str, Contract] | None = None) -> Recording:
+    """Build the whole program once under mocks; wait on every output so every resource is recorded."""
+    mocks = RecordingMocks(config)
+    pulumi.runtime.set_mocks(mocks, project=config.project, stack=config.stack, preview=False)
+    recording = Recording(mocks.resources)
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        outputs = {k: v for k, v in build(config, contracts).items() if v is not None}
+        return pulumi.Output.from_input(outputs).apply(recording.outputs.update)
+
+    run()
+    return recording
