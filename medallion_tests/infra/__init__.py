@@ -1,0 +1,1 @@
+"""Offline tests of the Pulumi program (mocks), its config, the plan exporter and outputs_to_env."""

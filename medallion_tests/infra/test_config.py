@@ -1,0 +1,74 @@
+"""Stack config: the example stacks parse, differ only in values, and bad values are refused with the key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra_pulumi.config import ConfigError, InfraConfig
+from medallion_tests.infra.helpers import make_config
+
+INFRA = Path(__file__).resolve().parents[2] / "infra_pulumi"
+
+
+def _stack(name: str) -> dict:
+    return yaml.safe_load((INFRA / f"Pulumi.{name}.yaml").read_text())["config"]
+
+
+def _shape(value: object) -> object:
+    """The keys of a config value, recursively, without the values."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    return type(value).__name__ if not isinstance(value, list) else "list"
+
+
+def test_example_stacks_parse_into_the_config() -> None:
+    dev, prod = (InfraConfig.from_values(s, _stack(s)) for s in ("dev", "prod"))
+    assert (dev.stack, prod.stack) == ("dev", "prod")
+    assert not dev.vpn.enabled and prod.vpn.enabled
+    assert dev.protect is False and prod.protect is True
+
+
+def test_example_stacks_differ_only_in_values() -> None:
+    assert _shape(_stack("dev")) == _shape(_stack("prod"))
+
+
+def test_project_file_is_what_the_cli_expects() -> None:
+    project = yaml.safe_load((INFRA / "Pulumi.yaml").read_text())
+    assert project["name"] == "medallion"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "../.venv"}}
+
+
+def test_config_is_frozen() -> None:
+    cfg = make_config()
+    with pytest.raises(AttributeError):
+        cfg.region = "us-east-1"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"retention": {"noncurrentVersionDays": 30}}, "retention.noncurrentVersionDays"),
+        ({"accountId": "12345"}, "accountId"),
+        ({"breakGlassRoleArn": "arn:aws:iam::123456789012:user/bob"}, "breakGlassRoleArn"),
+        ({"vpn": {"customerGatewayIp": "198.51.100.7", "onPremCidrs": []}}, "vpn.onPremCidrs"),
+    ],
+)
+def test_bad_values_name_the_key(overrides: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        make_config(**overrides)
+
+
+def test_overlapping_vpcs_are_refused() -> None:
+    net = dict(make_config().network.__dict__)
+    values = {
+        "vpc1Cidr": "10.1.0.0/16",
+        "vpc2Cidr": "10.1.0.0/16",
+        "availabilityZones": list(net["availability_zones"]),
+        "subnet1Cidr": "10.1.1.0/24",
+        "subnet2Cidr": "10.1.2.0/24",
+        "subnet3Cidr": "10.1.3.0/24",
+        "databricksSubnetCidrs": ["10.1.64.0/19", "10.1.96.0/19"],
+    }
+    with pytest.raises(ConfigError, match="overlap"):
+        make_config(network=values)

@@ -1,0 +1,135 @@
+"""IAM and Databricks policy: no wildcards on data, Unity Catalog trust, workspace security groups."""
+
+import json
+
+from infra_pulumi.components.databricks import DATABRICKS_EGRESS_PORTS
+from infra_pulumi.components.iam import NO_RESOURCE_ACTIONS
+from infra_pulumi.mocks import Recording
+from medallion_tests.infra.helpers import as_list, statements
+
+
+def _role_policies(recording: Recording) -> list:
+    return recording.of_type("aws:iam/rolePolicy:RolePolicy")
+
+
+def test_service_roles_exist_with_platform_names(recording: Recording, config) -> None:
+    from medallion_platform.naming import resource_names
+
+    expected = set(resource_names(config.stack).roles.values())
+    assert expected <= {r.inputs["name"] for r in recording.of_type("aws:iam/role:Role")}
+
+
+def test_no_role_policy_grants_a_wildcard_action(recording: Recording) -> None:
+    for policy in _role_policies(recording):
+        for stmt in statements(policy):
+            for action in as_list(stmt["Action"]):
+                assert action != "*" and not action.endswith(":*"), (policy.name, action)
+
+
+def test_no_wildcard_resource_on_data_buckets_or_keys(recording: Recording) -> None:
+    for policy in _role_policies(recording):
+        for stmt in statements(policy):
+            actions, resources = as_list(stmt["Action"]), as_list(stmt["Resource"])
+            data = [a for a in actions if a.split(":")[0] in {"s3", "kms"} and a not in NO_RESOURCE_ACTIONS]
+            if data:
+                assert "*" not in resources, (policy.name, stmt.get("Sid"))
+                for resource in resources:
+                    assert resource.startswith(("arn:aws:s3:::medallion-", "arn:aws:kms:", "arn:aws:s3:eu")), resource
+                    assert not resource.startswith("arn:aws:s3:::*"), resource
+            if "*" in resources:
+                assert set(actions) <= NO_RESOURCE_ACTIONS or stmt["Sid"] in {"DescribeCompute", "ManageCompute"}, (
+                    policy.name,
+                    stmt.get("Sid"),
+                )
+
+
+def test_kms_use_is_tied_to_the_calling_service(recording: Recording) -> None:
+    for policy in _role_policies(recording):
+        for stmt in statements(policy):
+            if any(a.startswith("kms:") for a in as_list(stmt["Action"])):
+                assert "kms:ViaService" in stmt["Condition"]["StringEquals"], (policy.name, stmt.get("Sid"))
+
+
+def test_dagster_worker_writes_only_zone_prefixes(recording: Recording, config) -> None:
+    (policy,) = [p for p in _role_policies(recording) if p.name == "dagster-worker-policy"]
+    stmts = {s["Sid"]: s for s in statements(policy)}
+    raw = recording.outputs["raw_bucket"]
+    assert stmts["ReadLanding"]["Resource"] == [f"arn:aws:s3:::{raw}/landing/*"]
+    assert "s3:PutObject" not in stmts["ReadLanding"]["Action"]
+    raw_writes = stmts["ReadWriteRawTables"]["Resource"]
+    assert raw_writes and all(r.startswith(f"arn:aws:s3:::{raw}/") and r != f"arn:aws:s3:::{raw}/*" for r in raw_writes)
+    assert not any("/landing/" in r for r in raw_writes), "workers never rewrite landing"
+
+
+def test_service_role_trusts_are_confined_to_the_account(recording: Recording, config) -> None:
+    services = {"firehose", "batch-operations", "step-functions", "dagster-worker", "events-start-batch-copy"}
+    for role in recording.of_type("aws:iam/role:Role"):
+        if role.name.removesuffix("-role") in services:
+            (stmt,) = statements(role, "assumeRolePolicy")
+            assert stmt["Condition"] == {"StringEquals": {"aws:SourceAccount": config.account_id}}, role.name
+
+
+def test_unity_catalog_trust_has_external_id_and_self_assume(recording: Recording, config) -> None:
+    role = recording.named("unity-catalog-role")
+    arn = recording.outputs["unity_catalog_role_arn"]
+    stmts = {s["Sid"]: s for s in statements(role, "assumeRolePolicy")}
+    external = {"sts:ExternalId": config.databricks.unity_catalog_external_id}
+    assert stmts["UnityCatalogAssumes"]["Principal"] == {"AWS": config.databricks.unity_catalog_principal_arn}
+    assert stmts["UnityCatalogAssumes"]["Condition"]["StringEquals"] == external
+    assert stmts["SelfAssume"]["Condition"]["ArnEquals"] == {"aws:PrincipalArn": arn}
+    assert stmts["SelfAssume"]["Condition"]["StringEquals"] == external
+    (policy,) = [p for p in _role_policies(recording) if p.name == "unity-catalog-policy"]
+    granted = {s["Sid"]: s for s in statements(policy)}
+    assert granted["SelfAssume"]["Resource"] == [arn]
+
+
+def test_unity_catalog_role_is_scoped_to_the_zone_buckets_and_keys(recording: Recording) -> None:
+    (policy,) = [p for p in _role_policies(recording) if p.name == "unity-catalog-policy"]
+    out = recording.outputs
+    zones = {out[f"{z}_bucket"] for z in ("raw", "trusted", "refined")}
+    granted = {s["Sid"]: s for s in statements(policy)}
+    assert {r.split(":::")[1].split("/")[0] for r in granted["ZoneObjects"]["Resource"]} == zones
+    assert set(granted["ZoneKeys"]["Resource"]) == {out["raw_key_arn"], out["curated_key_arn"]}
+
+
+def test_databricks_cross_account_role_trusts_databricks_with_the_account_id(recording: Recording, config) -> None:
+    (stmt,) = statements(recording.named("databricks-cross-account-role"), "assumeRolePolicy")
+    assert stmt["Principal"] == {"AWS": f"arn:aws:iam::{config.databricks.aws_account_id}:root"}
+    assert stmt["Condition"] == {"StringEquals": {"sts:ExternalId": config.databricks.account_id}}
+
+
+def test_databricks_security_group_ingress_only_from_itself_egress_only_documented_ports(
+    recording: Recording, config
+) -> None:
+    sg = recording.named("databricks-workspace-sg").inputs
+    assert sg["ingress"] and all(rule["self"] is True and not rule.get("cidrBlocks") for rule in sg["ingress"])
+    documented = {(lo, hi) for lo, hi, _ in DATABRICKS_EGRESS_PORTS}
+    for rule in sg["egress"]:
+        if rule.get("self"):
+            continue
+        assert (rule["fromPort"], rule["toPort"]) in documented, rule
+        assert rule["protocol"] == "tcp"
+        assert "0.0.0.0/0" not in rule.get("cidrBlocks", [])
+
+
+def test_databricks_back_end_privatelink_endpoints(recording: Recording, config) -> None:
+    endpoints = {e.name: e.inputs for e in recording.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")}
+    workspace, relay = endpoints["databricks-workspace-endpoint"], endpoints["databricks-relay-endpoint"]
+    assert workspace["serviceName"] == config.databricks.workspace_endpoint_service
+    assert relay["serviceName"] == config.databricks.relay_endpoint_service
+    sg = recording.named("databricks-endpoints-sg").inputs
+    ports = {(r["fromPort"], r["toPort"]) for r in sg["ingress"]}
+    assert {(443, 443), (6666, 6666)} <= ports
+    assert all(r["securityGroups"] == [recording.named("databricks-workspace-sg").id] for r in sg["ingress"])
+    for ep in (workspace, relay):
+        assert ep["privateDnsEnabled"] is True and ep["securityGroupIds"] == [
+            recording.named("databricks-endpoints-sg").id
+        ]
+
+
+def test_databricks_subnets_are_private_in_vpc1_across_two_azs(recording: Recording, config) -> None:
+    vpc1 = recording.named("vpc1").id
+    subnets = [recording.named(f"databricks-subnet-{i}").inputs for i in (1, 2)]
+    assert all(s["vpcId"] == vpc1 and s["mapPublicIpOnLaunch"] is False for s in subnets)
+    assert {s["availabilityZone"] for s in subnets} == set(config.network.availability_zones)
+    assert json.dumps(recording.outputs["databricks_subnet_ids"])
