@@ -1,10 +1,14 @@
-"""The embedded engine: the PySpark DataFrame API on DuckDB through SQLFrame. No JVM."""
+"""The embedded engine: the PySpark DataFrame API on DuckDB through SQLFrame. No JVM.
 
+SQLFrame keeps one session per process (a singleton), so every `EmbeddedEngine` shares one DuckDB
+connection; each engine drops the views and tables it created when it is closed.
+"""
+
+import threading
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from sqlframe.duckdb import DuckDBSession, Window
 from sqlframe.duckdb import functions as F
 
@@ -12,29 +16,41 @@ from medallion_platform.engine.base import ArrowData, Engine
 
 __all__ = ["EmbeddedEngine"]
 
+_LOCK = threading.Lock()
+_SHARED: dict[str, Any] = {}
+
+
+def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
+    with _LOCK:
+        if "session" not in _SHARED:
+            connection = duckdb.connect()
+            connection.execute("SET TimeZone = 'UTC'")
+            _SHARED["connection"] = connection
+            _SHARED["session"] = DuckDBSession(conn=connection)
+        return _SHARED["connection"], _SHARED["session"]
+
 
 class EmbeddedEngine(Engine):
-    """One DuckDB connection and SQLFrame session; time zone UTC like the Spark session."""
+    """SQLFrame on the process's DuckDB connection; time zone UTC like the Spark session."""
 
     name = "embedded"
     F = F
     Window = Window
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None):
-        self.connection = duckdb.connect()
-        self.connection.execute("SET TimeZone = 'UTC'")
-        if threads:
-            self.connection.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.connection.execute(f"SET memory_limit = '{memory_limit}'")
-        self.session = DuckDBSession(conn=self.connection)
+    def __init__(self) -> None:
+        self.connection, self.session = _shared_session()
+        self._views: list[str] = []
+        self._tables: list[str] = []
+        self._registered: list[str] = []
 
     def dataframe(self, data: ArrowData, name: str = "input") -> Any:
         # SQLFrame learns columns from DuckDB's catalog: a registered Arrow object shows none,
         # a view over it does, and DuckDB still scans the Arrow dataset lazily.
         view = self.unique_name(name)
         self.connection.register(f"{view}__arrow", data)
+        self._registered.append(f"{view}__arrow")
         self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{view}__arrow"')
+        self._views.append(view)
         return self.session.table(view)
 
     def sql(self, df: Any) -> str:
@@ -50,10 +66,14 @@ class EmbeddedEngine(Engine):
     def persist(self, df: Any) -> Any:
         table = self.unique_name("persisted")
         self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql(df)}')
+        self._tables.append(table)
         return self.session.table(table)
 
-    def scan(self, dataset: ds.Dataset, name: str = "scan") -> Any:
-        return self.dataframe(dataset, name)
-
     def close(self) -> None:
-        self.connection.close()
+        for view in self._views:
+            self.connection.execute(f'DROP VIEW IF EXISTS "{view}"')
+        for table in self._tables:
+            self.connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for name in self._registered:
+            self.connection.unregister(name)
+        self._views, self._tables, self._registered = [], [], []

@@ -1,0 +1,31 @@
+"""The Dagster code location: assets, checks, sensors and schedules, all built from contracts and refined modules.
+
+Thin on purpose: no configuration is read here (resources resolve `MEDALLION_*` when they are built),
+and loading touches neither the network, Spark nor the data.
+"""
+
+import dagster as dg
+
+from medallion_platform.automation.schedules import batch_sources_schedule
+from medallion_platform.automation.sensors import late_event_sensor
+from medallion_platform.contracts import load_contracts
+from medallion_platform.resources import EngineResource, LakehouseResource
+from medallion_platform.zones.assets import build_raw_asset, build_refined_asset, build_trusted_asset
+from medallion_platform.zones.refined import REFINED_TABLES
+
+
+def build_definitions() -> dg.Definitions:
+    """Every asset, check, sensor and schedule of the platform."""
+    contracts = load_contracts()
+    assets = [build_raw_asset(c) for c in contracts.values()]
+    assets += [build_trusted_asset(c) for c in contracts.values()]
+    assets += [build_refined_asset(t) for t in REFINED_TABLES]
+    return dg.Definitions(
+        assets=assets,
+        sensors=[late_event_sensor],
+        schedules=[batch_sources_schedule(contracts)],
+        resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,46 @@
+"""Dagster resources: the lakehouse settings and the transform engine, resolved when built."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+
+from medallion_platform.catalog import EmbeddedCatalog
+from medallion_platform.engine import Engine, build_engine
+from medallion_platform.settings import Settings
+
+__all__ = ["EngineResource", "LakehouseResource"]
+
+
+class LakehouseResource(dg.ConfigurableResource):
+    """Where the zones live. Unset fields come from `MEDALLION_*` variables at run time."""
+
+    data_dir: str | None = None
+    env: str | None = None
+
+    def settings(self) -> Settings:
+        overrides: dict[str, Any] = {}
+        if self.data_dir:
+            overrides["data_dir"] = self.data_dir
+        if self.env:
+            overrides["env"] = self.env
+        return Settings.from_env(**overrides)
+
+    def catalog(self) -> EmbeddedCatalog:
+        return EmbeddedCatalog(self.settings())
+
+
+class EngineResource(dg.ConfigurableResource):
+    """The PySpark-API engine: `embedded` (SQLFrame on DuckDB) unless MEDALLION_ENGINE says `spark`."""
+
+    kind: str | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Engine]:
+        """A fresh engine for one asset computation (Spark reuses its process-wide session)."""
+        engine = build_engine(self.kind or Settings.from_env().engine)
+        try:
+            yield engine
+        finally:
+            engine.close()
