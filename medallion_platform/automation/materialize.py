@@ -36,7 +36,7 @@ def _range_tags(keys: list[str]) -> dict[str, str]:
 
 
 def materialize_all(
-    settings: Settings, *, instance: dg.DagsterInstance, defs: dg.Definitions | None = None
+    settings: Settings, *, instance: dg.DagsterInstance, defs: dg.Definitions | None = None, log_level: str = "WARNING"
 ) -> MaterializeReport:
     """Runs every asset of `defs` (default: the code location) over what has landed."""
     if defs is None:
@@ -51,7 +51,13 @@ def materialize_all(
 
     def run(label: str, selection: dg.AssetSelection, tags: dict[str, str] | None = None):
         result = dg.materialize(
-            assets, selection=selection, resources=resources, instance=instance, tags=tags, raise_on_error=False
+            assets,
+            selection=selection,
+            resources=resources,
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )
         report.runs.append((label, result.success))
         return result

@@ -38,8 +38,9 @@ class Engine(ABC):
     def persist(self, df: Any) -> Any:
         """Computes `df` once so several outputs can read it without recomputing."""
 
+    @abstractmethod
     def close(self) -> None:
-        """Releases the engine's resources."""
+        """Releases what this engine created."""
 
 
 def build_engine(kind: str) -> Engine:

@@ -59,6 +59,9 @@ class SparkEngine(Engine):
     def persist(self, df: Any) -> Any:
         return df.localCheckpoint()
 
+    def close(self) -> None:
+        """The Spark session is process-wide (one per test run or worker); it stays up."""
+
 
 def _plain_types(table: pa.Table) -> pa.Table:
     """Spark's Arrow reader wants plain strings (not large or view strings)."""

@@ -32,7 +32,7 @@ class RefinedTable:
 
 
 def amount(F: Any) -> Any:
-    """quantity × unit_price as decimal(18,2) on every engine."""
+    """quantity x unit_price as decimal(18,2) on every engine."""
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 

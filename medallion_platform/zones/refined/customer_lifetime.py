@@ -25,7 +25,7 @@ SCHEMA = pa.schema(
 def build(engine: Any, order_events: Any, customers: Any) -> Any:
     """First and last order, orders, units and net revenue per currency for each customer.
 
-    Net revenue = placed − cancelled − refunded amounts. Country and segment come from the CRM
+    Net revenue = placed - cancelled - refunded amounts. Country and segment come from the CRM
     (`unknown` for customers it does not know yet); e-mail and name are deliberately left out.
     """
     F = engine.F

@@ -1,4 +1,4 @@
-"""daily_revenue: per event date × country × product category × currency."""
+"""daily_revenue: per event date x country x product category x currency."""
 
 from typing import Any
 

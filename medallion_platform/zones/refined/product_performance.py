@@ -1,4 +1,4 @@
-"""product_performance: per product × event date."""
+"""product_performance: per product x event date."""
 
 from typing import Any
 
