@@ -1,0 +1,1 @@
+"""Custom checkov checks for what checkov lacks (loaded with --external-checks-dir)."""
