@@ -1,0 +1,51 @@
+"""outputs_to_env: the stack outputs become the MEDALLION_* settings of the Dagster aws/databricks environments."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra_pulumi.mocks import Recording
+from infra_pulumi.outputs_to_env import to_env
+
+SCRIPT = Path(__file__).resolve().parents[2] / "infra_pulumi" / "outputs_to_env.py"
+
+
+def test_aws_env_carries_buckets_queue_region_streams_and_batch_role(recording: Recording) -> None:
+    out = recording.outputs
+    env = to_env(out, env="aws")
+    assert env["MEDALLION_ENV"] == "aws"
+    assert env["MEDALLION_RAW_BUCKET"] == out["raw_bucket"]
+    assert env["MEDALLION_TRUSTED_BUCKET"] == out["trusted_bucket"]
+    assert env["MEDALLION_REFINED_BUCKET"] == out["refined_bucket"]
+    assert env["MEDALLION_STAGING_BUCKET"] == out["staging_bucket"]
+    assert env["MEDALLION_LANDING_QUEUE_URL"] == out["landing_queue_url"]
+    assert env["MEDALLION_AWS_REGION"] == out["aws_region"]
+    assert env["MEDALLION_KINESIS_STREAM_ORDER_EVENTS"] == out["kinesis_streams"]["order_events"]
+    assert env["MEDALLION_BATCH_OPERATIONS_ROLE_ARN"] == out["batch_operations_role_arn"]
+    assert "MEDALLION_UNITY_CATALOG_ROLE_ARN" not in env
+
+
+def test_databricks_env_adds_the_databricks_roles(recording: Recording) -> None:
+    env = to_env(recording.outputs, env="databricks")
+    assert env["MEDALLION_ENV"] == "databricks"
+    assert env["MEDALLION_UNITY_CATALOG_ROLE_ARN"] == recording.outputs["unity_catalog_role_arn"]
+
+
+def test_missing_outputs_are_reported_by_name(recording: Recording) -> None:
+    partial = {k: v for k, v in recording.outputs.items() if k != "raw_bucket"}
+    with pytest.raises(KeyError, match="raw_bucket"):
+        to_env(partial, env="aws")
+
+
+def test_script_turns_stack_output_json_into_a_dotenv_file(recording: Recording, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(recording.outputs))
+    dotenv = tmp_path / ".env"
+    subprocess.run(
+        [sys.executable, str(SCRIPT), "--env", "aws", "--outputs", str(outputs), "--out", str(dotenv)], check=True
+    )
+    parsed = dict(line.split("=", 1) for line in dotenv.read_text().splitlines() if not line.startswith("#"))
+    assert parsed == to_env(recording.outputs, env="aws")
