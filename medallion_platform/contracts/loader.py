@@ -1,5 +1,6 @@
 """Loads every `contracts/*.yaml` into `Contract`s, with errors that name file and field."""
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from medallion_platform.contracts.model import Contract
 __all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts"]
 
 CONTRACTS_DIR = Path(__file__).parent
+_FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
 
 
 class ContractError(ValueError):
@@ -46,7 +48,11 @@ def load_contract(path: Path) -> Contract:
         problems = []
         for err in exc.errors():
             message = err["msg"].removeprefix("Value error, ")
-            problems.append((_location(err["loc"]), message))
+            where = _location(err["loc"])
+            field, sep, rest = message.partition(": ")
+            if sep and _FIELD.match(field):  # a cross-field rule names its field first
+                where, message = (f"{where}.{field}" if err["loc"] else field), rest
+            problems.append((where, message))
         raise ContractError(path, problems) from None
     if contract.name != path.stem:
         raise ContractError(path, [("name", f"{contract.name!r} must match the file name {path.stem!r}")])

@@ -167,32 +167,32 @@ class Contract(_Strict):
         names = [c.name for c in self.columns]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"columns are declared twice: {dupes}")
+            raise ValueError(f"columns: declared twice: {dupes}")
         known = set(names)
         for field, refs in (("primary_key", self.primary_key), ("pii", self.pii)):
             missing = [r for r in refs if r not in known]
             if missing:
-                raise ValueError(f"{field} names unknown columns {missing}")
+                raise ValueError(f"{field}: names unknown columns {missing}")
         for order in self.dedup_order:
             if order.column not in known and order.column not in METADATA_COLUMNS:
-                raise ValueError(f"dedup_order names unknown column {order.column!r}")
+                raise ValueError(f"dedup_order: names unknown column {order.column!r}")
         for key in self.primary_key:
             if not self.column(key).required:
-                raise ValueError(f"primary key column {key!r} must be required")
+                raise ValueError(f"primary_key: column {key!r} must be required")
         if self.partition is not None:
             if self.partition.column in known:
-                raise ValueError(f"partition column {self.partition.column!r} clashes with a source column")
+                raise ValueError(f"partition.column: {self.partition.column!r} clashes with a source column")
             if self.partition.derived_from not in known:
-                raise ValueError(f"partition.derived_from names unknown column {self.partition.derived_from!r}")
+                raise ValueError(f"partition.derived_from: names unknown column {self.partition.derived_from!r}")
             if self.column(self.partition.derived_from).type != "timestamp":
-                raise ValueError("partition.derived_from must be a timestamp column")
+                raise ValueError("partition.derived_from: must be a timestamp column")
         newer = self.trusted_write.newer_column
         if newer is not None and newer not in known:
-            raise ValueError(f"trusted_write.newer_column names unknown column {newer!r}")
+            raise ValueError(f"trusted_write.newer_column: names unknown column {newer!r}")
         if self.trusted_write.mode == "partition_overwrite" and self.partition is None:
-            raise ValueError("trusted_write mode 'partition_overwrite' needs a partition")
+            raise ValueError("trusted_write.mode: 'partition_overwrite' needs a partition")
         if self.source.landing_prefix != f"landing/{self.name}/":
-            raise ValueError(f"source.landing_prefix must be 'landing/{self.name}/' for dataset {self.name!r}")
+            raise ValueError(f"source.landing_prefix: must be 'landing/{self.name}/' for dataset {self.name!r}")
         return self
 
     def column(self, name: str) -> Column:

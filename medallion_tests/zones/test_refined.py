@@ -1,0 +1,175 @@
+"""Refined tables against hand-computed values, and late events rebuilding only their dates."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pyarrow.dataset as ds
+
+from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.zones.refined.base import build_refined, write_refined
+from medallion_platform.zones.trusted import promote
+from medallion_tests.helpers import event, jsonl, land
+
+TABLES = {t.name: t for t in REFINED_TABLES}
+HEADER_C = "customer_id,name,email,country,segment,updated_at\n"
+HEADER_P = "product_id,name,category,list_price,currency,active,updated_at\n"
+
+
+def _master_data(settings, contracts, embedded):
+    land(
+        settings,
+        "customers",
+        "2026/11/01/c.csv",
+        HEADER_C + "cus-000001,Ana,ana@example.com,DE,smb,2026-11-01T00:00:00Z\n"
+        "cus-000002,Ben,ben@example.com,US,consumer,2026-11-01T00:00:00Z\n",
+    )
+    land(
+        settings,
+        "products",
+        "2026/11/01/p.csv",
+        HEADER_P + "prd-00001,Kettle,kitchen,10.00,EUR,true,2026-11-01T00:00:00Z\n"
+        "prd-00002,Novel,books,7.50,USD,true,2026-11-01T00:00:00Z\n",
+    )
+    for name in ("customers", "products"):
+        ingest_raw(settings, contracts[name])
+        promote(settings, embedded, contracts[name])
+
+
+def _events(settings, contracts, embedded, relative, *events):
+    land(settings, "order_events", relative, jsonl(*events))
+    ingest_raw(settings, contracts["order_events"])
+    return promote(settings, embedded, contracts["order_events"])
+
+
+def _build(settings, embedded, name, dates):
+    table = TABLES[name]
+    rows = build_refined(settings, embedded, table, dates if table.partitioned else None)
+    write_refined(settings, table, rows, dates if table.partitioned else None)
+    return sorted(rows.to_pylist(), key=lambda r: tuple(str(v) for v in r.values()))
+
+
+DAY1 = "2026-11-01T09:00:00Z"
+
+
+def _day_one(settings, contracts, embedded):
+    _master_data(settings, contracts, embedded)
+    return _events(
+        settings,
+        contracts,
+        embedded,
+        "2026/11/01/10/a",
+        event(1, order_id="ord-00000001", quantity=2, unit_price="10.00", event_time=DAY1),
+        event(2, order_id="ord-00000001", quantity=2, unit_price="10.00", status="paid", event_time=DAY1),
+        event(3, order_id="ord-00000002", quantity=1, unit_price="10.00", event_time=DAY1),
+        event(4, order_id="ord-00000002", quantity=1, unit_price="10.00", status="cancelled", event_time=DAY1),
+        event(
+            5,
+            order_id="ord-00000003",
+            customer_id="cus-000002",
+            product_id="prd-00002",
+            quantity=3,
+            unit_price="7.50",
+            currency="USD",
+            event_time=DAY1,
+        ),
+        event(6, order_id="ord-00000004", customer_id="cus-000099", quantity=1, event_time=DAY1),  # not in CRM
+    )
+
+
+def test_daily_revenue_by_hand(settings, contracts, embedded):
+    _day_one(settings, contracts, embedded)
+    rows = _build(settings, embedded, "daily_revenue", ["2026-11-01"])
+    day = dt.date(2026, 11, 1)
+    assert rows == [
+        {
+            "event_date": day,
+            "country": "DE",
+            "category": "kitchen",
+            "currency": "EUR",
+            "orders": 2,
+            "units": 3,
+            "gross_revenue": Decimal("30.00"),
+            "cancelled_amount": Decimal("10.00"),
+            "refunded_amount": Decimal("0.00"),
+            "net_revenue": Decimal("20.00"),
+        },
+        {
+            "event_date": day,
+            "country": "US",
+            "category": "books",
+            "currency": "USD",
+            "orders": 1,
+            "units": 3,
+            "gross_revenue": Decimal("22.50"),
+            "cancelled_amount": Decimal("0.00"),
+            "refunded_amount": Decimal("0.00"),
+            "net_revenue": Decimal("22.50"),
+        },
+        {
+            "event_date": day,
+            "country": "unknown",
+            "category": "kitchen",
+            "currency": "EUR",
+            "orders": 1,
+            "units": 1,
+            "gross_revenue": Decimal("10.00"),
+            "cancelled_amount": Decimal("0.00"),
+            "refunded_amount": Decimal("0.00"),
+            "net_revenue": Decimal("10.00"),
+        },
+    ]
+
+
+def test_customer_lifetime_by_hand_without_pii(settings, contracts, embedded):
+    _day_one(settings, contracts, embedded)
+    rows = _build(settings, embedded, "customer_lifetime", None)
+    assert [(r["customer_id"], r["country"], r["segment"], r["orders"], r["units"]) for r in rows] == [
+        ("cus-000001", "DE", "smb", 2, 3),
+        ("cus-000002", "US", "consumer", 1, 3),
+        ("cus-000099", "unknown", "unknown", 1, 1),
+    ]
+    ana = rows[0]
+    assert ana["net_revenue_eur"] == Decimal("20.00") and ana["net_revenue_usd"] == Decimal("0.00")
+    assert ana["first_order_at"] == dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC)
+    assert "email" not in rows[0] and "name" not in rows[0]
+
+
+def test_product_performance_by_hand(settings, contracts, embedded):
+    _day_one(settings, contracts, embedded)
+    rows = _build(settings, embedded, "product_performance", ["2026-11-01"])
+    kettle, novel = rows
+    assert (kettle["product_id"], kettle["orders_placed"], kettle["orders_cancelled"], kettle["units"]) == (
+        "prd-00001",
+        3,
+        1,
+        4,
+    )
+    assert kettle["revenue_eur"] == Decimal("40.00") and kettle["cancellation_rate"] == 1 / 3
+    assert (novel["units"], novel["revenue_usd"], novel["cancellation_rate"]) == (3, Decimal("22.50"), 0.0)
+
+
+def test_late_events_rebuild_only_the_dates_they_touch(settings, contracts, embedded):
+    _day_one(settings, contracts, embedded)
+    _events(settings, contracts, embedded, "2026/11/02/08/b", event(20, event_time="2026-11-02T07:00:00Z"))
+    _build(settings, embedded, "daily_revenue", ["2026-11-01", "2026-11-02"])
+    target = settings.table_uri("refined", "daily_revenue")
+    from deltalake import DeltaTable
+
+    before = DeltaTable(target)
+    day2_files = {a for a in before.file_uris() if "event_date=2026-11-02" in a}
+
+    # Three days later an event from 11-01 arrives.
+    late = _events(
+        settings, contracts, embedded, "2026/11/04/09/c", event(21, quantity=5, event_time="2026-11-01T20:00:00Z")
+    )
+    assert late.touched_partitions == ["2026-11-01"]
+    _build(settings, embedded, "daily_revenue", late.touched_partitions)
+    after = DeltaTable(target)
+    assert after.version() == before.version() + 1
+    assert {a for a in after.file_uris() if "event_date=2026-11-02" in a} == day2_files  # untouched
+    de = after.to_pyarrow_dataset().to_table(
+        filter=(ds.field("country") == "DE") & (ds.field("event_date") == dt.date(2026, 11, 1))
+    )
+    assert de.column("units").to_pylist() == [3 + 5]
+    assert after.to_pyarrow_table().num_rows == before.to_pyarrow_table().num_rows

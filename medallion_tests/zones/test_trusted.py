@@ -1,0 +1,186 @@
+"""Trusted promotion on hand-written data: casts, rules, dedup, MERGE, quarantine, reconciliation."""
+
+import datetime as dt
+from decimal import Decimal
+
+from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+from medallion_tests.helpers import event, jsonl, land
+
+UTC = dt.UTC
+CUSTOMER_HEADER = "customer_id,name,email,country,segment,updated_at\r\n"
+
+
+def _events_batch(settings):
+    return land(
+        settings,
+        "order_events",
+        "2026/11/01/10/batch-1",
+        jsonl(
+            event(1, quantity=2, unit_price=19.99),  # valid
+            event(1, quantity=2, unit_price=19.99),  # the same event delivered twice
+            event(2, event_time="2026-11-01T23:30:00-02:00", currency="USD"),  # valid; lands on 11-02 in UTC
+            event(3, quantity=0),  # below min
+            event(4, currency="JPY"),  # not allowed
+            event(5, event_time="not a time"),  # not a timestamp
+            {k: v for k, v in event(6).items() if k != "customer_id"},  # required missing
+            event(7, order_id="ORDER-7"),  # pattern
+            "{this is not json",  # malformed
+            event(8, unit_price="-1.00"),  # below min
+        ),
+    )
+
+
+def _rows(table, sort):
+    return sorted(table.read().to_pylist(), key=lambda r: r[sort])
+
+
+def test_events_validated_deduplicated_and_quarantined(settings, contracts, embedded):
+    contract = contracts["order_events"]
+    key = _events_batch(settings)
+    ingest_raw(settings, contract)
+    result = promote(settings, embedded, contract)
+
+    trusted = [
+        {
+            k: r[k]
+            for k in ("event_id", "quantity", "unit_price", "currency", "event_time", "event_date", "_source_line")
+        }
+        for r in _rows(trusted_table(settings, "order_events"), "event_id")
+    ]
+    assert trusted == [
+        {
+            "event_id": "evt-0000000000000001",
+            "quantity": 2,
+            "unit_price": Decimal("19.99"),
+            "currency": "EUR",
+            "event_time": dt.datetime(2026, 11, 1, 10, tzinfo=UTC),
+            "event_date": dt.date(2026, 11, 1),
+            "_source_line": 1,  # the first delivery wins
+        },
+        {
+            "event_id": "evt-0000000000000002",
+            "quantity": 1,
+            "unit_price": Decimal("10.00"),
+            "currency": "USD",
+            "event_time": dt.datetime(2026, 11, 2, 1, 30, tzinfo=UTC),
+            "event_date": dt.date(2026, 11, 2),
+            "_source_line": 3,
+        },
+    ]
+    quarantined = [
+        (r["_source_line"], r["_rule"], r["_column"], r["_raw_value"])
+        for r in _rows(quarantine_table(settings, "order_events"), "_source_line")
+    ]
+    assert quarantined == [
+        (4, "min", "quantity", "0"),
+        (5, "allowed", "currency", "JPY"),
+        (6, "type", "event_time", "not a time"),
+        (7, "required", "customer_id", None),
+        (8, "regex", "order_id", "ORDER-7"),
+        (9, "malformed_record", None, "{this is not json"),
+        (10, "min", "unit_price", "-1.00"),
+    ]
+    q = quarantine_table(settings, "order_events").read().to_pylist()
+    assert {r["_source_file"] for r in q} == {key}
+    assert next(r for r in q if r["_rule"] == "min" and r["_column"] == "quantity")["_reason"] == (
+        "quantity is below the minimum 1"
+    )
+    assert (result.raw_rows, result.inserted, result.updated, result.duplicates, result.quarantined) == (10, 2, 0, 1, 7)
+    assert result.reconciled
+    assert result.touched_partitions == ["2026-11-01", "2026-11-02"]
+
+
+def test_redelivered_events_in_a_later_batch_change_nothing(settings, contracts, embedded):
+    contract = contracts["order_events"]
+    land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
+    ingest_raw(settings, contract)
+    promote(settings, embedded, contract)
+    version = trusted_table(settings, "order_events").version()
+    land(settings, "order_events", "2026/11/01/12/b", jsonl(event(2, quantity=9), event(3)))
+    ingest_raw(settings, contract)
+    result = promote(settings, embedded, contract)
+    assert (result.inserted, result.updated, result.duplicates) == (1, 0, 1)
+    rows = _rows(trusted_table(settings, "order_events"), "event_id")
+    assert [(r["event_id"], r["quantity"]) for r in rows] == [
+        ("evt-0000000000000001", 1),
+        ("evt-0000000000000002", 1),  # a re-delivered event never changes the stored one
+        ("evt-0000000000000003", 1),
+    ]
+    assert trusted_table(settings, "order_events").version() == version + 1
+
+
+def test_customers_merge_newest_updated_at_wins(settings, contracts, embedded):
+    contract = contracts["customers"]
+    land(
+        settings,
+        "customers",
+        "2026/11/01/customers_20261101.csv",
+        "\ufeff" + CUSTOMER_HEADER + "cus-000001,Ana,ana@example.com,DE,smb,2026-11-01T00:00:00Z\r\n"
+        "cus-000002,Ben,ben@example.com,FR,consumer,2026-11-01T00:00:00Z\r\n"
+        "cus-000002,Ben,ben@example.com,NL,consumer,2026-11-01T06:00:00Z\r\n",
+    )
+    ingest_raw(settings, contract)
+    first = promote(settings, embedded, contract)
+    assert (first.inserted, first.duplicates) == (2, 1)
+    land(
+        settings,
+        "customers",
+        "2026/11/02/customers_20261102.csv",
+        CUSTOMER_HEADER + "cus-000001,Ana,ana@example.com,GB,enterprise,2026-11-02T00:00:00Z\r\n"
+        "cus-000002,Ben,ben@example.com,US,smb,2026-10-01T00:00:00Z\r\n"  # older than what trusted has
+        "cus-000003,Cem,cem@example,TR,smb,2026-11-02T00:00:00Z\r\n",  # e-mail without a domain
+    )
+    ingest_raw(settings, contract)
+    second = promote(settings, embedded, contract)
+    assert (second.raw_rows, second.inserted, second.updated, second.duplicates, second.quarantined) == (3, 0, 1, 1, 1)
+    rows = [
+        (r["customer_id"], r["country"], r["segment"])
+        for r in _rows(trusted_table(settings, "customers"), "customer_id")
+    ]
+    assert rows == [("cus-000001", "GB", "enterprise"), ("cus-000002", "NL", "consumer")]
+    (bad,) = quarantine_table(settings, "customers").read().to_pylist()
+    assert (bad["customer_id"], bad["_rule"], bad["_column"]) == ("cus-000003", "regex", "email")
+
+
+def test_retried_promotion_writes_nothing_twice(settings, contracts, embedded):
+    contract = contracts["order_events"]
+    _events_batch(settings)
+    ingest_raw(settings, contract)
+    promote(settings, embedded, contract)
+    versions = trusted_table(settings, "order_events").version(), quarantine_table(settings, "order_events").version()
+    again = promote(settings, embedded, contract)
+    assert again.raw_rows == 0 and again.skipped
+    assert (
+        trusted_table(settings, "order_events").version(),
+        quarantine_table(settings, "order_events").version(),
+    ) == versions
+    assert trusted_table(settings, "order_events").read().num_rows == 2
+    assert quarantine_table(settings, "order_events").read().num_rows == 7
+
+
+def test_a_crash_between_quarantine_and_trusted_commits_recovers(settings, contracts, embedded):
+    """Quarantine committed, trusted not: the retry writes trusted only and loses nothing."""
+    from medallion_platform.zones import trusted as trusted_module
+
+    contract = contracts["order_events"]
+    _events_batch(settings)
+    ingest_raw(settings, contract)
+    real_write = trusted_module._write
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    trusted_module._write = crash
+    try:
+        try:
+            promote(settings, embedded, contract)
+        except RuntimeError:
+            pass
+    finally:
+        trusted_module._write = real_write
+    assert quarantine_table(settings, "order_events").read().num_rows == 7
+    assert not trusted_table(settings, "order_events").exists()
+    retry = promote(settings, embedded, contract)
+    assert retry.inserted == 2
+    assert quarantine_table(settings, "order_events").read().num_rows == 7
