@@ -72,3 +72,21 @@ def test_overlapping_vpcs_are_refused() -> None:
     }
     with pytest.raises(ConfigError, match="overlap"):
         make_config(network=values)
+
+
+def test_load_config_reads_the_stack_through_pulumi_config() -> None:
+    """What `pulumi up` does: structured keys arrive as JSON strings and parse like the stack file."""
+    import json
+
+    import pulumi
+
+    from infra_pulumi.config import load_config
+    from infra_pulumi.mocks import RecordingMocks
+
+    values = _stack("prod")
+    pulumi.runtime.set_mocks(RecordingMocks(make_config()), project="medallion", stack="prod", preview=False)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()})
+    try:
+        assert load_config() == InfraConfig.from_values("prod", values)
+    finally:
+        pulumi.runtime.set_all_config({})
