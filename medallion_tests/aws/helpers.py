@@ -26,7 +26,7 @@ class FlakyKinesis:
         self.client, self.every, self.failing_calls = client, every, failing_calls
         self.calls: list[int] = []
 
-    def put_records(self, StreamName: str, Records: list[dict]) -> dict:  # noqa: N803 (boto3's names)
+    def put_records(self, StreamName: str, Records: list[dict]) -> dict:
         self.calls.append(len(Records))
         if len(self.calls) > self.failing_calls:
             return self.client.put_records(StreamName=StreamName, Records=Records)

@@ -51,8 +51,8 @@ class Progress:
         rate = self.records / max(time.monotonic() - self.started, 1e-9)
         if self.total:
             share = min(self.records / self.total, 1.0)
-            filled = int(share * 30)
-            return f"{self.label}: [{'#' * filled}{'.' * (30 - filled)}] {self.records:,}/{self.total:,} ({share:.0%}) {rate:,.0f}/s"
+            bar = "#" * int(share * 30)
+            return f"{self.label}: [{bar:.<30}] {self.records:,}/{self.total:,} ({share:.0%}) {rate:,.0f}/s"
         return f"{self.label}: {self.records:,} records {rate:,.0f}/s"
 
     def finish(self) -> Throughput:

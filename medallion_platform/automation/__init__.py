@@ -1,0 +1,1 @@
+"""Sensors, schedules and automation policy."""
