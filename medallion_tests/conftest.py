@@ -48,6 +48,7 @@ def sample_lake(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("sample_lake")
     settings = Settings.from_env({}, data_dir=data_dir)
     manifest = generate_sample_data(Path(settings.landing_root), SampleSpec(orders=600, customers=80, products=20))
+    (data_dir / ".dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(data_dir / ".dagster")) as instance:
         report = materialize_all(settings, instance=instance)
         yield settings, manifest, report, instance

@@ -9,25 +9,31 @@ __all__ = ["late_event_sensor", "refined_dates_job"]
 _TRUSTED_EVENTS = dg.AssetKey(["trusted", "order_events"])
 _DATED_REFINED = [dg.AssetKey(["refined", t.name]) for t in REFINED_TABLES if t.partitioned]
 
-
 refined_dates_job = dg.define_asset_job(
     "refined_touched_dates_job", selection=dg.AssetSelection.assets(*_DATED_REFINED)
 )
 
 
-@dg.asset_sensor(
-    asset_key=_TRUSTED_EVENTS,
+@dg.sensor(
     name="refined_touched_dates",
     job=refined_dates_job,
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
 )
-def late_event_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """Requests one run per event date touched by the newest trusted/order_events materialization."""
-    materialization = asset_event.asset_materialization
-    touched = materialization.metadata.get("touched_partitions") if materialization else None
-    dates = [d for d in str(touched.value if touched else "").split(",") if d]
-    for date in dates:
-        yield dg.RunRequest(run_key=f"{asset_event.storage_id}:{date}", partition_key=date)
-    if not dates:
-        yield dg.SkipReason("the materialization touched no event dates")
+def late_event_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    """One run per event date touched by trusted/order_events materializations since the cursor.
+
+    A run over a range of landing dates records one materialization per landing date with the
+    same run id; each run's touched dates are requested once (run key: run id + date).
+    """
+    records = context.instance.fetch_materializations(
+        _TRUSTED_EVENTS, limit=1000, cursor=context.cursor, ascending=True
+    )
+    requests: dict[str, dg.RunRequest] = {}
+    for record in records.records:
+        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+        touched = metadata.get("touched_partitions")
+        for date in (d for d in str(touched.value if touched else "").split(",") if d):
+            run_key = f"{record.run_id}:{date}"
+            requests.setdefault(run_key, dg.RunRequest(run_key=run_key, partition_key=date))
+    return dg.SensorResult(run_requests=list(requests.values()), cursor=records.cursor or context.cursor)

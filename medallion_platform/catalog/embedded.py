@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 import pyarrow as pa
-from deltalake import DeltaTable
 
+from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
 __all__ = ["CatalogEntry", "EmbeddedCatalog"]
@@ -95,9 +95,11 @@ class EmbeddedCatalog:
         catalog = self.settings.catalog_name
         con.execute(f"ATTACH ':memory:' AS \"{catalog}\"")
         for entry in self.entries().values():
-            dataset = DeltaTable(entry.location, storage_options=self.settings.storage_options or None)
+            dataset = DeltaTableIO(entry.location, storage_options=self.settings.storage_options).duckdb_dataset()
+            if dataset is None:
+                continue
             source = f"__{entry.zone}__{entry.table}".replace("/", "_")
-            con.register(source, dataset.to_pyarrow_dataset())
+            con.register(source, dataset)
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{catalog}"."{entry.zone}"')
             con.execute(f'CREATE VIEW "{catalog}"."{entry.zone}"."{entry.table}" AS SELECT * FROM "{source}"')
         return con

@@ -78,6 +78,20 @@ class DeltaTableIO:
         table = self.table()
         return None if table is None else table.to_pyarrow_dataset()
 
+    def duckdb_dataset(self, filter: ds.Expression | None = None) -> ds.Dataset | None:
+        """The dataset as DuckDB should scan it: text columns as `string_view`.
+
+        DuckDB pushes string filters down as string_view literals, and Arrow has no kernel
+        comparing those with plain strings.
+        """
+        table = self.table()
+        if table is None:
+            return None
+        schema = table.to_pyarrow_dataset().schema
+        views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
+        dataset = table.to_pyarrow_dataset(schema=views)
+        return dataset if filter is None else dataset.filter(filter)
+
     def read(self, filter: ds.Expression | None = None, columns: Sequence[str] | None = None) -> pa.Table | None:
         dataset = self.dataset()
         if dataset is None:
@@ -204,6 +218,10 @@ class DeltaTableIO:
             commit_properties=self._commit(None, None, metadata),
         )
         return WriteResult(version=self.version(), inserted=data.num_rows)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 class _RowCounter:

@@ -78,18 +78,14 @@ def contract_check_results(
             metadata={k: v for k, v in reconciliation.items() if isinstance(v, int | bool)},
         )
     ]
-    dataset = table.dataset()
-    if dataset is not None and contract.partition is not None and partitions is not None:
-        dataset = dataset.filter(
-            ds.field(contract.partition.column).isin([dt.date.fromisoformat(p) for p in partitions])
-        )
+    scope = None
+    if contract.partition is not None and partitions is not None:
+        scope = ds.field(contract.partition.column).isin([dt.date.fromisoformat(p) for p in partitions])
+    dataset = table.duckdb_dataset(scope)
     con = duckdb.connect()
     try:
         if dataset is not None:
-            # Copy the scoped rows once; DuckDB's filter pushdown into Arrow datasets trips on
-            # delta-rs's string_view columns.
-            con.register("source", dataset.scanner(columns=contract.column_names).to_reader())
-            con.execute("CREATE TABLE t AS SELECT * FROM source")
+            con.register("t", dataset)
         for name, sql in _violations(contract).items():
             bad = 0 if dataset is None else int(con.execute(sql).fetchall()[0][0])
             results.append(

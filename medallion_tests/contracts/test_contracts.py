@@ -74,7 +74,7 @@ def test_malformed_contract_names_file_field_and_problem(tmp_path, mutate, field
 def test_yaml_syntax_error_is_reported_with_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: broken\ncolumns: [unclosed\n")
-    with pytest.raises(ContractError, match="broken.yaml") as info:
+    with pytest.raises(ContractError, match=r"broken\.yaml") as info:
         load_contract(path)
     assert info.value.problems[0][0] == "<yaml>"
 

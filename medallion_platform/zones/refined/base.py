@@ -1,5 +1,6 @@
 """What a refined table declares, and how it is computed and written."""
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,15 +37,15 @@ def amount(F: Any) -> Any:
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
-def _input(settings: Settings, name: str, dates: Sequence[str] | None) -> ds.Dataset | pa.Table:
-    table = DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options).dataset()
-    if table is None:
-        raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
+def _input(settings: Settings, name: str, dates: Sequence[str] | None) -> ds.Dataset:
+    scope = None
     if name == "order_events" and dates is not None:
-        import datetime as dt
-
-        return table.filter(ds.field(PARTITION).isin([dt.date.fromisoformat(d) for d in dates]))
-    return table
+        scope = ds.field(PARTITION).isin([dt.date.fromisoformat(d) for d in dates])
+    table = DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
+    dataset = table.duckdb_dataset(scope)
+    if dataset is None:
+        raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
+    return dataset
 
 
 def build_refined(settings: Settings, engine: Any, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
@@ -57,8 +58,6 @@ def write_refined(settings: Settings, table: RefinedTable, rows: pa.Table, dates
     """Overwrites exactly `dates` (partitioned tables) or the whole table, in one commit."""
     target = DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
     if table.partitioned:
-        import datetime as dt
-
         values = [dt.date.fromisoformat(d) for d in dates or []]
         return target.overwrite_partitions(rows, partition_column=PARTITION, values=values)
     return target.overwrite(rows)
