@@ -4,6 +4,7 @@ Spark cannot load Delta here (delta-spark fetches jars from Maven), so data goes
 as Arrow and delta-rs does the Delta IO.
 """
 
+import os
 from typing import Any
 
 import pyarrow as pa
@@ -18,6 +19,7 @@ def local_spark_session(master: str = "local[2]") -> Any:
     """A small local session: ANSI mode on (the Spark 4 default), UTC, Arrow transfer on."""
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, like every local service here
     return (
         SparkSession.builder.master(master)
         .appName("medallion")

@@ -25,6 +25,10 @@ def _typed(F: Any, column: Column) -> Any:
         return raw
     if column.type == "boolean":
         return F.expr(f"try_cast(lower(trim({column.name})) AS boolean)")
+    if column.type == "integer":
+        # DuckDB rounds '2.5' to 3 where Spark gives null: only whole numbers are integers.
+        whole = F.trim(raw).rlike(r"^[+-]?[0-9]+$")
+        return F.when(whole, F.expr(f"try_cast(trim({column.name}) AS bigint)"))
     sql_type = {"integer": "bigint", "double": "double", "date": "date", "timestamp": "timestamp"}.get(
         column.type, column.type
     )
