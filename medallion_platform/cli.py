@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("catalog", cmd_catalog, "list registered tables")
     p = add("maintain", cmd_maintain, "compact and vacuum every table")
     p.add_argument("--retention-hours", type=int, default=168)
+
+    from medallion_platform.cli_aws import register  # imported here: cli_aws may use this module
+
+    register(sub, _settings)
     return parser
 
 

@@ -6,6 +6,7 @@ and loading touches neither the network, Spark nor the data.
 
 import dagster as dg
 
+from medallion_platform.automation.landing_sensors import build_landing_sensor
 from medallion_platform.automation.schedules import batch_sources_schedule
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
@@ -22,7 +23,7 @@ def build_definitions() -> dg.Definitions:
     assets += [build_refined_asset(t) for t in REFINED_TABLES]
     return dg.Definitions(
         assets=assets,
-        sensors=[late_event_sensor],
+        sensors=[build_landing_sensor(contracts), late_event_sensor],
         schedules=[batch_sources_schedule(contracts)],
         resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
     )

@@ -80,7 +80,12 @@ def test_contract_checks_are_blocking():
 
 def test_sensors_and_schedules():
     defs = build_definitions()
-    assert {s.name for s in defs.sensors} >= {"refined_touched_dates"}
+    sensors = {s.name: s for s in defs.sensors}
+    assert set(sensors) == {"landing_sensor", "refined_touched_dates"}
+    landing = sensors["landing_sensor"]
+    raw_keys = {dg.AssetKey(["raw", name]) for name in ("order_events", "customers", "products")}
+    assert landing.asset_selection.resolve(defs.resolve_asset_graph()) == raw_keys
+    assert landing.default_status == dg.DefaultSensorStatus.RUNNING
     (schedule,) = defs.schedules
     assert schedule.cron_schedule == "0 3 * * *"
 

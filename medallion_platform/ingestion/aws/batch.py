@@ -31,6 +31,7 @@ from medallion_platform.naming import ResourceNames
 
 __all__ = [
     "ChecksumMismatch",
+    "CopyFailed",
     "StagedExport",
     "copy_job_request",
     "copy_locally",
@@ -48,6 +49,10 @@ DEFAULT_TRANSFER = TransferConfig(multipart_threshold=16 * 2**20, multipart_chun
 
 class ChecksumMismatch(RuntimeError):
     """The object S3 stored is not the file that was uploaded."""
+
+
+class CopyFailed(RuntimeError):
+    """The batch copy failed, was cancelled or timed out, or some of its objects failed (see its report)."""
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,10 @@ def wait_for_job(
         if job["Status"] == "Complete":
             failed = job.get("ProgressSummary", {}).get("NumberOfTasksFailed", 0)
             if failed:
-                raise RuntimeError(f"batch copy {job_id}: {failed} objects failed (see the report in staging)")
+                raise CopyFailed(f"batch copy {job_id}: {failed} objects failed (see the report in staging)")
             return job
         if job["Status"] in ("Failed", "Cancelled") or time.monotonic() > deadline:
-            raise RuntimeError(f"batch copy {job_id} ended {job['Status']}: {job.get('FailureReasons')}")
+            raise CopyFailed(f"batch copy {job_id} ended {job['Status']}: {job.get('FailureReasons')}")
         time.sleep(poll_seconds)
 
 
@@ -226,5 +231,5 @@ def copy_locally(s3: Any, request: dict[str, Any]) -> list[str]:
             Key=f"{report['Prefix']}/job-{request['ClientRequestToken']}/results/failed.csv",
             Body=out.getvalue().encode(),
         )
-        raise RuntimeError(f"local batch copy: {len(failures)} of {len(failures) + len(copied)} objects failed")
+        raise CopyFailed(f"local batch copy: {len(failures)} of {len(failures) + len(copied)} objects failed")
     return copied

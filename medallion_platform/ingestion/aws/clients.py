@@ -38,6 +38,11 @@ def deployment_names(settings: Settings, environ: Mapping[str, str] | None = Non
     `MEDALLION_PROJECT` (default `medallion`) and `MEDALLION_BUCKET_SUFFIX` (the account id in AWS,
     empty on the emulator) complete the names, exactly as the Pulumi program builds them.
     """
+    if settings.env == "local":
+        raise ConfigError(
+            "MEDALLION_ENV is local, which has no AWS resources: run `medallion local-aws up` and export the "
+            "variables it prints (or the Pulumi outputs, for aws)"
+        )
     env = os.environ if environ is None else environ
     stack = env.get("MEDALLION_STACK")
     if not stack:

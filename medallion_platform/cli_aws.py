@@ -1,0 +1,97 @@
+"""The `medallion local-aws` and `medallion ingest` subcommands: AWS ingestion, on AWS or the local emulator.
+
+Argument parsing and printing only; the work is done by `ingestion/aws/commands.py`. Registered by
+`cli.build_parser`, which passes its `add` helper and settings function so both files build commands
+and settings one way.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["register"]
+
+COPY_MODES = ("auto", "local", "job", "state-machine")
+SettingsFor = Callable[[argparse.Namespace], Any]
+
+
+def register(sub: Any, settings_for: SettingsFor) -> None:
+    """Adds `local-aws up`, `ingest stream` and `ingest batch` to the `medallion` subparsers `sub`."""
+
+    def group(name: str, help_text: str) -> Any:
+        return sub.add_parser(name, help=help_text).add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    local = group("local-aws", "the local AWS emulator (moto on 127.0.0.1)")
+    p = local.add_parser("up", help="start it with the stack's resources", description=cmd_local_aws_up.__doc__)
+    p.add_argument("--stack", default="local", help="stack name the resource names derive from (default: local)")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--shards", type=int, default=2, help="shards per Kinesis stream (default: 2)")
+    p.set_defaults(func=cmd_local_aws_up)
+
+    ingest = group("ingest", "send files through the AWS ingestion paths into raw landing")
+    for name, func, files_help in (
+        ("stream", cmd_ingest_stream, "JSON-lines files (.gz read as gzip)"),
+        ("batch", cmd_ingest_batch, "on-premises export files"),
+    ):
+        p = ingest.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
+        p.add_argument("dataset", help=f"a `kind: {name}` dataset of the contracts")
+        p.add_argument("files", nargs="+", help=files_help)
+        p.set_defaults(func=_reporting_aws_errors(func), settings_for=settings_for)
+    p.add_argument("--copy", choices=COPY_MODES, default="auto", help="how staging reaches landing (default: auto)")
+
+
+def cmd_local_aws_up(args: argparse.Namespace) -> int:
+    """Starts moto's server on 127.0.0.1, creates the stack's buckets, streams, queue and rule, prints the
+    variables to export, and serves until Ctrl-C (the emulator's state is in memory and goes with it)."""
+    from medallion_platform.ingestion.aws.commands import local_aws_up
+
+    local_aws_up(args.stack, args.port, serve_forever=True, shards=args.shards)
+    return 0
+
+
+def cmd_ingest_stream(args: argparse.Namespace) -> int:
+    """Puts JSON-lines records on the dataset's Kinesis stream (on local-aws also forwards them to Firehose)."""
+    from medallion_platform.ingestion.aws.commands import ingest_stream
+
+    result = ingest_stream(args.settings_for(args), args.dataset, args.files)
+    produced = result.produced
+    print(f"stream     {produced.stream}: {produced.records} records, {produced.retried_records} retried")
+    if result.forwarded is not None:
+        forwarded = result.forwarded
+        print(f"forwarded  {forwarded.delivery_stream}: {forwarded.records} records (Firehose → raw landing)")
+    return 0
+
+
+def cmd_ingest_batch(args: argparse.Namespace) -> int:
+    """Uploads export files to staging, then copies them to raw landing (locally, or by S3 Batch Operations)."""
+    from medallion_platform.ingestion.aws.commands import ingest_batch
+
+    settings = args.settings_for(args)
+    result = ingest_batch(settings, args.dataset, args.files, copy=args.copy)
+    for staged in result.staged:
+        print(f"staged   s3://{staged.bucket}/{staged.key}  {staged.size} bytes  sha256={staged.checksum_sha256}")
+    for key in result.landing_keys:
+        print(f"landed   {settings.zone_roots['raw']}/{key}")
+    print(f"copy     {result.copy}" + (f"  job {result.job_id}" if result.job_id else ""))
+    return 0
+
+
+def _reporting_aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """AWS failures (unreachable endpoint, no credentials, a refused call, a failed copy) as one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+        from medallion_platform.ingestion.aws.batch import ChecksumMismatch, CopyFailed
+        from medallion_platform.ingestion.aws.producer import ProducerError
+
+        try:
+            return func(args)
+        except (BotoCoreError, ClientError, ChecksumMismatch, CopyFailed, ProducerError) as exc:
+            hint = " (is `medallion local-aws up` running?)" if isinstance(exc, EndpointConnectionError) else ""
+            print(f"medallion ingest {args.action}: {exc}{hint}", file=sys.stderr)
+            return 1
+
+    run.__doc__ = func.__doc__
+    return run
