@@ -17,6 +17,10 @@ from typing import Any
 __all__ = ["to_env", "to_env_lines"]
 
 _COMMON = {
+    # the AWS ingestion commands derive stream, queue and staging names from these (`naming.resource_names`)
+    "MEDALLION_STACK": "stack",
+    "MEDALLION_PROJECT": "project",
+    "MEDALLION_BUCKET_SUFFIX": "bucket_suffix",
     "MEDALLION_AWS_REGION": "aws_region",
     "MEDALLION_AWS_ACCOUNT_ID": "aws_account_id",
     "MEDALLION_RAW_BUCKET": "raw_bucket",

@@ -24,7 +24,8 @@ __all__ = ["build", "export"]
 def build(config: InfraConfig, contracts: dict[str, Contract] | None = None) -> dict[str, Any]:
     """Create every layer and return the stack outputs (names, URLs, ARNs) the platform reads."""
     contracts = contracts if contracts is not None else load_contracts()
-    names = resource_names(config.stack, project=config.project, bucket_suffix=config.account_id, contracts=contracts)
+    bucket_suffix = config.account_id  # bucket names are global: the account id keeps them unique
+    names = resource_names(config.stack, project=config.project, bucket_suffix=bucket_suffix, contracts=contracts)
     datasets = sorted(contracts)
     batch_datasets = [d for d in datasets if contracts[d].source.kind == "batch"]
 
@@ -63,7 +64,10 @@ def build(config: InfraConfig, contracts: dict[str, Contract] | None = None) -> 
     )
 
     return {
+        # what `naming.resource_names` derives every name from (the platform's MEDALLION_STACK/PROJECT/BUCKET_SUFFIX)
         "stack": config.stack,
+        "project": config.project,
+        "bucket_suffix": bucket_suffix,
         "aws_region": config.region,
         "aws_account_id": config.account_id,
         **{f"{role}_bucket": bucket.bucket for role, bucket in storage.buckets.items()},

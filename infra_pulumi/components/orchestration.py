@@ -14,11 +14,10 @@ import pulumi_aws as aws
 from infra_pulumi.components.common import log_group_name, policy_json, tags
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
+from medallion_platform.ingestion.aws.events import LANDING_MAX_RECEIVE_COUNT, landing_event_pattern
 from medallion_platform.naming import ResourceNames
 
 __all__ = ["Orchestration", "batch_copy_definition"]
-
-MAX_RECEIVE_COUNT = 5
 
 
 def batch_copy_definition(
@@ -34,7 +33,8 @@ def batch_copy_definition(
             "ConfirmationRequired": False,
             "Priority": 10,
             "RoleArn": batch_role_arn,
-            "ClientRequestToken.$": "States.UUID()",
+            # the EventBridge event id: a retried task or a redelivered event gets the same job, not a second copy
+            "ClientRequestToken.$": "$.id",
             "Description.$": "States.Format('copy {} to raw landing', $.detail.object.key)",
             "Operation": {
                 "S3PutObjectCopy": {
@@ -135,7 +135,7 @@ class Orchestration(pulumi.ComponentResource):
             message_retention_seconds=4 * 24 * 3600,
             receive_wait_time_seconds=20,
             redrive_policy=self.dead_letter_queue.arn.apply(
-                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+                lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": LANDING_MAX_RECEIVE_COUNT})
             ),
             tags=tags(config),
             opts=child,
@@ -152,15 +152,7 @@ class Orchestration(pulumi.ComponentResource):
             "landing-object-created",
             name=names.landing_rule,
             description="Objects created under landing/ in raw, for the Dagster landing sensor",
-            event_pattern=raw_bucket.bucket.apply(
-                lambda b: json.dumps(
-                    {
-                        "source": ["aws.s3"],
-                        "detail-type": ["Object Created"],
-                        "detail": {"bucket": {"name": [b]}, "object": {"key": [{"prefix": "landing/"}]}},
-                    }
-                )
-            ),
+            event_pattern=raw_bucket.bucket.apply(lambda b: json.dumps(landing_event_pattern(b))),
             tags=tags(config),
             opts=child,
         )

@@ -9,6 +9,8 @@ import pytest
 
 from infra_pulumi.mocks import Recording
 from infra_pulumi.outputs_to_env import to_env
+from medallion_platform.ingestion.aws.clients import deployment_names
+from medallion_platform.settings import Settings
 
 SCRIPT = Path(__file__).resolve().parents[2] / "infra_pulumi" / "outputs_to_env.py"
 
@@ -26,6 +28,19 @@ def test_aws_env_carries_buckets_queue_region_streams_and_batch_role(recording: 
     assert env["MEDALLION_KINESIS_STREAM_ORDER_EVENTS"] == out["kinesis_streams"]["order_events"]
     assert env["MEDALLION_BATCH_OPERATIONS_ROLE_ARN"] == out["batch_operations_role_arn"]
     assert "MEDALLION_UNITY_CATALOG_ROLE_ARN" not in env
+
+
+def test_aws_env_names_the_stack_so_the_ingestion_commands_derive_the_deployed_names(recording: Recording) -> None:
+    out = recording.outputs
+    env = to_env(out, env="aws")
+    assert (env["MEDALLION_STACK"], env["MEDALLION_PROJECT"]) == ("test", "medallion")
+    assert env["MEDALLION_BUCKET_SUFFIX"] == out["aws_account_id"]
+    names = deployment_names(Settings.from_env(env), env)  # what `medallion ingest` resolves from the .env
+    assert names.buckets["staging"] == out["staging_bucket"]
+    assert names.streams == out["kinesis_streams"]
+    assert names.delivery_streams == out["firehose_delivery_streams"]
+    assert out["landing_queue_url"].endswith(f"/{names.landing_queue}")
+    assert out["batch_copy_state_machine_arn"].endswith(f":{names.batch_copy_state_machine}")
 
 
 def test_databricks_env_adds_the_databricks_roles(recording: Recording) -> None:

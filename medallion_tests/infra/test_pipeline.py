@@ -1,9 +1,13 @@
 """Streaming and orchestration policy: Kinesis and Firehose encryption and layout, queues, rules, state machine."""
 
+import datetime as dt
 import json
 
 from infra_pulumi.mocks import Recording
 from medallion_platform.contracts import load_contracts
+from medallion_platform.ingestion.aws.batch import TARGET_PREFIX, staging_key
+from medallion_platform.ingestion.aws.events import landing_event_pattern
+from medallion_platform.ingestion.landing import dataset_for_key, landing_date
 
 
 def _stream_datasets() -> list[str]:
@@ -53,6 +57,7 @@ def test_landing_rule_sends_raw_object_created_under_landing_to_the_queue(record
     rules = {r.inputs["name"]: r for r in recording.of_type("aws:cloudwatch/eventRule:EventRule")}
     rule = rules["medallion-test-raw-object-created"]
     pattern = json.loads(rule.inputs["eventPattern"])
+    assert pattern == landing_event_pattern(recording.outputs["raw_bucket"]), "the emulator uses the same pattern"
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["bucket"]["name"] == [recording.outputs["raw_bucket"]]
     assert pattern["detail"]["object"]["key"] == [{"prefix": "landing/"}]
@@ -86,6 +91,28 @@ def test_state_machine_logs_everything_traces_and_copies_staging_to_raw_landing(
     generator = copy["ManifestGenerator"]["S3JobManifestGenerator"]
     assert generator["SourceBucket"] == f"arn:aws:s3:::{recording.outputs['staging_bucket']}"
     assert "DescribeJob" in definition["States"], "the state machine waits for the job"
+
+
+def test_staged_exports_start_the_copy_and_land_where_raw_ingestion_reads_them(recording: Recording) -> None:
+    """The layout `ingest batch` stages (`batch.staging_key`) meets the staging rule and the copy job's prefix."""
+    contracts = load_contracts()
+    rules = {r.inputs["name"]: r for r in recording.of_type("aws:cloudwatch/eventRule:EventRule")}
+    pattern = json.loads(rules["medallion-test-staging-export-created"].inputs["eventPattern"])
+    prefixes = [p["prefix"] for p in pattern["detail"]["object"]["key"]]
+    (machine,) = recording.of_type("aws:sfn/stateMachine:StateMachine")
+    copy = json.loads(machine.inputs["definition"])["States"]["CreateCopyJob"]["Parameters"]
+    target_prefix = copy["Operation"]["S3PutObjectCopy"]["TargetKeyPrefix"]
+    assert target_prefix == TARGET_PREFIX, "the state machine and `ingest batch --copy job|local` copy alike"
+    assert copy["ClientRequestToken.$"] == "$.id", "a retried CreateJob or a redelivered event makes no second job"
+    for dataset in sorted(n for n, c in contracts.items() if c.source.kind == "batch"):
+        staged = staging_key(dataset, "export.csv", dt.datetime(2026, 11, 25, 3, tzinfo=dt.UTC))
+        assert any(staged.startswith(p) for p in prefixes), staged
+        landed = f"{target_prefix}/{staged}"  # S3 Batch Operations copies into the folder TargetKeyPrefix names
+        assert landed == f"landing/{dataset}/2026/11/25/export.csv"
+        assert landing_date(landed) == "2026-11-25" and dataset_for_key(landed, contracts) == dataset
+    # what the tooling itself writes to staging must not start a copy
+    for key in ("_manifests/batch-copy/m.csv", "_reports/batch-copy/job-1/results/failed.csv", "_local-aws/x.json"):
+        assert not any(key.startswith(p) for p in prefixes), key
 
 
 def test_queue_policies_allow_only_the_project_rules_and_deny_plain_http(recording: Recording) -> None:

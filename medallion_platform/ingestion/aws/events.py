@@ -1,10 +1,32 @@
-"""S3 "Object Created" notifications as they reach the landing queue: EventBridge events (or S3's own format)."""
+"""S3 "Object Created" events: the landing rule's pattern and queue redrive, and reading what reaches the queue.
+
+Pure functions and constants (standard library only): the Pulumi program (`infra_pulumi/`) and the local
+emulator set-up (`local_aws.py`) both build the landing rule and queue from here, so they cannot drift.
+"""
 
 import json
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-__all__ = ["CreatedObject", "PoisonMessage", "parse_created_objects"]
+__all__ = [
+    "LANDING_MAX_RECEIVE_COUNT",
+    "CreatedObject",
+    "PoisonMessage",
+    "landing_event_pattern",
+    "parse_created_objects",
+]
+
+LANDING_MAX_RECEIVE_COUNT = 5
+"""Receives of a landing message before SQS moves it to the dead-letter queue (the queue's redrive policy)."""
+
+
+def landing_event_pattern(raw_bucket: str) -> dict:
+    """The EventBridge pattern of the landing rule: objects created under `landing/` in the raw bucket."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": [raw_bucket]}, "object": {"key": [{"prefix": "landing/"}]}},
+    }
 
 
 @dataclass(frozen=True)

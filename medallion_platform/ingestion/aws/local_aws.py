@@ -17,20 +17,20 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from medallion_platform.ingestion.aws.events import LANDING_MAX_RECEIVE_COUNT, landing_event_pattern
 from medallion_platform.naming import ResourceNames
 
 __all__ = [
     "EMULATOR_CREDENTIALS",
     "LocalAws",
     "create_resources",
-    "landing_event_pattern",
+    "landing_event_pattern",  # defined in events.py (shared with infra_pulumi), re-exported for callers here
     "local_aws_environ",
     "start_emulator",
 ]
 
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
-MAX_RECEIVE_COUNT = 5  # as in infra_pulumi/components/orchestration.py
 
 
 @dataclass
@@ -76,15 +76,6 @@ def start_emulator(port: int | None = None) -> LocalAws:
     return LocalAws(server=server, endpoint_url=f"http://{host}:{bound}")
 
 
-def landing_event_pattern(raw_bucket: str) -> dict:
-    """The EventBridge pattern of the landing rule: objects created under `landing/` in raw."""
-    return {
-        "source": ["aws.s3"],
-        "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": [raw_bucket]}, "object": {"key": [{"prefix": "landing/"}]}},
-    }
-
-
 def create_resources(aws: LocalAws, names: ResourceNames, *, shards: int = 2) -> LocalResources:
     """Creates the stack's buckets, streams, delivery streams, queue + DLQ and landing rule (idempotent)."""
     s3, sqs, events = aws.client("s3"), aws.client("sqs"), aws.client("events")
@@ -101,7 +92,7 @@ def create_resources(aws: LocalAws, names: ResourceNames, *, shards: int = 2) ->
         QueueName=names.landing_queue,
         Attributes={
             "VisibilityTimeout": "300",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": LANDING_MAX_RECEIVE_COUNT}),
         },
     )["QueueUrl"]
     events.put_rule(Name=names.landing_rule, EventPattern=json.dumps(landing_event_pattern(names.buckets["raw"])))
