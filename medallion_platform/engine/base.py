@@ -34,6 +34,14 @@ class Engine(ABC):
     def to_arrow(self, df: Any) -> pa.Table:
         """Runs `df` and returns its rows as Arrow."""
 
+    def to_reader(self, df: Any, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+        """Runs `df` and streams its rows in record batches of at most `batch_rows`."""
+        table = self.to_arrow(df)
+        return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_rows))
+
+    def count(self, df: Any) -> int:
+        return int(df.count())
+
     @abstractmethod
     def persist(self, df: Any) -> Any:
         """Computes `df` once so several outputs can read it without recomputing."""

@@ -4,7 +4,10 @@ SQLFrame keeps one session per process (a singleton), so every `EmbeddedEngine` 
 connection; each engine drops the views and tables it created when it is closed.
 """
 
+import os
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -25,9 +28,21 @@ def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
         if "session" not in _SHARED:
             connection = duckdb.connect()
             connection.execute("SET TimeZone = 'UTC'")
+            connection.execute("SET enable_progress_bar = false")
+            # Bounded memory: past the limit DuckDB spills to its temp directory.
+            limit = os.environ.get("MEDALLION_DUCKDB_MEMORY_LIMIT", "1GB")
+            connection.execute(f"SET memory_limit = '{limit}'")
+            spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{os.getpid()}"
+            connection.execute(f"SET temp_directory = '{spill}'")
+            connection.execute("SET preserve_insertion_order = false")
             _SHARED["connection"] = connection
             _SHARED["session"] = DuckDBSession(conn=connection)
         return _SHARED["connection"], _SHARED["session"]
+
+
+def shared_connection() -> duckdb.DuckDBPyConnection:
+    """The process's DuckDB connection (the one SQLFrame's session uses)."""
+    return _shared_session()[0]
 
 
 class EmbeddedEngine(Engine):

@@ -30,6 +30,8 @@ class WriteResult:
     deleted: int = 0
     skipped: bool = False
     metrics: dict = field(default_factory=dict)
+    max_batch_rows: int = 0
+    """Largest record batch that streamed through (memory guard)."""
 
 
 def sql_literal(value: object) -> str:
@@ -99,13 +101,21 @@ class DeltaTableIO:
         return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
 
     # -- writing ---------------------------------------------------------------------------
-    def _commit(self, app_id: str | None, version: int | None, metadata: dict | None) -> CommitProperties:
-        txns = [Transaction(app_id=app_id, version=version)] if app_id is not None and version is not None else None
-        custom = {k: str(v) for k, v in (metadata or {}).items()} or None
-        return CommitProperties(custom_metadata=custom, app_transactions=txns)
+    @staticmethod
+    def _txns(app_id: str | None, version: int | None, txns: dict[str, int] | None) -> dict[str, int]:
+        out = dict(txns or {})
+        if app_id is not None and version is not None:
+            out[app_id] = version
+        return out
 
-    def _already(self, app_id: str | None, version: int | None) -> bool:
-        return app_id is not None and version is not None and self.transaction_version(app_id) >= version
+    def _commit(self, txns: dict[str, int], metadata: dict | None) -> CommitProperties:
+        transactions = [Transaction(app_id=a, version=v) for a, v in sorted(txns.items())] or None
+        custom = {k: str(v) for k, v in (metadata or {}).items()} or None
+        return CommitProperties(custom_metadata=custom, app_transactions=transactions)
+
+    def _already(self, txns: dict[str, int]) -> bool:
+        """True when every app transaction of this write was committed before (a retry)."""
+        return bool(txns) and all(self.transaction_version(a) >= v for a, v in txns.items())
 
     def append(
         self,
@@ -114,10 +124,12 @@ class DeltaTableIO:
         partition_by: Sequence[str] | None = None,
         app_id: str | None = None,
         version: int | None = None,
+        txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
         """Appends `data` in one commit (a reader streams: memory stays bounded by its batches)."""
-        if self._already(app_id, version):
+        txns = self._txns(app_id, version, txns)
+        if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
         rows = _RowCounter(data)
         write_deltalake(
@@ -126,43 +138,54 @@ class DeltaTableIO:
             mode="append",
             partition_by=list(partition_by) if partition_by else None,
             storage_options=self.storage_options,
-            commit_properties=self._commit(app_id, version, metadata),
+            commit_properties=self._commit(txns, metadata),
         )
-        return WriteResult(version=self.version(), inserted=rows.count)
+        return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
 
     def merge(
         self,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         *,
         keys: Sequence[str],
         partition_column: str | None = None,
+        partition_values: Sequence[object] | None = None,
         when_matched: WhenMatched = "ignore",
         newer_column: str | None = None,
         app_id: str | None = None,
         version: int | None = None,
+        txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
-        """MERGE `data` (one row per key) on `keys`; with a partition column, only touched partitions are scanned."""
-        if self._already(app_id, version):
+        """MERGE `data` (one row per key) on `keys`, in one commit.
+
+        With a partition column, the predicate names the partitions the source touches
+        (`partition_values`, or read from a table source), so only those are scanned and rewritten.
+        """
+        txns = self._txns(app_id, version, txns)
+        if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
-        commit = self._commit(app_id, version, metadata)
+        commit = self._commit(txns, metadata)
+        rows = _RowCounter(data)
         table = self.table()
         if table is None:
             write_deltalake(
                 self.uri,
-                data,
+                rows.stream(),
                 mode="append",
                 partition_by=[partition_column] if partition_column else None,
                 storage_options=self.storage_options,
                 commit_properties=commit,
             )
-            return WriteResult(version=self.version(), inserted=data.num_rows)
+            return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         if partition_column:
-            values = sorted(set(data.column(partition_column).to_pylist()) - {None})
+            values = partition_values
+            if values is None and isinstance(data, pa.Table):
+                values = data.column(partition_column).to_pylist()
+            values = sorted(set(values or []) - {None})
             if values:
                 predicate += f" AND t.{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
-        merger = table.merge(data, predicate, source_alias="s", target_alias="t", commit_properties=commit)
+        merger = table.merge(rows.stream(), predicate, source_alias="s", target_alias="t", commit_properties=commit)
         if when_matched == "update":
             merger = merger.when_matched_update_all()
         elif when_matched == "update_if_newer":
@@ -173,39 +196,44 @@ class DeltaTableIO:
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
             updated=int(metrics.get("num_target_rows_updated", 0)),
             metrics=dict(metrics),
+            max_batch_rows=rows.largest,
         )
 
     def overwrite_partitions(
         self,
-        data: pa.Table,
+        data: pa.Table | pa.RecordBatchReader,
         *,
         partition_column: str,
         values: Iterable[object],
         app_id: str | None = None,
         version: int | None = None,
+        txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
         """Replaces exactly the partitions `values` with `data`, atomically, in one commit."""
         values = sorted(set(values))
-        if self._already(app_id, version):
+        txns = self._txns(app_id, version, txns)
+        if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
         if not values:
             return WriteResult(version=self.version())
         predicate = f"{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
-        outside = [v for v in set(data.column(partition_column).to_pylist()) if v not in values]
-        if outside:
-            raise ValueError(f"rows for partitions {sorted(outside)} outside the overwrite {values}")
+        if isinstance(data, pa.Table):
+            outside = [v for v in set(data.column(partition_column).to_pylist()) if v not in values]
+            if outside:
+                raise ValueError(f"rows for partitions {sorted(outside)} outside the overwrite {values}")
+        rows = _RowCounter(data)
         exists = self.exists()
         write_deltalake(
             self.uri,
-            data,
+            rows.stream(),
             mode="overwrite" if exists else "append",
             predicate=predicate if exists else None,
             partition_by=[partition_column],
             storage_options=self.storage_options,
-            commit_properties=self._commit(app_id, version, metadata),
+            commit_properties=self._commit(txns, metadata),
         )
-        return WriteResult(version=self.version(), inserted=data.num_rows)
+        return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
 
     def overwrite(self, data: pa.Table, *, metadata: dict | None = None) -> WriteResult:
         """Replaces the whole table in one commit (for small, unpartitioned tables)."""
@@ -215,7 +243,7 @@ class DeltaTableIO:
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options,
-            commit_properties=self._commit(None, None, metadata),
+            commit_properties=self._commit({}, metadata),
         )
         return WriteResult(version=self.version(), inserted=data.num_rows)
 
@@ -230,16 +258,19 @@ class _RowCounter:
     def __init__(self, data: pa.Table | pa.RecordBatchReader):
         self.data = data
         self.count = 0
+        self.largest = 0
 
     def stream(self) -> pa.Table | pa.RecordBatchReader:
         if isinstance(self.data, pa.Table):
             self.count = self.data.num_rows
+            self.largest = max((b.num_rows for b in self.data.to_batches()), default=0)
             return self.data
         reader = self.data
 
         def batches():
             for batch in reader:
                 self.count += batch.num_rows
+                self.largest = max(self.largest, batch.num_rows)
                 yield batch
 
         return pa.RecordBatchReader.from_batches(reader.schema, batches())

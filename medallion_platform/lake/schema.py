@@ -9,6 +9,7 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "arrow_type",
     "conform",
+    "conform_stream",
     "quarantine_schema",
     "raw_schema",
     "trusted_schema",
@@ -91,3 +92,14 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 def quarantine_schema(contract: Contract) -> pa.Schema:
     """The raw text columns of a failed row, the rule it failed, and its source reference."""
     return pa.schema([pa.field(c.name, pa.string()) for c in contract.columns] + list(QUARANTINE_SCHEMA))
+
+
+def conform_stream(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.RecordBatchReader:
+    """`conform` applied batch by batch, so the stream stays a stream."""
+    target = pa.schema([f.with_nullable(True) for f in schema])
+
+    def batches():
+        for batch in reader:
+            yield conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]
+
+    return pa.RecordBatchReader.from_batches(target, batches())

@@ -8,21 +8,22 @@ raw commit and the log write, the next run rebuilds the missing log rows from ra
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.ingestion.landing import LandingFile, list_landing_files, read_landing_file
-from medallion_platform.ingestion.parsers import parse_landing_file
+from medallion_platform.ingestion.parsers import ParsedInserter
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.schema import raw_schema
 from medallion_platform.settings import Settings
 
-__all__ = ["RawIngestResult", "ingest_raw", "raw_app_id", "raw_table"]
+__all__ = ["RawBatch", "RawIngestResult", "commit_raw", "ingest_raw", "raw_app_id", "raw_table", "stage_raw"]
 
 LOG_SCHEMA = pa.schema(
     [
@@ -52,6 +53,7 @@ class RawIngestResult:
     version: int | None
     landing_dates: list[str] = field(default_factory=list)
     malformed: int = 0
+    max_batch_rows: int = 0
 
 
 def raw_app_id(dataset: str) -> str:
@@ -102,29 +104,155 @@ def _summarise(rows: pa.Table) -> pa.Table:
     )
 
 
-def _batches(
+@dataclass
+class RawBatch:
+    """New landing files parsed into a DuckDB table, ready to commit to raw (and to promote from).
+
+    Held in the process's embedded DuckDB connection, which spills to disk past its memory limit.
+    """
+
+    contract: Contract
+    seq: int
+    batch_id: str
+    ingested_at: dt.datetime
+    files: list[LandingFile]
+    table: str
+    connection: duckdb.DuckDBPyConnection
+    rows_by_file: dict[str, int] = field(default_factory=dict)
+    already_ingested: int = 0
+    unrecognised: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_file.values())
+
+    def reader(self, batch_rows: int) -> pa.RecordBatchReader:
+        """The batch's rows in the raw schema, streamed in record batches of at most `batch_rows`."""
+        schema = raw_schema(self.contract)
+        columns = ", ".join(f'"{name}"' for name in schema.names)
+        source = self.connection.sql(f'SELECT {columns} FROM "{self.table}"').to_arrow_reader(batch_rows)
+        return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in source))
+
+    def drop(self) -> None:
+        self.connection.execute(f'DROP TABLE IF EXISTS "{self.table}"')
+
+
+def _duckdb_type(kind: pa.DataType) -> str:
+    if pa.types.is_int64(kind):
+        return "BIGINT"
+    if pa.types.is_timestamp(kind):
+        return "TIMESTAMPTZ"
+    return "VARCHAR"
+
+
+def stage_raw(
     settings: Settings,
     contract: Contract,
-    files: list[LandingFile],
-    meta: dict,
-    counts: dict[str, int],
-    malformed: list[int],
-) -> Iterator[pa.RecordBatch]:
-    schema = raw_schema(contract)
-    for landing in files:
-        parsed = parse_landing_file(read_landing_file(settings, contract, landing.key), contract)
-        n = parsed.num_rows
-        counts[landing.key] = n
-        malformed[0] += n - parsed.column("_parse_error").null_count
-        extra = {
-            "_source_file": pa.array([landing.key] * n, pa.string()),
-            "_ingested_at": pa.array([meta["ingested_at"]] * n, pa.timestamp("us", tz="UTC")),
-            "_batch_id": pa.array([meta["batch_id"]] * n, pa.string()),
-            "_batch_seq": pa.array([meta["batch_seq"]] * n, pa.int64()),
-            "_landing_date": pa.array([landing.landing_date] * n, pa.string()),
-        }
-        table = pa.table({**{name: parsed.column(name) for name in parsed.column_names}, **extra})
-        yield from table.select(schema.names).cast(schema).to_batches(max_chunksize=settings.batch_rows)
+    connection: duckdb.DuckDBPyConnection,
+    *,
+    landing_dates: Sequence[str] | None = None,
+    now: dt.datetime | None = None,
+) -> RawBatch | None:
+    """Parses the landing files not yet in raw into a DuckDB table; None when nothing is new."""
+    raw = raw_table(settings, contract.name)
+    last_seq = raw.transaction_version(raw_app_id(contract.name))
+    done = _ingested_keys(settings, contract, raw, last_seq)
+    files, unrecognised = [], []
+    for date in landing_dates or [None]:
+        found, odd = list_landing_files(settings, contract, date=date)
+        files += found
+        unrecognised += odd
+    new = [f for f in files if f.key not in done]
+    if not new:
+        return None
+    seq = last_seq + 1
+    ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    batch = RawBatch(
+        contract=contract,
+        seq=seq,
+        batch_id=f"{contract.name}-{seq:06d}-{uuid.uuid4().hex[:8]}",
+        ingested_at=ingested_at,
+        files=new,
+        table=f"raw_batch_{contract.name}_{uuid.uuid4().hex[:8]}",
+        connection=connection,
+        already_ingested=len(files) - len(new),
+        unrecognised=sorted(unrecognised),
+    )
+    columns = ", ".join(f'"{f.name}" {_duckdb_type(f.type)}' for f in raw_schema(contract))
+    connection.execute(f'CREATE TABLE "{batch.table}" ({columns})')
+    constants = {
+        "_ingested_at": f"TIMESTAMPTZ '{ingested_at.isoformat()}'",
+        "_batch_id": f"'{batch.batch_id}'",
+        "_batch_seq": str(seq),
+    }
+    inserter = ParsedInserter(connection, batch.table, contract, constants, chunk_rows=settings.batch_rows)
+    for landing in new:
+        data = read_landing_file(settings, contract, landing.key)
+        source = {"_source_file": landing.key, "_landing_date": landing.landing_date}
+        batch.rows_by_file[landing.key] = inserter.add(data, source)
+    inserter.flush()
+    return batch
+
+
+def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
+    """Appends the staged batch to raw in one commit (streamed), then logs its files."""
+    contract = batch.contract
+    result = raw_table(settings, contract.name).append(
+        batch.reader(settings.batch_rows),
+        partition_by=["_landing_date"],
+        app_id=raw_app_id(contract.name),
+        version=batch.seq,
+        metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
+    )
+    log = pa.table(
+        {
+            "source_file": [f.key for f in batch.files],
+            "size": [f.size for f in batch.files],
+            "rows": [batch.rows_by_file.get(f.key, 0) for f in batch.files],
+            "landing_date": [f.landing_date for f in batch.files],
+            "batch_seq": [batch.seq] * len(batch.files),
+            "batch_id": [batch.batch_id] * len(batch.files),
+            "ingested_at": [batch.ingested_at] * len(batch.files),
+        },
+        schema=LOG_SCHEMA,
+    )
+    _log_table(settings, contract.name).append(log)
+    (malformed,) = batch.connection.execute(
+        f'SELECT count(*) FROM "{batch.table}" WHERE _parse_error IS NOT NULL'
+    ).fetchone()
+    return RawIngestResult(
+        dataset=contract.name,
+        batch_seq=batch.seq,
+        batch_id=batch.batch_id,
+        files=[f.key for f in batch.files],
+        rows=result.inserted,
+        rows_by_file=dict(batch.rows_by_file),
+        already_ingested=batch.already_ingested,
+        unrecognised=batch.unrecognised,
+        version=result.version,
+        landing_dates=sorted({f.landing_date for f in batch.files}),
+        malformed=int(malformed),
+        max_batch_rows=result.max_batch_rows,
+    )
+
+
+def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
+    files, unrecognised = [], []
+    for date in landing_dates or [None]:
+        found, odd = list_landing_files(settings, contract, date=date)
+        files += found
+        unrecognised += odd
+    return RawIngestResult(
+        contract.name,
+        None,
+        None,
+        [],
+        0,
+        {},
+        len(files),
+        sorted(unrecognised),
+        raw_table(settings, contract.name).version(),
+    )
 
 
 def ingest_raw(
@@ -132,61 +260,17 @@ def ingest_raw(
     contract: Contract,
     *,
     landing_date: str | None = None,
+    landing_dates: Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> RawIngestResult:
-    """Appends every landing file of `contract` (optionally of one landing date) not yet in raw."""
-    raw = raw_table(settings, contract.name)
-    app_id = raw_app_id(contract.name)
-    last_seq = raw.transaction_version(app_id)
-    done = _ingested_keys(settings, contract, raw, last_seq)
-    files, unrecognised = list_landing_files(settings, contract, date=landing_date)
-    new = [f for f in files if f.key not in done]
-    if not new:
-        return RawIngestResult(
-            contract.name, None, None, [], 0, {}, len(files), unrecognised, raw.version(), malformed=0
-        )
-    seq = last_seq + 1
-    ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    meta = {
-        "batch_seq": seq,
-        "batch_id": f"{contract.name}-{seq:06d}-{uuid.uuid4().hex[:8]}",
-        "ingested_at": ingested_at,
-    }
-    counts: dict[str, int] = {}
-    malformed = [0]
-    reader = pa.RecordBatchReader.from_batches(
-        raw_schema(contract), _batches(settings, contract, new, meta, counts, malformed)
-    )
-    result = raw.append(
-        reader,
-        partition_by=["_landing_date"],
-        app_id=app_id,
-        version=seq,
-        metadata={"medallion.batch_id": meta["batch_id"], "medallion.files": len(new)},
-    )
-    log = pa.table(
-        {
-            "source_file": [f.key for f in new],
-            "size": [f.size for f in new],
-            "rows": [counts.get(f.key, 0) for f in new],
-            "landing_date": [f.landing_date for f in new],
-            "batch_seq": [seq] * len(new),
-            "batch_id": [meta["batch_id"]] * len(new),
-            "ingested_at": [ingested_at] * len(new),
-        },
-        schema=LOG_SCHEMA,
-    )
-    _log_table(settings, contract.name).append(log)
-    return RawIngestResult(
-        dataset=contract.name,
-        batch_seq=seq,
-        batch_id=meta["batch_id"],
-        files=[f.key for f in new],
-        rows=result.inserted,
-        rows_by_file=counts,
-        already_ingested=len(files) - len(new),
-        unrecognised=unrecognised,
-        version=result.version,
-        landing_dates=sorted({f.landing_date for f in new}),
-        malformed=malformed[0],
-    )
+    """Appends every landing file of `contract` (optionally of some landing dates) not yet in raw."""
+    from medallion_platform.engine.embedded import shared_connection
+
+    dates = list(landing_dates or ([landing_date] if landing_date else [])) or None
+    batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates, now=now)
+    if batch is None:
+        return nothing_new(settings, contract, dates)
+    try:
+        return commit_raw(settings, batch)
+    finally:
+        batch.drop()

@@ -4,26 +4,30 @@ Every raw row ends in exactly one bucket, and the counts are reconciled for ever
 `raw rows = inserted + updated + duplicates + quarantined`, where duplicates are rows that
 repeat a key inside the batch or bring nothing new for a key already in trusted.
 
-Idempotency: trusted and its quarantine table each record the last raw batch they took as an
-app transaction; a retried run reads only raw batches newer than that, and each table skips a
-batch it already committed.
+Idempotency: trusted and its quarantine table each record, per scope (a landing date, or the
+whole dataset), the last raw batch they took as an app transaction; a retried run reads only
+raw batches newer than that, and each table skips what it already committed. Quarantine
+commits first, trusted second: a crash between them is repaired by the next run.
+
+Rows stream: the batch is validated once into a DuckDB table (spilling past its memory limit),
+and quarantine and trusted rows flow to delta-rs in bounded record batches.
 """
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
-from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
+from medallion_platform.lake.schema import conform, conform_stream, quarantine_schema, trusted_schema
 from medallion_platform.settings import Settings
-from medallion_platform.zones.raw import raw_table
+from medallion_platform.zones.raw import RawBatch, raw_table
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
 
-__all__ = ["PromoteResult", "promote", "quarantine_table", "trusted_app_id", "trusted_table"]
+__all__ = ["PromoteResult", "promote", "quarantine_table", "transform", "trusted_app_id", "trusted_table"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class PromoteResult:
     trusted_version: int | None = None
     quarantine_version: int | None = None
     skipped: bool = False
+    fused: bool = False
+    """Built from the raw batch in hand rather than read back from raw."""
+    max_batch_rows: int = 0
 
     @property
     def reconciled(self) -> bool:
@@ -67,73 +74,168 @@ def quarantine_table(settings: Settings, dataset: str) -> DeltaTableIO:
     )
 
 
-def transform(engine: Any, raw_rows: pa.Table | ds.Dataset, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
-    """Runs the contract's rules on raw rows: (deduplicated valid rows, quarantined rows, valid count)."""
+def transform(engine: Any, raw_rows: Any, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
+    """The contract's rules on raw rows, materialized: (deduplicated valid rows, quarantined rows, valid count).
+
+    The same steps `promote` streams; used where whole tables are wanted (engine parity tests).
+    """
     validated = engine.persist(validate(engine, engine.dataframe(raw_rows, "raw_batch"), contract))
     quarantined = engine.to_arrow(quarantine_rows(engine, validated, contract))
     valid = valid_rows(engine, validated, contract)
-    valid_count = valid.count()
+    valid_count = engine.count(valid)
     trusted = engine.to_arrow(deduplicate(engine, valid, contract))
-    return (
-        conform(trusted, trusted_schema(contract)),
-        conform(quarantined, quarantine_schema(contract)),
-        valid_count,
-    )
+    return conform(trusted, trusted_schema(contract)), conform(quarantined, quarantine_schema(contract)), valid_count
 
 
-def promote(settings: Settings, engine: Any, contract: Contract, *, landing_date: str | None = None) -> PromoteResult:
-    """Promotes the raw batches (of one landing date, if given) that trusted has not taken yet."""
-    app_id = trusted_app_id(contract.name, landing_date)
+def _scope_filter(scope: str | None, after: int) -> ds.Expression:
+    condition = ds.field("_batch_seq") > after
+    if scope is not None:
+        condition = condition & (ds.field("_landing_date") == pa.scalar(scope, pa.string_view()))
+    return condition
+
+
+def promote(
+    settings: Settings,
+    engine: Any,
+    contract: Contract,
+    *,
+    landing_date: str | None = None,
+    landing_dates: Sequence[str] | None = None,
+    batch: RawBatch | None = None,
+) -> PromoteResult:
+    """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet.
+
+    With `batch` (a raw batch just committed, still staged in DuckDB) and nothing older pending,
+    trusted is built from the batch in hand instead of reading raw back.
+    """
+    scopes: list[str | None] = list(landing_dates or ([landing_date] if landing_date else [])) or [None]
     trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
-    done_trusted, done_quarantine = trusted.transaction_version(app_id), quarantine.transaction_version(app_id)
-    start = min(done_trusted, done_quarantine)
-    condition = ds.field("_batch_seq") > start
-    if landing_date:
-        condition = condition & (ds.field("_landing_date") == landing_date)
-    dataset = raw_table(settings, contract.name).dataset()
-    raw_rows = dataset.to_table(filter=condition) if dataset is not None else None
-    if raw_rows is None or raw_rows.num_rows == 0:
-        return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
-    upto = pc.max(raw_rows.column("_batch_seq")).as_py()
-    seqs = sorted(set(raw_rows.column("_batch_seq").to_pylist()))
-    rows, bad, valid_count = transform(engine, raw_rows, contract)
+    app = {s: trusted_app_id(contract.name, s) for s in scopes}
+    done_t = {s: trusted.transaction_version(app[s]) for s in scopes}
+    done_q = {s: quarantine.transaction_version(app[s]) for s in scopes}
+    start = {s: min(done_t[s], done_q[s]) for s in scopes}
 
-    meta = {"medallion.raw_batches": ",".join(map(str, seqs))}
-    q_result = quarantine.append(bad, app_id=app_id, version=upto, metadata=meta)
-    t_result = _write(trusted, rows, contract, app_id=app_id, version=upto, metadata=meta)
-    in_batch_dups = valid_count - rows.num_rows
-    stale = rows.num_rows - t_result.inserted - t_result.updated if not t_result.skipped else 0
-    by_rule = pc.value_counts(bad.column("_rule")).to_pylist() if bad.num_rows else []
+    raw = raw_table(settings, contract.name)
+    fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
+    if fused:
+        source = _batch_frame(engine, batch, settings)
+    else:
+        condition = None
+        for s in scopes:
+            part = _scope_filter(s, start[s])
+            condition = part if condition is None else condition | part
+        dataset = raw.duckdb_dataset(condition)
+        if dataset is None:
+            return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+        source = engine.dataframe(dataset, "raw_batch")
+
+    validated = engine.persist(validate(engine, source, contract))
+    F = engine.F
+    per_scope = engine.to_arrow(
+        validated.groupBy("_landing_date").agg(F.max("_batch_seq").alias("upto"), F.count(F.lit(1)).alias("n"))
+    ).to_pylist()
+    raw_rows = sum(r["n"] for r in per_scope)
+    if raw_rows == 0:
+        return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+    upto = {
+        s: max(r["upto"] for r in per_scope if s is None or r["_landing_date"] == s)
+        for s in scopes
+        if _has(per_scope, s)
+    }
+    seqs = engine.to_arrow(validated.select("_batch_seq").distinct()).column(0).to_pylist()
+
+    # Quarantine first (append; only scopes it has not committed).
+    q_todo = [s for s in upto if done_q[s] < upto[s]]
+    bad = quarantine_rows(engine, validated, contract)
+    by_rule = {
+        r["_rule"]: r["n"] for r in engine.to_arrow(bad.groupBy("_rule").agg(F.count(F.lit(1)).alias("n"))).to_pylist()
+    }
+    quarantined = sum(by_rule.values())
+    q_result = WriteResult(version=quarantine.version(), skipped=True)
+    if q_todo:
+        if len(q_todo) < len(upto):
+            bad = bad.where(F.col("_landing_date").isin(*q_todo))
+        q_result = quarantine.append(
+            conform_stream(engine.to_reader(bad, settings.batch_rows), quarantine_schema(contract)),
+            txns={app[s]: upto[s] for s in q_todo},
+            metadata={"medallion.raw_batches": ",".join(map(str, sorted(seqs)))},
+        )
+
+    valid = valid_rows(engine, validated, contract)
+    valid_count = engine.count(valid)
     partition = contract.partition.column if contract.partition else None
-    touched = sorted({str(d) for d in rows.column(partition).to_pylist() if d is not None}) if partition else []
+    touched: list[str] = []
+    if partition:
+        values = engine.to_arrow(valid.select(partition).distinct()).column(0).to_pylist()
+        touched = sorted(str(v) for v in values if v is not None)
+    rows = deduplicate(engine, valid, contract)
+    unique = engine.count(rows)
+    t_todo = [s for s in upto if done_t[s] < upto[s]]
+    t_result = WriteResult(version=trusted.version(), skipped=True)
+    if t_todo:
+        stream = conform_stream(engine.to_reader(rows, settings.batch_rows), trusted_schema(contract))
+        t_result = _write(trusted, stream, contract, touched, txns={app[s]: upto[s] for s in t_todo}, metadata={})
+    stale = unique - t_result.inserted - t_result.updated if not t_result.skipped else 0
     return PromoteResult(
         dataset=contract.name,
-        raw_rows=raw_rows.num_rows,
+        raw_rows=raw_rows,
         inserted=t_result.inserted,
         updated=t_result.updated,
-        duplicates=in_batch_dups + stale,
-        quarantined=bad.num_rows,
-        batch_seqs=seqs,
+        duplicates=(valid_count - unique) + stale,
+        quarantined=quarantined,
+        batch_seqs=sorted(seqs),
         touched_partitions=touched,
-        quarantine_by_rule={item["values"]: item["counts"] for item in by_rule},
+        quarantine_by_rule=dict(sorted(by_rule.items())),
         trusted_version=t_result.version,
         quarantine_version=q_result.version,
+        fused=fused,
+        max_batch_rows=max(q_result.max_batch_rows, t_result.max_batch_rows),
     )
 
 
-def _write(table: DeltaTableIO, rows: pa.Table, contract: Contract, **commit: Any) -> WriteResult:
+def _has(per_scope: list[dict], scope: str | None) -> bool:
+    return any(scope is None or r["_landing_date"] == scope for r in per_scope)
+
+
+def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq: int) -> bool:
+    """True when raw holds no batch for `scope` between what trusted took and `batch_seq`."""
+    dataset = raw.dataset()
+    if dataset is None:
+        return True
+    condition = (ds.field("_batch_seq") > after) & (ds.field("_batch_seq") < batch_seq)
+    if scope is not None:
+        condition = condition & (ds.field("_landing_date") == scope)
+    return dataset.count_rows(filter=condition) == 0
+
+
+def _batch_frame(engine: Any, batch: RawBatch, settings: Settings) -> Any:
+    if getattr(engine, "connection", None) is batch.connection:
+        return engine.session.table(batch.table)  # same DuckDB: no copy at all
+    return engine.dataframe(batch.reader(settings.batch_rows).read_all(), "raw_batch")
+
+
+def _write(
+    table: DeltaTableIO,
+    rows: pa.RecordBatchReader,
+    contract: Contract,
+    touched: list[str],
+    **commit: Any,
+) -> WriteResult:
+    import datetime as dt
+
     write = contract.trusted_write
     partition = contract.partition.column if contract.partition else None
+    values = [dt.date.fromisoformat(v) for v in touched]
     if write.mode == "merge":
         return table.merge(
             rows,
             keys=contract.primary_key,
             partition_column=partition,
+            partition_values=values,
             when_matched=write.when_matched,
             newer_column=write.newer_column,
             **commit,
         )
     if write.mode == "partition_overwrite":
-        values = set(rows.column(partition).to_pylist())
         return table.overwrite_partitions(rows, partition_column=partition, values=values, **commit)
     return table.append(rows, partition_by=[partition] if partition else None, **commit)

@@ -36,10 +36,13 @@ def _typed(F: Any, column: Column) -> Any:
 
 
 def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
-    """(rule, condition, reason) for each rule of the column, in the order they are tried."""
+    """(rule, condition, reason) for each rule of the column, in the order they are tried.
+
+    Conditions read the typed value from `__typed_<name>`, computed once per row by `validate`.
+    """
     raw = F.col(column.name)
     missing = raw.isNull() | (F.trim(raw) == F.lit(""))
-    typed = _typed(F, column)
+    typed = F.col(f"__typed_{column.name}")
     out = []
     if column.required:
         out.append(("required", missing, f"{column.name} is required but missing"))
@@ -58,31 +61,44 @@ def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
 
 
 def validate(engine: Any, raw: Any, contract: Contract) -> Any:
-    """Raw rows → typed contract columns, the first failed rule (or null), and lineage."""
+    """Raw rows -> typed contract columns, the first failed rule (or null), and lineage.
+
+    Three projections, so each cast and each pattern runs once per row: typed values, then the
+    number of the first failed rule, then that rule's name, column, reason and raw value.
+    """
     F = engine.F
-    rule = column = reason = value = None
     checks: list[tuple[str, Any, str, str | None]] = [
         ("malformed_record", F.col("_parse_error").isNotNull(), "the record could not be parsed", None)
     ]
     for col in contract.columns:
         checks += [(name, cond, text, col.name) for name, cond, text in _failures(F, col)]
-    for name, cond, text, col_name in checks:
-        raw_value = F.col(col_name) if col_name else F.col("_raw_record")
-        if rule is None:
-            rule, column = F.when(cond, F.lit(name)), F.when(cond, F.lit(col_name))
-            reason, value = F.when(cond, F.lit(text)), F.when(cond, raw_value)
-        else:
-            rule, column = rule.when(cond, F.lit(name)), column.when(cond, F.lit(col_name))
-            reason, value = reason.when(cond, F.lit(text)), value.when(cond, raw_value)
-    typed = [_typed(F, c).alias(f"__typed_{c.name}") for c in contract.columns]
     raw_text = [F.col(c) for c in contract.column_names]
-    return raw.select(
+    typed = raw.select(
         *raw_text,
-        *typed,
-        rule.alias("_rule"),
-        column.alias("_column"),
-        reason.alias("_reason"),
-        value.alias("_raw_value"),
+        *[_typed(F, c).alias(f"__typed_{c.name}") for c in contract.columns],
+        F.col("_parse_error"),
+        F.col("_raw_record"),
+        *[F.col(c) for c in LINEAGE],
+    )
+    first = None
+    for number, (_, cond, _, _) in enumerate(checks, start=1):
+        first = F.when(cond, F.lit(number)) if first is None else first.when(cond, F.lit(number))
+    numbered = typed.withColumn("__rule", first)
+
+    def pick(values: list[Any]) -> Any:
+        out = None
+        for number, value in enumerate(values, start=1):
+            hit = F.col("__rule") == F.lit(number)
+            out = F.when(hit, value) if out is None else out.when(hit, value)
+        return out
+
+    return numbered.select(
+        *raw_text,
+        *[F.col(f"__typed_{c}") for c in contract.column_names],
+        pick([F.lit(name) for name, _, _, _ in checks]).alias("_rule"),
+        pick([F.lit(col) for _, _, _, col in checks]).alias("_column"),
+        pick([F.lit(text) for _, _, text, _ in checks]).alias("_reason"),
+        pick([F.col(col) if col else F.col("_raw_record") for _, _, _, col in checks]).alias("_raw_value"),
         F.col("_raw_record"),
         *[F.col(c) for c in LINEAGE],
     )
@@ -110,7 +126,8 @@ def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
     """One row per primary key: the first by the contract's dedup order, ties broken by source position."""
     F, Window = engine.F, engine.Window
     order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.dedup_order]
-    order += [F.col("_batch_seq").asc(), F.col("_source_file").asc(), F.col("_source_line").asc()]
+    named = {o.column for o in contract.dedup_order}
+    order += [F.col(c).asc() for c in ("_batch_seq", "_source_file", "_source_line") if c not in named]
     window = Window.partitionBy(*contract.primary_key).orderBy(*order)
     ranked = rows.withColumn("__rank", F.row_number().over(window))
     return ranked.where(F.col("__rank") == F.lit(1)).drop("__rank")

@@ -1,0 +1,1 @@
+"""The shipped benchmark: `medallion bench` (see `run.py`)."""

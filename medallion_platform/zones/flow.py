@@ -1,0 +1,28 @@
+"""Raw and trusted in one pass: parse the new landing files once, commit them to raw, and build
+trusted from the batch in hand (no read-back), each table in one commit."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from medallion_platform.contracts import Contract
+from medallion_platform.engine.embedded import shared_connection
+from medallion_platform.settings import Settings
+from medallion_platform.zones.raw import RawIngestResult, commit_raw, nothing_new, stage_raw
+from medallion_platform.zones.trusted import PromoteResult, promote
+
+__all__ = ["ingest_and_promote"]
+
+
+def ingest_and_promote(
+    settings: Settings, engine: Any, contract: Contract, *, landing_dates: Sequence[str] | None = None
+) -> tuple[RawIngestResult, PromoteResult]:
+    """New landing files -> raw -> trusted + quarantine (older raw batches still pending are taken too)."""
+    dates = list(landing_dates) if landing_dates else None
+    batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates)
+    if batch is None:
+        return nothing_new(settings, contract, dates), promote(settings, engine, contract, landing_dates=dates)
+    try:
+        raw_result = commit_raw(settings, batch)
+        return raw_result, promote(settings, engine, contract, landing_dates=dates, batch=batch)
+    finally:
+        batch.drop()
