@@ -11,15 +11,14 @@ from medallion_platform.automation.schedules import batch_sources_schedule
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
 from medallion_platform.resources import EngineResource, LakehouseResource
-from medallion_platform.zones.assets import build_raw_asset, build_refined_asset, build_trusted_asset
+from medallion_platform.zones.assets import build_refined_asset, build_source_asset
 from medallion_platform.zones.refined import REFINED_TABLES
 
 
 def build_definitions() -> dg.Definitions:
     """Every asset, check, sensor and schedule of the platform."""
     contracts = load_contracts()
-    assets = [build_raw_asset(c) for c in contracts.values()]
-    assets += [build_trusted_asset(c) for c in contracts.values()]
+    assets = [build_source_asset(c) for c in contracts.values()]
     assets += [build_refined_asset(t) for t in REFINED_TABLES]
     return dg.Definitions(
         assets=assets,

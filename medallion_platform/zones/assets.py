@@ -4,7 +4,6 @@ Asset keys are `[zone, name]` and groups are the zones. Trusted `order_events` a
 are partitioned by landing date; date-partitioned refined tables by event date.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -17,12 +16,13 @@ from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
+from medallion_platform.zones.flow import ingest_and_promote
 from medallion_platform.zones.raw import ingest_raw, raw_table
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import build_refined, write_refined
-from medallion_platform.zones.trusted import PromoteResult, promote, quarantine_table, trusted_table
+from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
 
-__all__ = ["build_raw_asset", "build_refined_asset", "build_trusted_asset", "table_metadata"]
+__all__ = ["build_refined_asset", "build_source_asset", "table_metadata"]
 
 KINDS = {"delta", "duckdb"}
 
@@ -54,70 +54,43 @@ def _partition_keys(context: Any) -> list[str] | None:
     return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else None
 
 
-def build_raw_asset(contract: Contract) -> dg.AssetsDefinition:
-    """`raw/<dataset>`: new landing files, appended once each."""
-    streamed = contract.source.kind == "stream"
-    descriptions = {c.name: c.description for c in contract.columns}
+def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
+    """`raw/<dataset>`, `trusted/<dataset>` and `trusted/<dataset>_quarantine` of one source.
 
-    @dg.asset(
-        key=["raw", contract.name],
-        group_name="raw",
-        description=f"Raw {contract.name}, as it landed under {contract.source.landing_prefix}. {contract.description}",
-        owners=[contract.owner],
-        kinds=KINDS,
-        partitions_def=DAILY if streamed else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if streamed else None,
-        freshness_policy=_freshness(contract),
-        metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
-        tags={"medallion/source_kind": contract.source.kind},
-    )
-    def raw_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource) -> dg.MaterializeResult:
-        settings = lakehouse.settings()
-        results = [ingest_raw(settings, contract, landing_date=d) for d in (_partition_keys(context) or [None])]
-        for result in results:
-            for key in result.unrecognised:
-                context.log.warning(f"{key} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/…; skipped")
-        lakehouse.catalog().register(
-            "raw",
-            contract.name,
-            schema=raw_schema(contract),
-            description=contract.description,
-            owner=contract.owner,
-            pii=contract.pii,
-            partition_by=["_landing_date"],
-        )
-        return dg.MaterializeResult(
-            metadata={
-                **table_metadata(raw_table(settings, contract.name)),
-                "new_rows": sum(r.rows for r in results),
-                "new_files": sum(len(r.files) for r in results),
-                "already_ingested_files": sum(r.already_ingested for r in results),
-                "malformed_records": sum(r.malformed for r in results),
-                "batch_ids": ", ".join(r.batch_id for r in results if r.batch_id) or "none",
-            }
-        )
-
-    return raw_asset
-
-
-def build_trusted_asset(contract: Contract) -> dg.AssetsDefinition:
-    """`trusted/<dataset>` and `trusted/<dataset>_quarantine`, from the raw batches not yet promoted."""
+    One step with three assets (subsettable): run together, the new landing files are parsed once,
+    committed to raw and promoted to trusted from the batch in hand; run alone, raw ingests and
+    trusted promotes whatever raw holds that it has not taken.
+    """
+    raw_key = dg.AssetKey(["raw", contract.name])
     key = dg.AssetKey(["trusted", contract.name])
     quarantine_key = dg.AssetKey(["trusted", f"{contract.name}_quarantine"])
     partitioned = contract.source.kind == "stream"
     descriptions = {c.name: c.description for c in contract.columns}
     tags = {"medallion/pii": "true"} if contract.pii else {}
+    freshness = _freshness(contract)
 
     @dg.multi_asset(
         specs=[
             dg.AssetSpec(
+                raw_key,
+                group_name="raw",
+                description=f"Raw {contract.name} as it landed under {contract.source.landing_prefix}. "
+                f"{contract.description}",
+                owners=[contract.owner],
+                kinds=KINDS,
+                freshness_policy=freshness,
+                metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
+                tags={**tags, "medallion/source_kind": contract.source.kind},
+                skippable=True,
+            ),
+            dg.AssetSpec(
                 key,
-                deps=[dg.AssetKey(["raw", contract.name])],
+                deps=[raw_key],
                 group_name="trusted",
                 description=f"{contract.description} Typed, validated and deduplicated per its contract.",
                 owners=[contract.owner],
                 kinds=KINDS,
-                freshness_policy=_freshness(contract),
+                freshness_policy=freshness,
                 automation_condition=dg.AutomationCondition.eager(),
                 metadata={
                     "dagster/column_schema": _column_schema(trusted_schema(contract), descriptions),
@@ -125,10 +98,11 @@ def build_trusted_asset(contract: Contract) -> dg.AssetsDefinition:
                     "pii_columns": ",".join(contract.pii) or "none",
                 },
                 tags=tags,
+                skippable=True,
             ),
             dg.AssetSpec(
                 quarantine_key,
-                deps=[dg.AssetKey(["raw", contract.name])],
+                deps=[raw_key],
                 group_name="trusted",
                 description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
                 owners=[contract.owner],
@@ -136,23 +110,57 @@ def build_trusted_asset(contract: Contract) -> dg.AssetsDefinition:
                 automation_condition=dg.AutomationCondition.eager(),
                 metadata={"dagster/column_schema": _column_schema(quarantine_schema(contract))},
                 tags=tags,
+                skippable=True,
             ),
         ],
         check_specs=contract_check_specs(contract, key),
         partitions_def=DAILY if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
-        name=f"trusted_{contract.name}",
+        can_subset=True,
+        name=f"source_{contract.name}",
+        pool=f"medallion_{contract.name}",
     )
-    def trusted_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource):
+    def source_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource):
         settings = lakehouse.settings()
+        selected = context.selected_asset_keys
+        want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
+        dates = _partition_keys(context)
+        raw_result = promoted = None
         with engine.session() as session:
-            results = [
-                promote(settings, session, contract, landing_date=d) for d in (_partition_keys(context) or [None])
-            ]
-        total = _combine(contract.name, results)
-        if not total.reconciled:
-            context.log.error(f"reconciliation failed for trusted/{contract.name}: {total.as_metadata()}")
+            if want_raw and want_trusted:
+                raw_result, promoted = ingest_and_promote(settings, session, contract, landing_dates=dates)
+            elif want_raw:
+                raw_result = ingest_raw(settings, contract, landing_dates=dates)
+            else:
+                promoted = promote(settings, session, contract, landing_dates=dates)
         catalog = lakehouse.catalog()
+        if raw_result is not None:
+            for stray in raw_result.unrecognised:
+                context.log.warning(f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/...")
+            catalog.register(
+                "raw",
+                contract.name,
+                schema=raw_schema(contract),
+                description=contract.description,
+                owner=contract.owner,
+                pii=contract.pii,
+                partition_by=["_landing_date"],
+            )
+            yield dg.MaterializeResult(
+                asset_key=raw_key,
+                metadata={
+                    **table_metadata(raw_table(settings, contract.name)),
+                    "new_rows": raw_result.rows,
+                    "new_files": len(raw_result.files),
+                    "already_ingested_files": raw_result.already_ingested,
+                    "malformed_records": raw_result.malformed,
+                    "batch_id": raw_result.batch_id or "none",
+                },
+            )
+        if promoted is None:
+            return
+        if not promoted.reconciled:
+            context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
         partition_by = [contract.partition.column] if contract.partition else []
         catalog.register(
             "trusted",
@@ -172,48 +180,34 @@ def build_trusted_asset(contract: Contract) -> dg.AssetsDefinition:
             pii=contract.pii,
         )
         trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
-        meta = total.as_metadata()
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                **table_metadata(trusted),
-                **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
-                "quarantine_by_rule": meta["quarantine_by_rule"],
-                "touched_partitions": ",".join(total.touched_partitions),
-            },
-        )
-        yield dg.MaterializeResult(
-            asset_key=quarantine_key, metadata={**table_metadata(quarantine), "new_rows": total.quarantined}
-        )
-        yield from contract_check_results(
+        meta = promoted.as_metadata()
+        if key in selected:
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    **table_metadata(trusted),
+                    **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
+                    "quarantine_by_rule": meta["quarantine_by_rule"],
+                    "touched_partitions": ",".join(promoted.touched_partitions),
+                },
+            )
+        if quarantine_key in selected:
+            yield dg.MaterializeResult(
+                asset_key=quarantine_key, metadata={**table_metadata(quarantine), "new_rows": promoted.quarantined}
+            )
+        wanted = context.selected_asset_check_keys
+        for result in contract_check_results(
             trusted,
             contract,
             key,
-            reconciled=total.reconciled,
+            reconciled=promoted.reconciled,
             reconciliation=meta,
-            partitions=total.touched_partitions if partitioned else None,
-        )
+            partitions=promoted.touched_partitions if partitioned else None,
+        ):
+            if dg.AssetCheckKey(key, result.check_name) in wanted:
+                yield result
 
-    return trusted_asset
-
-
-def _combine(dataset: str, results: Sequence[PromoteResult]) -> PromoteResult:
-    return PromoteResult(
-        dataset=dataset,
-        raw_rows=sum(r.raw_rows for r in results),
-        inserted=sum(r.inserted for r in results),
-        updated=sum(r.updated for r in results),
-        duplicates=sum(r.duplicates for r in results),
-        quarantined=sum(r.quarantined for r in results),
-        batch_seqs=sorted({s for r in results for s in r.batch_seqs}),
-        touched_partitions=sorted({p for r in results for p in r.touched_partitions}),
-        quarantine_by_rule={
-            rule: sum(r.quarantine_by_rule.get(rule, 0) for r in results)
-            for rule in sorted({k for r in results for k in r.quarantine_by_rule})
-        },
-        trusted_version=results[-1].trusted_version if results else None,
-        quarantine_version=results[-1].quarantine_version if results else None,
-    )
+    return source_asset
 
 
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
