@@ -30,15 +30,22 @@ def register(sub: Any, settings_for: SettingsFor) -> None:
     p.set_defaults(func=cmd_local_aws_up)
 
     ingest = group("ingest", "send files through the AWS ingestion paths into raw landing")
+    parsers = {}
     for name, func, files_help in (
         ("stream", cmd_ingest_stream, "JSON-lines files (.gz read as gzip)"),
         ("batch", cmd_ingest_batch, "on-premises export files"),
     ):
-        p = ingest.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
+        p = parsers[name] = ingest.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
         p.add_argument("dataset", help=f"a `kind: {name}` dataset of the contracts")
         p.add_argument("files", nargs="+", help=files_help)
         p.set_defaults(func=_reporting_aws_errors(func), settings_for=settings_for)
-    p.add_argument("--copy", choices=COPY_MODES, default="auto", help="how staging reaches landing (default: auto)")
+    parsers["batch"].add_argument(
+        "--copy",
+        choices=COPY_MODES,
+        default="auto",
+        help="how staging reaches landing: auto (local on local-aws, the state machine on aws), local, "
+        "job (submit the S3 Batch Operations job from here), state-machine (wait for the one the upload started)",
+    )
 
 
 def cmd_local_aws_up(args: argparse.Namespace) -> int:
