@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-__all__ = ["BenchData", "generate_events", "landing_bytes"]
+__all__ = ["BenchData", "generate_events", "generate_master_data", "landing_bytes", "redeliver_events"]
 
 EVENTS_PER_OBJECT = 200_000  # ~45 MB of JSON lines: the size Firehose buffers write
 
@@ -47,11 +47,13 @@ def _line_sql(base: str, late_shift: bool) -> str:
           SELECT i, ts, r, to_json(struct_pack(
             event_id := printf('evt-%016x', hash(i)),
             order_id := printf('ord-%08d', i // 3),
-            customer_id := CASE WHEN r BETWEEN 2500 AND 2599 THEN NULL ELSE printf('cus-%06d', 1 + (hash(i, 4) % 50000)::BIGINT) END,
+            customer_id := CASE WHEN r BETWEEN 2500 AND 2599 THEN NULL
+                                ELSE printf('cus-%06d', 1 + (hash(i, 4) % 50000)::BIGINT) END,
             product_id := printf('prd-%05d', 1 + (hash(i, 5) % 2000)::BIGINT),
             quantity := CASE WHEN r BETWEEN 2600 AND 2699 THEN 0 ELSE 1 + (hash(i, 6) % 5)::BIGINT END,
             unit_price := round((99 + (hash(i, 8) % 49900)::BIGINT) / 100.0, 2),
-            currency := CASE WHEN r BETWEEN 2700 AND 2799 THEN 'JPY' ELSE ['EUR', 'USD', 'GBP'][1 + (hash(i, 9) % 3)::BIGINT] END,
+            currency := CASE WHEN r BETWEEN 2700 AND 2799 THEN 'JPY'
+                             ELSE ['EUR', 'USD', 'GBP'][1 + (hash(i, 9) % 3)::BIGINT] END,
             status := ['placed', 'paid', 'shipped', 'cancelled', 'refunded'][1 + (hash(i, 10) % 5)::BIGINT],
             event_time := CASE WHEN r BETWEEN 2800 AND 2899 THEN 'not a time'
                                ELSE strftime(ts, '%Y-%m-%dT%H:%M:%SZ') END
@@ -105,3 +107,61 @@ def generate_events(
 
 def landing_bytes(root: Path) -> int:
     return sum(p.stat().st_size for p in (Path(root) / "landing").rglob("*") if p.is_file())
+
+
+def generate_master_data(
+    landing_root: Path, *, customers: int = 50_000, products: int = 2_000, day: dt.date = dt.date(2026, 10, 1)
+) -> dict[str, int]:
+    """Lands one CRM customer export and one ERP product export (CSV, header) dated `day`; returns rows per dataset.
+
+    Every id the events reference (`cus-000001..`, `prd-00001..`) is present, so refined joins find them.
+    """
+    stamp = f"{day:%Y%m%d}"
+    exports = {
+        "customers": f"""
+            SELECT printf('cus-%06d', i) AS customer_id,
+                   ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara'][1 + i % 5] || ' ' || printf('Person %d', i) AS name,
+                   printf('customer.%d@example.com', i) AS email,
+                   ['FR', 'DE', 'GB', 'US', 'ES', 'IT', 'NL'][1 + (hash(i, 1) % 7)::BIGINT] AS country,
+                   ['consumer', 'smb', 'enterprise'][1 + (hash(i, 2) % 3)::BIGINT] AS segment,
+                   '{(day - dt.timedelta(days=1)).isoformat()}T22:00:00Z' AS updated_at
+            FROM range(1, {customers + 1}) t(i)""",
+        "products": f"""
+            SELECT printf('prd-%05d', i) AS product_id,
+                   printf('Product %d', i) AS name,
+                   ['books', 'garden', 'kitchen', 'toys', 'tools'][1 + (hash(i, 1) % 5)::BIGINT] AS category,
+                   printf('%.2f', (199 + (hash(i, 2) % 49800)::BIGINT) / 100.0) AS list_price,
+                   ['EUR', 'USD', 'GBP'][1 + (hash(i, 3) % 3)::BIGINT] AS currency,
+                   CASE WHEN hash(i, 4) % 4 = 0 THEN 'false' ELSE 'true' END AS active,
+                   '{(day - dt.timedelta(days=1)).isoformat()}T22:00:00Z' AS updated_at
+            FROM range(1, {products + 1}) t(i)""",
+    }
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    for dataset, query in exports.items():
+        folder = Path(landing_root) / "landing" / dataset / day.strftime("%Y/%m/%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        con.execute(f"COPY ({query}) TO '{folder / f'{dataset}_{stamp}.csv'}' (FORMAT CSV, HEADER)")
+    con.close()
+    return {"customers": customers, "products": products}
+
+
+def redeliver_events(landing_root: Path, lines: int, *, tag: str, objects: int = 4, source_tag: str = "full") -> int:
+    """Re-delivers the first whole lines of a few landed `source_tag` objects as new objects two hours later.
+
+    At-least-once delivery across batches: these events are already in trusted and must count as
+    duplicates. Returns the number of lines written.
+    """
+    root = Path(landing_root) / "landing" / "order_events"
+    sources = sorted(root.rglob(f"bench-{source_tag}-*.json"))[:objects]
+    written = 0
+    for n, source in enumerate(sources):
+        want = lines // len(sources) + (1 if n < lines % len(sources) else 0)
+        with source.open("rb") as handle:
+            chunk = [line for line in (handle.readline() for _ in range(want)) if line.endswith(b"}\n")]
+        hour = dt.datetime.strptime("/".join(source.parent.parts[-4:]), "%Y/%m/%d/%H") + dt.timedelta(hours=2)
+        folder = root / hour.strftime("%Y/%m/%d/%H")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"bench-{tag}-redelivery-{n}.json").write_bytes(b"".join(chunk))
+        written += len(chunk)
+    return written

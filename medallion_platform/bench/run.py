@@ -1,0 +1,175 @@
+"""`medallion bench`: one run, one machine, the same generated landing files, every phase in its own process.
+
+Phases, in order: land the full batch (+ master data), the parse limit (DuckDB reads every column of
+the landing files: the reference), the full pipeline on the embedded engine, the same transforms on
+local Spark and on the embedded engine, a 1 % incremental batch (new events, re-deliveries, late
+events), a second full-sized batch (the table doubles), another 1 % batch, and Dagster's own overhead.
+The result is a JSON document (`report.py` prints it) with times, ratios and the targets.
+"""
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from medallion_platform.bench.targets import evaluate, ratios, reconciliation
+
+__all__ = ["BenchConfig", "run_benchmark"]
+
+MARKER = ".medallion-bench"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run: `events` for the full batch; the incremental batches are 1 % of it."""
+
+    events: int = 3_000_000
+    out: Path = Path("bench_results/latest.json")
+    work_dir: Path | None = None
+    spark: bool = True
+    keep: bool = False
+    rss_baseline: Path | None = None
+    """A previous result at a smaller size: its pipeline peak RSS is the base of the RSS-growth target."""
+
+
+def _work_dir(config: BenchConfig) -> Path:
+    if config.work_dir is None:
+        work = Path(tempfile.mkdtemp(prefix="medallion-bench-"))
+    else:
+        work = config.work_dir.resolve()
+        if work.exists() and any(work.iterdir()) and not (work / MARKER).exists():
+            raise SystemExit(f"medallion bench: {work} is not empty and was not made by the benchmark; pick another")
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+    (work / MARKER).write_text("made by `medallion bench`; deleted when it ends unless --keep\n")
+    return work
+
+
+def _run_phase(work: Path, phase: str, options: dict[str, object]) -> dict:
+    out = work / "phases" / f"{phase}.json"
+    out.parent.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "medallion_platform.bench.worker", options.pop("worker"), "--work-dir", str(work)]
+    command += ["--out", str(out)]
+    for key, value in options.items():
+        flag = f"--{key.replace('_', '-')}"
+        command += [flag] if value is True else [flag, str(value)]
+    process = subprocess.Popen(command)
+    code = process.wait()
+    spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{process.pid}"
+    shutil.rmtree(spill, ignore_errors=True)  # the phase's DuckDB spill folder
+    if code != 0:
+        raise RuntimeError(f"benchmark phase {phase} failed (exit {code}): {' '.join(command)}")
+    return json.loads(out.read_text())
+
+
+def plan(events: int, spark: bool) -> list[tuple[str, dict[str, object]]]:
+    """The phases and their worker options. Incremental batches: 0.9 % new events + 0.1 % re-deliveries."""
+    new = max(1, round(events * 0.009))
+    redeliver = max(4, events // 1000)
+    steps: list[tuple[str, dict[str, object]]] = [
+        ("generate", {"worker": "land", "events": events, "first_id": 0, "tag": "full", "master": True}),
+        ("parse_limit", {"worker": "parse_limit"}),
+        ("pipeline", {"worker": "pipeline", "master": True}),
+    ]
+    if spark:
+        steps.append(("spark", {"worker": "same_transforms", "engine": "spark"}))
+    steps += [
+        ("embedded_same_transforms", {"worker": "same_transforms", "engine": "embedded"}),
+        (
+            "land_incremental",
+            {"worker": "land", "events": new, "first_id": events, "tag": "inc1", "redeliver": redeliver},
+        ),
+        ("incremental_1pct", {"worker": "pipeline"}),
+        ("land_double", {"worker": "land", "events": events, "first_id": events + new, "tag": "double"}),
+        ("double", {"worker": "pipeline"}),
+        (
+            "land_incremental_after_double",
+            {"worker": "land", "events": new, "first_id": 2 * events + new, "tag": "inc2", "redeliver": redeliver},
+        ),
+        ("incremental_after_double", {"worker": "pipeline"}),
+        ("dagster_overhead", {"worker": "dagster_overhead"}),
+    ]
+    return steps
+
+
+def machine() -> dict:
+    """The machine and the versions the numbers belong to."""
+    info: dict[str, object] = {
+        "nproc": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    try:
+        cpu = Path("/proc/cpuinfo").read_text()
+        info["cpu_model"] = next(
+            (line.split(":", 1)[1].strip() for line in cpu.splitlines() if "model name" in line), ""
+        )
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()
+        info["ram_gb"] = round(int(mem[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    for package in ("duckdb", "deltalake", "pyarrow", "sqlframe", "pyspark", "dagster"):
+        try:
+            info[package] = version(package)
+        except PackageNotFoundError:
+            info[package] = None
+    return info
+
+
+def source_state() -> dict:
+    """The commit the numbers belong to, and whether the working tree differed from it."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(
+            ["git", "status", "--short", "--", "medallion_platform"], cwd=root, capture_output=True, text=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return {}
+    return {"commit": head.stdout.strip(), "modified": [line[3:] for line in dirty.stdout.splitlines()]}
+
+
+def run_benchmark(config: BenchConfig, *, log: Callable[[str], None] = print) -> dict:
+    """Runs every phase, writes the JSON to `config.out`, returns it."""
+    work = _work_dir(config)
+    started = dt.datetime.now(dt.UTC)
+    phases: dict[str, dict] = {}
+    try:
+        for name, options in plan(config.events, config.spark):
+            log(f"bench: {name} ...")
+            phases[name] = _run_phase(work, name, dict(options))
+            log(f"bench: {name} {phases[name].get('wall_s', 0):.2f} s")
+    finally:
+        if not config.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    baseline = json.loads(config.rss_baseline.read_text()) if config.rss_baseline else None
+    result = {
+        "benchmark": "medallion bench",
+        "schema_version": 1,
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "config": {
+            "events": config.events,
+            "spark": config.spark,
+            "work_dir": str(work) if config.keep else None,
+            "rss_baseline": str(config.rss_baseline) if config.rss_baseline else None,
+        },
+        "machine": machine(),
+        "source": source_state(),
+        "phases": phases,
+    }
+    result["ratios"] = ratios(phases)
+    result["reconciliation"] = reconciliation(phases)
+    result["targets"] = evaluate(phases, result["ratios"], baseline)
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    config.out.write_text(json.dumps(result, indent=2, default=str))
+    return result
