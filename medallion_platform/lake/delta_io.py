@@ -32,6 +32,8 @@ class WriteResult:
     metrics: dict = field(default_factory=dict)
     max_batch_rows: int = 0
     """Largest record batch that streamed through (memory guard)."""
+    source_rows: int = 0
+    """Rows the write was given."""
 
 
 def sql_literal(value: object) -> str:
@@ -140,7 +142,9 @@ class DeltaTableIO:
             storage_options=self.storage_options,
             commit_properties=self._commit(txns, metadata),
         )
-        return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
+        return WriteResult(
+            version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
+        )
 
     def merge(
         self,
@@ -176,7 +180,9 @@ class DeltaTableIO:
                 storage_options=self.storage_options,
                 commit_properties=commit,
             )
-            return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
+            return WriteResult(
+                version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
+            )
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         if partition_column:
             values = partition_values
@@ -197,6 +203,7 @@ class DeltaTableIO:
             updated=int(metrics.get("num_target_rows_updated", 0)),
             metrics=dict(metrics),
             max_batch_rows=rows.largest,
+            source_rows=rows.count,
         )
 
     def overwrite_partitions(
@@ -233,7 +240,9 @@ class DeltaTableIO:
             storage_options=self.storage_options,
             commit_properties=self._commit(txns, metadata),
         )
-        return WriteResult(version=self.version(), inserted=rows.count, max_batch_rows=rows.largest)
+        return WriteResult(
+            version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
+        )
 
     def overwrite(self, data: pa.Table, *, metadata: dict | None = None) -> WriteResult:
         """Replaces the whole table in one commit (for small, unpartitioned tables)."""
@@ -245,7 +254,7 @@ class DeltaTableIO:
             storage_options=self.storage_options,
             commit_properties=self._commit({}, metadata),
         )
-        return WriteResult(version=self.version(), inserted=data.num_rows)
+        return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -119,6 +119,7 @@ def promote(
     fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
     if fused:
         source = _batch_frame(engine, batch, settings)
+        raw_rows = batch.rows  # counted by the parser, independently of what follows
     else:
         condition = None
         for s in scopes:
@@ -127,63 +128,65 @@ def promote(
         dataset = raw.duckdb_dataset(condition)
         if dataset is None:
             return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+        raw_rows = dataset.count_rows()
         source = engine.dataframe(dataset, "raw_batch")
-
-    validated = engine.persist(validate(engine, source, contract))
-    F = engine.F
-    per_scope = engine.to_arrow(
-        validated.groupBy("_landing_date").agg(F.max("_batch_seq").alias("upto"), F.count(F.lit(1)).alias("n"))
-    ).to_pylist()
-    raw_rows = sum(r["n"] for r in per_scope)
     if raw_rows == 0:
         return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
-    upto = {
-        s: max(r["upto"] for r in per_scope if s is None or r["_landing_date"] == s)
-        for s in scopes
-        if _has(per_scope, s)
-    }
-    seqs = engine.to_arrow(validated.select("_batch_seq").distinct()).column(0).to_pylist()
 
-    # Quarantine first (append; only scopes it has not committed).
-    q_todo = [s for s in upto if done_q[s] < upto[s]]
+    F = engine.F
+    validated = engine.persist(validate(engine, source, contract))
+    batches = engine.to_arrow(
+        validated.groupBy("_landing_date", "_batch_seq").agg(
+            F.sum(F.when(F.col("_rule").isNull(), F.lit(1)).otherwise(F.lit(0))).alias("valid")
+        )
+    ).to_pylist()
+    valid_count = sum(int(b["valid"]) for b in batches)
+    seqs = sorted({b["_batch_seq"] for b in batches})
+    upto: dict[str | None, int] = {}
+    for s in scopes:
+        mine = [b["_batch_seq"] for b in batches if s is None or b["_landing_date"] == s]
+        if mine:
+            upto[s] = max(mine)
+
+    # Quarantine first (append; only the scopes it has not committed).
     bad = quarantine_rows(engine, validated, contract)
-    by_rule = {
-        r["_rule"]: r["n"] for r in engine.to_arrow(bad.groupBy("_rule").agg(F.count(F.lit(1)).alias("n"))).to_pylist()
-    }
-    quarantined = sum(by_rule.values())
+    counted = engine.to_arrow(bad.groupBy("_rule").agg(F.count(F.lit(1)).alias("n"))).to_pylist()
+    by_rule = {r["_rule"]: int(r["n"]) for r in counted}
+    q_todo = [s for s in upto if done_q[s] < upto[s]]
     q_result = WriteResult(version=quarantine.version(), skipped=True)
+    quarantined = sum(by_rule.values())
     if q_todo:
         if len(q_todo) < len(upto):
             bad = bad.where(F.col("_landing_date").isin(*q_todo))
         q_result = quarantine.append(
             conform_stream(engine.to_reader(bad, settings.batch_rows), quarantine_schema(contract)),
             txns={app[s]: upto[s] for s in q_todo},
-            metadata={"medallion.raw_batches": ",".join(map(str, sorted(seqs)))},
+            metadata={"medallion.raw_batches": ",".join(map(str, seqs))},
         )
+        if len(q_todo) == len(upto):
+            quarantined = q_result.source_rows  # what was written, not what was planned
 
     valid = valid_rows(engine, validated, contract)
-    valid_count = engine.count(valid)
     partition = contract.partition.column if contract.partition else None
     touched: list[str] = []
     if partition:
         values = engine.to_arrow(valid.select(partition).distinct()).column(0).to_pylist()
         touched = sorted(str(v) for v in values if v is not None)
     rows = deduplicate(engine, valid, contract)
-    unique = engine.count(rows)
     t_todo = [s for s in upto if done_t[s] < upto[s]]
     t_result = WriteResult(version=trusted.version(), skipped=True)
     if t_todo:
         stream = conform_stream(engine.to_reader(rows, settings.batch_rows), trusted_schema(contract))
         t_result = _write(trusted, stream, contract, touched, txns={app[s]: upto[s] for s in t_todo}, metadata={})
-    stale = unique - t_result.inserted - t_result.updated if not t_result.skipped else 0
     return PromoteResult(
         dataset=contract.name,
         raw_rows=raw_rows,
         inserted=t_result.inserted,
         updated=t_result.updated,
-        duplicates=(valid_count - unique) + stale,
+        # in-batch repeats of a key, plus rows that brought nothing new for a key already in trusted
+        duplicates=valid_count - t_result.inserted - t_result.updated,
         quarantined=quarantined,
-        batch_seqs=sorted(seqs),
+        batch_seqs=seqs,
         touched_partitions=touched,
         quarantine_by_rule=dict(sorted(by_rule.items())),
         trusted_version=t_result.version,
@@ -191,10 +194,6 @@ def promote(
         fused=fused,
         max_batch_rows=max(q_result.max_batch_rows, t_result.max_batch_rows),
     )
-
-
-def _has(per_scope: list[dict], scope: str | None) -> bool:
-    return any(scope is None or r["_landing_date"] == scope for r in per_scope)
 
 
 def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq: int) -> bool:

@@ -92,8 +92,10 @@ def validate(engine: Any, raw: Any, contract: Contract) -> Any:
             out = F.when(hit, value) if out is None else out.when(hit, value)
         return out
 
+    failed = F.col("__rule").isNotNull()
     return numbered.select(
-        *raw_text,
+        # The text as it came is only needed for rows that go to quarantine.
+        *[F.when(failed, F.col(c)).alias(c) for c in contract.column_names],
         *[F.col(f"__typed_{c}") for c in contract.column_names],
         pick([F.lit(name) for name, _, _, _ in checks]).alias("_rule"),
         pick([F.lit(col) for _, _, _, col in checks]).alias("_column"),
@@ -123,11 +125,22 @@ def valid_rows(engine: Any, validated: Any, contract: Contract) -> Any:
 
 
 def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
-    """One row per primary key: the first by the contract's dedup order, ties broken by source position."""
+    """One row per primary key: the first by the contract's dedup order, ties broken by source position.
+
+    The ranking runs over the key, the order and the row's source position only; the winners'
+    full rows are then picked by a semi-join on that position (a wide window sort costs far more).
+    """
     F, Window = engine.F, engine.Window
+    position = ["_batch_seq", "_source_file", "_source_line"]
+    named = [o.column for o in contract.dedup_order]
     order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.dedup_order]
-    named = {o.column for o in contract.dedup_order}
-    order += [F.col(c).asc() for c in ("_batch_seq", "_source_file", "_source_line") if c not in named]
+    order += [F.col(c).asc() for c in position if c not in named]
+    needed = list(dict.fromkeys([*contract.primary_key, *named, *position]))
     window = Window.partitionBy(*contract.primary_key).orderBy(*order)
-    ranked = rows.withColumn("__rank", F.row_number().over(window))
-    return ranked.where(F.col("__rank") == F.lit(1)).drop("__rank")
+    winners = (
+        rows.select(*needed)
+        .withColumn("__rank", F.row_number().over(window))
+        .where(F.col("__rank") == F.lit(1))
+        .select(*position)
+    )
+    return rows.join(winners, on=position, how="left_semi")
