@@ -7,6 +7,7 @@ and loading touches neither the network, Spark nor the data.
 import dagster as dg
 
 from medallion_platform.automation.landing_sensors import build_landing_sensor
+from medallion_platform.automation.maintenance import maintenance_job, maintenance_schedule
 from medallion_platform.automation.schedules import batch_sources_schedule
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
@@ -23,7 +24,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         sensors=[build_landing_sensor(contracts), late_event_sensor],
-        schedules=[batch_sources_schedule(contracts)],
+        schedules=[batch_sources_schedule(contracts), maintenance_schedule],
+        jobs=[maintenance_job],
         resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
     )
 
