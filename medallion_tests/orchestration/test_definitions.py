@@ -86,8 +86,8 @@ def test_sensors_and_schedules():
     raw_keys = {dg.AssetKey(["raw", name]) for name in ("order_events", "customers", "products")}
     assert landing.asset_selection.resolve(defs.resolve_asset_graph()) == raw_keys
     assert landing.default_status == dg.DefaultSensorStatus.RUNNING
-    (schedule,) = defs.schedules
-    assert schedule.cron_schedule == "0 3 * * *"
+    schedules = {s.name: s.cron_schedule for s in defs.schedules}
+    assert schedules == {"batch_sources_nightly": "0 3 * * *", "lake_maintenance_nightly": "30 4 * * *"}
 
 
 def test_dagster_definitions_validate_passes():
