@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from medallion_platform.contracts import Contract
-from medallion_platform.engine.embedded import shared_connection
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import RawIngestResult, commit_raw, nothing_new, stage_raw
 from medallion_platform.zones.trusted import PromoteResult, promote
@@ -17,6 +16,8 @@ def ingest_and_promote(
     settings: Settings, engine: Any, contract: Contract, *, landing_dates: Sequence[str] | None = None
 ) -> tuple[RawIngestResult, PromoteResult]:
     """New landing files -> raw -> trusted + quarantine (older raw batches still pending are taken too)."""
+    from medallion_platform.engine.embedded import shared_connection
+
     dates = list(landing_dates) if landing_dates else None
     batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates)
     if batch is None:
