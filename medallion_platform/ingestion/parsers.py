@@ -172,6 +172,7 @@ class ParsedInserter:
         self.constants = ", ".join(f'{sql} AS "{name}"' for name, sql in constants.items())
         self._waiting: list[pa.Table] = []
         self._waiting_rows = 0
+        self.max_chunk_rows = 0
 
     def add(self, data: bytes, source: dict[str, str]) -> int:
         """Queues one object; `source` holds per-object columns (file, landing date). Returns its rows."""
@@ -186,10 +187,10 @@ class ParsedInserter:
             lines = lines.append_column(name, pa.array([value] * lines.num_rows, pa.string()))
         for offset in range(0, lines.num_rows, self.chunk_rows):
             part = lines.slice(offset, self.chunk_rows)
+            if self._waiting_rows + part.num_rows > self.chunk_rows:
+                self.flush()
             self._waiting.append(part)
             self._waiting_rows += part.num_rows
-            if self._waiting_rows >= self.chunk_rows:
-                self.flush()
         return lines.num_rows
 
     def flush(self) -> None:
@@ -203,8 +204,9 @@ class ParsedInserter:
         self._insert(chunk, f"SELECT *, {self.constants} FROM ({sql.replace('FROM lines', 'FROM __chunk')})")
 
     def _insert(self, chunk: pa.Table, select: str) -> None:
+        self.max_chunk_rows = max(self.max_chunk_rows, chunk.num_rows)
         self.con.register("__chunk", chunk)
         try:
-            self.con.execute(f'INSERT INTO "{self.table}" BY NAME {select}')
+            self.con.execute(f'INSERT INTO "{self.table}" BY NAME {select}').fetchall()
         finally:
             self.con.unregister("__chunk")

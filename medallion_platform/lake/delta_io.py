@@ -10,10 +10,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import TableNotFoundError
+
+from medallion_platform.lake.duckdb_write import append_query, is_local
+from medallion_platform.lake.schema import conform_stream
 
 __all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
 
@@ -145,6 +149,48 @@ class DeltaTableIO:
         return WriteResult(
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
         )
+
+    def append_query(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        query: str,
+        *,
+        schema: pa.Schema,
+        partition_by: Sequence[str] | None = None,
+        stats_columns: Sequence[str] = (),
+        txns: dict[str, int] | None = None,
+        metadata: dict | None = None,
+        batch_rows: int = 100_000,
+    ) -> WriteResult:
+        """Appends the rows of a DuckDB query in one commit.
+
+        On a local file system DuckDB writes the Parquet files itself and delta-rs commits them;
+        elsewhere the rows stream to delta-rs's writer in record batches of at most `batch_rows`.
+        """
+        txns = self._txns(None, None, txns)
+        if self._already(txns):
+            return WriteResult(version=self.version(), skipped=True)
+        if is_local(self.uri):
+            rows = append_query(
+                con,
+                query,
+                self.uri,
+                schema,
+                partition_by=partition_by or (),
+                stats_columns=stats_columns,
+                commit=self._commit(txns, metadata),
+            )
+            return WriteResult(version=self.version(), inserted=rows, source_rows=rows)
+        reader = conform_stream(con.sql(query).to_arrow_reader(batch_rows), schema)
+        return self.append(reader, partition_by=partition_by, txns=txns, metadata=metadata)
+
+    def local_files(self, partition_column: str | None = None, values: Sequence[object] = ()) -> list[str] | None:
+        """Paths of the current version's files (of some partitions), when the table is local."""
+        table = self.table()
+        if table is None or not is_local(self.uri):
+            return None
+        filters = [(partition_column, "in", [str(v) for v in values])] if partition_column else None
+        return [uri.removeprefix("file://") for uri in table.file_uris(file_pruning_predicate=filters)]
 
     def merge(
         self,

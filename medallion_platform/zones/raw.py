@@ -121,6 +121,8 @@ class RawBatch:
     rows_by_file: dict[str, int] = field(default_factory=dict)
     already_ingested: int = 0
     unrecognised: list[str] = field(default_factory=list)
+    max_chunk_rows: int = 0
+    """Largest chunk of lines parsed at once (bounded by the configured batch size)."""
 
     @property
     def rows(self) -> int:
@@ -191,18 +193,22 @@ def stage_raw(
         source = {"_source_file": landing.key, "_landing_date": landing.landing_date}
         batch.rows_by_file[landing.key] = inserter.add(data, source)
     inserter.flush()
+    batch.max_chunk_rows = inserter.max_chunk_rows
     return batch
 
 
 def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
     """Appends the staged batch to raw in one commit (streamed), then logs its files."""
     contract = batch.contract
-    result = raw_table(settings, contract.name).append(
-        batch.reader(settings.batch_rows),
+    result = raw_table(settings, contract.name).append_query(
+        batch.connection,
+        f'SELECT * FROM "{batch.table}"',
+        schema=raw_schema(contract),
         partition_by=["_landing_date"],
-        app_id=raw_app_id(contract.name),
-        version=batch.seq,
+        stats_columns=["_batch_seq", "_source_line", "_ingested_at"],
+        txns={raw_app_id(contract.name): batch.seq},
         metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
+        batch_rows=settings.batch_rows,
     )
     log = pa.table(
         {
@@ -219,7 +225,7 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
     _log_table(settings, contract.name).append(log)
     (malformed,) = batch.connection.execute(
         f'SELECT count(*) FROM "{batch.table}" WHERE _parse_error IS NOT NULL'
-    ).fetchone()
+    ).fetchall()[0]
     return RawIngestResult(
         dataset=contract.name,
         batch_seq=batch.seq,
@@ -232,7 +238,7 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         version=result.version,
         landing_dates=sorted({f.landing_date for f in batch.files}),
         malformed=int(malformed),
-        max_batch_rows=result.max_batch_rows,
+        max_batch_rows=max(result.max_batch_rows, batch.max_chunk_rows),
     )
 
 

@@ -158,8 +158,13 @@ def promote(
     if q_todo:
         if len(q_todo) < len(upto):
             bad = bad.where(F.col("_landing_date").isin(*q_todo))
-        q_result = quarantine.append(
-            conform_stream(engine.to_reader(bad, settings.batch_rows), quarantine_schema(contract)),
+        q_result = _append(
+            engine,
+            quarantine,
+            bad,
+            quarantine_schema(contract),
+            settings,
+            partition_by=None,
             txns={app[s]: upto[s] for s in q_todo},
             metadata={"medallion.raw_batches": ",".join(map(str, seqs))},
         )
@@ -176,8 +181,7 @@ def promote(
     t_todo = [s for s in upto if done_t[s] < upto[s]]
     t_result = WriteResult(version=trusted.version(), skipped=True)
     if t_todo:
-        stream = conform_stream(engine.to_reader(rows, settings.batch_rows), trusted_schema(contract))
-        t_result = _write(trusted, stream, contract, touched, txns={app[s]: upto[s] for s in t_todo}, metadata={})
+        t_result = _write(engine, trusted, rows, contract, touched, settings, txns={app[s]: upto[s] for s in t_todo})
     return PromoteResult(
         dataset=contract.name,
         raw_rows=raw_rows,
@@ -213,28 +217,83 @@ def _batch_frame(engine: Any, batch: RawBatch, settings: Settings) -> Any:
     return engine.dataframe(batch.reader(settings.batch_rows).read_all(), "raw_batch")
 
 
-def _write(
+def _duckdb(engine: Any) -> Any:
+    """The engine's DuckDB connection when it is the embedded engine (rows can stay in DuckDB)."""
+    return getattr(engine, "connection", None)
+
+
+def _append(
+    engine: Any,
     table: DeltaTableIO,
-    rows: pa.RecordBatchReader,
+    df: Any,
+    schema: pa.Schema,
+    settings: Settings,
+    *,
+    partition_by: list[str] | None,
+    txns: dict[str, int],
+    metadata: dict | None = None,
+) -> WriteResult:
+    stats = [c for c in ("_batch_seq", "_source_line") if c in schema.names]
+    con = _duckdb(engine)
+    if con is not None:
+        return table.append_query(
+            con,
+            engine.sql(df),
+            schema=schema,
+            partition_by=partition_by,
+            stats_columns=stats,
+            txns=txns,
+            metadata=metadata,
+            batch_rows=settings.batch_rows,
+        )
+    reader = conform_stream(engine.to_reader(df, settings.batch_rows), schema)
+    return table.append(reader, partition_by=partition_by, txns=txns, metadata=metadata)
+
+
+def _write(
+    engine: Any,
+    table: DeltaTableIO,
+    rows: Any,
     contract: Contract,
     touched: list[str],
-    **commit: Any,
+    settings: Settings,
+    *,
+    txns: dict[str, int],
 ) -> WriteResult:
+    """Writes deduplicated rows per the contract's mode, in one commit."""
     import datetime as dt
 
     write = contract.trusted_write
+    schema = trusted_schema(contract)
     partition = contract.partition.column if contract.partition else None
+    partition_by = [partition] if partition else None
     values = [dt.date.fromisoformat(v) for v in touched]
+    con = _duckdb(engine)
+    if write.mode == "append" or (write.mode == "merge" and not table.exists()):
+        return _append(engine, table, rows, schema, settings, partition_by=partition_by, txns=txns)
+    if write.mode == "merge" and write.when_matched == "ignore" and con is not None:
+        existing = table.local_files(partition, values)
+        if existing is not None:
+            # Insert-only MERGE as an anti-join on the keys present in the touched partitions.
+            if existing:
+                keys = ", ".join(f'"{k}"' for k in contract.primary_key)
+                files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in existing) + "]"
+                known = f"SELECT {keys} FROM read_parquet({files})"
+                new = f"SELECT * FROM ({engine.sql(rows)}) s WHERE ({keys}) NOT IN ({known})"
+            else:
+                new = engine.sql(rows)
+            return table.append_query(
+                con, new, schema=schema, partition_by=partition_by, stats_columns=["_batch_seq"], txns=txns
+            )
+    stream = conform_stream(engine.to_reader(rows, settings.batch_rows), schema)
     if write.mode == "merge":
         return table.merge(
-            rows,
+            stream,
             keys=contract.primary_key,
             partition_column=partition,
             partition_values=values,
             when_matched=write.when_matched,
             newer_column=write.newer_column,
-            **commit,
+            txns=txns,
         )
-    if write.mode == "partition_overwrite":
-        return table.overwrite_partitions(rows, partition_column=partition, values=values, **commit)
-    return table.append(rows, partition_by=[partition] if partition else None, **commit)
+    return table.overwrite_partitions(stream, partition_column=partition, values=values, txns=txns)
