@@ -39,9 +39,16 @@ def _spark_engine() -> Any:
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # The first builder starts the JVM with more driver memory; local_spark_session then reuses it.
-    SparkSession.builder.master("local[2]").config("spark.driver.memory", SPARK_DRIVER_MEMORY).config(
-        "spark.driver.bindAddress", "127.0.0.1"
-    ).config("spark.driver.host", "127.0.0.1").config("spark.ui.enabled", "false").getOrCreate()
+    builder = SparkSession.builder.master("local[2]")
+    for key, value in {
+        "spark.driver.memory": SPARK_DRIVER_MEMORY,
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # the benchmark prints its own progress
+    }.items():
+        builder = builder.config(key, value)
+    builder.getOrCreate().sparkContext.setLogLevel("ERROR")
     return SparkEngine(local_spark_session("local[2]"))
 
 

@@ -8,6 +8,7 @@ The result is a JSON document (`report.py` prints it) with times, ratios and the
 """
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -135,13 +136,18 @@ def source_state() -> dict:
         )
     except (OSError, subprocess.CalledProcessError):
         return {}
-    return {"commit": head.stdout.strip(), "modified": [line[3:] for line in dirty.stdout.splitlines()]}
+    diff = subprocess.run(["git", "diff", "HEAD", "--", "medallion_platform"], cwd=root, capture_output=True)
+    return {
+        "commit": head.stdout.strip(),
+        "modified": [line[3:] for line in dirty.stdout.splitlines()],
+        "diff_sha1": hashlib.sha1(diff.stdout).hexdigest(),  # uncommitted changes, to spot edits during a run
+    }
 
 
 def run_benchmark(config: BenchConfig, *, log: Callable[[str], None] = print) -> dict:
     """Runs every phase, writes the JSON to `config.out`, returns it."""
     work = _work_dir(config)
-    started = dt.datetime.now(dt.UTC)
+    started, source = dt.datetime.now(dt.UTC), source_state()
     phases: dict[str, dict] = {}
     try:
         for name, options in plan(config.events, config.spark):
@@ -164,7 +170,7 @@ def run_benchmark(config: BenchConfig, *, log: Callable[[str], None] = print) ->
             "rss_baseline": str(config.rss_baseline) if config.rss_baseline else None,
         },
         "machine": machine(),
-        "source": source_state(),
+        "source": {**source, "changed_during_run": source != source_state()},
         "phases": phases,
     }
     result["ratios"] = ratios(phases)

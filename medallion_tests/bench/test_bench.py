@@ -1,0 +1,143 @@
+"""`medallion bench` at a tiny size: every figure is in the JSON and the rows reconcile. No timing assertions."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from medallion_platform.bench.cli import add_bench_parser
+from medallion_platform.bench.report import format_report
+from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
+from medallion_platform.bench.targets import TARGETS, evaluate, ratios
+
+EVENTS = 5_000
+MEASURED = ("wall_s", "cpu_s", "peak_rss_mb", "rows", "rows_per_s")
+PIPELINES = ("pipeline", "incremental_1pct", "double", "incremental_after_double")
+LANDINGS = ("generate", "land_incremental", "land_double", "land_incremental_after_double")
+STAGES = ("stage_raw", "commit_raw", "promote", "refined")
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    out = tmp / "results" / "latest.json"
+    result = run_benchmark(BenchConfig(events=EVENTS, out=out, work_dir=tmp / "work"), log=lambda _: None)
+    return result, out, tmp / "work"
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_json_has_every_phase_figure_ratio_and_target(bench):
+    result, out, _ = bench
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result, default=str))
+    phases = result["phases"]
+    assert [name for name, _ in plan(EVENTS, spark=True)] == list(phases)
+    for name in ("parse_limit", *PIPELINES):
+        assert all(isinstance(phases[name][key], int | float) for key in (*MEASURED, "mb_per_s")), name
+        assert phases[name]["rows"] > 0 and phases[name]["bytes"] > 0
+    for name in PIPELINES:
+        stages = phases[name]["stages"]
+        assert set(STAGES) <= set(stages), name
+        for stage in STAGES:
+            assert all(key in stages[stage] for key in ("wall_s", "cpu_s", "rows", "rows_per_s", "mb_per_s", "rss_mb"))
+        assert set(stages["refined"]["tables"]) == {"daily_revenue", "customer_lifetime", "product_performance"}
+    assert "master_data" in phases["pipeline"]["stages"]
+    for name in ("spark", "embedded_same_transforms"):
+        engine = phases[name]
+        assert all(isinstance(engine[key], int | float) for key in MEASURED)
+        assert engine["session_start"]["wall_s"] > 0
+        assert set(engine["stages"]) == {
+            "trusted_transform",
+            "refined_daily_revenue",
+            "refined_customer_lifetime",
+            "refined_product_performance",
+        }
+    # Same transforms, same data: both engines produce the same row counts.
+    for stage in phases["spark"]["stages"]:
+        assert phases["spark"]["stages"][stage]["rows"] == phases["embedded_same_transforms"]["stages"][stage]["rows"]
+    assert phases["spark"]["jvm_peak_rss_mb"] > 0
+    dagster = phases["dagster_overhead"]
+    for key in ("definitions_load_median_s", "validate_median_s", "one_asset_run_s", "overhead_per_asset_ms"):
+        assert dagster[key] > 0
+    assert all(value is not None for value in result["ratios"].values())
+    assert set(result["targets"]) == set(TARGETS)
+    for name, target in result["targets"].items():
+        expected_none = name == "rss_growth_vs_baseline"  # needs --rss-baseline
+        assert (target["met"] is None) == expected_none and (target["value"] is None) == expected_none, name
+    assert all(key in result["machine"] for key in ("nproc", "ram_gb", "cpu_model", "duckdb", "deltalake", "pyspark"))
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_rows_reconcile_across_every_batch(bench):
+    result, _, work = bench
+    phases, recon = result["phases"], result["reconciliation"]
+    assert not work.exists()  # removed without --keep
+    for land, run in zip(LANDINGS, PIPELINES, strict=True):
+        counts = phases[run]["counts"]
+        assert counts["raw_rows"] == phases[land]["lines"] == counts["promoted_rows"], run
+        assert (
+            counts["raw_rows"] == counts["inserted"] + counts["updated"] + counts["duplicates"] + counts["quarantined"]
+        )
+        assert counts["reconciled"] and counts["max_batch_rows"] > 0
+    for run in ("incremental_1pct", "incremental_after_double"):
+        counts, landed = phases[run]["counts"], phases[LANDINGS[PIPELINES.index(run)]]
+        # Re-delivered events are already in trusted: each is a duplicate, or quarantined again if it was bad.
+        assert landed["redelivered_lines"] > 0
+        assert counts["duplicates"] + counts["quarantined"] >= landed["redelivered_lines"]
+    assert recon["balanced"] and recon["every_batch_reconciled"]
+    assert recon["landed_lines"] == recon["inserted"] + recon["duplicates"] + recon["quarantined"] + recon["updated"]
+    assert recon["trusted_rows_total"] == recon["inserted"]
+    assert recon["quarantine_rows_total"] == recon["quarantined"]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_report_prints_every_phase_ratio_and_target(bench):
+    result, _, _ = bench
+    text = format_report(result)
+    for word in ("parse limit", "full pipeline", "local Spark", "incremental 1 %", "dagster:", *TARGETS):
+        assert word in text
+    assert "balanced" in text and "NOT BALANCED" not in text
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_without_spark_the_spark_figures_are_absent_not_invented(bench):
+    result, _, _ = bench
+    assert "spark" not in [name for name, _ in plan(EVENTS, spark=False)]
+    phases = {name: value for name, value in result["phases"].items() if name != "spark"}
+    ratio = ratios(phases)
+    assert ratio["spark_vs_embedded"] is None and ratio["spark_vs_embedded_with_start"] is None
+    target = evaluate(phases, ratio)["spark_vs_embedded_with_start"]
+    assert target["value"] is None and target["met"] is None
+    assert "n/a" in format_report({**result, "phases": phases, "ratios": ratio, "targets": evaluate(phases, ratio)})
+
+
+def test_rss_growth_target_uses_the_baseline_run():
+    phases = {"pipeline": {"peak_rss_mb": 1100.0}}
+    ratio = {"peak_rss_max_mb": 1100.0, "incremental_after_double_vs_incremental": None}
+    ratio |= {k: None for k in ("pipeline_vs_parse", "spark_vs_embedded_with_start", "incremental_vs_full")}
+    baseline = {"phases": {"pipeline": {"peak_rss_mb": 1000.0}}}
+    target = evaluate(phases, ratio, baseline)["rss_growth_vs_baseline"]
+    assert target["value"] == 1.1 and target["met"] is True
+    assert (
+        evaluate(phases, ratio, {"phases": {"pipeline": {"peak_rss_mb": 900.0}}})["rss_growth_vs_baseline"]["met"]
+        is False
+    )
+
+
+def test_bench_command_line(tmp_path: Path):
+    parser = argparse.ArgumentParser()
+    add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "--events", "1000", "--no-spark", "--work-dir", str(tmp_path), "--keep"])
+    assert (args.events, args.no_spark, args.keep, args.out) == (1000, True, True, "bench_results/latest.json")
+    assert args.func.__name__ == "cmd_bench"
+
+
+def test_refuses_a_work_dir_it_did_not_make(tmp_path: Path):
+    (tmp_path / "precious.txt").write_text("not the benchmark's")
+    with pytest.raises(SystemExit, match="not empty"):
+        run_benchmark(BenchConfig(events=10, out=tmp_path / "out.json", work_dir=tmp_path), log=lambda _: None)
+    assert (tmp_path / "precious.txt").exists()
