@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from medallion_platform.cli_aws import register  # imported here: cli_aws may use this module
 
     register(sub, _settings)
+    from medallion_platform.bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 

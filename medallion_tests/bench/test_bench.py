@@ -10,6 +10,7 @@ from medallion_platform.bench.cli import add_bench_parser
 from medallion_platform.bench.report import format_report
 from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
 from medallion_platform.bench.targets import TARGETS, evaluate, ratios
+from medallion_platform.cli import build_parser
 
 EVENTS = 5_000
 MEASURED = ("wall_s", "cpu_s", "peak_rss_mb", "rows", "rows_per_s")
@@ -134,6 +135,8 @@ def test_bench_command_line(tmp_path: Path):
     args = parser.parse_args(["bench", "--events", "1000", "--no-spark", "--work-dir", str(tmp_path), "--keep"])
     assert (args.events, args.no_spark, args.keep, args.out) == (1000, True, True, "bench_results/latest.json")
     assert args.func.__name__ == "cmd_bench"
+    registered = build_parser().parse_args(["bench", "--events", "1000", "--no-spark"])  # `medallion bench`
+    assert registered.func.__name__ == "cmd_bench" and registered.events == 1000
 
 
 def test_refuses_a_work_dir_it_did_not_make(tmp_path: Path):
