@@ -205,7 +205,6 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         f'SELECT * FROM "{batch.table}"',
         schema=raw_schema(contract),
         partition_by=["_landing_date"],
-        stats_columns=["_batch_seq", "_source_line", "_ingested_at"],
         txns={raw_app_id(contract.name): batch.seq},
         metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
         batch_rows=settings.batch_rows,

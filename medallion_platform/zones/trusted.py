@@ -233,7 +233,6 @@ def _append(
     txns: dict[str, int],
     metadata: dict | None = None,
 ) -> WriteResult:
-    stats = [c for c in ("_batch_seq", "_source_line") if c in schema.names]
     con = _duckdb(engine)
     if con is not None:
         return table.append_query(
@@ -241,7 +240,6 @@ def _append(
             engine.sql(df),
             schema=schema,
             partition_by=partition_by,
-            stats_columns=stats,
             txns=txns,
             metadata=metadata,
             batch_rows=settings.batch_rows,
@@ -279,11 +277,11 @@ def _write(
                 keys = ", ".join(f'"{k}"' for k in contract.primary_key)
                 files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in existing) + "]"
                 known = f"SELECT {keys} FROM read_parquet({files})"
-                new = f"SELECT * FROM ({engine.sql(rows)}) s WHERE ({keys}) NOT IN ({known})"
+                new = f"SELECT s.* FROM ({engine.sql(rows)}) s ANTI JOIN ({known}) k USING ({keys})"
             else:
                 new = engine.sql(rows)
             return table.append_query(
-                con, new, schema=schema, partition_by=partition_by, stats_columns=["_batch_seq"], txns=txns
+                con, new, schema=schema, partition_by=partition_by, txns=txns, batch_rows=settings.batch_rows
             )
     stream = conform_stream(engine.to_reader(rows, settings.batch_rows), schema)
     if write.mode == "merge":
