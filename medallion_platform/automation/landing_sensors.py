@@ -28,7 +28,6 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.contracts import Contract, load_contracts
-from medallion_platform.ingestion.aws.clients import aws_client
 from medallion_platform.ingestion.aws.events import PoisonMessage, parse_created_objects
 from medallion_platform.ingestion.landing import dataset_for_key, landing_date, list_landing_files
 from medallion_platform.lake.storage import filesystem_for, join
@@ -48,13 +47,14 @@ def build_landing_sensor(
     retention_days: int = 7,
     default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
 ) -> dg.SensorDefinition:
-    """The landing sensor over `contracts` (default: all), targeting the assets `["raw", <dataset>]`.
+    """The landing sensor over `contracts` (default: all), targeting each source's raw, trusted and
+    quarantine assets: one run parses a landed object once and promotes it in the same pass.
 
     `visibility_timeout` must exceed the time between two ticks, so a message is still hidden when
     the next tick deletes it (a message that reappears earlier is harmless: same run key).
     """
     contracts = contracts if contracts is not None else load_contracts()
-    keys = [dg.AssetKey(["raw", name]) for name in sorted(contracts)]
+    keys = [key for name in sorted(contracts) for key in source_keys(name)]
 
     @dg.sensor(
         name=name,
@@ -72,12 +72,21 @@ def build_landing_sensor(
     return landing_sensor
 
 
+def source_keys(dataset: str) -> list[dg.AssetKey]:
+    """raw/<dataset>, trusted/<dataset> and trusted/<dataset>_quarantine: the step that takes a landed object."""
+    return [
+        dg.AssetKey(["raw", dataset]),
+        dg.AssetKey(["trusted", dataset]),
+        dg.AssetKey(["trusted", f"{dataset}_quarantine"]),
+    ]
+
+
 def landing_run_request(contract: Contract, key: str, etag: str) -> dg.RunRequest:
-    """The run of `raw/<dataset>` for one landed object (run key: object key + ETag)."""
+    """The run that takes one landed object through raw into trusted (run key: object key + ETag)."""
     partitioned = contract.source.kind == "stream"
     return dg.RunRequest(
         run_key=f"{key}@{etag}",
-        asset_selection=[dg.AssetKey(["raw", contract.name])],
+        asset_selection=source_keys(contract.name),
         partition_key=landing_date(key) if partitioned else None,
         tags={"medallion/landing_key": key, "medallion/etag": etag, "medallion/dataset": contract.name},
     )
@@ -107,6 +116,8 @@ def _queue_tick(
     wait_seconds: int,
     visibility_timeout: int,
 ) -> dg.SensorResult:
+    from medallion_platform.ingestion.aws.clients import aws_client  # boto3 only when the queue is used
+
     sqs = aws_client(settings, "sqs")
     queue = settings.landing_queue_url
     state = decode_cursor(context.cursor)

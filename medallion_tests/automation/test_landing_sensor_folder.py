@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
+from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor, source_keys
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.landing import landing_date
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
@@ -37,7 +37,7 @@ def test_requests_each_landed_file_once_with_key_etag_and_partition(local_env: P
             etag = hashlib.md5((local_env / key).read_bytes()).hexdigest()
             assert request.run_key == f"{key}@{etag}"
             dataset = key.split("/")[1]
-            assert request.asset_selection == [dg.AssetKey(["raw", dataset])]
+            assert request.asset_selection == source_keys(dataset)
             assert request.partition_key == (landing_date(key) if dataset == "order_events" else None)
 
         second = _tick(sensor, first.cursor, instance)

@@ -62,7 +62,7 @@ def _run(settings, engine, requests: list[dg.RunRequest]) -> dict[str, set]:
     contracts = load_contracts()
     targets: dict[str, set] = defaultdict(set)
     for request in requests:
-        (key,) = request.asset_selection
+        key = request.asset_selection[0]
         targets[key.path[1]].add(request.partition_key)
     for dataset, partitions in sorted(targets.items()):
         for partition in sorted(partitions, key=str):

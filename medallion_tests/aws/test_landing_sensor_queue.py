@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
+from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor, source_keys
 from medallion_platform.contracts import load_contracts
 
 pytestmark = pytest.mark.aws
@@ -45,9 +45,9 @@ def test_object_created_events_become_run_requests_and_are_deleted_next_tick(sta
         assert set(by_key) == {EVENTS, CUSTOMERS}
         assert by_key[EVENTS].run_key == f"{EVENTS}@{etags[EVENTS]}"
         assert by_key[EVENTS].partition_key == "2026-11-25"
-        assert by_key[EVENTS].asset_selection == [dg.AssetKey(["raw", "order_events"])]
+        assert by_key[EVENTS].asset_selection == source_keys("order_events")
         assert by_key[CUSTOMERS].partition_key is None
-        assert by_key[CUSTOMERS].asset_selection == [dg.AssetKey(["raw", "customers"])]
+        assert by_key[CUSTOMERS].asset_selection == source_keys("customers")
         # not deleted yet: the run requests are not recorded until this tick's result is stored
         assert len(decode_cursor(first.cursor)["pending"]) == 2
         assert _queue_counts(stack) == (0, 2)

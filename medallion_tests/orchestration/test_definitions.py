@@ -83,8 +83,12 @@ def test_sensors_and_schedules():
     sensors = {s.name: s for s in defs.sensors}
     assert set(sensors) == {"landing_sensor", "refined_touched_dates"}
     landing = sensors["landing_sensor"]
-    raw_keys = {dg.AssetKey(["raw", name]) for name in ("order_events", "customers", "products")}
-    assert landing.asset_selection.resolve(defs.resolve_asset_graph()) == raw_keys
+    step_keys = {
+        dg.AssetKey([zone, f"{name}{suffix}"])
+        for name in ("order_events", "customers", "products")
+        for zone, suffix in (("raw", ""), ("trusted", ""), ("trusted", "_quarantine"))
+    }
+    assert landing.asset_selection.resolve(defs.resolve_asset_graph()) == step_keys
     assert landing.default_status == dg.DefaultSensorStatus.RUNNING
     schedules = {s.name: s.cron_schedule for s in defs.schedules}
     assert schedules == {"batch_sources_nightly": "0 3 * * *", "lake_maintenance_nightly": "30 4 * * *"}
