@@ -22,6 +22,10 @@ def _instance(settings):
 
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / ".dagster")
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # One writer per source at a time: each source step runs in the pool `medallion_<dataset>`.
+        config.write_text("concurrency:\n  pools:\n    default_limit: 1\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
