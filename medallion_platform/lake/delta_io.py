@@ -53,9 +53,16 @@ def sql_literal(value: object) -> str:
 class DeltaTableIO:
     """Reads and writes one Delta table at `uri`."""
 
-    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None):
+    def __init__(
+        self, uri: str, *, storage_options: dict[str, str] | None = None, configuration: dict[str, str] | None = None
+    ):
         self.uri = uri
         self.storage_options = storage_options or None
+        self.configuration = configuration
+        """Table properties set when the table is created (e.g. change data feed)."""
+
+    def _create_options(self) -> dict:
+        return {} if self.exists() or not self.configuration else {"configuration": self.configuration}
 
     # -- reading ---------------------------------------------------------------------------
     def table(self) -> DeltaTable | None:
@@ -79,6 +86,21 @@ class DeltaTableIO:
             return -1
         found = table.transaction_version(app_id)
         return -1 if found is None else found
+
+    def inserted_since(self, version: int) -> pa.Table | None:
+        """Rows inserted after `version` (change data feed), or None when the feed cannot say
+        (feed off, or rows were updated or deleted: the caller must rebuild)."""
+        table = self.table()
+        if table is None:
+            return None
+        try:
+            changes = pa.table(table.load_cdf(starting_version=version + 1, ending_version=table.version()).read_all())
+        except Exception:  # no change data feed on this table (or versions vacuumed away)
+            return None
+        kinds = set(changes.column("_change_type").to_pylist())
+        if kinds - {"insert"}:
+            return None
+        return changes.drop_columns(["_change_type", "_commit_version", "_commit_timestamp"])
 
     def dataset(self) -> ds.Dataset | None:
         """A lazy Arrow dataset over the current version (filters push down to files)."""
@@ -144,6 +166,7 @@ class DeltaTableIO:
             partition_by=list(partition_by) if partition_by else None,
             storage_options=self.storage_options,
             commit_properties=self._commit(txns, metadata),
+            **self._create_options(),
         )
         return WriteResult(
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
@@ -209,6 +232,7 @@ class DeltaTableIO:
                 partition_by=[partition_column] if partition_column else None,
                 storage_options=self.storage_options,
                 commit_properties=commit,
+                configuration=self.configuration,
             )
             return WriteResult(
                 version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
@@ -274,7 +298,9 @@ class DeltaTableIO:
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
         )
 
-    def overwrite(self, data: pa.Table, *, metadata: dict | None = None) -> WriteResult:
+    def overwrite(
+        self, data: pa.Table, *, txns: dict[str, int] | None = None, metadata: dict | None = None
+    ) -> WriteResult:
         """Replaces the whole table in one commit (for small, unpartitioned tables)."""
         write_deltalake(
             self.uri,
@@ -282,7 +308,8 @@ class DeltaTableIO:
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options,
-            commit_properties=self._commit({}, metadata),
+            commit_properties=self._commit(dict(txns or {}), metadata),
+            **self._create_options(),
         )
         return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
 

@@ -19,7 +19,7 @@ from medallion_platform.zones.checks import contract_check_results, contract_che
 from medallion_platform.zones.flow import ingest_and_promote
 from medallion_platform.zones.raw import ingest_raw, raw_table
 from medallion_platform.zones.refined import RefinedTable
-from medallion_platform.zones.refined.base import build_refined, write_refined
+from medallion_platform.zones.refined.base import refresh_refined
 from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
 
 __all__ = ["build_refined_asset", "build_source_asset", "table_metadata"]
@@ -233,8 +233,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         settings = lakehouse.settings()
         dates = _partition_keys(context) if table.partitioned else None
         with engine.session() as session:
-            rows = build_refined(settings, session, table, dates)
-        result = write_refined(settings, table, rows, dates)
+            result = refresh_refined(settings, session, table, dates)
         lakehouse.catalog().register(
             "refined",
             table.name,
@@ -247,7 +246,8 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **table_metadata(target),
-                "rows_written": result.inserted,
+                "rows_written": result.rows,
+                "refresh": result.mode,
                 "dates": ",".join(dates) if dates else "all",
             }
         )

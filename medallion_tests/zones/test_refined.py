@@ -173,3 +173,49 @@ def test_late_events_rebuild_only_the_dates_they_touch(settings, contracts, embe
     )
     assert de.column("units").to_pylist() == [3 + 5]
     assert after.to_pyarrow_table().num_rows == before.to_pyarrow_table().num_rows
+
+
+def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(settings, contracts, embedded):
+    from medallion_platform.zones.refined.base import refresh_refined
+
+    table = TABLES["customer_lifetime"]
+    _day_one(settings, contracts, embedded)
+    assert refresh_refined(settings, embedded, table, None).mode == "rebuild"
+    assert refresh_refined(settings, embedded, table, None).mode == "unchanged"
+
+    _events(
+        settings,
+        contracts,
+        embedded,
+        "2026/11/02/08/b",
+        event(30, order_id="ord-00000030", quantity=4, event_time="2026-10-30T07:00:00Z"),  # a late, earlier order
+        event(31, order_id="ord-00000031", customer_id="cus-000002", quantity=1, event_time="2026-11-02T07:00:00Z"),
+        event(32, order_id="ord-00000032", customer_id="cus-000077", quantity=2, event_time="2026-11-02T08:00:00Z"),
+    )
+    refreshed = refresh_refined(settings, embedded, table, None)
+    assert refreshed.mode == "incremental"
+    incremental = _rows_of(settings, "customer_lifetime")
+    rebuilt = sorted(build_refined(settings, embedded, table, None).to_pylist(), key=lambda r: r["customer_id"])
+    assert incremental == rebuilt  # folding new events in gives exactly what a rebuild gives
+    ana = next(r for r in incremental if r["customer_id"] == "cus-000001")
+    assert (ana["orders"], ana["units"]) == (3, 7)
+    assert ana["first_order_at"] == dt.datetime(2026, 10, 30, 7, tzinfo=dt.UTC)
+
+    land(
+        settings,
+        "customers",
+        "2026/11/03/c.csv",
+        HEADER_C + "cus-000077,Cem,cem@example.com,TR,smb,2026-11-03T00:00:00Z\n",
+    )
+    ingest_raw(settings, contracts["customers"])
+    promote(settings, embedded, contracts["customers"])
+    assert refresh_refined(settings, embedded, table, None).mode == "rebuild"  # the CRM changed
+    cem = next(r for r in _rows_of(settings, "customer_lifetime") if r["customer_id"] == "cus-000077")
+    assert (cem["country"], cem["segment"], cem["orders"]) == ("TR", "smb", 1)
+
+
+def _rows_of(settings, name):
+    from medallion_platform.lake.delta_io import DeltaTableIO
+
+    rows = DeltaTableIO(settings.table_uri("refined", name)).read().to_pylist()
+    return sorted(rows, key=lambda r: r["customer_id"])

@@ -25,6 +25,7 @@ SCHEMA = pa.schema(
 def build(engine: Any, order_events: Any, customers: Any) -> Any:
     """First and last order, orders, units and net revenue per currency for each customer.
 
+    Orders are counted by their `placed` event (one per order, deduplicated by event_id in trusted).
     Net revenue = placed - cancelled - refunded amounts. Country and segment come from the CRM
     (`unknown` for customers it does not know yet); e-mail and name are deliberately left out.
     """
@@ -36,7 +37,7 @@ def build(engine: Any, order_events: Any, customers: Any) -> Any:
     grouped = order_events.groupBy("customer_id").agg(
         F.min(F.when(placed, F.col("event_time"))).alias("first_order_at"),
         F.max(F.when(placed, F.col("event_time"))).alias("last_order_at"),
-        F.countDistinct(F.when(placed, F.col("order_id"))).alias("orders"),
+        F.coalesce(F.sum(F.when(placed, F.lit(1))), F.lit(0)).cast("bigint").alias("orders"),
         F.coalesce(F.sum(F.when(placed, F.col("quantity"))), F.lit(0)).cast("bigint").alias("units"),
         *[
             F.coalesce(F.sum(F.when(F.col("currency") == F.lit(c), signed)), F.lit(0))
@@ -45,6 +46,30 @@ def build(engine: Any, order_events: Any, customers: Any) -> Any:
             for c in CURRENCIES
         ],
     )
+    return _with_master_data(engine, grouped, customers)
+
+
+def combine(engine: Any, stored: Any, partial: Any, customers: Any) -> Any:
+    """Folds the figures of new events (`partial`, from `build`) into the stored rows: every measure
+    is a min, max or sum, so the result equals a rebuild over all events."""
+    F = engine.F
+    measures = ["first_order_at", "last_order_at", "orders", "units", *[f"net_revenue_{c.lower()}" for c in CURRENCIES]]
+    both = stored.select("customer_id", *measures).unionByName(partial.select("customer_id", *measures))
+    grouped = both.groupBy("customer_id").agg(
+        F.min("first_order_at").alias("first_order_at"),
+        F.max("last_order_at").alias("last_order_at"),
+        F.sum("orders").cast("bigint").alias("orders"),
+        F.sum("units").cast("bigint").alias("units"),
+        *[
+            F.sum(f"net_revenue_{c.lower()}").cast("decimal(18,2)").alias(f"net_revenue_{c.lower()}")
+            for c in CURRENCIES
+        ],
+    )
+    return _with_master_data(engine, grouped, customers)
+
+
+def _with_master_data(engine: Any, grouped: Any, customers: Any) -> Any:
+    F = engine.F
     return (
         grouped.join(customers.select("customer_id", "country", "segment"), on="customer_id", how="left")
         .withColumn("country", F.coalesce(F.col("country"), F.lit("unknown")))
@@ -60,4 +85,5 @@ TABLE = RefinedTable(
     schema=SCHEMA,
     build=build,
     partitioned=False,
+    combine=combine,
 )
