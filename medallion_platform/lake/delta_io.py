@@ -13,7 +13,7 @@ from typing import Literal
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from medallion_platform.lake.schema import conform_stream
@@ -21,6 +21,10 @@ from medallion_platform.lake.schema import conform_stream
 __all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
 
 WhenMatched = Literal["ignore", "update", "update_if_newer"]
+
+# Row groups of 128 Ki rows: delta-rs holds each open partition's row group in memory until it is
+# full, so its default (1 Mi rows) times a week of date partitions is most of a batch in memory.
+WRITER = WriterProperties(max_row_group_size=131_072, compression="SNAPPY")
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class DeltaTableIO:
             mode="append",
             partition_by=list(partition_by) if partition_by else None,
             storage_options=self.storage_options,
+            writer_properties=WRITER,
             commit_properties=self._commit(txns, metadata),
             **self._create_options(),
         )
@@ -231,6 +236,7 @@ class DeltaTableIO:
                 mode="append",
                 partition_by=[partition_column] if partition_column else None,
                 storage_options=self.storage_options,
+                writer_properties=WRITER,
                 commit_properties=commit,
                 configuration=self.configuration,
             )
@@ -245,7 +251,14 @@ class DeltaTableIO:
             values = sorted(set(values or []) - {None})
             if values:
                 predicate += f" AND t.{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
-        merger = table.merge(rows.stream(), predicate, source_alias="s", target_alias="t", commit_properties=commit)
+        merger = table.merge(
+            rows.stream(),
+            predicate,
+            source_alias="s",
+            target_alias="t",
+            writer_properties=WRITER,
+            commit_properties=commit,
+        )
         if when_matched == "update":
             merger = merger.when_matched_update_all()
         elif when_matched == "update_if_newer":
@@ -292,6 +305,7 @@ class DeltaTableIO:
             predicate=predicate if exists else None,
             partition_by=[partition_column],
             storage_options=self.storage_options,
+            writer_properties=WRITER,
             commit_properties=self._commit(txns, metadata),
         )
         return WriteResult(
@@ -308,6 +322,7 @@ class DeltaTableIO:
             mode="overwrite",
             schema_mode="overwrite",
             storage_options=self.storage_options,
+            writer_properties=WRITER,
             commit_properties=self._commit(dict(txns or {}), metadata),
             **self._create_options(),
         )
