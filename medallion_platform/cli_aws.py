@@ -35,7 +35,9 @@ def register(sub: Any, settings_for: SettingsFor) -> None:
         ("stream", cmd_ingest_stream, "JSON-lines files (.gz read as gzip)"),
         ("batch", cmd_ingest_batch, "on-premises export files"),
     ):
-        p = parsers[name] = ingest.add_parser(name, help=func.__doc__.splitlines()[0], description=func.__doc__)
+        p = parsers[name] = ingest.add_parser(
+            name, help=(func.__doc__ or name).splitlines()[0], description=func.__doc__
+        )
         p.add_argument("dataset", help=f"a `kind: {name}` dataset of the contracts")
         p.add_argument("files", nargs="+", help=files_help)
         p.set_defaults(func=_reporting_aws_errors(func), settings_for=settings_for)

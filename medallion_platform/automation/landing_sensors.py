@@ -119,7 +119,7 @@ def _queue_tick(
     from medallion_platform.ingestion.aws.clients import aws_client  # boto3 only when the queue is used
 
     sqs = aws_client(settings, "sqs")
-    queue = settings.landing_queue_url
+    queue = str(settings.landing_queue_url)  # set: the caller chose the queue flavour because of it
     state = decode_cursor(context.cursor)
     _delete(context, sqs, queue, state.get("pending", []))
 
@@ -147,7 +147,7 @@ def _queue_tick(
             for obj in objects:
                 request = _request_for(context, contracts, raw_bucket, obj.bucket, obj.key, obj.etag)
                 if request is not None:
-                    requests.setdefault(request.run_key, request)
+                    requests.setdefault(str(request.run_key), request)
             pending.append(message["ReceiptHandle"])  # deleted next tick, once these requests are recorded
 
     cursor = encode_cursor({"flavour": "queue", "pending": pending})

@@ -45,7 +45,7 @@ def materialize_all(
         "lakehouse": _lakehouse(settings),
         "engine": _engine(settings),
     }
-    assets = list(defs.assets or [])
+    assets = list(defs.assets or [])  # type: ignore[union-attr]  # `defs` is set above
     contracts = load_contracts()
     report = MaterializeReport()
 

@@ -2,14 +2,14 @@
 
 import itertools
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 __all__ = ["Engine", "build_engine"]
 
-ArrowData = pa.Table | pa.RecordBatchReader | ds.Dataset
+ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader | ds.Dataset
 
 
 class Engine(ABC):

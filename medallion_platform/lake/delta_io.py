@@ -8,7 +8,7 @@ write first reads the recorded version and writes nothing when the batch was alr
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
@@ -245,10 +245,10 @@ class DeltaTableIO:
             )
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         if partition_column:
-            values = partition_values
-            if values is None and isinstance(data, pa.Table):
-                values = data.column(partition_column).to_pylist()
-            values = sorted(set(values or []) - {None})
+            given = list(partition_values) if partition_values is not None else None
+            if given is None and isinstance(data, pa.Table):
+                given = data.column(partition_column).to_pylist()
+            values = sorted({v for v in given or [] if v is not None}, key=str)
             if values:
                 predicate += f" AND t.{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
         merger = table.merge(
@@ -285,7 +285,7 @@ class DeltaTableIO:
         metadata: dict | None = None,
     ) -> WriteResult:
         """Replaces exactly the partitions `values` with `data`, atomically, in one commit."""
-        values = sorted(set(values))
+        values = sorted(set(values), key=str)
         txns = self._txns(app_id, version, txns)
         if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
@@ -297,17 +297,16 @@ class DeltaTableIO:
             if outside:
                 raise ValueError(f"rows for partitions {sorted(outside)} outside the overwrite {values}")
         rows = _RowCounter(data)
-        exists = self.exists()
-        write_deltalake(
-            self.uri,
-            rows.stream(),
-            mode="overwrite" if exists else "append",
-            predicate=predicate if exists else None,
-            partition_by=[partition_column],
-            storage_options=self.storage_options,
-            writer_properties=WRITER,
-            commit_properties=self._commit(txns, metadata),
-        )
+        common: dict[str, Any] = {
+            "partition_by": [partition_column],
+            "storage_options": self.storage_options,
+            "writer_properties": WRITER,
+            "commit_properties": self._commit(txns, metadata),
+        }
+        if self.exists():
+            write_deltalake(self.uri, rows.stream(), mode="overwrite", predicate=predicate, **common)
+        else:
+            write_deltalake(self.uri, rows.stream(), mode="append", **common)
         return WriteResult(
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
         )

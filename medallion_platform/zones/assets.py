@@ -204,7 +204,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             reconciliation=meta,
             partitions=promoted.touched_partitions if partitioned else None,
         ):
-            if dg.AssetCheckKey(key, result.check_name) in wanted:
+            if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
                 yield result
 
     return source_asset

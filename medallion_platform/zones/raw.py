@@ -159,8 +159,9 @@ def stage_raw(
     raw = raw_table(settings, contract.name)
     last_seq = raw.transaction_version(raw_app_id(contract.name))
     done = _ingested_keys(settings, contract, raw, last_seq)
-    files, unrecognised = [], []
-    for date in landing_dates or [None]:
+    files: list[LandingFile] = []
+    unrecognised: list[str] = []
+    for date in _scopes(landing_dates):
         found, odd = list_landing_files(settings, contract, date=date)
         files += found
         unrecognised += odd
@@ -241,9 +242,15 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
     )
 
 
+def _scopes(landing_dates: Sequence[str] | None) -> list[str | None]:
+    """The landing dates to list, or [None] for every date."""
+    return list(landing_dates) if landing_dates else [None]
+
+
 def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
-    files, unrecognised = [], []
-    for date in landing_dates or [None]:
+    files: list[LandingFile] = []
+    unrecognised: list[str] = []
+    for date in _scopes(landing_dates):
         found, odd = list_landing_files(settings, contract, date=date)
         files += found
         unrecognised += odd

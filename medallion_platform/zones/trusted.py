@@ -122,7 +122,7 @@ def promote(
 
     raw = raw_table(settings, contract.name)
     fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
-    if fused:
+    if batch is not None and fused:
         source = _batch_frame(engine, batch, settings)
         raw_rows = batch.rows  # counted by the parser, independently of what follows
     else:
@@ -299,4 +299,6 @@ def _write(
             newer_column=write.newer_column,
             txns=txns,
         )
+    if partition is None:
+        raise ValueError(f"{contract.name}: partition_overwrite needs a partition (the contract model enforces it)")
     return table.overwrite_partitions(stream, partition_column=partition, values=values, txns=txns)

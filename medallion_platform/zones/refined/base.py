@@ -94,10 +94,11 @@ def refresh_refined(settings: Settings, engine: Any, table: RefinedTable, dates:
         name: DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
         for name in table.inputs
     }
-    versions = {name: io.version() for name, io in sources.items()}
-    if any(v is None for v in versions.values()):
-        missing = [n for n, v in versions.items() if v is None]
+    found = {name: io.version() for name, io in sources.items()}
+    missing = [n for n, v in found.items() if v is None]
+    if missing:
         raise RuntimeError(f"trusted/{missing[0]} does not exist yet: materialize it before the refined tables")
+    versions = {name: int(v) for name, v in found.items() if v is not None}
     target = DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
     txns = {_app(table, name): v for name, v in versions.items()}
     done = {name: target.transaction_version(_app(table, name)) for name in table.inputs}

@@ -79,7 +79,7 @@ def _with_master_data(engine: Any, grouped: Any, customers: Any) -> Any:
 
 TABLE = RefinedTable(
     name="customer_lifetime",
-    description=build.__doc__.split("\n")[0],
+    description=(build.__doc__ or "customer_lifetime").split("\n")[0],
     owner="team:commerce-data",
     inputs=("order_events", "customers"),
     schema=SCHEMA,

@@ -62,7 +62,7 @@ def build(engine: Any, order_events: Any, customers: Any, products: Any) -> Any:
 
 TABLE = RefinedTable(
     name="daily_revenue",
-    description=build.__doc__.split("\n")[0],
+    description=(build.__doc__ or "daily_revenue").split("\n")[0],
     owner="team:commerce-data",
     inputs=("order_events", "customers", "products"),
     schema=SCHEMA,

@@ -52,7 +52,7 @@ def build(engine: Any, order_events: Any, products: Any) -> Any:
 
 TABLE = RefinedTable(
     name="product_performance",
-    description=build.__doc__.split("\n")[0],
+    description=(build.__doc__ or "product_performance").split("\n")[0],
     owner="team:commerce-data",
     inputs=("order_events", "products"),
     schema=SCHEMA,
