@@ -23,6 +23,17 @@ class ConfigError(ValueError):
     """A stack config value is missing or wrong; the message names the key and the fix."""
 
 
+def _subnet_of(
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network, vpc: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
+    """`subnet.subnet_of(vpc)` with both sides narrowed to one IP version (mixed versions: TypeError, as ipaddress)."""
+    if isinstance(subnet, ipaddress.IPv4Network) and isinstance(vpc, ipaddress.IPv4Network):
+        return subnet.subnet_of(vpc)
+    if isinstance(subnet, ipaddress.IPv6Network) and isinstance(vpc, ipaddress.IPv6Network):
+        return subnet.subnet_of(vpc)
+    raise TypeError(f"{subnet} and {vpc} are not of the same version")
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """CIDRs and zones of the two VPCs. Subnets 1 and 2 (raw, trusted) sit in VPC 1, subnet 3 (refined) in VPC 2."""
@@ -170,7 +181,7 @@ class InfraConfig:
             ("subnet3Cidr", net.subnet3_cidr, vpc2),
             *(("databricksSubnetCidrs", c, vpc1) for c in net.databricks_subnet_cidrs),
         ):
-            if not ipaddress.ip_network(cidr).subnet_of(vpc):
+            if not _subnet_of(ipaddress.ip_network(cidr), vpc):
                 raise ConfigError(f"{src}: `{self.project}:network.{name}` {cidr} is not inside {vpc}")
         if self.vpn.enabled and not self.vpn.on_prem_cidrs:
             raise ConfigError(f"{src}: `{self.project}:vpn.onPremCidrs` is required when a customer gateway is set")

@@ -61,7 +61,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), state, resource_id))
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         """The program makes no provider calls (no data sources); fail loudly if one appears."""
         raise NotImplementedError(f"unexpected provider call {args.token}")
 

@@ -11,7 +11,10 @@ import pulumi
 
 from infra_pulumi.config import InfraConfig
 
-__all__ = ["Arns", "log_group_name", "policy_json", "tags", "zone_prefixes"]
+__all__ = ["Arns", "PolicyStatement", "log_group_name", "policy_json", "tags", "zone_prefixes"]
+
+PolicyStatement = dict[str, Any]
+"""One IAM policy statement in its JSON form (`Sid`, `Effect`, `Action`, ...); values may hold Outputs."""
 
 
 class Arns:
@@ -62,7 +65,7 @@ class Arns:
         return f"arn:aws:s3:{self.region}:{self.account}:job/*"
 
 
-def policy_json(*statements: Any) -> pulumi.Output[str]:
+def policy_json(*statements: PolicyStatement) -> pulumi.Output[str]:
     """An IAM policy document (JSON) from statements that may hold Outputs."""
     return pulumi.Output.from_input(list(statements)).apply(
         lambda stmts: json.dumps({"Version": "2012-10-17", "Statement": stmts}, sort_keys=True)

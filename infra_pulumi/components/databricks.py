@@ -111,7 +111,7 @@ class Databricks(pulumi.ComponentResource):
             )
             self.subnets.append(subnet)
 
-        egress = [
+        egress: list[aws.ec2.SecurityGroupEgressArgsDict] = [
             {
                 "description": "all TCP within the workspace",
                 "protocol": "tcp",

@@ -8,7 +8,7 @@ service (`kms:ViaService`). The only `*` resources are the AWS actions that supp
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import Arns, log_group_name, policy_json, tags, zone_prefixes
+from infra_pulumi.components.common import Arns, PolicyStatement, log_group_name, policy_json, tags, zone_prefixes
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
@@ -56,7 +56,7 @@ class Iam(pulumi.ComponentResource):
         via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}}
         raw, staging = b["raw"], b["staging"]
 
-        firehose_statements = [
+        firehose_statements: list[PolicyStatement] = [
             {
                 "Sid": "ReadProjectStreams",
                 "Effect": "Allow",
@@ -105,7 +105,7 @@ class Iam(pulumi.ComponentResource):
         ]
         self.firehose = self._role("firehose", "firehose.amazonaws.com", firehose_statements)
 
-        batch_statements = [
+        batch_statements: list[PolicyStatement] = [
             {
                 "Sid": "ListStagingForManifest",
                 "Effect": "Allow",
@@ -146,7 +146,7 @@ class Iam(pulumi.ComponentResource):
             "logs:DescribeResourcePolicies",
             "logs:DescribeLogGroups",
         ]
-        sfn_statements = [
+        sfn_statements: list[PolicyStatement] = [
             {
                 "Sid": "StartCopyJobs",
                 "Effect": "Allow",
@@ -197,10 +197,10 @@ class Iam(pulumi.ComponentResource):
             }
         )
 
-    def _worker_statements(self, keys: Keys, datasets: list[str]) -> list[dict]:
+    def _worker_statements(self, keys: Keys, datasets: list[str]) -> list[PolicyStatement]:
         """Dagster workers: read landing, write each zone's table prefixes, read the landing queue."""
         cfg, names, a = self._config, self._names, self._arns
-        statements: list[dict] = [
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "ReadLanding",
                 "Effect": "Allow",
@@ -263,7 +263,7 @@ class Iam(pulumi.ComponentResource):
         ]
         return statements
 
-    def _role(self, key: str, service: str, statements: list[dict]) -> aws.iam.Role:
+    def _role(self, key: str, service: str, statements: list[PolicyStatement]) -> aws.iam.Role:
         cfg = self._config
         role_name = self._names.roles.get(key, f"{self._names.project}-{self._names.stack}-{key.replace('_', '-')}")
         child = pulumi.ResourceOptions(parent=self)

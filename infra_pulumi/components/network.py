@@ -8,7 +8,7 @@ a public IP, there is no internet or NAT gateway, and both default security grou
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import Arns, policy_json, tags
+from infra_pulumi.components.common import Arns, PolicyStatement, policy_json, tags
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
@@ -240,7 +240,7 @@ class Network(pulumi.ComponentResource):
         policy: pulumi.Output[str],
         *,
         suffix: str = "",
-        dns_options: dict | None = None,
+        dns_options: aws.ec2.VpcEndpointDnsOptionsArgsDict | None = None,
         depends_on: list[pulumi.Resource] | None = None,
     ) -> aws.ec2.VpcEndpoint:
         cfg = self._config
@@ -265,7 +265,7 @@ class Network(pulumi.ComponentResource):
 
     def _s3_policy(self) -> pulumi.Output[str]:
         buckets = list(self._names.buckets.values())
-        statements: list[dict] = [
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "OwnAccountToProjectBuckets",
                 "Effect": "Allow",
@@ -342,22 +342,28 @@ class Network(pulumi.ComponentResource):
             tags=tags(cfg, Name=f"{cfg.project}-{cfg.stack}-on-prem"),
             opts=child,
         )
-        tunnel = {
-            "ike_versions": ["ikev2"],
-            "phase1_encryption_algorithms": ["AES256-GCM-16"],
-            "phase2_encryption_algorithms": ["AES256-GCM-16"],
-            "phase1_integrity_algorithms": ["SHA2-256"],
-            "phase2_integrity_algorithms": ["SHA2-256"],
-            "phase1_dh_group_numbers": [20],
-            "phase2_dh_group_numbers": [20],
-        }
+        # Both tunnels: IKEv2 only, AES-256-GCM, SHA2-256, DH group 20 in both phases.
+        ike, cipher, integrity, dh_groups = ["ikev2"], ["AES256-GCM-16"], ["SHA2-256"], [20]
         connection = aws.ec2.VpnConnection(
             "on-prem-vpn",
             vpn_gateway_id=gateway.id,
             customer_gateway_id=customer.id,
             type="ipsec.1",
             static_routes_only=False,
-            **{f"tunnel{n}_{k}": v for n in (1, 2) for k, v in tunnel.items()},
+            tunnel1_ike_versions=ike,
+            tunnel1_phase1_encryption_algorithms=cipher,
+            tunnel1_phase2_encryption_algorithms=cipher,
+            tunnel1_phase1_integrity_algorithms=integrity,
+            tunnel1_phase2_integrity_algorithms=integrity,
+            tunnel1_phase1_dh_group_numbers=dh_groups,
+            tunnel1_phase2_dh_group_numbers=dh_groups,
+            tunnel2_ike_versions=ike,
+            tunnel2_phase1_encryption_algorithms=cipher,
+            tunnel2_phase2_encryption_algorithms=cipher,
+            tunnel2_phase1_integrity_algorithms=integrity,
+            tunnel2_phase2_integrity_algorithms=integrity,
+            tunnel2_phase1_dh_group_numbers=dh_groups,
+            tunnel2_phase2_dh_group_numbers=dh_groups,
             tags=tags(cfg),
             opts=child,
         )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import Arns, policy_json, tags
+from infra_pulumi.components.common import Arns, PolicyStatement, policy_json, tags
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
@@ -78,21 +78,20 @@ class Storage(pulumi.ComponentResource):
             opts=child,
         )
         # Server access logs can only be delivered to an SSE-S3 bucket; every other bucket uses its CMK.
-        default = (
+        default: aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict = (
             {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}
             if key is not None
             else {"sse_algorithm": "AES256"}
         )
+        encryption_rule: aws.s3.BucketServerSideEncryptionConfigurationRuleArgsDict = {
+            "apply_server_side_encryption_by_default": default,
+            "bucket_key_enabled": key is not None,
+            "blocked_encryption_types": ["SSE-C"],
+        }
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{slug}-encryption",
             bucket=bucket.id,
-            rules=[
-                {
-                    "apply_server_side_encryption_by_default": default,
-                    "bucket_key_enabled": key is not None,
-                    "blocked_encryption_types": ["SSE-C"],
-                }
-            ],
+            rules=[encryption_rule],
             opts=child,
         )
         versioning = aws.s3.BucketVersioning(
@@ -123,10 +122,10 @@ class Storage(pulumi.ComponentResource):
         )
         return bucket
 
-    def _lifecycle_rules(self, role: str) -> list[dict]:
+    def _lifecycle_rules(self, role: str) -> list[aws.s3.BucketLifecycleConfigurationRuleArgsDict]:
         cfg = self._config
-        everything = {"prefix": ""}
-        rules: list[dict] = [
+        everything: aws.s3.BucketLifecycleConfigurationRuleFilterArgsDict = {"prefix": ""}
+        rules: list[aws.s3.BucketLifecycleConfigurationRuleArgsDict] = [
             {
                 "id": "abort-incomplete-multipart-uploads",
                 "status": "Enabled",
@@ -170,7 +169,7 @@ class Storage(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         name = self._names.buckets[role]
         resources = [self._arns.bucket(name), self._arns.objects(name)]
-        statements: list[dict] = [
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "DenyInsecureTransport",
                 "Effect": "Deny",

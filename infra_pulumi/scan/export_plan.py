@@ -88,7 +88,8 @@ class _Exporter:
     def convert(self, value: Any, own: str) -> tuple[Any, Any, bool]:
         """(planned value, configuration expression, unknown?) of one input value."""
         if isinstance(value, dict):
-            values, exprs = {}, {}
+            values: dict[str, Any] = {}
+            exprs: dict[str, Any] = {}
             for key, item in value.items():
                 if key.startswith("__"):
                     continue
