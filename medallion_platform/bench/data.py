@@ -36,13 +36,18 @@ def _event_sql(first_id: int, count: int, start: dt.date, days: int) -> str:
     """
 
 
-def _line_sql(base: str, late_shift: bool) -> str:
+def _line_sql(base: str, late_shift: bool, arrival_day: dt.date | None = None) -> str:
     late = "+ to_days(1 + (hash(i, 7) % 3)::BIGINT)" if late_shift else ""
+    arrival = (
+        f"TIMESTAMP '{arrival_day.isoformat()} 00:00:00' + to_seconds((hash(i, 3) % 86400)::BIGINT)"
+        if arrival_day
+        else f"""ts + to_seconds(5 + (hash(i, 3) % 1800)::BIGINT)
+                 + CASE WHEN r BETWEEN 200 AND 2199 THEN INTERVAL 0 DAY {late} ELSE INTERVAL 0 DAY END"""
+    )
     return f"""
         SELECT
           CASE WHEN r < 100 THEN left(j, length(j) // 2) ELSE j END AS line,
-          ts + to_seconds(5 + (hash(i, 3) % 1800)::BIGINT) + CASE WHEN r BETWEEN 200 AND 2199 THEN INTERVAL 0 DAY {late}
-                                                    ELSE INTERVAL 0 DAY END AS arrival
+          {arrival} AS arrival
         FROM (
           SELECT i, ts, r, to_json(struct_pack(
             event_id := printf('evt-%016x', hash(i)),
@@ -72,17 +77,21 @@ def generate_events(
     days: int = 7,
     tag: str = "full",
     late_events: bool = True,
+    arrival: dt.date | None = None,
 ) -> BenchData:
-    """Writes `events` events (plus duplicates and broken lines) as hourly landing objects."""
+    """Writes `events` events (plus duplicates and broken lines) as hourly landing objects.
+
+    With `arrival`, every event lands during that day whatever its event time (late data).
+    """
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone = 'UTC'")
     base = _event_sql(first_id, events, start, days)
     deliveries = f"""
-        SELECT line, arrival FROM ({_line_sql(base, late_events)})
+        SELECT line, arrival FROM ({_line_sql(base, late_events, arrival)})
         UNION ALL  -- at-least-once delivery: 3 % arrive again up to 4 hours later
         SELECT line, arrival + to_seconds(60 + (hash(line) % 14400)::BIGINT)
-        FROM ({_line_sql(base, late_events)}) WHERE hash(line, 11) % 100 < 3 AND line LIKE '%}}'
+        FROM ({_line_sql(base, late_events, arrival)}) WHERE hash(line, 11) % 100 < 3 AND line LIKE '%}}'
     """
     con.execute(f"CREATE TEMP TABLE deliveries AS SELECT line, date_trunc('hour', arrival) AS hour FROM ({deliveries})")
     hours = con.execute("SELECT hour, count(*) FROM deliveries GROUP BY 1 ORDER BY 1").fetchall()
@@ -100,7 +109,7 @@ def generate_events(
                 [hour],
             )
             files += 1
-    lines = con.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+    lines = con.execute("SELECT count(*) FROM deliveries").fetchall()[0][0]
     con.close()
     return BenchData(events=events, lines=lines, files=files, bytes=landing_bytes(root), first_id=first_id)
 
@@ -146,14 +155,18 @@ def generate_master_data(
     return {"customers": customers, "products": products}
 
 
-def redeliver_events(landing_root: Path, lines: int, *, tag: str, objects: int = 4, source_tag: str = "full") -> int:
+def redeliver_events(
+    landing_root: Path, lines: int, *, tag: str, objects: int = 4, source_tag: str = "full", newest: bool = False
+) -> int:
     """Re-delivers the first whole lines of a few landed `source_tag` objects as new objects two hours later.
 
     At-least-once delivery across batches: these events are already in trusted and must count as
     duplicates. Returns the number of lines written.
     """
     root = Path(landing_root) / "landing" / "order_events"
-    sources = sorted(root.rglob(f"bench-{source_tag}-*.json"))[:objects]
+    pattern = "bench-*.json" if newest else f"bench-{source_tag}-*.json"
+    found = sorted(p for p in root.rglob(pattern) if "redelivery" not in p.name)
+    sources = found[-objects:] if newest else found[:objects]  # newest: what a retrying producer re-sends
     written = 0
     for n, source in enumerate(sources):
         want = lines // len(sources) + (1 if n < lines % len(sources) else 0)

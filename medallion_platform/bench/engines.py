@@ -28,6 +28,8 @@ def _inputs(settings: Settings) -> tuple[Any, Any, list[str]]:
     if raw is None:
         raise RuntimeError("raw/order_events is empty: run the pipeline phase first")
     events = trusted_table(settings, contract.name).read(columns=["event_date"])
+    if events is None:
+        raise RuntimeError("trusted/order_events is empty: run the pipeline phase first")
     dates = sorted(str(d) for d in pc.unique(events.column("event_date")).to_pylist() if d is not None)
     return contract, raw, dates
 

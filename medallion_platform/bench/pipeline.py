@@ -38,12 +38,44 @@ def _rate(amount: float, seconds: float) -> float:
     return round(amount / seconds, 1) if seconds > 0 else 0.0
 
 
-def land(settings: Settings, *, events: int, first_id: int, tag: str, redeliver: int = 0, master: bool = False) -> dict:
-    """Lands a batch of events (and re-deliveries of already landed ones, and master data); not a target."""
+START = dt.date(2026, 10, 1)
+
+
+def land(
+    settings: Settings,
+    *,
+    events: int,
+    first_id: int,
+    tag: str,
+    redeliver: int = 0,
+    master: bool = False,
+    day: int = 0,
+    days: int = 7,
+    late: int = 0,
+) -> dict:
+    """Lands a batch of events for days `day`..`day+days-1` (plus `late` events for the three days
+    before, re-deliveries of the newest objects, and master data); not a target."""
     before = {p: p.stat().st_size for p in event_files(settings)}
+    root = Path(settings.landing_root)
     with measured() as span:
-        data = generate_events(Path(settings.landing_root), events, first_id=first_id, tag=tag)
-        redelivered = redeliver_events(Path(settings.landing_root), redeliver, tag=tag) if redeliver else 0
+        # re-deliveries first: they repeat objects already landed (and ingested) before this batch
+        redelivered = redeliver_events(root, redeliver, tag=tag, newest=True) if redeliver else 0
+        start = START + dt.timedelta(days=day)
+        data = generate_events(root, events, first_id=first_id, tag=tag, start=start, days=days)
+        lines = data.lines
+        if late:
+            # events of the three previous days that arrive now: they touch (only) those dates
+            late_data = generate_events(
+                root,
+                late,
+                first_id=first_id + events,
+                tag=f"{tag}-late",
+                start=start - dt.timedelta(days=3),
+                days=3,
+                late_events=False,
+                arrival=start,
+            )
+            lines += late_data.lines
         masters = generate_master_data(Path(settings.landing_root)) if master else {}
     new = [p for p in event_files(settings) if p not in before]
     return {
@@ -51,7 +83,7 @@ def land(settings: Settings, *, events: int, first_id: int, tag: str, redeliver:
         "events": events,
         "first_id": first_id,
         "tag": tag,
-        "lines": data.lines + redelivered,
+        "lines": lines + redelivered,
         "redelivered_lines": redelivered,
         "files": len(new),
         "bytes": sum(p.stat().st_size for p in new),
@@ -71,7 +103,7 @@ def parse_limit(settings: Settings) -> dict:
                 columns = {{{columns}}}, ignore_errors = true)""",
             [files],
         )
-        (rows,) = con.execute("SELECT count(*) FROM parsed").fetchone()
+        (rows,) = con.execute("SELECT count(*) FROM parsed").fetchall()[0]
     size = sum(Path(f).stat().st_size for f in files)
     con.close()
     return {
@@ -101,7 +133,7 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
     from medallion_platform.zones.flow import ingest_and_promote
     from medallion_platform.zones.raw import commit_raw, stage_raw
     from medallion_platform.zones.refined import REFINED_TABLES
-    from medallion_platform.zones.refined.base import build_refined, write_refined
+    from medallion_platform.zones.refined.base import refresh_refined
     from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
 
     contracts = load_contracts()
@@ -145,10 +177,14 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
                 dates = result.touched_partitions if table.partitioned else None
                 with measured() as one:
                     engine = EmbeddedEngine()
-                    rows = build_refined(settings, engine, table, dates)
-                    write_refined(settings, table, rows, dates)
+                    refreshed = refresh_refined(settings, engine, table, dates)
                     engine.close()
-                refined[table.name] = {**one.as_dict(), "rows": rows.num_rows, "dates": len(dates or [])}
+                refined[table.name] = {
+                    **one.as_dict(),
+                    "rows": refreshed.rows,
+                    "dates": len(dates or []),
+                    "refresh": refreshed.mode,
+                }
         stages["refined"] = _stage(span, result.inserted + result.updated, size, tables=refined)
 
     trusted = trusted_table(settings, contract.name).table()

@@ -34,7 +34,8 @@ def _wall(phases: dict, name: str) -> float | None:
 
 def ratios(phases: dict) -> dict[str, float | None]:
     """Every ratio the report quotes; None where a phase did not run (e.g. `--no-spark`)."""
-    spark, embedded = phases.get("spark"), phases.get("embedded_same_transforms")
+    spark: dict | None = phases.get("spark")
+    embedded: dict = phases.get("embedded_same_transforms") or {}
     spark_start = spark["session_start"]["wall_s"] if spark else None
     embedded_start = embedded["session_start"]["wall_s"] if embedded else None
     incremental = _wall(phases, "incremental_1pct")

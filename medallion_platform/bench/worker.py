@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=0)
     parser.add_argument("--first-id", type=int, default=0)
     parser.add_argument("--tag", default="full")
+    parser.add_argument("--day", type=int, default=0, help="first event day, counted from the benchmark's start")
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--late", type=int, default=0, help="late events for the three days before --day")
     parser.add_argument("--redeliver", type=int, default=0)
     parser.add_argument("--master", action="store_true")
     parser.add_argument("--engine", choices=("embedded", "spark"), default="embedded")
@@ -41,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             tag=args.tag,
             redeliver=args.redeliver,
             master=args.master,
+            day=args.day,
+            days=args.days,
+            late=args.late,
         )
     elif args.phase == "parse_limit":
         result = pipeline.parse_limit(settings)
