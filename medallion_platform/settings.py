@@ -41,6 +41,12 @@ class Settings(BaseModel):
     landing_queue_url: str | None = None
 
     @property
+    def write_batch_rows(self) -> int:
+        """Record batches handed to delta-rs: smaller than parse chunks, because delta-rs buffers
+        each open partition's row group and a week of partitions is open at once."""
+        return min(self.batch_rows, 50_000)
+
+    @property
     def landing_root(self) -> str:
         """Landing files live under `landing/` in the raw zone (the raw bucket on AWS)."""
         return self.zone_roots["raw"]

@@ -22,9 +22,10 @@ __all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
 
 WhenMatched = Literal["ignore", "update", "update_if_newer"]
 
-# Row groups of 128 Ki rows: delta-rs holds each open partition's row group in memory until it is
-# full, so its default (1 Mi rows) times a week of date partitions is most of a batch in memory.
-WRITER = WriterProperties(max_row_group_size=131_072, compression="SNAPPY")
+# Row groups of 32 Ki rows: delta-rs holds each open partition's row group in memory until it is
+# full, so its default (1 Mi rows) times a week of date partitions is most of a batch in memory
+# (measured at 3 M events: +835 MB while writing raw; +560 MB at 32 Ki rows with 50 K-row batches).
+WRITER = WriterProperties(max_row_group_size=32_768, compression="SNAPPY")
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,7 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         partition_by=["_landing_date"],
         txns={raw_app_id(contract.name): batch.seq},
         metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
-        batch_rows=settings.batch_rows,
+        batch_rows=settings.write_batch_rows,
     )
     log = pa.table(
         {

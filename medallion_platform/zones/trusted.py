@@ -247,9 +247,9 @@ def _append(
             partition_by=partition_by,
             txns=txns,
             metadata=metadata,
-            batch_rows=settings.batch_rows,
+            batch_rows=settings.write_batch_rows,
         )
-    reader = conform_stream(engine.to_reader(df, settings.batch_rows), schema)
+    reader = conform_stream(engine.to_reader(df, settings.write_batch_rows), schema)
     return table.append(reader, partition_by=partition_by, txns=txns, metadata=metadata)
 
 
@@ -286,9 +286,9 @@ def _write(
             else:
                 new = engine.sql(rows)
             return table.append_query(
-                con, new, schema=schema, partition_by=partition_by, txns=txns, batch_rows=settings.batch_rows
+                con, new, schema=schema, partition_by=partition_by, txns=txns, batch_rows=settings.write_batch_rows
             )
-    stream = conform_stream(engine.to_reader(rows, settings.batch_rows), schema)
+    stream = conform_stream(engine.to_reader(rows, settings.write_batch_rows), schema)
     if write.mode == "merge":
         return table.merge(
             stream,

@@ -127,20 +127,26 @@ def valid_rows(engine: Any, validated: Any, contract: Contract) -> Any:
 def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
     """One row per primary key: the first by the contract's dedup order, ties broken by source position.
 
-    The ranking runs over the key, the order and the row's source position only; the winners'
-    full rows are then picked by a semi-join on that position (a wide window sort costs far more).
+    Most keys occur once, so only the rows of repeated keys are ranked: a hash aggregate finds the
+    repeated keys, rows with a single occurrence pass straight through, and the ranking (over the
+    key, the order and the source position only) picks the winners, whose full rows a semi-join
+    then takes. A window sort over every full row costs several times more.
     """
     F, Window = engine.F, engine.Window
+    key = list(contract.primary_key)
     position = ["_batch_seq", "_source_file", "_source_line"]
     named = [o.column for o in contract.dedup_order]
     order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.dedup_order]
     order += [F.col(c).asc() for c in position if c not in named]
-    needed = list(dict.fromkeys([*contract.primary_key, *named, *position]))
-    window = Window.partitionBy(*contract.primary_key).orderBy(*order)
+    needed = list(dict.fromkeys([*key, *named, *position]))
+    repeated_keys = rows.groupBy(*key).agg(F.count(F.lit(1)).alias("__n")).where(F.col("__n") > F.lit(1)).select(*key)
+    single = rows.join(repeated_keys, on=key, how="left_anti")
+    repeated = rows.join(repeated_keys, on=key, how="left_semi")
+    window = Window.partitionBy(*key).orderBy(*order)
     winners = (
-        rows.select(*needed)
+        repeated.select(*needed)
         .withColumn("__rank", F.row_number().over(window))
         .where(F.col("__rank") == F.lit(1))
         .select(*position)
     )
-    return rows.join(winners, on=position, how="left_semi")
+    return single.unionByName(repeated.join(winners, on=position, how="left_semi"))
