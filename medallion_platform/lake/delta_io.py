@@ -92,20 +92,22 @@ class DeltaTableIO:
         found = table.transaction_version(app_id)
         return -1 if found is None else found
 
-    def inserted_since(self, version: int) -> pa.Table | None:
-        """Rows inserted after `version` (change data feed), or None when the feed cannot say
-        (feed off, or rows were updated or deleted: the caller must rebuild)."""
+    def inserted_since(self, version: int, columns: Sequence[str]) -> pa.RecordBatchReader | None:
+        """`columns` of the rows inserted after `version` (change data feed), streamed; or None when the
+        feed cannot say (feed off or vacuumed, or rows were updated or deleted: the caller must rebuild)."""
         table = self.table()
         if table is None:
             return None
+        start, end = version + 1, table.version()
         try:
-            changes = pa.table(table.load_cdf(starting_version=version + 1, ending_version=table.version()).read_all())
+            kinds = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=["_change_type"]))
+            if any(set(b.column(0).to_pylist()) - {"insert"} for b in kinds):  # a light first pass
+                return None
+            changes = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=list(columns)))
         except Exception:  # no change data feed on this table (or versions vacuumed away)
             return None
-        kinds = set(changes.column("_change_type").to_pylist())
-        if kinds - {"insert"}:
-            return None
-        return changes.drop_columns(["_change_type", "_commit_version", "_commit_timestamp"])
+        schema = pa.schema([changes.schema.field(c) for c in columns])
+        return pa.RecordBatchReader.from_batches(schema, (b.select(list(columns)) for b in changes))
 
     def dataset(self) -> ds.Dataset | None:
         """A lazy Arrow dataset over the current version (filters push down to files)."""

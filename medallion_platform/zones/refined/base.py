@@ -107,13 +107,17 @@ def refresh_refined(settings: Settings, engine: Any, table: RefinedTable, dates:
         return RefreshResult("unchanged", 0, target.version())
     new_events = None
     if target.exists() and masters_same and done["order_events"] >= 0:
-        new_events = sources["order_events"].inserted_since(done["order_events"])
+        events_schema = sources["order_events"].table().schema().to_arrow()  # type: ignore[union-attr]
+        columns = [f.name for f in pa.schema(events_schema) if not f.name.startswith("_")]
+        new_events = sources["order_events"].inserted_since(done["order_events"], columns)
     if new_events is None:
         rows = build_refined(settings, engine, table, None)
         result = target.overwrite(rows, txns=txns)
         return RefreshResult("rebuild", rows.num_rows, result.version)
     masters = {n: engine.dataframe(_input(settings, n, None), n) for n in table.inputs if n != "order_events"}
-    partial = table.build(engine, order_events=engine.dataframe(new_events, "new_events"), **masters)
+    # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
+    events = engine.persist(engine.dataframe(new_events, "new_events"))
+    partial = table.build(engine, order_events=events, **masters)
     stored = engine.dataframe(target.duckdb_dataset(), "stored")
     rows = conform(engine.to_arrow(table.combine(engine, stored, partial, **masters)), table.schema)
     result = target.overwrite(rows, txns=txns)
