@@ -30,7 +30,7 @@ def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute("SET enable_progress_bar = false")
             # Bounded memory: past the limit DuckDB spills to its temp directory.
-            limit = os.environ.get("MEDALLION_DUCKDB_MEMORY_LIMIT", "512MB")
+            limit = os.environ.get("MEDALLION_DUCKDB_MEMORY_LIMIT", "384MB")
             connection.execute(f"SET memory_limit = '{limit}'")
             spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{os.getpid()}"
             connection.execute(f"SET temp_directory = '{spill}'")
