@@ -34,7 +34,8 @@ check-infra: $(STAMP)
 	@if [ -x infra_pulumi/scan/run_scan.sh ]; then infra_pulumi/scan/run_scan.sh; else echo "no infra scan yet"; fi
 
 ui: $(STAMP)
-	$(BIN)/dagster dev -w workspace.yaml
+	mkdir -p data/.dagster
+	DAGSTER_HOME=$(CURDIR)/data/.dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
 
 bench: $(STAMP)
 	$(BIN)/medallion bench
