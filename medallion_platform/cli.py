@@ -57,17 +57,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Fresh sample data, the whole medallion, a summary."""
     settings = _settings(args)
     data_dir = settings.data_dir
-    if data_dir.exists() and any(data_dir.iterdir()):
-        if not (data_dir / DEMO_MARKER).exists():
-            print(f"{data_dir} holds data the demo did not make; set MEDALLION_DATA_DIR elsewhere", file=sys.stderr)
-            return 2
-        shutil.rmtree(data_dir)
+    # a Dagster home alone (e.g. from `make ui` before the first demo) is not user data
+    foreign = data_dir.exists() and any(p.name != ".dagster" for p in data_dir.iterdir())
+    if foreign and not (data_dir / DEMO_MARKER).exists():
+        print(f"{data_dir} holds data the demo did not make; set MEDALLION_DATA_DIR elsewhere", file=sys.stderr)
+        return 2
     data_dir.mkdir(parents=True, exist_ok=True)
+    for child in data_dir.iterdir():  # the run history (.dagster) stays, for the UI
+        if child.name != ".dagster":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
     (data_dir / DEMO_MARKER).write_text("made by `medallion demo`; deleted by the next demo\n")
     print(f"data directory: {data_dir}")
     cmd_generate(args)
     code = cmd_materialize(args)
-    print(f"\nBrowse it: DAGSTER_HOME={data_dir / '.dagster'} .venv/bin/dagster dev -w workspace.yaml")
+    print(f"\nBrowse it: DAGSTER_HOME={data_dir / '.dagster'} .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1")
     print('Query it:  .venv/bin/medallion sql "SELECT * FROM medallion.refined.daily_revenue LIMIT 5"')
     return code
 
