@@ -12,9 +12,22 @@ from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform
 from medallion_platform.settings import Settings
 
-__all__ = ["RefinedTable", "RefreshResult", "amount", "build_refined", "refresh_refined", "write_refined"]
+__all__ = [
+    "CURRENCIES",
+    "MONEY",
+    "RefinedTable",
+    "RefreshResult",
+    "amount",
+    "build_refined",
+    "refresh_refined",
+    "write_refined",
+]
 
 PARTITION = "event_date"
+MONEY = pa.decimal128(18, 2)
+"""Money in refined tables: decimal(18,2) on every engine."""
+CURRENCIES = ("EUR", "USD", "GBP")
+"""The currencies refined tables report a column for (the contracts allow exactly these)."""
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from medallion_platform.zones.refined.base import RefinedTable, amount
+from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, amount
 
-MONEY = pa.decimal128(18, 2)
-CURRENCIES = ("EUR", "USD", "GBP")
 SCHEMA = pa.schema(
     [
         ("customer_id", pa.string()),
