@@ -14,8 +14,8 @@ from medallion_platform.contracts import load_contracts
 from medallion_platform.engine import build_engine
 from medallion_platform.ingestion.aws.commands import ingest_batch, ingest_stream
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
-from medallion_platform.zones.raw import ingest_raw, raw_table
-from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+from medallion_platform.zones.raw import raw_table
+from medallion_platform.zones.trusted import quarantine_table, trusted_table
 
 pytestmark = [pytest.mark.aws, pytest.mark.timeout(240)]
 
@@ -57,18 +57,33 @@ class Tick:
         return requests
 
 
-def _run(settings, engine, requests: list[dg.RunRequest]) -> dict[str, set]:
-    """What the raw and trusted assets do for the requested runs: ingest_raw, then promote, per partition."""
-    contracts = load_contracts()
+def _run(settings, engine, requests: list[dg.RunRequest], instance: dg.DagsterInstance) -> dict[str, set]:
+    """Executes the sensor's run requests as real Dagster runs of the source steps (raw + trusted +
+    quarantine, parsed once). Requests for the same dataset and landing date are coalesced into one run:
+    each run takes every new object of its partition, so the data is the same as one run per object."""
+    from medallion_platform.definitions import defs
+    from medallion_platform.resources import EngineResource, LakehouseResource
+
+    assert settings.env == "local-aws"  # the resources below resolve the same settings from the environment
     targets: dict[str, set] = defaultdict(set)
+    runs: dict[tuple, dg.RunRequest] = {}
     for request in requests:
-        key = request.asset_selection[0]
-        targets[key.path[1]].add(request.partition_key)
-    for dataset, partitions in sorted(targets.items()):
-        for partition in sorted(partitions, key=str):
-            ingest_raw(settings, contracts[dataset], landing_date=partition)
-            result = promote(settings, engine, contracts[dataset], landing_date=partition)
-            assert result.skipped or result.reconciled
+        dataset = request.asset_selection[0].path[1]
+        targets[dataset].add(request.partition_key)
+        runs.setdefault((dataset, request.partition_key or ""), request)
+    for (_, partition), request in sorted(runs.items()):
+        result = dg.materialize(
+            list(defs.assets or []),
+            selection=request.asset_selection,
+            partition_key=partition or None,
+            instance=instance,
+            resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
+            tags=request.tags,
+            raise_on_error=False,
+        )
+        assert result.success, request.tags
+        checks = result.get_asset_check_evaluations()
+        assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
     return targets
 
 
@@ -100,7 +115,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         assert batch.copy == "local" and batch.landing_keys[0].startswith("landing/products/")
         batch = ingest_batch(settings, "customers", exports["customers"][:1], environ=stack.environ)
         requests += tick()
-        targets = _run(settings, engine, requests)
+        targets = _run(settings, engine, requests, instance)
         assert set(targets) == {"order_events", "products", "customers"}
         assert targets["customers"] == {None} and all(targets["order_events"])
 
@@ -116,7 +131,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
 
         # -- the later customer export: MERGE updates 20 customers and adds the late-known ones -----------
         ingest_batch(settings, "customers", exports["customers"][1:], environ=stack.environ)
-        _run(settings, engine, tick())
+        _run(settings, engine, tick(), instance)
         customers = trusted_table(settings, "customers").read()
         assert customers.num_rows == manifest.valid_unique["customers"]
         enterprise = customers.filter(pc.equal(customers["segment"], "enterprise")).column("customer_id").to_pylist()
@@ -126,7 +141,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         before = trusted_table(settings, events).read().sort_by("event_id")
         again = ingest_stream(settings, "order_events", parts, environ=stack.environ)
         assert again.produced.records == produced
-        _run(settings, engine, tick())
+        _run(settings, engine, tick(), instance)
         assert _count(raw_table(settings, events)) == 2 * produced
         after = trusted_table(settings, events).read().sort_by("event_id")
         assert after.drop_columns(["_promoted_at"] if "_promoted_at" in after.column_names else []).equals(
