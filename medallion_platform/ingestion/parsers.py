@@ -9,7 +9,6 @@ and the whole record is kept in `_raw_record`.
 import csv
 import io
 import json
-import threading
 
 import duckdb
 import pyarrow as pa
@@ -17,7 +16,7 @@ import pyarrow.compute as pc
 
 from medallion_platform.contracts import Contract
 
-__all__ = ["PARSED_FIELDS", "ParsedInserter", "parse_csv", "parse_jsonl", "parse_landing_file"]
+__all__ = ["PARSED_FIELDS", "ParsedInserter", "parse_csv"]
 
 # Columns a parser adds after the contract's own (text) columns.
 PARSED_FIELDS = [
@@ -39,18 +38,6 @@ def _lines(text: str) -> pa.Table:
     parts = pc.utf8_rtrim(parts, "\r")
     keep = pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), ""))
     return pa.table({"line": parts.cast(pa.string()), "line_no": numbers}).filter(keep)
-
-
-_LOCAL = threading.local()
-
-
-def _connection() -> duckdb.DuckDBPyConnection:
-    """One DuckDB connection per thread: connecting costs ~20 ms, parsing a small object less."""
-    con = getattr(_LOCAL, "con", None)
-    if con is None:
-        con = _LOCAL.con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-    return con
 
 
 def _jsonl_sql(contract: Contract) -> str:
@@ -77,18 +64,6 @@ def _jsonl_sql(contract: Contract) -> str:
                line_no AS _source_line
         FROM extracted
     """
-
-
-def parse_jsonl(data: bytes, contract: Contract) -> pa.Table:
-    """JSON lines -> raw rows, in DuckDB (vectorised; one JSON parse per line), in file order."""
-    lines = _lines(data.decode("utf-8", errors="replace"))
-    con = _connection()
-    con.register("lines", lines)
-    try:
-        table = con.sql(_jsonl_sql(contract)).to_arrow_table()
-    finally:
-        con.unregister("lines")
-    return table.cast(_parsed_schema(contract))
 
 
 def parse_csv(data: bytes, contract: Contract) -> pa.Table:
@@ -142,13 +117,6 @@ def _to_csv(row: list[str]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="").writerow(row)
     return buffer.getvalue()
-
-
-def parse_landing_file(data: bytes, contract: Contract) -> pa.Table:
-    """Dispatches on the contract's format."""
-    if contract.source.format == "jsonl":
-        return parse_jsonl(data, contract)
-    return parse_csv(data, contract)
 
 
 class ParsedInserter:
