@@ -15,17 +15,22 @@ from medallion_platform.naming import ResourceNames
 
 __all__ = ["NO_RESOURCE_ACTIONS", "Iam"]
 
+_LOG_DELIVERY = [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+]
+"""What Step Functions needs to deliver execution logs to CloudWatch."""
+
 NO_RESOURCE_ACTIONS = frozenset(
     {
         "s3:CreateJob",
-        "logs:CreateLogDelivery",
-        "logs:GetLogDelivery",
-        "logs:UpdateLogDelivery",
-        "logs:DeleteLogDelivery",
-        "logs:ListLogDeliveries",
-        "logs:PutResourcePolicy",
-        "logs:DescribeResourcePolicies",
-        "logs:DescribeLogGroups",
+        *_LOG_DELIVERY,
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "xray:GetSamplingRules",
@@ -136,16 +141,6 @@ class Iam(pulumi.ComponentResource):
         ]
         self.batch_operations = self._role("batch_operations", "batchoperations.s3.amazonaws.com", batch_statements)
 
-        sfn_logs = [
-            "logs:CreateLogDelivery",
-            "logs:GetLogDelivery",
-            "logs:UpdateLogDelivery",
-            "logs:DeleteLogDelivery",
-            "logs:ListLogDeliveries",
-            "logs:PutResourcePolicy",
-            "logs:DescribeResourcePolicies",
-            "logs:DescribeLogGroups",
-        ]
         sfn_statements: list[PolicyStatement] = [
             {
                 "Sid": "StartCopyJobs",
@@ -162,7 +157,7 @@ class Iam(pulumi.ComponentResource):
                 "Resource": [self.batch_operations.arn],
                 "Condition": {"StringEquals": {"iam:PassedToService": "batchoperations.s3.amazonaws.com"}},
             },
-            {"Sid": "DeliverExecutionLogs", "Effect": "Allow", "Action": sfn_logs, "Resource": "*"},
+            {"Sid": "DeliverExecutionLogs", "Effect": "Allow", "Action": _LOG_DELIVERY, "Resource": "*"},
             {
                 "Sid": "Tracing",
                 "Effect": "Allow",
