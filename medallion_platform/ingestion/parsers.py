@@ -144,22 +144,31 @@ class ParsedInserter:
 
     def add(self, data: bytes, source: dict[str, str]) -> int:
         """Queues one object; `source` holds per-object columns (file, landing date). Returns its rows."""
+        return self.add_prepared(self.prepare(data, source))
+
+    def prepare(self, data: bytes, source: dict[str, str]) -> pa.Table:
+        """The object's records ready to queue: its lines (JSON) or parsed rows (CSV) with the source
+        columns. Touches no shared state, so objects can be prepared on other threads meanwhile."""
         if self.contract.source.format != "jsonl":
             parsed = parse_csv(data, self.contract)
-            for name, value in source.items():
-                parsed = parsed.append_column(name, pa.array([value] * parsed.num_rows, pa.string()))
-            self._insert(parsed, f"SELECT *, {self.constants} FROM __chunk")
-            return parsed.num_rows
-        lines = _lines(data.decode("utf-8", errors="replace"))
+        else:
+            parsed = _lines(data.decode("utf-8", errors="replace"))
         for name, value in source.items():
-            lines = lines.append_column(name, pa.array([value] * lines.num_rows, pa.string()))
-        for offset in range(0, lines.num_rows, self.chunk_rows):
-            part = lines.slice(offset, self.chunk_rows)
+            parsed = parsed.append_column(name, pa.array([value] * parsed.num_rows, pa.string()))
+        return parsed
+
+    def add_prepared(self, prepared: pa.Table) -> int:
+        """Queues what `prepare` returned; parses and inserts a chunk whenever `chunk_rows` lines wait."""
+        if self.contract.source.format != "jsonl":
+            self._insert(prepared, f"SELECT *, {self.constants} FROM __chunk")
+            return prepared.num_rows
+        for offset in range(0, prepared.num_rows, self.chunk_rows):
+            part = prepared.slice(offset, self.chunk_rows)
             if self._waiting_rows + part.num_rows > self.chunk_rows:
                 self.flush()
             self._waiting.append(part)
             self._waiting_rows += part.num_rows
-        return lines.num_rows
+        return prepared.num_rows
 
     def flush(self) -> None:
         if not self._waiting:

@@ -14,8 +14,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
 
 __all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
@@ -168,21 +171,51 @@ class DeltaTableIO:
         txns = self._txns(app_id, version, txns)
         if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
-        rows = _RowCounter(data)
-        write_deltalake(
-            self.uri,
-            rows.stream(),
-            mode="append",
-            partition_by=list(partition_by) if partition_by else None,
-            storage_options=self.storage_options,
-            writer_properties=WRITER,
-            target_file_size=TARGET_FILE_SIZE,
-            commit_properties=self._commit(txns, metadata),
-            **self._create_options(),
+        reader = (
+            data
+            if isinstance(data, pa.RecordBatchReader)
+            else pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=ROWS_PER_GROUP))
         )
+        written = write_files(self.uri, reader, partition_by=partition_by, storage_options=self.storage_options)
+        self._commit_files(written, reader.schema, partition_by, txns, metadata)
         return WriteResult(
-            version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
+            version=self.version(),
+            inserted=written.rows,
+            max_batch_rows=written.largest_batch,
+            source_rows=written.rows,
         )
+
+    def _commit_files(
+        self,
+        written: WrittenFiles,
+        schema: pa.Schema,
+        partition_by: Sequence[str] | None,
+        txns: dict[str, int],
+        metadata: dict | None,
+    ) -> None:
+        """Commits files written by `write_files` as one append (creating the table if needed)."""
+        commit = self._commit(txns, metadata)
+        partitions = list(partition_by) if partition_by else None
+        table = self.table()
+        if table is None:
+            create_table_with_add_actions(
+                self.uri,
+                DeltaSchema.from_arrow(schema),
+                written.actions,
+                mode="append",
+                partition_by=partitions,
+                configuration=self.configuration,
+                storage_options=self.storage_options,
+                commit_properties=commit,
+            )
+        else:
+            table.create_write_transaction(
+                list[AddAction | RemoveAction](written.actions),
+                mode="append",
+                schema=schema,
+                partition_by=partitions,
+                commit_properties=commit,
+            )
 
     def append_query(
         self,

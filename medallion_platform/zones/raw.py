@@ -8,7 +8,9 @@ raw commit and the log write, the next run rebuilds the missing log rows from ra
 
 import datetime as dt
 import uuid
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -24,6 +26,9 @@ from medallion_platform.lake.schema import raw_schema
 from medallion_platform.settings import Settings
 
 __all__ = ["RawBatch", "RawIngestResult", "commit_raw", "ingest_raw", "raw_app_id", "raw_table", "stage_raw"]
+
+PREFETCH = 4
+"""Landing objects read ahead of the parser."""
 
 LOG_SCHEMA = pa.schema(
     [
@@ -189,10 +194,23 @@ def stage_raw(
         "_batch_seq": str(seq),
     }
     inserter = ParsedInserter(connection, batch.table, contract, constants, chunk_rows=settings.batch_rows)
-    for landing in new:
+
+    def prepare(landing: LandingFile) -> pa.Table:
         data = read_landing_file(settings, contract, landing.key)
-        source = {"_source_file": landing.key, "_landing_date": landing.landing_date}
-        batch.rows_by_file[landing.key] = inserter.add(data, source)
+        return inserter.prepare(data, {"_source_file": landing.key, "_landing_date": landing.landing_date})
+
+    # Objects are read and split into lines on a helper thread while DuckDB parses the ones before
+    # (Arrow releases the GIL); at most PREFETCH objects wait, so memory stays bounded.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medallion-landing") as pool:
+        waiting: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
+        for landing in new:
+            waiting.append((landing, pool.submit(prepare, landing)))
+            if len(waiting) > PREFETCH:
+                taken, future = waiting.popleft()
+                batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
+        while waiting:
+            taken, future = waiting.popleft()
+            batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
     inserter.flush()
     batch.max_chunk_rows = inserter.max_chunk_rows
     return batch
