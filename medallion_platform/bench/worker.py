@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from medallion_platform.settings import Settings
 
     settings = Settings.from_env({}, data_dir=args.work_dir / "lake")
+    if args.phase == "pipeline":
+        pipeline.import_pipeline()
     imported = time.perf_counter() - started
     if args.phase == "land":
         result = pipeline.land(

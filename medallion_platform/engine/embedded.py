@@ -70,6 +70,13 @@ class EmbeddedEngine(Engine):
         self._views.append(view)
         return self.session.table(view)
 
+    def query_frame(self, query: str, name: str = "query") -> Any:
+        """A DataFrame over a DuckDB query (a view: nothing runs until the frame is used)."""
+        view = self.unique_name(name)
+        self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS {query}')
+        self._views.append(view)
+        return self.session.table(view)
+
     def sql(self, df: Any) -> str:
         """DuckDB SQL of a DataFrame, its CTEs inlined.
 

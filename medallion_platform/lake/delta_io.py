@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
@@ -133,6 +134,49 @@ class DeltaTableIO:
         views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
         dataset = table.to_pyarrow_dataset(schema=views)
         return dataset if filter is None else dataset.filter(filter)
+
+    def local_parquet_sql(
+        self, partition_column: str | None = None, values: Sequence[object] | None = None
+    ) -> str | None:
+        """A DuckDB query over the current version's Parquet files (of some partitions), for local tables.
+
+        DuckDB's own Parquet reader streams row groups in parallel within its memory limit, where an
+        Arrow dataset scan reads ahead whole files (measured at 10 M events: +500 MB building the
+        refined tables). Partition values come from the Delta log, not from folder names. None when
+        the table is not local, has no files, or has a partition type this does not map.
+        """
+        table = self.table()
+        if table is None or not is_local(self.uri):
+            return None
+        schema = pa.schema(table.schema().to_arrow())
+        partitions = list(table.metadata().partition_columns)
+        kinds = {name: _duckdb_type(schema.field(name).type) for name in partitions}
+        if any(kind is None for kind in kinds.values()):
+            return None
+        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        wanted = None if partition_column is None or values is None else {str(v) for v in values}
+        groups: dict[tuple, list[str]] = {}
+        for action in actions:
+            key = tuple(action.get(f"partition.{name}") for name in partitions)
+            if wanted is not None and str(action.get(f"partition.{partition_column}")) not in wanted:
+                continue
+            groups.setdefault(key, []).append(
+                f"{self.uri.removeprefix('file://').rstrip('/')}/{unquote(action['path'])}"
+            )
+        if not groups:
+            return None
+        selects = []
+        for key, paths in groups.items():
+            constants = dict(zip(partitions, key, strict=True))
+            columns = [
+                f'CAST({_sql_text(constants[f.name])} AS {kinds[f.name]}) AS "{f.name}"'
+                if f.name in constants
+                else f'"{f.name}"'
+                for f in schema
+            ]
+            files = ", ".join(_sql_text(p) for p in paths)
+            selects.append(f"SELECT {', '.join(columns)} FROM read_parquet([{files}], union_by_name = true)")
+        return "\nUNION ALL\n".join(selects)
 
     def read(self, filter: ds.Expression | None = None, columns: Sequence[str] | None = None) -> pa.Table | None:
         dataset = self.dataset()
@@ -368,6 +412,23 @@ class DeltaTableIO:
             **self._create_options(),
         )
         return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
+
+
+def _duckdb_type(kind: pa.DataType) -> str | None:
+    """DuckDB's name for a partition column type (the ones Medallion partitions by)."""
+    if pa.types.is_date32(kind):
+        return "DATE"
+    if _is_text(kind):
+        return "VARCHAR"
+    if pa.types.is_integer(kind):
+        return "BIGINT"
+    return None
+
+
+def _sql_text(value: object) -> str:
+    if value is None:
+        return "NULL"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -1,10 +1,12 @@
-"""Bounded Parquet writing for Delta tables: files written by Arrow's dataset writer, committed as add actions.
+"""Bounded Parquet writing for Delta tables: row groups written as they fill, committed as add actions.
 
 delta-rs's `write_deltalake` buffers its input when the producer is faster than the writer (measured:
-+880 MB for 8 M staged rows, with bounded batches, row groups and files), so memory grows with the
-batch. Arrow's dataset writer applies backpressure to the stream it reads and holds at most one row
-group per open partition file; the files it writes become one Delta commit (add actions with the
-statistics readers prune on), so a table still changes atomically, once per write.
++880 MB for 8 M staged rows, with bounded batches, row groups and files), and Arrow's dataset writer
+queues up to 64 Mi rows before it pushes back. Here the stream is pulled one batch at a time, split
+by partition, and each partition's rows are written as soon as they fill a row group, so memory is
+bounded by (open partitions x one row group) whatever the size of the stream. The files become one
+Delta commit (add actions with the statistics readers prune on): a table changes atomically, once
+per write.
 """
 
 import datetime as dt
@@ -13,14 +15,13 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import quote, unquote, urlparse
+from urllib.parse import quote, urlparse
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
@@ -80,61 +81,145 @@ def write_files(
 ) -> WrittenFiles:
     """Streams `reader` into new Parquet files under the table at `uri`; returns their add actions.
 
-    Nothing is visible to readers until the actions are committed; files of a failed write are
-    orphans that vacuum removes.
+    Each batch is split by partition; a partition's rows wait until they fill a row group, which is
+    then written to that partition's open file. Memory is bounded by open partitions x one row group,
+    whatever the size of the stream. Nothing is visible to readers until the actions are committed;
+    files of a failed write are orphans that vacuum removes.
     """
     fs, root = file_system(uri, storage_options)
-    written = WrittenFiles(actions=[])
-    partition_by = list(partition_by or [])
+    partitions = list(partition_by or [])
     schema = reader.schema
-    data_schema = pa.schema([f for f in schema if f.name not in partition_by])
-    modified = int(time.time() * 1000)
-
-    first = next(iter(reader), None)
-    batches = reader if first is None else itertools.chain([first], reader)
-
-    def counted():
-        for batch in batches:
+    data_schema = pa.schema([f for f in schema if f.name not in partitions])
+    batches = iter(reader)
+    first = next(batches, None)
+    files = _PartitionFiles(fs, root, data_schema, partitions, _dictionary_columns(first, data_schema))
+    written = WrittenFiles(actions=files.actions)
+    try:
+        for batch in itertools.chain([first] if first is not None else [], batches):
             written.rows += batch.num_rows
             written.largest_batch = max(written.largest_batch, batch.num_rows)
-            yield batch
+            for values, part in _split(batch, partitions):
+                files.add(values, part)
+        files.close_all()
+    except BaseException:
+        files.abort()
+        raise
+    return written
 
-    def visit(file: ds.WrittenFile) -> None:
-        relative = file.path[len(root) :].lstrip("/")
-        values = _partition_values(relative, partition_by)
-        written.actions.append(
+
+@dataclass
+class _OpenFile:
+    path: str
+    stream: pa.NativeFile
+    writer: pq.ParquetWriter
+    values: dict[str, str | None]
+    rows: int = 0
+
+
+class _PartitionFiles:
+    """One open Parquet file per partition, each fed whole row groups."""
+
+    def __init__(self, fs: pafs.FileSystem, root: str, schema: pa.Schema, partitions: list[str], dictionary: list[str]):
+        self.fs, self.root, self.schema, self.partitions, self.dictionary = fs, root, schema, partitions, dictionary
+        self.prefix = f"part-{uuid.uuid4().hex}"
+        self.modified = int(time.time() * 1000)
+        self.pending: dict[tuple, list[pa.Table]] = {}
+        self.pending_rows: dict[tuple, int] = {}
+        self.open: dict[tuple, _OpenFile] = {}
+        self.actions: list[AddAction] = []
+        self.count = 0
+
+    def add(self, values: dict[str, str | None], rows: pa.Table) -> None:
+        key = tuple(values.values())
+        self.pending.setdefault(key, []).append(rows)
+        self.pending_rows[key] = self.pending_rows.get(key, 0) + rows.num_rows
+        if self.pending_rows[key] >= ROWS_PER_GROUP:
+            self._flush(key, values)
+
+    def _flush(self, key: tuple, values: dict[str, str | None]) -> None:
+        rows = pa.concat_tables(self.pending.pop(key, []))
+        self.pending_rows.pop(key, None)
+        if rows.num_rows == 0:
+            return
+        file = self.open.get(key) or self._open(key, values)
+        file.writer.write_table(rows, row_group_size=ROWS_PER_GROUP)
+        file.rows += rows.num_rows
+        if file.rows >= ROWS_PER_FILE:
+            self._close(key)
+
+    def _open(self, key: tuple, values: dict[str, str | None]) -> _OpenFile:
+        if len(self.open) >= MAX_OPEN_FILES:
+            self._close(next(iter(self.open)))  # the longest open
+        folders = [f"{name}={_hive_value(value)}" for name, value in values.items()]
+        relative = "/".join([*folders, f"{self.prefix}-{self.count}.snappy.parquet"])
+        self.count += 1
+        path = f"{self.root}/{relative}"
+        if isinstance(self.fs, pafs.LocalFileSystem):  # object stores have no folders to create
+            self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        stream = self.fs.open_output_stream(path)
+        writer = pq.ParquetWriter(stream, self.schema, compression="snappy", use_dictionary=self.dictionary)
+        self.open[key] = _OpenFile(relative, stream, writer, values)
+        return self.open[key]
+
+    def _close(self, key: tuple) -> None:
+        file = self.open.pop(key)
+        file.writer.close()
+        size = file.stream.tell()
+        file.stream.close()
+        self.actions.append(
             AddAction(
-                path="/".join(quote(part, safe="=") for part in relative.split("/")),
-                size=file.size,
-                partition_values=values,
-                modification_time=modified,
+                path="/".join(quote(part, safe="=") for part in file.path.split("/")),
+                size=size,
+                partition_values=file.values,
+                modification_time=self.modified,
                 data_change=True,
-                stats=_stats(file.metadata, data_schema),
+                stats=_stats(file.writer.writer.metadata, self.schema),
             )
         )
 
-    partitioning = (
-        ds.partitioning(pa.schema([schema.field(c) for c in partition_by]), flavor="hive") if partition_by else None
-    )
-    ds.write_dataset(
-        pa.RecordBatchReader.from_batches(schema, counted()),
-        root,
-        format="parquet",
-        filesystem=fs,
-        partitioning=partitioning,
-        basename_template=f"part-{uuid.uuid4().hex}-{{i}}.snappy.parquet",
-        file_options=ds.ParquetFileFormat().make_write_options(
-            compression="snappy", use_dictionary=_dictionary_columns(first, data_schema)
-        ),
-        max_rows_per_file=ROWS_PER_FILE,
-        max_rows_per_group=ROWS_PER_GROUP,
-        min_rows_per_group=ROWS_PER_GROUP,
-        max_open_files=MAX_OPEN_FILES,
-        existing_data_behavior="overwrite_or_ignore",
-        file_visitor=visit,
-        create_dir=True,
-    )
-    return written
+    def close_all(self) -> None:
+        for key in list(self.pending):
+            values = dict(zip(self.partitions, key, strict=True))
+            self._flush(key, values)
+        for key in list(self.open):
+            self._close(key)
+
+    def abort(self) -> None:
+        for file in self.open.values():
+            try:
+                file.writer.close()
+                file.stream.close()
+            except Exception:  # already failing: the orphan files are vacuum's
+                pass
+        self.open.clear()
+
+
+def _hive_value(value: str | None) -> str:
+    return "__HIVE_DEFAULT_PARTITION__" if value is None else quote(value, safe="")
+
+
+def _split(batch: pa.RecordBatch, partitions: list[str]) -> Iterator[tuple[dict[str, str | None], pa.Table]]:
+    """The rows of `batch` per partition value (as Delta writes partition values: text), without
+    the partition columns."""
+    table = pa.Table.from_batches([batch])
+    if not partitions:
+        yield {}, table
+        return
+    keys = [pc.cast(table.column(name), pa.string()) for name in partitions]
+    data = table.drop_columns(partitions)
+    if len(keys) == 1:
+        combined = keys[0]
+    else:
+        combined = pc.binary_join_element_wise(*[pc.fill_null(k, "\x00null") for k in keys], "\x01")
+    encoded = pc.dictionary_encode(combined).combine_chunks()
+    indices = encoded.indices
+    for number in range(len(encoded.dictionary)):
+        mask = pc.equal(indices, number)
+        first = pc.index(mask, True).as_py()
+        values = {name: key[first].as_py() for name, key in zip(partitions, keys, strict=True)}
+        yield values, data.filter(mask)
+    if indices.null_count:
+        yield {name: None for name in partitions}, data.filter(pc.is_null(indices))
 
 
 def _dictionary_columns(sample: pa.RecordBatch | None, schema: pa.Schema) -> list[str]:
@@ -153,16 +238,6 @@ def _dictionary_columns(sample: pa.RecordBatch | None, schema: pa.Schema) -> lis
         if present == 0 or pc.count_distinct(column).as_py() <= max(DICTIONARY_MAX_SHARE * present, 1):
             out.append(name)
     return out
-
-
-def _partition_values(relative: str, partition_by: list[str]) -> dict[str, str | None]:
-    """Delta partition values from a hive path (`a=1/b=x/part-0.parquet`); Arrow's null marker is null."""
-    found: dict[str, str | None] = {}
-    for segment in relative.split("/")[:-1]:
-        name, _, value = segment.partition("=")
-        if name in partition_by:
-            found[name] = None if value == "__HIVE_DEFAULT_PARTITION__" else unquote(value)
-    return {name: found.get(name) for name in partition_by}
 
 
 def _stats(metadata: pq.FileMetaData, schema: pa.Schema) -> str:

@@ -67,7 +67,7 @@ def test_readers_prune_files_by_partition_and_statistics(tmp_path):
     io.append(_rows().set_column(0, "id", pa.array([f"zz-{i}" for i in range(6)], pa.string())), partition_by=["day"])
     table = DeltaTable(str(tmp_path / "t"))
     assert len(table.file_uris()) == 6
-    assert len(table.file_uris(partition_filters=[("day", "=", "2026-11-01")])) == 2
+    assert len(table.file_uris(file_pruning_predicate=[("day", "=", "2026-11-01")])) == 2
     # statistics let a reader skip the second commit's files for ids below 'f'
     fragments = list(table.to_pyarrow_dataset().get_fragments(filter=ds.field("id") < "f"))
     assert len(fragments) == 3

@@ -57,16 +57,30 @@ def _input(settings: Settings, name: str, dates: Sequence[str] | None) -> ds.Dat
     scope = None
     if name == "order_events" and dates is not None:
         scope = ds.field(PARTITION).isin([dt.date.fromisoformat(d) for d in dates])
-    table = DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
-    dataset = table.duckdb_dataset(scope)
+    dataset = _trusted(settings, name).duckdb_dataset(scope)
     if dataset is None:
         raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
     return dataset
 
 
+def _trusted(settings: Settings, name: str) -> DeltaTableIO:
+    return DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
+
+
+def _frame(settings: Settings, engine: Any, name: str, dates: Sequence[str] | None) -> Any:
+    """A trusted input as a DataFrame: read by DuckDB itself when the lake is local and the engine
+    is DuckDB (bounded memory), else scanned through Arrow."""
+    if hasattr(engine, "query_frame"):
+        values = [dt.date.fromisoformat(d) for d in dates] if name == "order_events" and dates is not None else None
+        query = _trusted(settings, name).local_parquet_sql(PARTITION if values is not None else None, values)
+        if query is not None:
+            return engine.query_frame(query, name)
+    return engine.dataframe(_input(settings, name, dates), name)
+
+
 def build_refined(settings: Settings, engine: Any, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
     """Computes `table` (for `dates` if partitioned) on `engine`, conformed to its schema."""
-    frames = {name: engine.dataframe(_input(settings, name, dates), name) for name in table.inputs}
+    frames = {name: _frame(settings, engine, name, dates) for name in table.inputs}
     return conform(engine.to_arrow(table.build(engine, **frames)), table.schema)
 
 
@@ -127,7 +141,7 @@ def refresh_refined(settings: Settings, engine: Any, table: RefinedTable, dates:
         rows = build_refined(settings, engine, table, None)
         result = target.overwrite(rows, txns=txns)
         return RefreshResult("rebuild", rows.num_rows, result.version)
-    masters = {n: engine.dataframe(_input(settings, n, None), n) for n in table.inputs if n != "order_events"}
+    masters = {n: _frame(settings, engine, n, None) for n in table.inputs if n != "order_events"}
     # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
     events = engine.persist(engine.dataframe(new_events, "new_events"))
     partial = table.build(engine, order_events=events, **masters)
