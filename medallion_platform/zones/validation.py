@@ -39,24 +39,31 @@ def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
     """(rule, condition, reason) for each rule of the column, in the order they are tried.
 
     Conditions read the typed value from `__typed_<name>`, computed once per row by `validate`.
+    Rules are tried in order and the first that holds wins, so after a required column's
+    `required` rule the value is known to be present and later rules need not test it again
+    (which halves the trims per row).
     """
     raw = F.col(column.name)
     missing = raw.isNull() | (F.trim(raw) == F.lit(""))
     typed = F.col(f"__typed_{column.name}")
     out = []
+
+    def present(condition: Any) -> Any:
+        return condition if column.required else ~missing & condition
+
     if column.required:
         out.append(("required", missing, f"{column.name} is required but missing"))
     if column.type != "string":
-        out.append(("type", ~missing & typed.isNull(), f"{column.name} is not a valid {column.type}"))
+        out.append(("type", present(typed.isNull()), f"{column.name} is not a valid {column.type}"))
     if column.min is not None:
         out.append(("min", typed < F.lit(column.min), f"{column.name} is below the minimum {_number(column.min)}"))
     if column.max is not None:
         out.append(("max", typed > F.lit(column.max), f"{column.name} is above the maximum {_number(column.max)}"))
     if column.allowed is not None:
         allowed = ", ".join(column.allowed)
-        out.append(("allowed", ~missing & ~raw.isin(*column.allowed), f"{column.name} is not one of {allowed}"))
+        out.append(("allowed", present(~raw.isin(*column.allowed)), f"{column.name} is not one of {allowed}"))
     if column.regex is not None:
-        out.append(("regex", ~missing & ~raw.rlike(column.regex), f"{column.name} does not match {column.regex}"))
+        out.append(("regex", present(~raw.rlike(column.regex)), f"{column.name} does not match {column.regex}"))
     return out
 
 
@@ -86,10 +93,11 @@ def validate(engine: Any, raw: Any, contract: Contract) -> Any:
     numbered = typed.withColumn("__rule", first)
 
     def pick(values: list[Any]) -> Any:
-        out = None
+        # Most rows fail nothing: they leave at the first branch instead of trying every rule number.
+        out = F.when(F.col("__rule").isNull(), F.lit(None).cast("string"))
         for number, value in enumerate(values, start=1):
             hit = F.col("__rule") == F.lit(number)
-            out = F.when(hit, value) if out is None else out.when(hit, value)
+            out = out.when(hit, value)
         return out
 
     failed = F.col("__rule").isNotNull()
