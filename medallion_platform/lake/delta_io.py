@@ -145,8 +145,10 @@ class DeltaTableIO:
         refined tables). Partition values come from the Delta log, not from folder names. None when
         the table is not local, has no files, or has a partition type this does not map.
         """
+        if not is_local(self.uri):
+            return None
         table = self.table()
-        if table is None or not is_local(self.uri):
+        if table is None:
             return None
         schema = pa.schema(table.schema().to_arrow())
         partitions = list(table.metadata().partition_columns)

@@ -106,3 +106,24 @@ def test_statistics_leave_out_bounds_that_cannot_be_stated_safely(tmp_path):
     assert stats["numRecords"] == 2
     assert "s" not in stats["minValues"] and "b" not in stats["minValues"]
     assert stats["nullCount"] == {"s": 0, "f": 0, "b": 0}
+
+
+def test_duckdb_reads_the_current_files_with_partition_values_from_the_log(tmp_path):
+    import duckdb
+
+    io = DeltaTableIO(str(tmp_path / "t"))
+    io.append(_rows(), partition_by=["day"])
+    io.append(_rows().slice(0, 2), partition_by=["day"])
+    io.table().delete("id = 'evt-0000'")  # a rewrite: the removed file must not be read
+    query = io.local_parquet_sql()
+    got = duckdb.sql(query).arrow().read_all().sort_by([("id", "ascending"), ("amount", "ascending")])
+    expected = io.table().to_pyarrow_table().sort_by([("id", "ascending"), ("amount", "ascending")])
+    assert got.column_names == expected.column_names
+    assert got.column("id").to_pylist() == expected.column("id").to_pylist()
+    assert got.column("day").to_pylist() == expected.column("day").to_pylist()
+    assert got.column("at").to_pylist() == expected.column("at").to_pylist()
+
+    one_day = duckdb.sql(io.local_parquet_sql("day", [dt.date(2026, 11, 2)])).arrow().read_all()
+    assert sorted(one_day.column("id").to_pylist()) == ["evt-0002", "evt-0003"]
+    assert io.local_parquet_sql("day", [dt.date(2030, 1, 1)]) is None  # nothing to read: callers fall back
+    assert DeltaTableIO("s3://bucket/t").local_parquet_sql() is None
