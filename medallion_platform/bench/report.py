@@ -8,9 +8,9 @@ _PHASE_ROWS = (
     ("pipeline", "full pipeline (embedded)"),
     ("spark", "local Spark: trusted + refined transforms"),
     ("embedded_same_transforms", "embedded: same transforms"),
-    ("incremental_1pct", "incremental 1 % batch"),
+    ("incremental_1pct", "incremental 1 % batch (median of 3)"),
     ("double", "second full batch (table doubles)"),
-    ("incremental_after_double", "incremental 1 % after doubling"),
+    ("incremental_after_double", "incremental 1 % after doubling (median)"),
 )
 _STAGED = ("pipeline", "incremental_1pct", "double", "incremental_after_double")
 
@@ -66,6 +66,8 @@ def format_report(result: dict) -> str:
             continue
         data = phases[name]
         rows.append(_row(label, data))
+        if "runs_wall_s" in data:
+            rows.append([f"  runs: {', '.join(_num(w) for w in data['runs_wall_s'])} s", "", "", "", "", "", ""])
         if name in ("spark", "embedded_same_transforms"):
             rows.append(_row("  session start (separate)", data["session_start"]))
         for stage, values in data.get("stages", {}).items() if name in _STAGED or name == "spark" else ():

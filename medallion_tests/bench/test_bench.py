@@ -15,7 +15,14 @@ from medallion_platform.cli import build_parser
 EVENTS = 5_000
 MEASURED = ("wall_s", "cpu_s", "peak_rss_mb", "rows", "rows_per_s")
 PIPELINES = ("pipeline", "incremental_1pct", "double", "incremental_after_double")
-LANDINGS = ("generate", "land_incremental", "land_double", "land_incremental_after_double")
+INCREMENTAL = [f"{name}_{n}" for name in ("incremental_1pct", "incremental_after_double") for n in (1, 2, 3)]
+# each pipeline run and the landing it processes
+RUNS = [
+    ("generate", "pipeline"),
+    *[(f"land_incremental_{n}", f"incremental_1pct_{n}") for n in (1, 2, 3)],
+    ("land_double", "double"),
+    *[(f"land_incremental_after_double_{n}", f"incremental_after_double_{n}") for n in (1, 2, 3)],
+]
 STAGES = ("stage_raw", "commit_raw", "promote", "refined")
 
 
@@ -33,7 +40,13 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
     result, out, _ = bench
     assert json.loads(out.read_text()) == json.loads(json.dumps(result, default=str))
     phases = result["phases"]
-    assert [name for name, _ in plan(EVENTS, spark=True)] == list(phases)
+    assert [name for name, _ in plan(EVENTS, spark=True)] + ["incremental_1pct", "incremental_after_double"] == list(
+        phases
+    )
+    for name in ("incremental_1pct", "incremental_after_double"):  # the median of three runs
+        walls = phases[name]["runs_wall_s"]
+        assert phases[name]["median_of"] == 3 and walls == [phases[f"{name}_{n}"]["wall_s"] for n in (1, 2, 3)]
+        assert phases[name]["wall_s"] == sorted(walls)[1]
     for name in ("parse_limit", *PIPELINES):
         assert all(isinstance(phases[name][key], int | float) for key in (*MEASURED, "mb_per_s")), name
         assert phases[name]["rows"] > 0 and phases[name]["bytes"] > 0
@@ -75,15 +88,17 @@ def test_rows_reconcile_across_every_batch(bench):
     result, _, work = bench
     phases, recon = result["phases"], result["reconciliation"]
     assert not work.exists()  # removed without --keep
-    for land, run in zip(LANDINGS, PIPELINES, strict=True):
+    for land, run in RUNS:
         counts = phases[run]["counts"]
         assert counts["raw_rows"] == phases[land]["lines"] == counts["promoted_rows"], run
         assert (
             counts["raw_rows"] == counts["inserted"] + counts["updated"] + counts["duplicates"] + counts["quarantined"]
         )
         assert counts["reconciled"] and counts["max_batch_rows"] > 0
-    for run in ("incremental_1pct", "incremental_after_double"):
-        counts, landed = phases[run]["counts"], phases[LANDINGS[PIPELINES.index(run)]]
+    for land, run in RUNS:
+        if run not in INCREMENTAL:
+            continue
+        counts, landed = phases[run]["counts"], phases[land]
         # Re-delivered events are already in trusted: each is a duplicate, or quarantined again if it was bad.
         assert landed["redelivered_lines"] > 0
         assert counts["duplicates"] + counts["quarantined"] >= landed["redelivered_lines"]
