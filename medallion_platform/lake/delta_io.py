@@ -26,11 +26,10 @@ __all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
 
 WhenMatched = Literal["ignore", "update", "update_if_newer"]
 
-# Row groups of 32 Ki rows: delta-rs holds each open partition's row group in memory until it is
-# full, so its default (1 Mi rows) times a week of date partitions is most of a batch in memory
-# (measured at 3 M events: +835 MB while writing raw; +560 MB at 32 Ki rows with 50 K-row batches).
-# It also keeps each open file whole in memory until it reaches the target size: 16 MiB files bound
-# that to partitions x 16 MiB (at 10 M events, +1.3 GB with the default); compaction merges them nightly.
+# For the writes delta-rs still does itself (MERGE, partition overwrite, whole-table overwrite):
+# delta-rs holds each open partition's row group and each open file in memory until they are full,
+# so both are kept small (its default row group of 1 Mi rows times a week of partitions is most of a
+# batch). Appends go through `lake/files.py`, which bounds memory by construction.
 TARGET_FILE_SIZE = 16 * 1024 * 1024
 WRITER = WriterProperties(max_row_group_size=32_768, compression="SNAPPY")
 
@@ -315,20 +314,9 @@ class DeltaTableIO:
         commit = self._commit(txns, metadata)
         rows = _RowCounter(data)
         table = self.table()
-        if table is None:
-            write_deltalake(
-                self.uri,
-                rows.stream(),
-                mode="append",
-                partition_by=[partition_column] if partition_column else None,
-                storage_options=self.storage_options,
-                writer_properties=WRITER,
-                target_file_size=TARGET_FILE_SIZE,
-                commit_properties=commit,
-                configuration=self.configuration,
-            )
-            return WriteResult(
-                version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
+        if table is None:  # nothing to match: the first MERGE is an append
+            return self.append(
+                data, partition_by=[partition_column] if partition_column else None, txns=txns, metadata=metadata
             )
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         if partition_column:
