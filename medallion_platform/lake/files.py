@@ -70,6 +70,8 @@ class WrittenFiles:
     actions: list[AddAction]
     rows: int = 0
     largest_batch: int = 0
+    peak_buffered_rows: int = 0
+    """Most rows waiting for their row group at any time (at most open partitions x (group + batch))."""
 
 
 def write_files(
@@ -100,6 +102,7 @@ def write_files(
             written.largest_batch = max(written.largest_batch, batch.num_rows)
             for values, part in _split(batch, partitions):
                 files.add(values, part)
+            written.peak_buffered_rows = max(written.peak_buffered_rows, files.buffered_rows)
         files.close_all()
     except BaseException:
         files.abort()
@@ -128,6 +131,10 @@ class _PartitionFiles:
         self.open: dict[tuple, _OpenFile] = {}
         self.actions: list[AddAction] = []
         self.count = 0
+
+    @property
+    def buffered_rows(self) -> int:
+        return sum(self.pending_rows.values())
 
     def add(self, values: dict[str, str | None], rows: pa.Table) -> None:
         key = tuple(values.values())

@@ -127,3 +127,23 @@ def test_duckdb_reads_the_current_files_with_partition_values_from_the_log(tmp_p
     assert sorted(one_day.column("id").to_pylist()) == ["evt-0002", "evt-0003"]
     assert io.local_parquet_sql("day", [dt.date(2030, 1, 1)]) is None  # nothing to read: callers fall back
     assert DeltaTableIO("s3://bucket/t").local_parquet_sql() is None
+
+
+def test_a_long_stream_is_written_in_bounded_row_groups_and_files(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(files, "ROWS_PER_GROUP", 100)
+    monkeypatch.setattr(files, "ROWS_PER_FILE", 300)
+    days = [dt.date(2026, 11, 1 + i % 3) for i in range(2_000)]  # three partitions, interleaved
+    table = pa.table({"n": list(range(2_000)), "day": pa.array(days, pa.date32())})
+    written = files.write_files(str(tmp_path / "t"), _reader(table, 50), partition_by=["day"], storage_options=None)
+    assert written.rows == 2_000 and written.largest_batch == 50
+    # never more than one row group (plus the batch being split) waiting per partition
+    assert 0 < written.peak_buffered_rows <= 3 * (100 + 50)
+    total = 0
+    for action in written.actions:
+        meta = pq.ParquetFile(tmp_path / "t" / action.path).metadata
+        assert meta.num_rows < 300 + 100 + 50  # a file closes once it holds ROWS_PER_FILE rows
+        assert all(meta.row_group(g).num_rows <= 100 for g in range(meta.num_row_groups))
+        total += meta.num_rows
+    assert total == 2_000 and len(written.actions) >= 6
