@@ -25,7 +25,7 @@ from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream, quarantine_schema, trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import RawBatch, raw_table
-from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
+from medallion_platform.zones.validation import deduplicate, partition_value, quarantine_rows, valid_rows, validate
 
 __all__ = ["PromoteResult", "promote", "quarantine_table", "transform", "trusted_app_id", "trusted_table"]
 
@@ -140,23 +140,34 @@ def promote(
 
     F = engine.F
     validated = engine.persist(validate(engine, source, contract))
-    batches = engine.to_arrow(
-        validated.groupBy("_landing_date", "_batch_seq").agg(
-            F.sum(F.when(F.col("_rule").isNull(), F.lit(1)).otherwise(F.lit(0))).alias("valid")
-        )
+    # One pass over the validated rows counts everything the run needs: rows per batch, valid rows,
+    # quarantined rows per rule, and the partitions valid rows touch.
+    tally = engine.to_arrow(
+        validated.groupBy(
+            "_landing_date",
+            "_batch_seq",
+            "_rule",
+            F.when(F.col("_rule").isNull(), partition_value(F, contract)).alias("__partition"),
+        ).agg(F.count(F.lit(1)).alias("n"))
     ).to_pylist()
-    valid_count = sum(int(b["valid"]) for b in batches)
-    seqs = sorted({b["_batch_seq"] for b in batches})
+    batches = {(t["_landing_date"], t["_batch_seq"]) for t in tally}
+    valid_count = sum(int(t["n"]) for t in tally if t["_rule"] is None)
+    seqs = sorted({seq for _, seq in batches})
     upto: dict[str | None, int] = {}
     for s in scopes:
-        mine = [b["_batch_seq"] for b in batches if s is None or b["_landing_date"] == s]
+        mine = [seq for day, seq in batches if s is None or day == s]
         if mine:
             upto[s] = max(mine)
+    by_rule: dict[str, int] = {}
+    for t in tally:
+        if t["_rule"] is not None:
+            by_rule[t["_rule"]] = by_rule.get(t["_rule"], 0) + int(t["n"])
+    touched: list[str] = []
+    if contract.partition is not None:
+        touched = sorted({str(t["__partition"]) for t in tally if t["_rule"] is None and t["__partition"] is not None})
 
     # Quarantine first (append; only the scopes it has not committed).
     bad = quarantine_rows(engine, validated, contract)
-    counted = engine.to_arrow(bad.groupBy("_rule").agg(F.count(F.lit(1)).alias("n"))).to_pylist()
-    by_rule = {r["_rule"]: int(r["n"]) for r in counted}
     q_todo = [s for s in upto if done_q[s] < upto[s]]
     q_result = WriteResult(version=quarantine.version(), skipped=True)
     quarantined = sum(by_rule.values())
@@ -177,11 +188,6 @@ def promote(
             quarantined = q_result.source_rows  # what was written, not what was planned
 
     valid = valid_rows(engine, validated, contract)
-    partition = contract.partition.column if contract.partition else None
-    touched: list[str] = []
-    if partition:
-        values = engine.to_arrow(valid.select(partition).distinct()).column(0).to_pylist()
-        touched = sorted(str(v) for v in values if v is not None)
     rows = deduplicate(engine, valid, contract)
     t_todo = [s for s in upto if done_t[s] < upto[s]]
     t_result = WriteResult(version=trusted.version(), skipped=True)

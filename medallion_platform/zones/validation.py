@@ -8,7 +8,7 @@ from typing import Any
 
 from medallion_platform.contracts import Column, Contract
 
-__all__ = ["deduplicate", "quarantine_rows", "valid_rows", "validate"]
+__all__ = ["deduplicate", "partition_value", "quarantine_rows", "valid_rows", "validate"]
 
 RULE_COLUMNS = ("_rule", "_column", "_reason", "_raw_value")
 LINEAGE = ("_source_file", "_source_line", "_ingested_at", "_batch_seq", "_landing_date")
@@ -127,9 +127,15 @@ def valid_rows(engine: Any, validated: Any, contract: Contract) -> Any:
     F = engine.F
     columns = [F.col(f"__typed_{c}").alias(c) for c in contract.column_names]
     if contract.partition is not None:
-        source = F.col(f"__typed_{contract.partition.derived_from}")
-        columns.append(F.to_date(source).alias(contract.partition.column))
+        columns.append(partition_value(F, contract).alias(contract.partition.column))
     return validated.where(F.col("_rule").isNull()).select(*columns, *[F.col(c) for c in LINEAGE])
+
+
+def partition_value(F: Any, contract: Contract) -> Any:
+    """The partition column's value of a validated row (the date of its `derived_from` column)."""
+    if contract.partition is None:
+        return F.lit(None).cast("date")
+    return F.to_date(F.col(f"__typed_{contract.partition.derived_from}"))
 
 
 def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
