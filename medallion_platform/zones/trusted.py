@@ -188,7 +188,7 @@ def promote(
             quarantined = q_result.source_rows  # what was written, not what was planned
 
     valid = valid_rows(engine, validated, contract)
-    rows = deduplicate(engine, valid, contract)
+    rows = deduplicate(engine, valid, contract, expected_rows=valid_count)
     t_todo = [s for s in upto if done_t[s] < upto[s]]
     t_result = WriteResult(version=trusted.version(), skipped=True)
     if t_todo:

@@ -138,13 +138,20 @@ def partition_value(F: Any, contract: Contract) -> Any:
     return F.to_date(F.col(f"__typed_{contract.partition.derived_from}"))
 
 
-def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
+SMALL_BATCH_ROWS = 250_000
+"""Up to this many rows, deduplication ranks every row with one window (see `deduplicate`)."""
+
+
+def deduplicate(engine: Any, rows: Any, contract: Contract, *, expected_rows: int | None = None) -> Any:
     """One row per primary key: the first by the contract's dedup order, ties broken by source position.
 
-    Most keys occur once, so only the rows of repeated keys are ranked: a hash aggregate finds the
-    repeated keys, rows with a single occurrence pass straight through, and the ranking (over the
-    key, the order and the source position only) picks the winners, whose full rows a semi-join
-    then takes. A window sort over every full row costs several times more.
+    Large batches: most keys occur once, so only the rows of repeated keys are ranked. A hash
+    aggregate finds the repeated keys, rows with a single occurrence pass straight through, and the
+    ranking (over the key, the order and the source position only) picks the winners, whose full
+    rows a semi-join then takes; a window over every full row would hold the whole batch.
+    Small batches (`expected_rows` up to SMALL_BATCH_ROWS): one window over every row gives the same
+    rows, and its plan takes a tenth of the time to build (the joins' plan costs about 0.25 s in
+    SQLFrame, most of a 1 % batch's dedup). Both paths choose the same winner for every key.
     """
     F, Window = engine.F, engine.Window
     key = list(contract.primary_key)
@@ -152,11 +159,13 @@ def deduplicate(engine: Any, rows: Any, contract: Contract) -> Any:
     named = [o.column for o in contract.dedup_order]
     order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.dedup_order]
     order += [F.col(c).asc() for c in position if c not in named]
+    window = Window.partitionBy(*key).orderBy(*order)
+    if expected_rows is not None and expected_rows <= SMALL_BATCH_ROWS:
+        return rows.withColumn("__rank", F.row_number().over(window)).where(F.col("__rank") == F.lit(1)).drop("__rank")
     needed = list(dict.fromkeys([*key, *named, *position]))
     repeated_keys = rows.groupBy(*key).agg(F.count(F.lit(1)).alias("__n")).where(F.col("__n") > F.lit(1)).select(*key)
     single = rows.join(repeated_keys, on=key, how="left_anti")
     repeated = rows.join(repeated_keys, on=key, how="left_semi")
-    window = Window.partitionBy(*key).orderBy(*order)
     winners = (
         repeated.select(*needed)
         .withColumn("__rank", F.row_number().over(window))
