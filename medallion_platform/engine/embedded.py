@@ -63,12 +63,10 @@ class EmbeddedEngine(Engine):
     def dataframe(self, data: ArrowData, name: str = "input") -> Any:
         # SQLFrame learns columns from DuckDB's catalog: a registered Arrow object shows none,
         # a view over it does, and DuckDB still scans the Arrow dataset lazily.
-        view = self.unique_name(name)
-        self.connection.register(f"{view}__arrow", data)
-        self._registered.append(f"{view}__arrow")
-        self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT * FROM "{view}__arrow"')
-        self._views.append(view)
-        return self.session.table(view)
+        arrow = f"{self.unique_name(name)}__arrow"
+        self.connection.register(arrow, data)
+        self._registered.append(arrow)
+        return self.query_frame(f'SELECT * FROM "{arrow}"', name)
 
     def query_frame(self, query: str, name: str = "query") -> Any:
         """A DataFrame over a DuckDB query (a view: nothing runs until the frame is used)."""

@@ -311,13 +311,13 @@ class DeltaTableIO:
         txns = self._txns(app_id, version, txns)
         if self._already(txns):
             return WriteResult(version=self.version(), skipped=True)
-        commit = self._commit(txns, metadata)
-        rows = _RowCounter(data)
         table = self.table()
         if table is None:  # nothing to match: the first MERGE is an append
             return self.append(
                 data, partition_by=[partition_column] if partition_column else None, txns=txns, metadata=metadata
             )
+        commit = self._commit(txns, metadata)
+        rows = _RowCounter(data)
         predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         if partition_column:
             given = list(partition_values) if partition_values is not None else None

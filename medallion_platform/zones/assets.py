@@ -134,18 +134,22 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             else:
                 promoted = promote(settings, session, contract, landing_dates=dates)
         catalog = lakehouse.catalog()
+
+        def register(zone: str, name: str, schema: pa.Schema, description: str, partition_by: list[str]) -> None:
+            catalog.register(
+                zone,
+                name,
+                schema=schema,
+                description=description,
+                owner=contract.owner,
+                pii=contract.pii,
+                partition_by=partition_by,
+            )
+
         if raw_result is not None:
             for stray in raw_result.unrecognised:
                 context.log.warning(f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/...")
-            catalog.register(
-                "raw",
-                contract.name,
-                schema=raw_schema(contract),
-                description=contract.description,
-                owner=contract.owner,
-                pii=contract.pii,
-                partition_by=["_landing_date"],
-            )
+            register("raw", contract.name, raw_schema(contract), contract.description, ["_landing_date"])
             yield dg.MaterializeResult(
                 asset_key=raw_key,
                 metadata={
@@ -162,23 +166,9 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
         if not promoted.reconciled:
             context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
         partition_by = [contract.partition.column] if contract.partition else []
-        catalog.register(
-            "trusted",
-            contract.name,
-            schema=trusted_schema(contract),
-            description=contract.description,
-            owner=contract.owner,
-            pii=contract.pii,
-            partition_by=partition_by,
-        )
-        catalog.register(
-            "trusted",
-            f"{contract.name}_quarantine",
-            schema=quarantine_schema(contract),
-            description=f"Quarantined rows of {contract.name}",
-            owner=contract.owner,
-            pii=contract.pii,
-        )
+        register("trusted", contract.name, trusted_schema(contract), contract.description, partition_by)
+        quarantine_name = f"{contract.name}_quarantine"
+        register("trusted", quarantine_name, quarantine_schema(contract), f"Quarantined rows of {contract.name}", [])
         trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
         meta = promoted.as_metadata()
         if key in selected:

@@ -164,12 +164,7 @@ def stage_raw(
     raw = raw_table(settings, contract.name)
     last_seq = raw.transaction_version(raw_app_id(contract.name))
     done = _ingested_keys(settings, contract, raw, last_seq)
-    files: list[LandingFile] = []
-    unrecognised: list[str] = []
-    for date in _scopes(landing_dates):
-        found, odd = list_landing_files(settings, contract, date=date)
-        files += found
-        unrecognised += odd
+    files, unrecognised = _landed(settings, contract, landing_dates)
     new = [f for f in files if f.key not in done]
     if not new:
         return None
@@ -201,16 +196,19 @@ def stage_raw(
 
     # Objects are read and split into lines on a helper thread while DuckDB parses the ones before
     # (Arrow releases the GIL); at most PREFETCH objects wait, so memory stays bounded.
+    waiting: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
+
+    def take() -> None:
+        taken, future = waiting.popleft()
+        batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medallion-landing") as pool:
-        waiting: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
         for landing in new:
             waiting.append((landing, pool.submit(prepare, landing)))
             if len(waiting) > PREFETCH:
-                taken, future = waiting.popleft()
-                batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
+                take()
         while waiting:
-            taken, future = waiting.popleft()
-            batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
+            take()
     inserter.flush()
     batch.max_chunk_rows = inserter.max_chunk_rows
     return batch
@@ -265,13 +263,21 @@ def _scopes(landing_dates: Sequence[str] | None) -> list[str | None]:
     return list(landing_dates) if landing_dates else [None]
 
 
-def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
+def _landed(
+    settings: Settings, contract: Contract, landing_dates: Sequence[str] | None
+) -> tuple[list[LandingFile], list[str]]:
+    """Landed objects of the given landing dates (or all), and keys outside the landing layout."""
     files: list[LandingFile] = []
     unrecognised: list[str] = []
     for date in _scopes(landing_dates):
         found, odd = list_landing_files(settings, contract, date=date)
         files += found
         unrecognised += odd
+    return files, unrecognised
+
+
+def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
+    files, unrecognised = _landed(settings, contract, landing_dates)
     return RawIngestResult(
         contract.name,
         None,

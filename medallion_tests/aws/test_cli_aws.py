@@ -123,21 +123,19 @@ def test_local_aws_up_serves_until_ctrl_c(tmp_path):
         assert exports["MEDALLION_STACK"] == "cliup" and exports["MEDALLION_RAW_BUCKET"] == "medallion-cliup-raw"
         endpoint = exports["MEDALLION_AWS_ENDPOINT_URL"]
         assert endpoint.startswith("http://127.0.0.1:")
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=exports["MEDALLION_AWS_REGION"],
-            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-        )
+
+        def client(service: str):  # with exactly what the printed exports say
+            return boto3.client(
+                service,
+                endpoint_url=endpoint,
+                region_name=exports["MEDALLION_AWS_REGION"],
+                aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+            )
+
+        s3 = client("s3")
         assert "medallion-cliup-staging" in {b["Name"] for b in s3.list_buckets()["Buckets"]}
-        kinesis = boto3.client(
-            "kinesis",
-            endpoint_url=endpoint,
-            region_name=exports["MEDALLION_AWS_REGION"],
-            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-        )
+        kinesis = client("kinesis")
         shards = kinesis.list_shards(StreamName="medallion-cliup-order-events")["Shards"]
         assert len(shards) == 1
         proc.send_signal(signal.SIGINT)
