@@ -46,6 +46,11 @@ class Engine(ABC):
     def persist(self, df: Any) -> Any:
         """Computes `df` once so several outputs can read it without recomputing."""
 
+    def checkpoint(self, df: Any) -> Any:
+        """`df` as a fresh plan over the same (lazy) result, where building plans costs in
+        proportion to their depth; nothing is computed. The default returns `df` itself."""
+        return df
+
     @abstractmethod
     def close(self) -> None:
         """Releases what this engine created."""

@@ -15,6 +15,7 @@ import duckdb
 import pyarrow as pa
 from sqlframe.duckdb import DuckDBSession, Window
 from sqlframe.duckdb import functions as F
+from sqlglot.dialects.dialect import Dialect
 
 from medallion_platform.engine.base import ArrowData, Engine
 
@@ -23,6 +24,9 @@ __all__ = ["EmbeddedEngine"]
 _LOCK = threading.Lock()
 _INLINE_CTE = re.compile(r'(?<=[ ,])("t\d+") AS \((?=SELECT )')
 _SHARED: dict[str, Any] = {}
+
+# SQLFrame's first function lookup loads every sqlglot dialect (0.07 s): do it while importing, not in a run.
+Dialect.classes  # noqa: B018
 
 
 def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
@@ -96,6 +100,15 @@ class EmbeddedEngine(Engine):
         self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql(df)}')
         self._tables.append(table)
         return self.session.table(table)
+
+    def checkpoint(self, df: Any) -> Any:
+        """A view over `df`'s SQL: later steps start from a one-table plan.
+
+        SQLFrame copies (and hashes) a DataFrame's whole expression, every CTE so far, on each
+        step, so a chain of steps costs quadratically in Python. DuckDB inlines the view, so the
+        query it runs is the same.
+        """
+        return self.query_frame(self.sql(df), "checkpoint")
 
     def close(self) -> None:
         for view in self._views:

@@ -87,20 +87,16 @@ def validate(engine: Any, raw: Any, contract: Contract) -> Any:
         F.col("_raw_record"),
         *[F.col(c) for c in LINEAGE],
     )
-    first = None
-    for number, (_, cond, _, _) in enumerate(checks, start=1):
-        first = F.when(cond, F.lit(number)) if first is None else first.when(cond, F.lit(number))
-    numbered = typed.withColumn("__rule", first)
+    # One independent CASE per rule: SQLFrame copies a whole CASE expression on each `.when`, so a
+    # chain of 27 branches cost 0.2 s of plan building per run; `least` keeps the first rule failed.
+    hits = [F.when(cond, F.lit(number)) for number, (_, cond, _, _) in enumerate(checks, start=1)]
+    numbered = typed.withColumn("__rule", F.least(*hits) if len(hits) > 1 else hits[0])
+    failed = F.col("__rule").isNotNull()
 
     def pick(values: list[Any]) -> Any:
-        # Most rows fail nothing: they leave at the first branch instead of trying every rule number.
-        out = F.when(F.col("__rule").isNull(), F.lit(None).cast("string"))
-        for number, value in enumerate(values, start=1):
-            hit = F.col("__rule") == F.lit(number)
-            out = out.when(hit, value)
-        return out
+        # Rows that fail nothing (most) skip the lookup; a failed row matches exactly one number.
+        return F.when(failed, F.coalesce(*[F.when(F.col("__rule") == F.lit(n), v) for n, v in enumerate(values, 1)]))
 
-    failed = F.col("__rule").isNotNull()
     return numbered.select(
         # The text as it came is only needed for rows that go to quarantine.
         *[F.when(failed, F.col(c)).alias(c) for c in contract.column_names],

@@ -144,7 +144,7 @@ def refresh_refined(settings: Settings, engine: Any, table: RefinedTable, dates:
     masters = {n: _frame(settings, engine, n, None) for n in table.inputs if n != "order_events"}
     # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
     events = engine.persist(engine.dataframe(new_events, "new_events"))
-    partial = table.build(engine, order_events=events, **masters)
+    partial = engine.checkpoint(table.build(engine, order_events=events, **masters))
     stored = engine.dataframe(target.duckdb_dataset(), "stored")
     rows = conform(engine.to_arrow(table.combine(engine, stored, partial, **masters)), table.schema)
     result = target.overwrite(rows, txns=txns)

@@ -68,10 +68,13 @@ def combine(engine: Any, stored: Any, partial: Any, customers: Any) -> Any:
 
 def _with_master_data(engine: Any, grouped: Any, customers: Any) -> Any:
     F = engine.F
-    return (
-        grouped.join(customers.select("customer_id", "country", "segment"), on="customer_id", how="left")
-        .withColumn("country", F.coalesce(F.col("country"), F.lit("unknown")))
-        .withColumn("segment", F.coalesce(F.col("segment"), F.lit("unknown")))
+    measures = [c for c in grouped.columns if c != "customer_id"]
+    # one projection after the join (each DataFrame step costs a copy of the whole plan in SQLFrame)
+    return grouped.join(customers.select("customer_id", "country", "segment"), on="customer_id", how="left").select(
+        "customer_id",
+        F.coalesce(F.col("country"), F.lit("unknown")).alias("country"),
+        F.coalesce(F.col("segment"), F.lit("unknown")).alias("segment"),
+        *measures,
     )
 
 

@@ -48,15 +48,15 @@ def build(engine: Any, order_events: Any, customers: Any, products: Any) -> Any:
     def total(value: Any, when: str) -> Any:
         return F.coalesce(F.sum(F.when(status == F.lit(when), value)), F.lit(0))
 
-    grouped = events.groupBy("event_date", "country", "category", "currency").agg(
+    gross, cancelled, refunded = (total(F.col("amount"), when) for when in ("placed", "cancelled", "refunded"))
+    return events.groupBy("event_date", "country", "category", "currency").agg(
         F.countDistinct(F.when(status == F.lit("placed"), F.col("order_id"))).alias("orders"),
         total(F.col("quantity"), "placed").cast("bigint").alias("units"),
-        total(F.col("amount"), "placed").cast("decimal(18,2)").alias("gross_revenue"),
-        total(F.col("amount"), "cancelled").cast("decimal(18,2)").alias("cancelled_amount"),
-        total(F.col("amount"), "refunded").cast("decimal(18,2)").alias("refunded_amount"),
+        gross.cast("decimal(18,2)").alias("gross_revenue"),
+        cancelled.cast("decimal(18,2)").alias("cancelled_amount"),
+        refunded.cast("decimal(18,2)").alias("refunded_amount"),
+        (gross - cancelled - refunded).cast("decimal(18,2)").alias("net_revenue"),
     )
-    net = (F.col("gross_revenue") - F.col("cancelled_amount") - F.col("refunded_amount")).cast("decimal(18,2)")
-    return grouped.withColumn("net_revenue", net)
 
 
 TABLE = RefinedTable(

@@ -41,10 +41,14 @@ def build(engine: Any, order_events: Any, products: Any) -> Any:
         ],
     )
     rate = F.when(F.col("orders_placed") > F.lit(0), F.col("orders_cancelled").cast("double") / F.col("orders_placed"))
-    return (
-        grouped.join(products.select("product_id", "category"), on="product_id", how="left")
-        .withColumn("category", F.coalesce(F.col("category"), F.lit("unknown")))
-        .withColumn("cancellation_rate", rate)
+    measures = [c for c in grouped.columns if c not in ("event_date", "product_id")]
+    # one projection after the join (each DataFrame step costs a copy of the whole plan in SQLFrame)
+    return grouped.join(products.select("product_id", "category"), on="product_id", how="left").select(
+        "event_date",
+        "product_id",
+        F.coalesce(F.col("category"), F.lit("unknown")).alias("category"),
+        *measures,
+        rate.alias("cancellation_rate"),
     )
 
 
