@@ -41,13 +41,14 @@ def _lines(text: str) -> pa.Table:
 
 
 def _jsonl_sql(contract: Contract) -> str:
+    # Valid JSON whose first character is `{` is an object: a string test instead of json_type's parse.
     names = contract.column_names
     paths = ", ".join("'$.\"" + n + "\"'" for n in names)
     known = ", ".join(f"'{n}'" for n in names)
     columns = ",\n".join(f'CASE WHEN ok THEN v[{i + 1}] END AS "{n}"' for i, n in enumerate(names))
     return f"""
         WITH parsed AS (
-            SELECT line, line_no, coalesce(CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' END, false) AS ok
+            SELECT line, line_no, (starts_with(ltrim(line, ' \t\r\n'), '{{') AND json_valid(line)) AS ok
             FROM lines
         ), extracted AS (
             SELECT *,

@@ -52,7 +52,8 @@ def combine(engine: Any, stored: Any, partial: Any, customers: Any) -> Any:
     is a min, max or sum, so the result equals a rebuild over all events."""
     F = engine.F
     measures = ["first_order_at", "last_order_at", "orders", "units", *[f"net_revenue_{c.lower()}" for c in CURRENCIES]]
-    both = stored.select("customer_id", *measures).unionByName(partial.select("customer_id", *measures))
+    # the same columns in the same order on both sides: a positional union (unionByName costs more to plan)
+    both = stored.select("customer_id", *measures).union(partial.select("customer_id", *measures))
     grouped = both.groupBy("customer_id").agg(
         F.min("first_order_at").alias("first_order_at"),
         F.max("last_order_at").alias("last_order_at"),
