@@ -44,7 +44,9 @@ def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
     (which halves the trims per row).
     """
     raw = F.col(column.name)
-    missing = raw.isNull() | (F.trim(raw) == F.lit(""))
+    # Blank = null, or only spaces (what trim removes). Trimming every value is costly (a copy of each
+    # string; 0.3 s of validation at 3 M rows), so only values that start with a space are trimmed.
+    missing = raw.isNull() | (raw == F.lit("")) | (raw.startswith(" ") & (F.trim(raw) == F.lit("")))
     typed = F.col(f"__typed_{column.name}")
     out = []
 

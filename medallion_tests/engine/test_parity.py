@@ -38,6 +38,9 @@ def parity_lake(tmp_path_factory, contracts):
             event(900006, quantity="2.5"),
             event(900007, event_time="2026-02-30T10:00:00Z"),  # no such day
             event(900008, quantity=True),
+            event(900009, customer_id="   "),  # only spaces: missing
+            event(900010, status=""),  # empty: missing
+            event(900011, product_id=" prd-00001"),  # present, but the pattern sees the space
         ),
     )
     for contract in contracts.values():

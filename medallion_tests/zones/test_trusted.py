@@ -93,6 +93,40 @@ def test_events_validated_deduplicated_and_quarantined(settings, contracts, embe
     assert result.touched_partitions == ["2026-11-01", "2026-11-02"]
 
 
+def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settings, contracts, embedded):
+    contract = contracts["order_events"]
+    land(
+        settings,
+        "order_events",
+        "2026/11/01/10/blanks",
+        jsonl(
+            event(1, customer_id="   "),  # only spaces
+            event(2, status=""),  # empty
+            event(3, quantity=" 4 ", event_time=" 2026-11-01T10:00:00Z "),  # padded, valid
+            event(4, product_id=" prd-00001"),  # present: the pattern decides
+            event(5, currency="\t"),  # a tab is not a space: present, and not an allowed value
+        ),
+    )
+    ingest_raw(settings, contract)
+    promote(settings, embedded, contract)
+    quarantined = [
+        (r["_source_line"], r["_rule"], r["_column"])
+        for r in _rows(quarantine_table(settings, "order_events"), "_source_line")
+    ]
+    assert quarantined == [
+        (1, "required", "customer_id"),
+        (2, "required", "status"),
+        (4, "regex", "product_id"),
+        (5, "allowed", "currency"),
+    ]
+    (row,) = _rows(trusted_table(settings, "order_events"), "event_id")
+    assert (row["event_id"], row["quantity"], row["event_time"]) == (
+        "evt-0000000000000003",
+        4,
+        dt.datetime(2026, 11, 1, 10, tzinfo=UTC),
+    )
+
+
 def test_redelivered_events_in_a_later_batch_change_nothing(settings, contracts, embedded):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
