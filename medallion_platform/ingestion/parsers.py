@@ -31,13 +31,30 @@ def _parsed_schema(contract: Contract) -> pa.Schema:
     return pa.schema([pa.field(c, pa.string()) for c in contract.column_names] + PARSED_FIELDS)
 
 
-def _lines(text: str) -> pa.Table:
-    """Non-blank lines of `text` with their 1-based line numbers (CRLF tolerated)."""
-    parts = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
-    numbers = pa.array(range(1, len(parts) + 1), pa.int64())
-    parts = pc.utf8_rtrim(parts, "\r")
-    keep = pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), ""))
-    return pa.table({"line": parts.cast(pa.string()), "line_no": numbers}).filter(keep)
+def _text(data: bytes) -> pa.Array:
+    """`data` as a one-value Arrow string array: the bytes themselves when they are valid UTF-8
+    (no decode and re-encode), else decoded with invalid bytes replaced."""
+    offsets = pa.array([0, len(data)], pa.int32()).buffers()[1]
+    array = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        array.validate(full=True)
+    except pa.ArrowInvalid:
+        array = pa.array([data.decode("utf-8", errors="replace")], pa.string())
+    return array
+
+
+def _lines(data: bytes) -> pa.Table:
+    """Non-blank lines of `data` (UTF-8) with their 1-based line numbers (CRLF tolerated)."""
+    parts = pc.split_pattern(_text(data), "\n").flatten()
+    numbers = pc.cumulative_sum(pa.nulls(len(parts), pa.int64()).fill_null(1))
+    if data.endswith(b"\n"):  # the empty "line" after the last newline
+        parts, numbers = parts.slice(0, len(parts) - 1), numbers.slice(0, len(numbers) - 1)
+    if b"\r" in data:
+        parts = pc.utf8_rtrim(parts, "\r")
+    lines = pa.table({"line": parts, "line_no": numbers})
+    if len(parts) and pc.all(pc.starts_with(parts, "{")).as_py():
+        return lines  # JSON objects, one per line: no line is blank (the common case, without a copy)
+    return lines.filter(pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), "")))
 
 
 def _jsonl_sql(contract: Contract) -> str:
@@ -153,7 +170,7 @@ class ParsedInserter:
         if self.contract.source.format != "jsonl":
             parsed = parse_csv(data, self.contract)
         else:
-            parsed = _lines(data.decode("utf-8", errors="replace"))
+            parsed = _lines(data)
         for name, value in source.items():
             parsed = parsed.append_column(name, pa.array([value] * parsed.num_rows, pa.string()))
         return parsed

@@ -27,8 +27,9 @@ from medallion_platform.settings import Settings
 
 __all__ = ["RawBatch", "RawIngestResult", "commit_raw", "ingest_raw", "raw_app_id", "raw_table", "stage_raw"]
 
-PREFETCH = 4
-"""Landing objects read ahead of the parser."""
+PREFETCH_BYTES = 64 * 1024 * 1024
+"""Landing bytes read and split into lines ahead of the parser: about one parse chunk, so the next
+chunk is ready when DuckDB finishes the current one (fewer bytes left DuckDB waiting for the lines)."""
 
 LOG_SCHEMA = pa.schema(
     [
@@ -195,17 +196,22 @@ def stage_raw(
         return inserter.prepare(data, {"_source_file": landing.key, "_landing_date": landing.landing_date})
 
     # Objects are read and split into lines on a helper thread while DuckDB parses the ones before
-    # (Arrow releases the GIL); at most PREFETCH objects wait, so memory stays bounded.
+    # (Arrow releases the GIL); at most PREFETCH_BYTES of landing data (and one object) wait, so memory
+    # stays bounded.
     waiting: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
+    ahead = 0
 
     def take() -> None:
+        nonlocal ahead
         taken, future = waiting.popleft()
+        ahead -= taken.size
         batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medallion-landing") as pool:
         for landing in new:
             waiting.append((landing, pool.submit(prepare, landing)))
-            if len(waiting) > PREFETCH:
+            ahead += landing.size
+            while len(waiting) > 1 and ahead > PREFETCH_BYTES:
                 take()
         while waiting:
             take()
