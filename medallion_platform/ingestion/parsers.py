@@ -167,12 +167,9 @@ class ParsedInserter:
     def prepare(self, data: bytes, source: dict[str, str]) -> pa.Table:
         """The object's records ready to queue: its lines (JSON) or parsed rows (CSV) with the source
         columns. Touches no shared state, so objects can be prepared on other threads meanwhile."""
-        if self.contract.source.format != "jsonl":
-            parsed = parse_csv(data, self.contract)
-        else:
-            parsed = _lines(data)
+        parsed = _lines(data) if self.contract.source.format == "jsonl" else parse_csv(data, self.contract)
         for name, value in source.items():
-            parsed = parsed.append_column(name, pa.array([value] * parsed.num_rows, pa.string()))
+            parsed = parsed.append_column(name, pa.repeat(pa.scalar(value, pa.string()), parsed.num_rows))
         return parsed
 
     def add_prepared(self, prepared: pa.Table) -> int:
