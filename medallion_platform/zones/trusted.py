@@ -224,7 +224,7 @@ def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq
 
 def _batch_frame(engine: Any, batch: RawBatch, settings: Settings) -> Any:
     if getattr(engine, "connection", None) is batch.connection:
-        return engine.session.table(batch.table)  # same DuckDB: no copy at all
+        return engine.table(batch.table)  # same DuckDB: no copy at all
     return engine.dataframe(batch.reader(settings.batch_rows).read_all(), "raw_batch")
 
 
