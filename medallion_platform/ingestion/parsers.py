@@ -34,12 +34,13 @@ def _parsed_schema(contract: Contract) -> pa.Schema:
 def _text(data: bytes) -> pa.Array:
     """`data` as a one-value Arrow string array: the bytes themselves when they are valid UTF-8
     (no decode and re-encode), else decoded with invalid bytes replaced."""
-    offsets = pa.array([0, len(data)], pa.int32()).buffers()[1]
-    array = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])
+    kind, width = (pa.string(), pa.int32()) if len(data) < 2**31 else (pa.large_string(), pa.int64())
+    offsets = pa.array([0, len(data)], width).buffers()[1]
+    array = pa.Array.from_buffers(kind, 1, [None, offsets, pa.py_buffer(data)])
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
-        array = pa.array([data.decode("utf-8", errors="replace")], pa.string())
+        array = pa.array([data.decode("utf-8", errors="replace")], kind)
     return array
 
 

@@ -30,6 +30,29 @@ def test_raw_keeps_values_as_they_came_with_metadata(settings, contracts):
     assert all(r["_ingested_at"] is not None and r["_batch_id"] for r in rows)
 
 
+def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_bytes(settings, contracts):
+    data = (
+        b'{"event_id":"evt-1"}\r\n'
+        b"\r\n"  # blank (CRLF)
+        b"   \t\n"  # only whitespace
+        b'\t{"event_id":"evt-4"}\n'  # an object after a tab
+        b"[1, 2]\n"  # valid JSON, not an object
+        b'{"event_id":"evt-\xff"}\n'  # not UTF-8: replaced, kept
+        b'{"event_id":"evt-7"}'  # no newline at the end
+    )
+    land(settings, "order_events", "2026/11/01/10/mixed", data)
+    result = ingest_raw(settings, contracts["order_events"])
+    rows = raw_table(settings, "order_events").read().sort_by("_source_line").to_pylist()
+    assert result.rows == 5 and result.malformed == 1
+    assert [(r["_source_line"], r["event_id"], r["_parse_error"]) for r in rows] == [
+        (1, "evt-1", None),
+        (4, "evt-4", None),
+        (5, None, "not a JSON object"),
+        (6, "evt-\ufffd", None),
+        (7, "evt-7", None),
+    ]
+
+
 def test_same_file_twice_adds_nothing_and_new_files_get_a_new_batch(settings, contracts):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
