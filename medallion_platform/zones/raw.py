@@ -25,7 +25,16 @@ from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.schema import raw_schema
 from medallion_platform.settings import Settings
 
-__all__ = ["RawBatch", "RawIngestResult", "commit_raw", "ingest_raw", "raw_app_id", "raw_table", "stage_raw"]
+__all__ = [
+    "RawBatch",
+    "RawIngestResult",
+    "commit_raw",
+    "ingest_log_table",
+    "ingest_raw",
+    "raw_app_id",
+    "raw_table",
+    "stage_raw",
+]
 
 PREFETCH_BYTES = 64 * 1024 * 1024
 """Landing bytes read and split into lines ahead of the parser: about one parse chunk, so the next
@@ -70,13 +79,14 @@ def raw_table(settings: Settings, dataset: str) -> DeltaTableIO:
     return DeltaTableIO(settings.table_uri("raw", dataset), storage_options=settings.storage_options)
 
 
-def _log_table(settings: Settings, dataset: str) -> DeltaTableIO:
+def ingest_log_table(settings: Settings, dataset: str) -> DeltaTableIO:
+    """The files each raw batch took (one small append per batch; the maintenance job compacts it)."""
     return DeltaTableIO(settings.table_uri("raw", f"_ingest_log/{dataset}"), storage_options=settings.storage_options)
 
 
 def _ingested_keys(settings: Settings, contract: Contract, raw: DeltaTableIO, last_seq: int) -> set[str]:
     """Files already in raw; repairs the log if a run died after its raw commit."""
-    log = _log_table(settings, contract.name)
+    log = ingest_log_table(settings, contract.name)
     logged = log.read(columns=["source_file", "batch_seq"])
     keys = set() if logged is None else set(logged.column("source_file").to_pylist())
     logged_max = -1 if logged is None or logged.num_rows == 0 else pc.max(logged.column("batch_seq")).as_py()
@@ -244,7 +254,7 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         },
         schema=LOG_SCHEMA,
     )
-    _log_table(settings, contract.name).append(log)
+    ingest_log_table(settings, contract.name).append(log)
     (malformed,) = batch.connection.execute(
         f'SELECT count(*) FROM "{batch.table}" WHERE _parse_error IS NOT NULL'
     ).fetchall()[0]

@@ -7,6 +7,8 @@ from medallion_platform.automation.maintenance import maintenance_job
 from medallion_platform.catalog import EmbeddedCatalog
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.resources import LakehouseResource
+from medallion_platform.zones.raw import ingest_log_table, ingest_raw, raw_table
+from medallion_tests.helpers import event, jsonl, land
 
 
 def test_maintenance_job_compacts_and_vacuums(settings):
@@ -38,3 +40,27 @@ def test_maintenance_job_compacts_and_vacuums(settings):
     ]
     assert observation.metadata["files_compacted"].value == 12
     assert observation.metadata["files_vacuumed"].value == 12
+
+
+def test_maintenance_compacts_the_raw_ingest_log_that_every_run_reads(settings, contracts):
+    contract = contracts["order_events"]
+    for n in range(5):  # five batches: five small appends to the ingest log
+        land(settings, "order_events", f"2026/11/01/1{n}/part", jsonl(event(n)))
+        ingest_raw(settings, contract)
+    log = ingest_log_table(settings, "order_events")
+    assert len(log.table().file_uris()) == 5
+    raw = raw_table(settings, "order_events").table()
+    EmbeddedCatalog(settings).register(
+        "raw", "order_events", schema=raw.schema().to_arrow(), description="t", owner="o"
+    )
+
+    result = maintenance_job.execute_in_process(
+        resources={"lakehouse": LakehouseResource(data_dir=str(settings.data_dir))},
+        run_config={"ops": {"compact_and_vacuum": {"config": {"retention_hours": 0}}}},
+    )
+    assert result.success
+    compacted = ingest_log_table(settings, "order_events").table()
+    assert len(compacted.file_uris()) == 1
+    assert compacted.to_pyarrow_table().num_rows == 5
+    land(settings, "order_events", "2026/11/01/10/part", jsonl(event(0)))  # the same key again
+    assert ingest_raw(settings, contract).rows == 0  # the compacted log still knows every file
