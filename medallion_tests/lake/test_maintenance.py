@@ -11,6 +11,14 @@ from medallion_platform.zones.raw import ingest_log_table, ingest_raw, raw_table
 from medallion_tests.helpers import event, jsonl, land
 
 
+def _maintain(settings):
+    """Runs the maintenance job, keeping no old versions."""
+    return maintenance_job.execute_in_process(
+        resources={"lakehouse": LakehouseResource(data_dir=str(settings.data_dir))},
+        run_config={"ops": {"compact_and_vacuum": {"config": {"retention_hours": 0}}}},
+    )
+
+
 def test_maintenance_job_compacts_and_vacuums(settings):
     uri = settings.table_uri("raw", "order_events")
     table = DeltaTableIO(uri)
@@ -25,10 +33,7 @@ def test_maintenance_job_compacts_and_vacuums(settings):
         "raw", "order_events", schema=before.schema().to_arrow(), description="t", owner="o"
     )
 
-    result = maintenance_job.execute_in_process(
-        resources={"lakehouse": LakehouseResource(data_dir=str(settings.data_dir))},
-        run_config={"ops": {"compact_and_vacuum": {"config": {"retention_hours": 0}}}},
-    )
+    result = _maintain(settings)
     assert result.success
     after = DeltaTableIO(uri).table()
     assert len(after.file_uris()) == 1
@@ -54,10 +59,7 @@ def test_maintenance_compacts_the_raw_ingest_log_that_every_run_reads(settings, 
         "raw", "order_events", schema=raw.schema().to_arrow(), description="t", owner="o"
     )
 
-    result = maintenance_job.execute_in_process(
-        resources={"lakehouse": LakehouseResource(data_dir=str(settings.data_dir))},
-        run_config={"ops": {"compact_and_vacuum": {"config": {"retention_hours": 0}}}},
-    )
+    result = _maintain(settings)
     assert result.success
     compacted = ingest_log_table(settings, "order_events").table()
     assert len(compacted.file_uris()) == 1
