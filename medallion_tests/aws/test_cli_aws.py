@@ -4,6 +4,7 @@ What a user relies on: the exit code, the printed lines, the objects in raw land
 location's landing sensor turning those objects into raw runs.
 """
 
+import contextlib
 import gzip
 import json
 import os
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -103,9 +105,12 @@ def test_an_unreachable_emulator_is_one_line_exit_1(stack_env: Stack, monkeypatc
     assert "Could not connect" in line and line.endswith("(is `medallion local-aws up` running?)")
 
 
-def test_local_aws_up_serves_until_ctrl_c(tmp_path):
+@contextlib.contextmanager
+def _local_aws_up(stack: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """`medallion local-aws up` as a user runs it, in its own process (stdout and stderr piped); killed
+    at the end if it is still running."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medallion_platform.cli", "local-aws", "up", "--stack", "cliup", "--shards", "1"],
+        [sys.executable, "-m", "medallion_platform.cli", "local-aws", "up", "--stack", stack, "--shards", "1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -113,6 +118,21 @@ def test_local_aws_up_serves_until_ctrl_c(tmp_path):
         env={**os.environ, "MEDALLION_DATA_DIR": str(tmp_path)},
     )
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _ctrl_c(proc: subprocess.Popen) -> int:
+    """Presses Ctrl-C and returns the exit code (at most 30 s later)."""
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=30)
+
+
+def test_local_aws_up_serves_until_ctrl_c(tmp_path):
+    with _local_aws_up("cliup", tmp_path) as proc:
         exports = {}
         deadline = time.monotonic() + 60
         while "AWS_SECRET_ACCESS_KEY" not in exports and time.monotonic() < deadline:
@@ -138,9 +158,14 @@ def test_local_aws_up_serves_until_ctrl_c(tmp_path):
         kinesis = client("kinesis")
         shards = kinesis.list_shards(StreamName="medallion-cliup-order-events")["Shards"]
         assert len(shards) == 1
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert _ctrl_c(proc) == 0
+
+
+def test_local_aws_up_stops_on_ctrl_c_even_while_printing_the_exports(tmp_path):
+    """Ctrl-C right after the first export line (before the serve loop) still stops the emulator and exits 0."""
+    with _local_aws_up("early", tmp_path) as proc:
+        line = proc.stdout.readline()
+        while line and not line.startswith("export "):
+            line = proc.stdout.readline()
+        assert line.startswith("export ")
+        assert _ctrl_c(proc) == 0

@@ -53,23 +53,30 @@ def local_aws_up(
     prints the variables to export and returns them. With `serve_forever`, blocks until Ctrl-C, then stops.
     """
     aws = start_emulator(port)
-    resources = create_resources(aws, resource_names(stack), shards=shards)
-    environ = local_aws_environ(aws, resources)
-    print(f"# local AWS for stack {stack!r} on {aws.endpoint_url} (moto; loopback only)", flush=True)
-    for key, value in environ.items():
-        print(f"export {key}={value}", flush=True)
-    if not serve_forever:
-        _RUNNING[aws.endpoint_url] = aws  # stopped by local_aws_down, or with the process
-        return environ
-    print("# serving; Ctrl-C stops the emulator (its state is in memory and goes with it)", file=sys.stderr)
+    environ: dict[str, str] = {}
+    kept = False
+    # From here on the server thread runs: whatever ends this call (Ctrl-C even while the exports are
+    # printed, or a failure) stops it, or the process would wait for that thread forever.
     try:
+        resources = create_resources(aws, resource_names(stack), shards=shards)
+        environ = local_aws_environ(aws, resources)
+        print(f"# local AWS for stack {stack!r} on {aws.endpoint_url} (moto; loopback only)", flush=True)
+        for key, value in environ.items():
+            print(f"export {key}={value}", flush=True)
+        if not serve_forever:
+            _RUNNING[aws.endpoint_url] = aws  # stopped by local_aws_down, or with the process
+            kept = True
+            return environ
+        print("# serving; Ctrl-C stops the emulator (its state is in memory and goes with it)", file=sys.stderr)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        pass
+        if not serve_forever:
+            raise
+        return environ
     finally:
-        aws.stop()
-    return environ
+        if not kept:
+            aws.stop()
 
 
 def local_aws_down(endpoint_url: str) -> None:
