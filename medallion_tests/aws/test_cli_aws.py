@@ -107,22 +107,23 @@ def test_an_unreachable_emulator_is_one_line_exit_1(stack_env: Stack, monkeypatc
 
 @contextlib.contextmanager
 def _local_aws_up(stack: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """`medallion local-aws up` as a user runs it, in its own process (stdout and stderr piped); killed
-    at the end if it is still running."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "medallion_platform.cli", "local-aws", "up", "--stack", stack, "--shards", "1"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "MEDALLION_DATA_DIR": str(tmp_path)},
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    """`medallion local-aws up` as a user runs it, in its own process; killed at the end if it is still
+    running. stdout is piped; stderr goes to a file, so the server never blocks on a full pipe."""
+    with (tmp_path / "local-aws-up.stderr").open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "medallion_platform.cli", "local-aws", "up", "--stack", stack, "--shards", "1"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "MEDALLION_DATA_DIR": str(tmp_path)},
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _ctrl_c(proc: subprocess.Popen) -> int:
