@@ -106,9 +106,11 @@ def test_an_unreachable_emulator_is_one_line_exit_1(stack_env: Stack, monkeypatc
 
 
 @contextlib.contextmanager
-def _local_aws_up(stack: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
+def _local_aws_up(stack: str, tmp_path: Path, *, as_background_job: bool = False) -> Iterator[subprocess.Popen]:
     """`medallion local-aws up` as a user runs it, in its own process; killed at the end if it is still
-    running. stdout is piped; stderr goes to a file, so the server never blocks on a full pipe."""
+    running. stdout is piped; stderr goes to a file, so the server never blocks on a full pipe.
+    `as_background_job`: started with Ctrl-C ignored, as a script's `... &` starts it."""
+    ignore_ctrl_c = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if as_background_job else None
     with (tmp_path / "local-aws-up.stderr").open("w") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "medallion_platform.cli", "local-aws", "up", "--stack", stack, "--shards", "1"],
@@ -117,6 +119,7 @@ def _local_aws_up(stack: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
             stderr=stderr,
             text=True,
             env={**os.environ, "MEDALLION_DATA_DIR": str(tmp_path)},
+            preexec_fn=ignore_ctrl_c,
         )
         try:
             yield proc
@@ -162,9 +165,10 @@ def test_local_aws_up_serves_until_ctrl_c(tmp_path):
         assert _ctrl_c(proc) == 0
 
 
-def test_local_aws_up_stops_on_ctrl_c_even_while_printing_the_exports(tmp_path):
-    """Ctrl-C right after the first export line (before the serve loop) still stops the emulator and exits 0."""
-    with _local_aws_up("early", tmp_path) as proc:
+def test_local_aws_up_stops_on_ctrl_c_even_while_printing_the_exports_and_as_a_background_job(tmp_path):
+    """Ctrl-C right after the first export line (before the serve loop) still stops the emulator and
+    exits 0, also when the command was started with Ctrl-C ignored (it installs its own handler)."""
+    with _local_aws_up("early", tmp_path, as_background_job=True) as proc:
         line = proc.stdout.readline()
         while line and not line.startswith("export "):
             line = proc.stdout.readline()

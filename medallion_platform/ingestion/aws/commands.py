@@ -6,6 +6,7 @@ runs locally; on `aws` Firehose and the Step Functions state machine do those ho
 """
 
 import gzip
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -46,12 +47,21 @@ CopyMode = Literal["auto", "local", "job", "state-machine"]
 _RUNNING: dict[str, LocalAws] = {}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def local_aws_up(
     stack: str = "local", port: int | None = None, *, serve_forever: bool = False, shards: int = 2
 ) -> dict[str, str]:
     """Starts the emulator on 127.0.0.1 (a free port unless `port`), creates the stack's resources,
     prints the variables to export and returns them. With `serve_forever`, blocks until Ctrl-C, then stops.
     """
+    if serve_forever:
+        # Ctrl-C and SIGTERM stop it, even when it was started with Ctrl-C ignored (as a background job
+        # of a script is): the disposition is inherited, and Python keeps an inherited "ignore".
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _interrupt)
     aws = start_emulator(port)
     environ: dict[str, str] = {}
     kept = False
