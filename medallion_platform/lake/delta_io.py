@@ -416,9 +416,8 @@ def _duckdb_type(kind: pa.DataType) -> str | None:
 
 
 def _sql_text(value: object) -> str:
-    if value is None:
-        return "NULL"
-    return "'" + str(value).replace("'", "''") + "'"
+    """A text (or null) SQL literal, as Delta keeps partition values and paths."""
+    return "NULL" if value is None else sql_literal(str(value))
 
 
 def _is_text(kind: pa.DataType) -> bool:

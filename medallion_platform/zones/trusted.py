@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult, sql_literal
 from medallion_platform.lake.schema import conform, conform_stream, quarantine_schema, trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import RawBatch, raw_table
@@ -286,7 +286,7 @@ def _write(
             # Insert-only MERGE as an anti-join on the keys present in the touched partitions.
             if existing:
                 keys = ", ".join(f'"{k}"' for k in contract.primary_key)
-                files = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in existing) + "]"
+                files = "[" + ", ".join(sql_literal(f) for f in existing) + "]"
                 known = f"SELECT {keys} FROM read_parquet({files})"
                 new = f"SELECT s.* FROM ({engine.sql(rows)}) s ANTI JOIN ({known}) k USING ({keys})"
             else:
