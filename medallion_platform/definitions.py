@@ -8,10 +8,11 @@ import dagster as dg
 
 from medallion_platform.automation.landing_sensors import build_landing_sensor
 from medallion_platform.automation.maintenance import maintenance_job, maintenance_schedule
+from medallion_platform.automation.materialize import ALL_ASSETS_JOB
 from medallion_platform.automation.schedules import batch_sources_schedule
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
-from medallion_platform.resources import EngineResource, LakehouseResource
+from medallion_platform.resources import platform_resources
 from medallion_platform.zones.assets import build_refined_asset, build_source_asset
 from medallion_platform.zones.refined import REFINED_TABLES
 
@@ -25,8 +26,8 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         sensors=[build_landing_sensor(contracts), late_event_sensor],
         schedules=[batch_sources_schedule(contracts), maintenance_schedule],
-        jobs=[maintenance_job],
-        resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
+        jobs=[maintenance_job, dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all())],
+        resources=platform_resources(),
     )
 
 

@@ -10,7 +10,7 @@ from medallion_platform.catalog import EmbeddedCatalog
 from medallion_platform.engine import Engine, build_engine
 from medallion_platform.settings import Settings
 
-__all__ = ["EngineResource", "LakehouseResource"]
+__all__ = ["EngineResource", "LakehouseResource", "platform_resources"]
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -32,15 +32,36 @@ class LakehouseResource(dg.ConfigurableResource):
 
 
 class EngineResource(dg.ConfigurableResource):
-    """The PySpark-API engine: `embedded` (SQLFrame on DuckDB) unless MEDALLION_ENGINE says `spark`."""
+    """The PySpark-API engine: `embedded` (SQLFrame on DuckDB) unless MEDALLION_ENGINE says `spark`
+    (or `databricks`, which the Databricks step launcher sets on the cluster)."""
 
     kind: str | None = None
 
     @contextmanager
     def session(self) -> Iterator[Engine]:
-        """A fresh engine for one asset computation (Spark reuses its process-wide session)."""
+        """A fresh engine for one asset computation (Spark reuses its process-wide session); closing it
+        drops what the computation made, such as persisted validation tables."""
         engine = build_engine(self.kind or Settings.from_env().engine)
         try:
             yield engine
         finally:
             engine.close()
+
+
+def platform_resources(settings: Settings | None = None) -> dict[str, Any]:
+    """The resources every Medallion asset needs, bound to `settings` (None: `MEDALLION_*` at run time)."""
+    from medallion_platform.databricks.launcher import medallion_step_launcher
+    from medallion_platform.io_manager import DeltaIOManager
+
+    lakehouse = (
+        LakehouseResource()
+        if settings is None
+        else LakehouseResource(data_dir=str(settings.data_dir), env=settings.env)
+    )
+    engine = EngineResource() if settings is None else EngineResource(kind=settings.engine)
+    return {
+        "lakehouse": lakehouse,
+        "engine": engine,
+        "io_manager": DeltaIOManager(lakehouse=lakehouse, engine_kind=engine.kind),
+        "step_launcher": medallion_step_launcher,
+    }

@@ -32,7 +32,7 @@ class Settings(BaseModel):
     """Root URI per zone: a local folder, or `s3://<bucket>` on AWS."""
     storage_options: dict[str, str] = Field(default_factory=dict)
     """Object-store options for delta-rs (endpoint, region, credentials) on S3."""
-    engine: Literal["embedded", "spark"] = "embedded"
+    engine: Literal["embedded", "spark", "databricks"] = "embedded"
     batch_rows: int = Field(default=250_000, ge=1_000)
     """Upper bound on rows held in memory per processing batch."""
     catalog_name: str = "medallion"
@@ -75,7 +75,8 @@ class Settings(BaseModel):
         }
         if "MEDALLION_BATCH_ROWS" in env:
             values["batch_rows"] = env["MEDALLION_BATCH_ROWS"]
-        if kind == "local":
+        if kind == "local" or (kind == "databricks" and not env.get("MEDALLION_RAW_BUCKET")):
+            # databricks without zone buckets: the zones in local folders (the local Databricks stand-in)
             values["zone_roots"] = {zone: str(data_dir / zone) for zone in ZONES}
         else:
             roots = {}

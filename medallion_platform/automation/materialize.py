@@ -10,13 +10,17 @@ run as one single-run backfill over the partition range each step needs:
 from dataclasses import dataclass, field
 
 import dagster as dg
+from dagster._core.execution.execution_result import ExecutionResult  # the base of both results: no public name
 
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
 
-__all__ = ["MaterializeReport", "materialize_all"]
+__all__ = ["ALL_ASSETS_JOB", "MaterializeReport", "materialize_all", "medallion_asset_job"]
+
+ALL_ASSETS_JOB = "medallion_all_assets"
+"""Every asset as one job: runs select a subset of it."""
 
 
 @dataclass
@@ -41,15 +45,32 @@ def materialize_all(
     """Runs every asset of `defs` (default: the code location) over what has landed."""
     if defs is None:
         from medallion_platform.definitions import defs
-    resources = {
-        "lakehouse": _lakehouse(settings),
-        "engine": _engine(settings),
-    }
+    from medallion_platform.resources import platform_resources
+
+    resources = platform_resources(settings)
     assets = list(defs.assets or [])  # type: ignore[union-attr]  # `defs` is set above
     contracts = load_contracts()
     report = MaterializeReport()
 
+    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
     def run(label: str, selection: dg.AssetSelection, tags: dict[str, str] | None = None):
+        if settings.env == "databricks":
+            # The step launcher ships each step by reference: the job must be reconstructable, and its
+            # resources resolve from the environment (on the orchestrator and on the cluster alike).
+            keys = list(selection.resolve(assets))
+            result: ExecutionResult = dg.execute_job(
+                dg.reconstructable(medallion_asset_job),
+                instance=instance,
+                asset_selection=keys,
+                tags=tags,
+                raise_on_error=False,
+                run_config={**run_config, "execution": {"config": {"in_process": {}}}},
+            )
+            with result:
+                report.runs.append((label, result.success))
+                touched(result)
+            return
         result = dg.materialize(
             assets,
             selection=selection,
@@ -57,10 +78,17 @@ def materialize_all(
             instance=instance,
             tags=tags,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config=run_config,
         )
         report.runs.append((label, result.success))
-        return result
+        touched(result)
+
+    def touched(result: "ExecutionResult") -> None:
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+            if mat.asset_key.path[0] == "trusted" and mat.asset_key.path[1] in streams:
+                value = mat.metadata.get("touched_partitions")
+                report.touched_dates += [d for d in str(value.value if value else "").split(",") if d]
 
     batch = [c.name for c in contracts.values() if c.source.kind == "batch"]
     streams = [c.name for c in contracts.values() if c.source.kind == "stream"]
@@ -70,12 +98,7 @@ def materialize_all(
         dates = sorted({f.landing_date for f in files})
         if not dates:
             continue
-        result = run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
-        for event in result.get_asset_materialization_events():
-            mat = event.event_specific_data.materialization
-            if mat.asset_key == dg.AssetKey(["trusted", name]):
-                touched = mat.metadata.get("touched_partitions")
-                report.touched_dates += [d for d in str(touched.value if touched else "").split(",") if d]
+        run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
     report.touched_dates = sorted(set(report.touched_dates))
     dated = [dg.AssetKey(["refined", t.name]) for t in REFINED_TABLES if t.partitioned]
     if report.touched_dates:
@@ -85,20 +108,15 @@ def materialize_all(
     return report
 
 
+def medallion_asset_job() -> dg.JobDefinition:
+    """Every asset of the code location as one job (reconstructable: the Databricks step launcher needs it)."""
+    from medallion_platform.definitions import defs
+
+    return defs.resolve_job_def(ALL_ASSETS_JOB)
+
+
 def _raw_and_trusted(datasets: list[str]) -> dg.AssetSelection:
     keys = []
     for name in datasets:
         keys += [["raw", name], ["trusted", name], ["trusted", f"{name}_quarantine"]]
     return dg.AssetSelection.assets(*keys)
-
-
-def _lakehouse(settings: Settings):
-    from medallion_platform.resources import LakehouseResource
-
-    return LakehouseResource(data_dir=str(settings.data_dir), env=settings.env)
-
-
-def _engine(settings: Settings):
-    from medallion_platform.resources import EngineResource
-
-    return EngineResource(kind=settings.engine)

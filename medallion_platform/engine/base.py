@@ -1,23 +1,39 @@
-"""The engine interface shared by the embedded and Spark engines."""
+"""The engine interface: everything transforms, readers and writers use, on every implementation.
+
+Three implementations: `embedded` (SQLFrame on DuckDB, the default), `spark` (local PySpark) and
+`databricks` (the cluster's own SparkSession, when a step runs on a Databricks cluster).
+"""
 
 import itertools
 from abc import ABC, abstractmethod
-from typing import Any, TypeAlias
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-__all__ = ["Engine", "build_engine"]
+if TYPE_CHECKING:
+    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.lake.writers import DeltaWriter
+
+__all__ = ["ArrowData", "Engine", "EngineKind", "Frame", "build_engine"]
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader | ds.Dataset
 
+Frame: TypeAlias = Any
+"""A PySpark-API DataFrame of some engine: SQLFrame's on `embedded`, pyspark's on `spark`/`databricks`.
+The two share the API but no base class, so this is the one `Any` engines hand out."""
+
+EngineKind = Literal["embedded", "spark", "databricks"]
+
 
 class Engine(ABC):
-    """A PySpark-API session plus Arrow in and out."""
+    """A PySpark-API session plus Arrow, DuckDB and Delta in and out."""
 
-    name: str
+    name: ClassVar[str]
     F: Any
-    """The `functions` module of this engine's PySpark API."""
+    """The `functions` module of this engine's PySpark API (a module: no better type)."""
     Window: Any
     """The `Window` class of this engine's PySpark API."""
 
@@ -26,30 +42,56 @@ class Engine(ABC):
     def unique_name(self, stem: str) -> str:
         return f"{stem}_{next(self._ids)}"
 
+    # -- frames in -------------------------------------------------------------------------
     @abstractmethod
-    def dataframe(self, data: ArrowData, name: str = "input") -> Any:
+    def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
         """A DataFrame over Arrow data (lazily scanned where the engine can)."""
 
     @abstractmethod
-    def to_arrow(self, df: Any) -> pa.Table:
+    def sql(self, query: str, name: str = "query") -> Frame:
+        """A DataFrame over a query in the engine's own SQL (DuckDB's, or Spark SQL)."""
+
+    @abstractmethod
+    def duckdb_frame(self, connection: duckdb.DuckDBPyConnection, table: str) -> Frame:
+        """A DataFrame over a table of a DuckDB connection (a raw batch parsed on the driver):
+        no copy when the engine is that DuckDB, else the rows are handed over as Arrow."""
+
+    @abstractmethod
+    def delta_frame(
+        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+    ) -> Frame:
+        """A DataFrame over a Delta table's current version (only `values` of `partition_column`, if given)."""
+
+    # -- results out -----------------------------------------------------------------------
+    @abstractmethod
+    def to_arrow(self, df: Frame) -> pa.Table:
         """Runs `df` and returns its rows as Arrow."""
 
-    def to_reader(self, df: Any, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+    def to_reader(self, df: Frame, batch_rows: int = 100_000) -> pa.RecordBatchReader:
         """Runs `df` and streams its rows in record batches of at most `batch_rows`."""
         table = self.to_arrow(df)
         return pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=batch_rows))
 
-    def count(self, df: Any) -> int:
+    def count(self, df: Frame) -> int:
         return int(df.count())
 
     @abstractmethod
-    def persist(self, df: Any) -> Any:
+    def persist(self, df: Frame) -> Frame:
         """Computes `df` once so several outputs can read it without recomputing."""
 
-    def checkpoint(self, df: Any) -> Any:
+    def checkpoint(self, df: Frame) -> Frame:
         """`df` as a fresh plan over the same (lazy) result, where building plans costs in
         proportion to their depth; nothing is computed. The default returns `df` itself."""
         return df
+
+    @abstractmethod
+    def writer(self) -> "DeltaWriter":
+        """The Delta writer for this engine's frames (chosen from what the session can do)."""
+
+    @abstractmethod
+    def child(self) -> "Engine":
+        """A child engine on the same session: frames pass freely between the two, and closing the
+        child drops only what the child created (a step's persisted tables, not its inputs)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -57,7 +99,7 @@ class Engine(ABC):
 
 
 def build_engine(kind: str) -> Engine:
-    """The engine called `kind`: `embedded` or `spark`."""
+    """The engine called `kind`: `embedded`, `spark` (local PySpark) or `databricks` (the cluster's session)."""
     if kind == "embedded":
         from medallion_platform.engine.embedded import EmbeddedEngine
 
@@ -66,4 +108,8 @@ def build_engine(kind: str) -> Engine:
         from medallion_platform.engine.spark import SparkEngine
 
         return SparkEngine()
-    raise ValueError(f"unknown engine {kind!r}: use 'embedded' or 'spark' (MEDALLION_ENGINE)")
+    if kind == "databricks":
+        from medallion_platform.engine.databricks import DatabricksEngine
+
+        return DatabricksEngine()
+    raise ValueError(f"unknown engine {kind!r}: use 'embedded', 'spark' or 'databricks' (MEDALLION_ENGINE)")

@@ -9,16 +9,22 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 from sqlframe.duckdb import DuckDBSession, Window
 from sqlframe.duckdb import functions as F
 from sqlglot.dialects.dialect import Dialect
 
-from medallion_platform.engine.base import ArrowData, Engine
+from medallion_platform.engine.base import ArrowData, Engine, Frame
+
+if TYPE_CHECKING:
+    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.lake.writers import DeltaWriter
 
 __all__ = ["EmbeddedEngine"]
 
@@ -70,22 +76,43 @@ class EmbeddedEngine(Engine):
         self._tables: list[str] = []
         self._registered: list[str] = []
 
-    def dataframe(self, data: ArrowData, name: str = "input") -> Any:
+    def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
         # SQLFrame learns columns from DuckDB's catalog: a registered Arrow object shows none,
         # a view over it does, and DuckDB still scans the Arrow dataset lazily.
         arrow = f"{self.unique_name(name)}__arrow"
         self.connection.register(arrow, data)
         self._registered.append(arrow)
-        return self.query_frame(f'SELECT * FROM "{arrow}"', name)
+        return self.sql(f'SELECT * FROM "{arrow}"', name)
 
-    def query_frame(self, query: str, name: str = "query") -> Any:
+    def sql(self, query: str, name: str = "query") -> Frame:
         """A DataFrame over a DuckDB query (a view: nothing runs until the frame is used)."""
         view = self.unique_name(name)
         self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS {query}')
         self._views.append(view)
         return self.table(view)
 
-    def table(self, name: str) -> Any:
+    def duckdb_frame(self, connection: duckdb.DuckDBPyConnection, table: str) -> Frame:
+        if connection is self.connection:
+            return self.table(table)  # same DuckDB: no copy at all
+        return self.dataframe(connection.sql(f'SELECT * FROM "{table}"').to_arrow_table(), table)
+
+    def delta_frame(
+        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+    ) -> Frame:
+        """Read by DuckDB's own Parquet reader when the table is local (bounded memory: an Arrow
+        dataset scan reads whole files ahead), else scanned lazily through Arrow."""
+        query = table.local_parquet_sql(partition_column, values)
+        if query is not None:
+            return self.sql(query, "delta")
+        scope = None
+        if partition_column is not None and values is not None:
+            scope = ds.field(partition_column).isin(list(values))
+        dataset = table.duckdb_dataset(scope)
+        if dataset is None:
+            raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
+        return self.dataframe(dataset, "delta")
+
+    def table(self, name: str) -> Frame:
         """A DataFrame over DuckDB table or view `name`.
 
         SQLFrame looks a table's columns up in DuckDB's catalog and normalizes each name and type
@@ -99,7 +126,7 @@ class EmbeddedEngine(Engine):
             self.session.catalog.add_table(name, columns)
         return self.session.table(name)
 
-    def sql(self, df: Any) -> str:
+    def sql_text(self, df: Frame) -> str:
         """DuckDB SQL of a DataFrame, its CTEs inlined.
 
         SQLFrame writes each step as a CTE; DuckDB 2.0 materializes a CTE read more than once,
@@ -108,27 +135,35 @@ class EmbeddedEngine(Engine):
         """
         return _INLINE_CTE.sub(r"\1 AS NOT MATERIALIZED (", df.sql(dialect="duckdb", pretty=False, optimize=False))
 
-    def to_arrow(self, df: Any) -> pa.Table:
-        return self.connection.sql(self.sql(df)).to_arrow_table()
+    def to_arrow(self, df: Frame) -> pa.Table:
+        return self.connection.sql(self.sql_text(df)).to_arrow_table()
 
-    def to_reader(self, df: Any, batch_rows: int = 100_000) -> pa.RecordBatchReader:
+    def to_reader(self, df: Frame, batch_rows: int = 100_000) -> pa.RecordBatchReader:
         """Streams the result in batches of at most `batch_rows` rows."""
-        return self.connection.sql(self.sql(df)).to_arrow_reader(batch_rows)
+        return self.connection.sql(self.sql_text(df)).to_arrow_reader(batch_rows)
 
-    def persist(self, df: Any) -> Any:
+    def persist(self, df: Frame) -> Frame:
         table = self.unique_name("persisted")
-        self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql(df)}')
+        self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql_text(df)}')
         self._tables.append(table)
         return self.table(table)
 
-    def checkpoint(self, df: Any) -> Any:
+    def checkpoint(self, df: Frame) -> Frame:
         """A view over `df`'s SQL: later steps start from a one-table plan.
 
         SQLFrame copies (and hashes) a DataFrame's whole expression, every CTE so far, on each
         step, so a chain of steps costs quadratically in Python. DuckDB inlines the view, so the
         query it runs is the same.
         """
-        return self.query_frame(self.sql(df), "checkpoint")
+        return self.sql(self.sql_text(df), "checkpoint")
+
+    def writer(self) -> "DeltaWriter":
+        from medallion_platform.lake.writers import DuckDBStreamedWriter
+
+        return DuckDBStreamedWriter(self)
+
+    def child(self) -> "EmbeddedEngine":
+        return EmbeddedEngine()
 
     def close(self) -> None:
         for view in self._views:

@@ -1,18 +1,25 @@
 """Local PySpark (`local[2]`): the parity engine, and the model of what runs on Databricks.
 
-Spark cannot load Delta here (delta-spark fetches jars from Maven), so data goes in and out
-as Arrow and delta-rs does the Delta IO.
+Spark cannot load Delta here (delta-spark fetches jars from Maven), so a session without Delta
+hands its rows to delta-rs as Arrow (`lake/writers.py::ArrowDeltaRsWriter`) and reads Delta tables
+through delta-rs; a session with Delta (a Databricks cluster) reads and writes them natively.
 """
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from medallion_platform.engine.base import ArrowData, Engine
+from medallion_platform.engine.base import ArrowData, Engine, Frame
 
-__all__ = ["SparkEngine", "local_spark_session"]
+if TYPE_CHECKING:
+    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.lake.writers import DeltaWriter
+
+__all__ = ["SparkEngine", "has_delta", "local_spark_session"]
 
 
 def local_spark_session(master: str = "local[2]") -> Any:
@@ -35,6 +42,14 @@ def local_spark_session(master: str = "local[2]") -> Any:
     )
 
 
+def has_delta(spark: Any) -> bool:
+    """True when the session can read and write Delta itself: a Databricks runtime, or delta-spark's
+    catalog configured (neither is possible here: no Delta jars)."""
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):  # set by the Databricks runtime on every cluster
+        return True
+    return "DeltaCatalog" in spark.conf.get("spark.sql.catalog.spark_catalog", "")
+
+
 class SparkEngine(Engine):
     """The PySpark API on a real Spark session."""
 
@@ -46,23 +61,54 @@ class SparkEngine(Engine):
 
         self.F = F
         self.Window = Window
-        self.spark = spark or local_spark_session()
+        self.spark = spark or self._default_session()
 
-    def dataframe(self, data: ArrowData, name: str = "input") -> Any:
+    def _default_session(self) -> Any:
+        return local_spark_session()
+
+    def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
         if isinstance(data, ds.Dataset):
             data = data.to_table()
         elif isinstance(data, pa.RecordBatchReader):
             data = data.read_all()
         return self.spark.createDataFrame(_plain_types(data))
 
-    def to_arrow(self, df: Any) -> pa.Table:
+    def sql(self, query: str, name: str = "query") -> Frame:
+        return self.spark.sql(query)
+
+    def duckdb_frame(self, connection: duckdb.DuckDBPyConnection, table: str) -> Frame:
+        return self.dataframe(connection.sql(f'SELECT * FROM "{table}"').to_arrow_table(), table)
+
+    def delta_frame(
+        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+    ) -> Frame:
+        """Spark's own Delta reader when the session has Delta; else the current version through delta-rs."""
+        scoped = partition_column is not None and values is not None
+        if has_delta(self.spark):
+            df = self.spark.read.format("delta").load(table.uri)
+            return df.where(self.F.col(partition_column).isin(*values)) if scoped else df
+        scope = ds.field(partition_column).isin(list(values or [])) if scoped else None
+        rows = table.read(filter=scope)
+        if rows is None:
+            raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
+        return self.dataframe(rows, "delta")
+
+    def to_arrow(self, df: Frame) -> pa.Table:
         return df.toArrow()
 
-    def persist(self, df: Any) -> Any:
+    def persist(self, df: Frame) -> Frame:
         return df.localCheckpoint()
 
+    def writer(self) -> "DeltaWriter":
+        from medallion_platform.lake.writers import ArrowDeltaRsWriter, SparkNativeDeltaWriter
+
+        return SparkNativeDeltaWriter(self) if has_delta(self.spark) else ArrowDeltaRsWriter(self)
+
+    def child(self) -> "SparkEngine":
+        return self
+
     def close(self) -> None:
-        """The Spark session is process-wide (one per test run or worker); it stays up."""
+        """The Spark session is process-wide (one per test run, worker or cluster); it stays up."""
 
 
 def _plain_types(table: pa.Table) -> pa.Table:

@@ -4,6 +4,7 @@ Asset keys are `[zone, name]` and groups are the zones. Trusted `order_events` a
 are partitioned by landing date; date-partitioned refined tables by event date.
 """
 
+from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
@@ -12,19 +13,25 @@ import pyarrow as pa
 from medallion_platform.automation.partitions import DAILY
 from medallion_platform.contracts import Contract
 from medallion_platform.contracts.model import parse_duration
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.engine.base import Frame
+from medallion_platform.io_manager import PARTITION_COLUMN
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
+from medallion_platform.lake.writers import write_table
+from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
-from medallion_platform.zones.flow import ingest_and_promote
-from medallion_platform.zones.raw import ingest_raw, raw_table
+from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
-from medallion_platform.zones.refined.base import refresh_refined
-from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+from medallion_platform.zones.refined.base import PARTITION, plan_refresh
+from medallion_platform.zones.trusted import PromoteResult, plan_promotion, quarantine_table, trusted_table
 
 __all__ = ["build_refined_asset", "build_source_asset", "table_metadata"]
 
 KINDS = {"delta", "duckdb"}
+
+StepLauncherParam = dg.ResourceParam[object]
+"""The `step_launcher` resource: Databricks' step launcher in the databricks environment, else None."""
 
 
 def _column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
@@ -69,50 +76,56 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     tags = {"medallion/pii": "true"} if contract.pii else {}
     freshness = _freshness(contract)
 
+    specs = [
+        dg.AssetSpec(
+            raw_key,
+            group_name="raw",
+            description=f"Raw {contract.name} as it landed under {contract.source.landing_prefix}. "
+            f"{contract.description}",
+            owners=[contract.owner],
+            kinds=KINDS,
+            freshness_policy=freshness,
+            metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
+            tags={**tags, "medallion/source_kind": contract.source.kind},
+            skippable=True,
+        ),
+        dg.AssetSpec(
+            key,
+            deps=[raw_key],
+            group_name="trusted",
+            description=f"{contract.description} Typed, validated and deduplicated per its contract.",
+            owners=[contract.owner],
+            kinds=KINDS,
+            freshness_policy=freshness,
+            automation_condition=dg.AutomationCondition.eager(),
+            metadata={
+                "dagster/column_schema": _column_schema(trusted_schema(contract), descriptions),
+                "primary_key": ",".join(contract.primary_key),
+                "pii_columns": ",".join(contract.pii) or "none",
+            },
+            tags=tags,
+            skippable=True,
+        ),
+        dg.AssetSpec(
+            quarantine_key,
+            deps=[raw_key],
+            group_name="trusted",
+            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
+            owners=[contract.owner],
+            kinds=KINDS,
+            automation_condition=dg.AutomationCondition.eager(),
+            metadata={"dagster/column_schema": _column_schema(quarantine_schema(contract))},
+            tags=tags,
+            skippable=True,
+        ),
+    ]
+
     @dg.multi_asset(
-        specs=[
-            dg.AssetSpec(
-                raw_key,
-                group_name="raw",
-                description=f"Raw {contract.name} as it landed under {contract.source.landing_prefix}. "
-                f"{contract.description}",
-                owners=[contract.owner],
-                kinds=KINDS,
-                freshness_policy=freshness,
-                metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
-                tags={**tags, "medallion/source_kind": contract.source.kind},
-                skippable=True,
-            ),
-            dg.AssetSpec(
-                key,
-                deps=[raw_key],
-                group_name="trusted",
-                description=f"{contract.description} Typed, validated and deduplicated per its contract.",
-                owners=[contract.owner],
-                kinds=KINDS,
-                freshness_policy=freshness,
-                automation_condition=dg.AutomationCondition.eager(),
-                metadata={
-                    "dagster/column_schema": _column_schema(trusted_schema(contract), descriptions),
-                    "primary_key": ",".join(contract.primary_key),
-                    "pii_columns": ",".join(contract.pii) or "none",
-                },
-                tags=tags,
-                skippable=True,
-            ),
-            dg.AssetSpec(
-                quarantine_key,
-                deps=[raw_key],
-                group_name="trusted",
-                description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
-                owners=[contract.owner],
-                kinds=KINDS,
-                automation_condition=dg.AutomationCondition.eager(),
-                metadata={"dagster/column_schema": _column_schema(quarantine_schema(contract))},
-                tags=tags,
-                skippable=True,
-            ),
-        ],
+        # skippable outputs of type TableWrite, persisted by the Delta IO manager
+        outs={
+            spec.key.to_python_identifier(): dg.AssetOut(spec=spec, dagster_type=TableWrite, is_required=False)
+            for spec in specs
+        },
         check_specs=contract_check_specs(contract, key),
         partitions_def=DAILY if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
@@ -120,19 +133,18 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
         name=f"source_{contract.name}",
         pool=f"medallion_{contract.name}",
     )
-    def source_asset(context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource):
+    def source_asset(
+        context: dg.AssetExecutionContext,
+        lakehouse: LakehouseResource,
+        engine: EngineResource,
+        step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
+    ):
+        from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
+
         settings = lakehouse.settings()
         selected = context.selected_asset_keys
         want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
         dates = _partition_keys(context)
-        raw_result = promoted = None
-        with engine.session() as session:
-            if want_raw and want_trusted:
-                raw_result, promoted = ingest_and_promote(settings, session, contract, landing_dates=dates)
-            elif want_raw:
-                raw_result = ingest_raw(settings, contract, landing_dates=dates)
-            else:
-                promoted = promote(settings, session, contract, landing_dates=dates)
         catalog = lakehouse.catalog()
 
         def register(zone: str, name: str, schema: pa.Schema, description: str, partition_by: list[str]) -> None:
@@ -146,52 +158,89 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 partition_by=partition_by,
             )
 
-        if raw_result is not None:
-            for stray in raw_result.unrecognised:
-                context.log.warning(f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/...")
-            register("raw", contract.name, raw_schema(contract), contract.description, ["_landing_date"])
-            yield dg.MaterializeResult(
-                asset_key=raw_key,
-                metadata={
-                    **table_metadata(raw_table(settings, contract.name)),
-                    "new_rows": raw_result.rows,
-                    "new_files": len(raw_result.files),
-                    "already_ingested_files": raw_result.already_ingested,
-                    "malformed_records": raw_result.malformed,
-                    "batch_id": raw_result.batch_id or "none",
-                },
-            )
-        if promoted is None:
-            return
+        with engine.session() as session:
+            batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates) if want_raw else None
+            try:
+                if want_raw:
+                    raw_result = nothing_new(settings, contract, dates)
+                    raw_out = TableWrite(session, None, Append(), raw_schema(contract))
+                    if batch is not None:
+                        raw_out = raw_write(batch)
+                    yield dg.MaterializeResult(
+                        asset_key=raw_key,
+                        value=raw_out,
+                        metadata={
+                            "new_files": len(batch.files) if batch else 0,
+                            "already_ingested_files": batch.already_ingested if batch else raw_result.already_ingested,
+                            "malformed_records": batch.malformed() if batch else 0,
+                            "batch_id": batch.batch_id if batch else "none",
+                        },
+                    )
+                    if batch is not None:  # committed by the IO manager: log the files it took
+                        raw_result = log_batch(settings, batch, raw_out.written())
+                    for stray in raw_result.unrecognised:
+                        context.log.warning(
+                            f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
+                        )
+                    register("raw", contract.name, raw_schema(contract), contract.description, ["_landing_date"])
+                    context.log.info(
+                        f"raw/{contract.name}: {raw_result.rows} new rows from {len(raw_result.files)} files, "
+                        f"{raw_result.already_ingested} already ingested, {raw_result.malformed} malformed"
+                    )
+                if not want_trusted:
+                    return
+                plan = plan_promotion(settings, session, contract, landing_dates=dates, batch=batch)
+                if plan is None:
+                    promoted = PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+                    q_out = TableWrite(session, None, Append(), quarantine_schema(contract))
+                    t_out = TableWrite(session, None, Append(), trusted_schema(contract))
+                else:
+                    q_out, t_out = plan.quarantine, plan.trusted
+                partition_by = [contract.partition.column] if contract.partition else []
+                # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
+                q_figures = {"new_rows": plan.planned_quarantined if plan else 0}
+                if quarantine_key in selected:
+                    yield dg.MaterializeResult(asset_key=quarantine_key, value=q_out, metadata=q_figures)
+                else:
+                    write_table(quarantine_table(settings, contract.name), q_out, batch_rows=settings.write_batch_rows)
+                register(
+                    "trusted",
+                    f"{contract.name}_quarantine",
+                    quarantine_schema(contract),
+                    f"Quarantined rows of {contract.name}",
+                    [],
+                )
+
+                def reconciliation(written: WriteResult) -> dict[str, object]:
+                    result = promoted if plan is None else plan.result()
+                    meta = result.as_metadata()
+                    return {
+                        **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
+                        "quarantine_by_rule": meta["quarantine_by_rule"],
+                    }
+
+                t_out.figures = reconciliation
+                touched = plan.touched if plan else []
+                if key in selected:
+                    yield dg.MaterializeResult(
+                        asset_key=key, value=t_out, metadata={"touched_partitions": ",".join(touched)}
+                    )
+                else:
+                    write_table(trusted_table(settings, contract.name), t_out, batch_rows=settings.write_batch_rows)
+                promoted = promoted if plan is None else plan.result()
+            finally:
+                if batch is not None:
+                    batch.drop()
         if not promoted.reconciled:
             context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
-        partition_by = [contract.partition.column] if contract.partition else []
         register("trusted", contract.name, trusted_schema(contract), contract.description, partition_by)
-        quarantine_name = f"{contract.name}_quarantine"
-        register("trusted", quarantine_name, quarantine_schema(contract), f"Quarantined rows of {contract.name}", [])
-        trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
-        meta = promoted.as_metadata()
-        if key in selected:
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata={
-                    **table_metadata(trusted),
-                    **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
-                    "quarantine_by_rule": meta["quarantine_by_rule"],
-                    "touched_partitions": ",".join(promoted.touched_partitions),
-                },
-            )
-        if quarantine_key in selected:
-            yield dg.MaterializeResult(
-                asset_key=quarantine_key, metadata={**table_metadata(quarantine), "new_rows": promoted.quarantined}
-            )
         wanted = context.selected_asset_check_keys
         for result in contract_check_results(
-            trusted,
+            trusted_table(settings, contract.name),
             contract,
             key,
             reconciled=promoted.reconciled,
-            reconciliation=meta,
+            reconciliation=promoted.as_metadata(),
             partitions=promoted.touched_partitions if partitioned else None,
         ):
             if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
@@ -201,8 +250,18 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
 
 
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
-    """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite."""
-    deps = [dg.AssetKey(["trusted", name]) for name in table.inputs]
+    """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite.
+
+    Its trusted inputs come from the Delta IO manager as DataFrames; `order_events` is read only
+    for the event dates being built.
+    """
+    ins = {
+        name: dg.AssetIn(
+            key=["trusted", name],
+            metadata={PARTITION_COLUMN: PARTITION} if name == "order_events" and table.partitioned else None,
+        )
+        for name in table.inputs
+    }
 
     @dg.asset(
         key=["refined", table.name],
@@ -210,7 +269,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         description=table.description,
         owners=[table.owner],
         kinds=KINDS,
-        deps=deps,
+        ins=ins,
         partitions_def=DAILY if table.partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
         automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
@@ -218,28 +277,26 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         code_version="1",
     )
     def refined_asset(
-        context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource
-    ) -> dg.MaterializeResult:
+        context: dg.AssetExecutionContext,
+        lakehouse: LakehouseResource,
+        engine: EngineResource,
+        step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
+        **inputs: Frame,
+    ) -> Iterator[dg.MaterializeResult]:
         settings = lakehouse.settings()
         dates = _partition_keys(context) if table.partitioned else None
         with engine.session() as session:
-            result = refresh_refined(settings, session, table, dates)
+            plan = plan_refresh(settings, session, table, dates, inputs)
+            yield dg.MaterializeResult(
+                value=plan.write, metadata={"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
+            )
         lakehouse.catalog().register(
             "refined",
             table.name,
             schema=table.schema,
             description=table.description,
             owner=table.owner,
-            partition_by=["event_date"] if table.partitioned else [],
-        )
-        target = DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
-        return dg.MaterializeResult(
-            metadata={
-                **table_metadata(target),
-                "rows_written": result.rows,
-                "refresh": result.mode,
-                "dates": ",".join(dates) if dates else "all",
-            }
+            partition_by=[PARTITION] if table.partitioned else [],
         )
 
     return refined_asset

@@ -2,9 +2,9 @@
 trusted from the batch in hand (no read-back), each table in one commit."""
 
 from collections.abc import Sequence
-from typing import Any
 
 from medallion_platform.contracts import Contract
+from medallion_platform.engine.base import Engine
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import RawIngestResult, commit_raw, nothing_new, stage_raw
 from medallion_platform.zones.trusted import PromoteResult, promote
@@ -13,7 +13,7 @@ __all__ = ["ingest_and_promote"]
 
 
 def ingest_and_promote(
-    settings: Settings, engine: Any, contract: Contract, *, landing_dates: Sequence[str] | None = None
+    settings: Settings, engine: Engine, contract: Contract, *, landing_dates: Sequence[str] | None = None
 ) -> tuple[RawIngestResult, PromoteResult]:
     """New landing files -> raw -> trusted + quarantine (older raw batches still pending are taken too)."""
     from medallion_platform.engine.embedded import shared_connection

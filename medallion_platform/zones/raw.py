@@ -21,8 +21,10 @@ import pyarrow.dataset as ds
 from medallion_platform.contracts import Contract
 from medallion_platform.ingestion.landing import LandingFile, list_landing_files, read_landing_file
 from medallion_platform.ingestion.parsers import ParsedInserter
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import raw_schema
+from medallion_platform.lake.writers import write_table
+from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.settings import Settings
 
 __all__ = [
@@ -31,8 +33,11 @@ __all__ = [
     "commit_raw",
     "ingest_log_table",
     "ingest_raw",
+    "log_batch",
+    "nothing_new",
     "raw_app_id",
     "raw_table",
+    "raw_write",
     "stage_raw",
 ]
 
@@ -151,6 +156,11 @@ class RawBatch:
         source = self.connection.sql(f'SELECT {columns} FROM "{self.table}"').to_arrow_reader(batch_rows)
         return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in source))
 
+    def malformed(self) -> int:
+        """Rows of the batch that could not be parsed (kept in raw with `_parse_error`)."""
+        found = self.connection.execute(f'SELECT count(*) FROM "{self.table}" WHERE _parse_error IS NOT NULL')
+        return int(found.fetchall()[0][0])
+
     def drop(self) -> None:
         self.connection.execute(f'DROP TABLE IF EXISTS "{self.table}"')
 
@@ -230,18 +240,38 @@ def stage_raw(
     return batch
 
 
+def raw_write(batch: RawBatch) -> TableWrite:
+    """The staged batch as a raw append (one commit tagged with the batch's app transaction).
+
+    The batch was parsed on the driver into the process's DuckDB, whatever the step's engine, so it
+    is written from there by the embedded writer.
+    """
+    from medallion_platform.engine.embedded import EmbeddedEngine
+
+    engine = EmbeddedEngine()
+    contract = batch.contract
+    return TableWrite(
+        engine=engine,
+        frame=engine.duckdb_frame(batch.connection, batch.table),
+        spec=Append(
+            partition_by=("_landing_date",),
+            txns={raw_app_id(contract.name): batch.seq},
+            metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
+        ),
+        schema=raw_schema(contract),
+    )
+
+
 def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
     """Appends the staged batch to raw in one commit (streamed), then logs its files."""
+    write = raw_write(batch)
+    write_table(raw_table(settings, batch.contract.name), write, batch_rows=settings.write_batch_rows)
+    return log_batch(settings, batch, write.written())
+
+
+def log_batch(settings: Settings, batch: RawBatch, result: WriteResult) -> RawIngestResult:
+    """Records the files a committed raw batch took in the ingest log, and what the batch held."""
     contract = batch.contract
-    result = raw_table(settings, contract.name).append_query(
-        batch.connection,
-        f'SELECT * FROM "{batch.table}"',
-        schema=raw_schema(contract),
-        partition_by=["_landing_date"],
-        txns={raw_app_id(contract.name): batch.seq},
-        metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
-        batch_rows=settings.write_batch_rows,
-    )
     log = pa.table(
         {
             "source_file": [f.key for f in batch.files],
@@ -255,9 +285,6 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         schema=LOG_SCHEMA,
     )
     ingest_log_table(settings, contract.name).append(log)
-    (malformed,) = batch.connection.execute(
-        f'SELECT count(*) FROM "{batch.table}" WHERE _parse_error IS NOT NULL'
-    ).fetchall()[0]
     return RawIngestResult(
         dataset=contract.name,
         batch_seq=batch.seq,
@@ -269,7 +296,7 @@ def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
         unrecognised=batch.unrecognised,
         version=result.version,
         landing_dates=sorted({f.landing_date for f in batch.files}),
-        malformed=int(malformed),
+        malformed=batch.malformed(),
         max_batch_rows=max(result.max_batch_rows, batch.max_chunk_rows),
     )
 

@@ -13,6 +13,7 @@ Rows stream: the batch is validated once into a DuckDB table (spilling past its 
 and quarantine and trusted rows flow to delta-rs in bounded record batches.
 """
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -21,13 +22,26 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult, sql_literal
-from medallion_platform.lake.schema import conform, conform_stream, quarantine_schema, trusted_schema
+from medallion_platform.engine.base import ArrowData, Engine
+from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
+from medallion_platform.lake.writers import write_table
+from medallion_platform.lake.writes import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import RawBatch, raw_table
 from medallion_platform.zones.validation import deduplicate, partition_value, quarantine_rows, valid_rows, validate
 
-__all__ = ["PromoteResult", "promote", "quarantine_table", "transform", "trusted_app_id", "trusted_table"]
+__all__ = [
+    "PromoteResult",
+    "Promotion",
+    "plan_promotion",
+    "promote",
+    "quarantine_table",
+    "transform",
+    "trusted_app_id",
+    "trusted_spec",
+    "trusted_table",
+]
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,7 @@ def quarantine_table(settings: Settings, dataset: str) -> DeltaTableIO:
     )
 
 
-def transform(engine: Any, raw_rows: Any, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
+def transform(engine: Engine, raw_rows: ArrowData, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
     """The contract's rules on raw rows, materialized: (deduplicated valid rows, quarantined rows, valid count).
 
     The same steps `promote` streams; used where whole tables are wanted (engine parity tests).
@@ -99,21 +113,68 @@ def _scope_filter(scope: str | None, after: int) -> ds.Expression:
     return condition
 
 
-def promote(
+@dataclass
+class Promotion:
+    """A planned promotion: the validated batch, what each table still needs, and the two writes.
+
+    Quarantine is written first, trusted second (a crash between them is repaired by the next run);
+    `result()` reads what both writes did.
+    """
+
+    contract: Contract
+    raw_rows: int
+    valid_count: int
+    seqs: list[int]
+    touched: list[str]
+    by_rule: dict[str, int]
+    fused: bool
+    quarantine: TableWrite
+    trusted: TableWrite
+    all_quarantine_scopes: bool
+    """Quarantine writes every scope of the run (so its written rows are the run's quarantined rows)."""
+
+    @property
+    def planned_quarantined(self) -> int:
+        return sum(self.by_rule.values())
+
+    def result(self) -> PromoteResult:
+        q_result, t_result = self.quarantine.written(), self.trusted.written()
+        quarantined = self.planned_quarantined
+        if not q_result.skipped and self.all_quarantine_scopes:
+            quarantined = q_result.source_rows  # what was written, not what was planned
+        return PromoteResult(
+            dataset=self.contract.name,
+            raw_rows=self.raw_rows,
+            inserted=t_result.inserted,
+            updated=t_result.updated,
+            # in-batch repeats of a key, plus rows that brought nothing new for a key already in trusted
+            duplicates=self.valid_count - t_result.inserted - t_result.updated,
+            quarantined=quarantined,
+            batch_seqs=self.seqs,
+            touched_partitions=self.touched,
+            quarantine_by_rule=dict(sorted(self.by_rule.items())),
+            trusted_version=t_result.version,
+            quarantine_version=q_result.version,
+            fused=self.fused,
+            max_batch_rows=max(q_result.max_batch_rows, t_result.max_batch_rows),
+        )
+
+
+def plan_promotion(
     settings: Settings,
-    engine: Any,
+    engine: Engine,
     contract: Contract,
     *,
-    landing_date: str | None = None,
     landing_dates: Sequence[str] | None = None,
     batch: RawBatch | None = None,
-) -> PromoteResult:
-    """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet.
+) -> Promotion | None:
+    """Validates the raw batches (of some landing dates, if given) that trusted has not taken yet and
+    plans the quarantine and trusted writes; None when there is nothing to promote.
 
     With `batch` (a raw batch just committed, still staged in DuckDB) and nothing older pending,
     trusted is built from the batch in hand instead of reading raw back.
     """
-    scopes: list[str | None] = list(landing_dates or ([landing_date] if landing_date else [])) or [None]
+    scopes: list[str | None] = list(landing_dates or []) or [None]
     trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
     done_t = {s: trusted.transaction_version(app[s]) for s in scopes}
@@ -123,7 +184,7 @@ def promote(
     raw = raw_table(settings, contract.name)
     fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
     if batch is not None and fused:
-        source = _batch_frame(engine, batch, settings)
+        source = engine.duckdb_frame(batch.connection, batch.table)
         raw_rows = batch.rows  # counted by the parser, independently of what follows
     else:
         condition = None
@@ -132,11 +193,11 @@ def promote(
             condition = part if condition is None else condition | part
         dataset = raw.duckdb_dataset(condition)
         if dataset is None:
-            return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+            return None
         raw_rows = dataset.count_rows()
         source = engine.dataframe(dataset, "raw_batch")
     if raw_rows == 0:
-        return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+        return None
 
     F = engine.F
     validated = engine.persist(validate(engine, source, contract))
@@ -166,49 +227,81 @@ def promote(
     if contract.partition is not None:
         touched = sorted({str(t["__partition"]) for t in tally if t["_rule"] is None and t["__partition"] is not None})
 
-    # Quarantine first (append; only the scopes it has not committed).
+    # Quarantine: an append of only the scopes it has not committed.
     bad = quarantine_rows(engine, validated, contract)
     q_todo = [s for s in upto if done_q[s] < upto[s]]
-    q_result = WriteResult(version=quarantine.version(), skipped=True)
-    quarantined = sum(by_rule.values())
-    if q_todo:
-        if len(q_todo) < len(upto):
-            bad = bad.where(F.col("_landing_date").isin(*q_todo))
-        q_result = _append(
-            engine,
-            quarantine,
-            bad,
-            quarantine_schema(contract),
-            settings,
-            partition_by=None,
-            txns={app[s]: upto[s] for s in q_todo},
-            metadata={"medallion.raw_batches": ",".join(map(str, seqs))},
-        )
-        if len(q_todo) == len(upto):
-            quarantined = q_result.source_rows  # what was written, not what was planned
-
+    if q_todo and len(q_todo) < len(upto):
+        bad = bad.where(F.col("_landing_date").isin(*q_todo))
+    quarantine_write = TableWrite(
+        engine=engine,
+        frame=bad if q_todo else None,
+        spec=Append(
+            txns={app[s]: upto[s] for s in q_todo}, metadata={"medallion.raw_batches": ",".join(map(str, seqs))}
+        ),
+        schema=quarantine_schema(contract),
+    )
     valid = valid_rows(engine, validated, contract)
     rows = deduplicate(engine, valid, contract, expected_rows=valid_count)
     t_todo = [s for s in upto if done_t[s] < upto[s]]
-    t_result = WriteResult(version=trusted.version(), skipped=True)
-    if t_todo:
-        t_result = _write(engine, trusted, rows, contract, touched, settings, txns={app[s]: upto[s] for s in t_todo})
-    return PromoteResult(
-        dataset=contract.name,
-        raw_rows=raw_rows,
-        inserted=t_result.inserted,
-        updated=t_result.updated,
-        # in-batch repeats of a key, plus rows that brought nothing new for a key already in trusted
-        duplicates=valid_count - t_result.inserted - t_result.updated,
-        quarantined=quarantined,
-        batch_seqs=seqs,
-        touched_partitions=touched,
-        quarantine_by_rule=dict(sorted(by_rule.items())),
-        trusted_version=t_result.version,
-        quarantine_version=q_result.version,
-        fused=fused,
-        max_batch_rows=max(q_result.max_batch_rows, t_result.max_batch_rows),
+    trusted_write = TableWrite(
+        engine=engine,
+        frame=rows if t_todo else None,
+        spec=trusted_spec(contract, touched, {app[s]: upto[s] for s in t_todo}),
+        schema=trusted_schema(contract),
     )
+    return Promotion(
+        contract=contract,
+        raw_rows=raw_rows,
+        valid_count=valid_count,
+        seqs=seqs,
+        touched=touched,
+        by_rule=by_rule,
+        fused=fused,
+        quarantine=quarantine_write,
+        trusted=trusted_write,
+        all_quarantine_scopes=len(q_todo) == len(upto),
+    )
+
+
+def trusted_spec(contract: Contract, touched: Sequence[str], txns: dict[str, int]) -> WriteSpec:
+    """How deduplicated rows are written per the contract's mode (partition-pruned to `touched`)."""
+    write = contract.trusted_write
+    partition = contract.partition.column if contract.partition else None
+    values = tuple(dt.date.fromisoformat(v) for v in touched)
+    if write.mode == "append":
+        return Append(partition_by=(partition,) if partition else (), txns=txns)
+    if write.mode == "merge":
+        return Merge(
+            keys=tuple(contract.primary_key),
+            when_matched=write.when_matched,
+            newer_column=write.newer_column,
+            partition_column=partition,
+            partition_values=values,
+            txns=txns,
+        )
+    if partition is None:
+        raise ValueError(f"{contract.name}: partition_overwrite needs a partition (the contract model enforces it)")
+    return OverwritePartitions(partition_column=partition, values=values, txns=txns)
+
+
+def promote(
+    settings: Settings,
+    engine: Engine,
+    contract: Contract,
+    *,
+    landing_date: str | None = None,
+    landing_dates: Sequence[str] | None = None,
+    batch: RawBatch | None = None,
+) -> PromoteResult:
+    """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
+    writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
+    dates = list(landing_dates or ([landing_date] if landing_date else []))
+    plan = plan_promotion(settings, engine, contract, landing_dates=dates, batch=batch)
+    if plan is None:
+        return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+    write_table(quarantine_table(settings, contract.name), plan.quarantine, batch_rows=settings.write_batch_rows)
+    write_table(trusted_table(settings, contract.name), plan.trusted, batch_rows=settings.write_batch_rows)
+    return plan.result()
 
 
 def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq: int) -> bool:
@@ -220,91 +313,3 @@ def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq
     if scope is not None:
         condition = condition & (ds.field("_landing_date") == scope)
     return dataset.count_rows(filter=condition) == 0
-
-
-def _batch_frame(engine: Any, batch: RawBatch, settings: Settings) -> Any:
-    if getattr(engine, "connection", None) is batch.connection:
-        return engine.table(batch.table)  # same DuckDB: no copy at all
-    return engine.dataframe(batch.reader(settings.batch_rows).read_all(), "raw_batch")
-
-
-def _duckdb(engine: Any) -> Any:
-    """The engine's DuckDB connection when it is the embedded engine (rows can stay in DuckDB)."""
-    return getattr(engine, "connection", None)
-
-
-def _append(
-    engine: Any,
-    table: DeltaTableIO,
-    df: Any,
-    schema: pa.Schema,
-    settings: Settings,
-    *,
-    partition_by: list[str] | None,
-    txns: dict[str, int],
-    metadata: dict | None = None,
-) -> WriteResult:
-    con = _duckdb(engine)
-    if con is not None:
-        return table.append_query(
-            con,
-            engine.sql(df),
-            schema=schema,
-            partition_by=partition_by,
-            txns=txns,
-            metadata=metadata,
-            batch_rows=settings.write_batch_rows,
-        )
-    reader = conform_stream(engine.to_reader(df, settings.write_batch_rows), schema)
-    return table.append(reader, partition_by=partition_by, txns=txns, metadata=metadata)
-
-
-def _write(
-    engine: Any,
-    table: DeltaTableIO,
-    rows: Any,
-    contract: Contract,
-    touched: list[str],
-    settings: Settings,
-    *,
-    txns: dict[str, int],
-) -> WriteResult:
-    """Writes deduplicated rows per the contract's mode, in one commit."""
-    import datetime as dt
-
-    write = contract.trusted_write
-    schema = trusted_schema(contract)
-    partition = contract.partition.column if contract.partition else None
-    partition_by = [partition] if partition else None
-    values = [dt.date.fromisoformat(v) for v in touched]
-    con = _duckdb(engine)
-    if write.mode == "append" or (write.mode == "merge" and not table.exists()):
-        return _append(engine, table, rows, schema, settings, partition_by=partition_by, txns=txns)
-    if write.mode == "merge" and write.when_matched == "ignore" and con is not None:
-        existing = table.local_files(partition, values)
-        if existing is not None:
-            # Insert-only MERGE as an anti-join on the keys present in the touched partitions.
-            if existing:
-                keys = ", ".join(f'"{k}"' for k in contract.primary_key)
-                files = "[" + ", ".join(sql_literal(f) for f in existing) + "]"
-                known = f"SELECT {keys} FROM read_parquet({files})"
-                new = f"SELECT s.* FROM ({engine.sql(rows)}) s ANTI JOIN ({known}) k USING ({keys})"
-            else:
-                new = engine.sql(rows)
-            return table.append_query(
-                con, new, schema=schema, partition_by=partition_by, txns=txns, batch_rows=settings.write_batch_rows
-            )
-    stream = conform_stream(engine.to_reader(rows, settings.write_batch_rows), schema)
-    if write.mode == "merge":
-        return table.merge(
-            stream,
-            keys=contract.primary_key,
-            partition_column=partition,
-            partition_values=values,
-            when_matched=write.when_matched,
-            newer_column=write.newer_column,
-            txns=txns,
-        )
-    if partition is None:
-        raise ValueError(f"{contract.name}: partition_overwrite needs a partition (the contract model enforces it)")
-    return table.overwrite_partitions(stream, partition_column=partition, values=values, txns=txns)

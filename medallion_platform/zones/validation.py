@@ -7,6 +7,7 @@ runs it on SQLFrame/DuckDB and on Spark. Casts that may fail use `try_cast` (Spa
 from typing import Any
 
 from medallion_platform.contracts import Column, Contract
+from medallion_platform.engine.base import Engine, Frame
 
 __all__ = ["deduplicate", "partition_value", "quarantine_rows", "valid_rows", "validate"]
 
@@ -69,7 +70,7 @@ def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
     return out
 
 
-def validate(engine: Any, raw: Any, contract: Contract) -> Any:
+def validate(engine: Engine, raw: Frame, contract: Contract) -> Frame:
     """Raw rows -> typed contract columns, the first failed rule (or null), and lineage.
 
     Three projections, so each cast and each pattern runs once per row: typed values, then the
@@ -112,7 +113,7 @@ def validate(engine: Any, raw: Any, contract: Contract) -> Any:
     )
 
 
-def quarantine_rows(engine: Any, validated: Any, contract: Contract) -> Any:
+def quarantine_rows(engine: Engine, validated: Frame, contract: Contract) -> Frame:
     """Rows that failed a rule: raw text values, the rule, the reason, the source reference."""
     F = engine.F
     return validated.where(F.col("_rule").isNotNull()).select(
@@ -120,7 +121,7 @@ def quarantine_rows(engine: Any, validated: Any, contract: Contract) -> Any:
     )
 
 
-def valid_rows(engine: Any, validated: Any, contract: Contract) -> Any:
+def valid_rows(engine: Engine, validated: Frame, contract: Contract) -> Frame:
     """Rows that passed every rule, typed, with the partition column derived."""
     F = engine.F
     columns = [F.col(f"__typed_{c}").alias(c) for c in contract.column_names]
@@ -140,7 +141,7 @@ SMALL_BATCH_ROWS = 250_000
 """Up to this many rows, deduplication ranks every row with one window (see `deduplicate`)."""
 
 
-def deduplicate(engine: Any, rows: Any, contract: Contract, *, expected_rows: int | None = None) -> Any:
+def deduplicate(engine: Engine, rows: Frame, contract: Contract, *, expected_rows: int | None = None) -> Frame:
     """One row per primary key: the first by the contract's dedup order, ties broken by source position.
 
     Large batches: most keys occur once, so only the rows of repeated keys are ranked. A hash

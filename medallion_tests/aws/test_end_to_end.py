@@ -62,7 +62,7 @@ def _run(settings, engine, requests: list[dg.RunRequest], instance: dg.DagsterIn
     quarantine, parsed once). Requests for the same dataset and landing date are coalesced into one run:
     each run takes every new object of its partition, so the data is the same as one run per object."""
     from medallion_platform.definitions import defs
-    from medallion_platform.resources import EngineResource, LakehouseResource
+    from medallion_platform.resources import platform_resources
 
     assert settings.env == "local-aws"  # the resources below resolve the same settings from the environment
     targets: dict[str, set] = defaultdict(set)
@@ -77,7 +77,7 @@ def _run(settings, engine, requests: list[dg.RunRequest], instance: dg.DagsterIn
             selection=request.asset_selection,
             partition_key=partition or None,
             instance=instance,
-            resources={"lakehouse": LakehouseResource(), "engine": EngineResource()},
+            resources=platform_resources(),
             tags=request.tags,
             raise_on_error=False,
         )

@@ -7,7 +7,7 @@ import pyarrow.dataset as ds
 
 from medallion_platform.zones.raw import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
-from medallion_platform.zones.refined.base import build_refined, write_refined
+from medallion_platform.zones.refined.base import build_refined, refresh_refined
 from medallion_platform.zones.trusted import promote
 from medallion_tests.helpers import event, jsonl, land
 
@@ -45,7 +45,7 @@ def _events(settings, contracts, embedded, relative, *events):
 def _build(settings, embedded, name, dates):
     table = TABLES[name]
     rows = build_refined(settings, embedded, table, dates if table.partitioned else None)
-    write_refined(settings, table, rows, dates if table.partitioned else None)
+    refresh_refined(settings, embedded, table, dates if table.partitioned else None)
     return sorted(rows.to_pylist(), key=lambda r: tuple(str(v) for v in r.values()))
 
 

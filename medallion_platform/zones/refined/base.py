@@ -1,26 +1,32 @@
 """What a refined table declares, and how it is computed and written."""
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.schema import conform
+from medallion_platform.lake.writers import write_table
+from medallion_platform.lake.writes import Overwrite, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.settings import Settings
 
 __all__ = [
     "CURRENCIES",
     "MONEY",
     "RefinedTable",
+    "RefreshPlan",
     "RefreshResult",
     "amount",
     "build_refined",
+    "input_frame",
+    "plan_refresh",
+    "refined_frame",
+    "refined_target",
     "refresh_refined",
-    "write_refined",
 ]
 
 PARTITION = "event_date"
@@ -53,44 +59,42 @@ def amount(F: Any) -> Any:
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
-def _input(settings: Settings, name: str, dates: Sequence[str] | None) -> ds.Dataset:
-    scope = None
-    if name == "order_events" and dates is not None:
-        scope = ds.field(PARTITION).isin([dt.date.fromisoformat(d) for d in dates])
-    dataset = _trusted(settings, name).duckdb_dataset(scope)
-    if dataset is None:
-        raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
-    return dataset
-
-
 def _trusted(settings: Settings, name: str) -> DeltaTableIO:
     return DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
 
 
-def _frame(settings: Settings, engine: Any, name: str, dates: Sequence[str] | None) -> Any:
-    """A trusted input as a DataFrame: read by DuckDB itself when the lake is local and the engine
-    is DuckDB (bounded memory), else scanned through Arrow."""
-    if hasattr(engine, "query_frame"):
-        values = [dt.date.fromisoformat(d) for d in dates] if name == "order_events" and dates is not None else None
-        query = _trusted(settings, name).local_parquet_sql(PARTITION if values is not None else None, values)
-        if query is not None:
-            return engine.query_frame(query, name)
-    return engine.dataframe(_input(settings, name, dates), name)
+def input_frame(settings: Settings, engine: Engine, name: str, dates: Sequence[str] | None) -> Frame:
+    """A trusted input as a DataFrame on `engine`: `order_events` only for `dates` (its event dates), if given."""
+    scoped = name == "order_events" and dates is not None
+    values = [dt.date.fromisoformat(d) for d in dates or []] if scoped else None
+    table = _trusted(settings, name)
+    if not table.exists():
+        raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
+    return engine.delta_frame(table, PARTITION if scoped else None, values)
 
 
-def build_refined(settings: Settings, engine: Any, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
-    """Computes `table` (for `dates` if partitioned) on `engine`, conformed to its schema."""
-    frames = {name: _frame(settings, engine, name, dates) for name in table.inputs}
-    return conform(engine.to_arrow(table.build(engine, **frames)), table.schema)
+def refined_target(settings: Settings, table: RefinedTable) -> DeltaTableIO:
+    return DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
 
 
-def write_refined(settings: Settings, table: RefinedTable, rows: pa.Table, dates: Sequence[str] | None) -> WriteResult:
-    """Overwrites exactly `dates` (partitioned tables) or the whole table, in one commit."""
-    target = DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
-    if table.partitioned:
-        values = [dt.date.fromisoformat(d) for d in dates or []]
-        return target.overwrite_partitions(rows, partition_column=PARTITION, values=values)
-    return target.overwrite(rows)
+def refined_frame(
+    settings: Settings,
+    engine: Engine,
+    table: RefinedTable,
+    dates: Sequence[str] | None,
+    inputs: Mapping[str, Frame] | None = None,
+) -> Frame:
+    """`table` (for `dates` if partitioned) as a lazy frame on `engine` over its inputs (read if not given)."""
+    frames = {name: (inputs or {}).get(name) for name in table.inputs}
+    for name, frame in frames.items():
+        if frame is None:
+            frames[name] = input_frame(settings, engine, name, dates)
+    return table.build(engine, **frames)
+
+
+def build_refined(settings: Settings, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
+    """`table` computed on `engine` and collected as Arrow, conformed to its schema (parity tests, the bench)."""
+    return conform(engine.to_arrow(refined_frame(settings, engine, table, dates)), table.schema)
 
 
 @dataclass(frozen=True)
@@ -102,50 +106,77 @@ class RefreshResult:
     version: int | None
 
 
+@dataclass(frozen=True)
+class RefreshPlan:
+    """How a refined table is brought up to date, and the write that does it (frame None: unchanged)."""
+
+    mode: str
+    write: TableWrite
+
+    def result(self) -> RefreshResult:
+        written = self.write.written()
+        return RefreshResult(self.mode, 0 if self.mode == "unchanged" else written.inserted, written.version)
+
+
 def _app(table: RefinedTable, source: str) -> str:
     return f"medallion/refined/{table.name}/{source}"
 
 
-def refresh_refined(settings: Settings, engine: Any, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
-    """Brings `table` up to date: the given dates, or (unpartitioned) only the events new since last time.
+def plan_refresh(
+    settings: Settings,
+    engine: Engine,
+    table: RefinedTable,
+    dates: Sequence[str] | None,
+    inputs: Mapping[str, Frame] | None = None,
+) -> RefreshPlan:
+    """How to bring `table` up to date: the given dates, or (unpartitioned) only the events new since last time.
 
     An unpartitioned table with `combine` records, as app transactions, the trusted versions it
     has folded in. New events since then come from trusted's change data feed; a change in the
     master data (or anything the feed cannot express) means a full rebuild.
     """
-    if table.partitioned or table.combine is None:
-        rows = build_refined(settings, engine, table, dates)
-        result = write_refined(settings, table, rows, dates)
-        return RefreshResult("rebuild", rows.num_rows, result.version)
-    sources = {
-        name: DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
-        for name in table.inputs
-    }
+
+    def write(mode: str, frame: Frame | None, spec: WriteSpec) -> RefreshPlan:
+        return RefreshPlan(mode, TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema))
+
+    if table.partitioned:
+        values = tuple(dt.date.fromisoformat(d) for d in dates or [])
+        frame = refined_frame(settings, engine, table, dates, inputs)
+        return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values))
+    if table.combine is None:
+        return write("rebuild", refined_frame(settings, engine, table, None, inputs), Overwrite())
+    sources = {name: _trusted(settings, name) for name in table.inputs}
     found = {name: io.version() for name, io in sources.items()}
     missing = [n for n, v in found.items() if v is None]
     if missing:
         raise RuntimeError(f"trusted/{missing[0]} does not exist yet: materialize it before the refined tables")
     versions = {name: int(v) for name, v in found.items() if v is not None}
-    target = DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
+    target = refined_target(settings, table)
     txns = {_app(table, name): v for name, v in versions.items()}
     done = {name: target.transaction_version(_app(table, name)) for name in table.inputs}
     masters_same = all(done[n] == versions[n] for n in table.inputs if n != "order_events")
     if target.exists() and masters_same and done["order_events"] == versions["order_events"]:
-        return RefreshResult("unchanged", 0, target.version())
+        return write("unchanged", None, Overwrite())
     new_events = None
     if target.exists() and masters_same and done["order_events"] >= 0:
         events_schema = sources["order_events"].table().schema().to_arrow()  # type: ignore[union-attr]
         columns = [f.name for f in pa.schema(events_schema) if not f.name.startswith("_")]
         new_events = sources["order_events"].inserted_since(done["order_events"], columns)
     if new_events is None:
-        rows = build_refined(settings, engine, table, None)
-        result = target.overwrite(rows, txns=txns)
-        return RefreshResult("rebuild", rows.num_rows, result.version)
-    masters = {n: _frame(settings, engine, n, None) for n in table.inputs if n != "order_events"}
+        return write("rebuild", refined_frame(settings, engine, table, None, inputs), Overwrite(txns=txns))
+    masters = {n: (inputs or {}).get(n) for n in table.inputs if n != "order_events"}
+    masters = {n: f if f is not None else input_frame(settings, engine, n, None) for n, f in masters.items()}
     # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
     events = engine.persist(engine.dataframe(new_events, "new_events"))
     partial = engine.checkpoint(table.build(engine, order_events=events, **masters))
-    stored = engine.dataframe(target.duckdb_dataset(), "stored")
-    rows = conform(engine.to_arrow(table.combine(engine, stored, partial, **masters)), table.schema)
-    result = target.overwrite(rows, txns=txns)
-    return RefreshResult("incremental", rows.num_rows, result.version)
+    stored = engine.delta_frame(target)
+    return write("incremental", table.combine(engine, stored, partial, **masters), Overwrite(txns=txns))
+
+
+def refresh_refined(
+    settings: Settings, engine: Engine, table: RefinedTable, dates: Sequence[str] | None
+) -> RefreshResult:
+    """Brings `table` up to date and writes it with the engine's writer (what the IO manager does in a run)."""
+    plan = plan_refresh(settings, engine, table, dates)
+    write_table(refined_target(settings, table), plan.write, batch_rows=settings.write_batch_rows)
+    return plan.result()

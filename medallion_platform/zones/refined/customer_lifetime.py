@@ -1,9 +1,8 @@
 """customer_lifetime: one row per customer who ordered. No PII: e-mail and name never reach refined."""
 
-from typing import Any
-
 import pyarrow as pa
 
+from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, amount
 
 SCHEMA = pa.schema(
@@ -20,7 +19,7 @@ SCHEMA = pa.schema(
 )
 
 
-def build(engine: Any, order_events: Any, customers: Any) -> Any:
+def build(engine: Engine, order_events: Frame, customers: Frame) -> Frame:
     """First and last order, orders, units and net revenue per currency for each customer.
 
     Orders are counted by their `placed` event (one per order, deduplicated by event_id in trusted).
@@ -47,7 +46,7 @@ def build(engine: Any, order_events: Any, customers: Any) -> Any:
     return _with_master_data(engine, grouped, customers)
 
 
-def combine(engine: Any, stored: Any, partial: Any, customers: Any) -> Any:
+def combine(engine: Engine, stored: Frame, partial: Frame, customers: Frame) -> Frame:
     """Folds the figures of new events (`partial`, from `build`) into the stored rows: every measure
     is a min, max or sum, so the result equals a rebuild over all events."""
     F = engine.F
@@ -67,7 +66,7 @@ def combine(engine: Any, stored: Any, partial: Any, customers: Any) -> Any:
     return _with_master_data(engine, grouped, customers)
 
 
-def _with_master_data(engine: Any, grouped: Any, customers: Any) -> Any:
+def _with_master_data(engine: Engine, grouped: Frame, customers: Frame) -> Frame:
     F = engine.F
     measures = [c for c in grouped.columns if c != "customer_id"]
     # one projection after the join (each DataFrame step costs a copy of the whole plan in SQLFrame)

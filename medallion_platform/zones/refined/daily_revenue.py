@@ -4,6 +4,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.base import MONEY, RefinedTable, amount
 
 SCHEMA = pa.schema(
@@ -22,7 +23,7 @@ SCHEMA = pa.schema(
 )
 
 
-def build(engine: Any, order_events: Any, customers: Any, products: Any) -> Any:
+def build(engine: Engine, order_events: Frame, customers: Frame, products: Frame) -> Frame:
     """Orders and units placed, gross revenue, and cancelled and refunded amounts, by event date.
 
     Country is the customer's current CRM country and category the product's current ERP category;

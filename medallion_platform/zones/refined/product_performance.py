@@ -1,9 +1,8 @@
 """product_performance: per product x event date."""
 
-from typing import Any
-
 import pyarrow as pa
 
+from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, amount
 
 SCHEMA = pa.schema(
@@ -20,7 +19,7 @@ SCHEMA = pa.schema(
 )
 
 
-def build(engine: Any, order_events: Any, products: Any) -> Any:
+def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
     """Units and revenue placed per product and day (revenue per currency), and the cancellation rate.
 
     cancellation_rate = orders cancelled that day / orders placed that day (null when none were placed).

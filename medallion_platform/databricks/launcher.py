@@ -1,0 +1,180 @@
+"""The Databricks step launcher of the `databricks` environment, configured from settings at run time.
+
+With `MEDALLION_ENV=databricks`, every Medallion step (each source step's raw + trusted +
+quarantine, and each refined table) runs on a Databricks cluster through dagster-databricks'
+`DatabricksPySparkStepLauncher`: the step's code is zipped to DBFS, submitted as a
+`spark_python_task`, and its events come back to the orchestrator. On the cluster the step's
+transforms use the `databricks` engine (the cluster's SparkSession); raw parsing stays on the
+driver with the embedded parser (DuckDB), and the IO manager writes Delta there.
+
+Configuration comes from `MEDALLION_DATABRICKS_*` variables (written from the Pulumi stack outputs,
+or printed by `medallion local-databricks up`), read when the resource is built, never at import:
+
+| variable | meaning |
+|---|---|
+| `DATABRICKS_HOST`, `DATABRICKS_TOKEN` | the workspace and a token (PAT) |
+| `MEDALLION_DATABRICKS_CLUSTER_ID` | an existing cluster to run on, or |
+| `MEDALLION_DATABRICKS_NEW_CLUSTER` | a new cluster as JSON, in dagster-databricks' `new` shape |
+| `MEDALLION_DATABRICKS_STAGING_PREFIX` | DBFS folder for the step packages (default `/dagster_staging`) |
+| `MEDALLION_DATABRICKS_POLL_SECONDS` | how often the run is polled (default 5) |
+| `MEDALLION_DATABRICKS_MAX_WAIT_SECONDS` | the longest a step may run (default 6 h) |
+"""
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import BaseModel, ConfigDict, Field
+
+from medallion_platform.settings import ConfigError, Settings
+
+__all__ = ["CLUSTER_LIBRARIES", "DatabricksSettings", "medallion_step_launcher", "step_launcher_config"]
+
+CLUSTER_LIBRARIES = (
+    "dagster",
+    "dagster-databricks",
+    "dagster-pyspark",
+    "dagster-pipes",
+    "databricks-sdk",
+    "deltalake",
+    "duckdb",
+    "sqlframe",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+)
+"""What a step needs on the cluster, pinned to the versions installed here: the step's pickled
+context only unpickles with the same dagster, and the transforms expect the same libraries."""
+
+ON_CLUSTER = "MEDALLION_ON_CLUSTER"
+"""Set on the cluster: there the steps run in place (no launcher)."""
+
+
+class DatabricksSettings(BaseModel):
+    """Where and how steps run on Databricks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    token: str
+    cluster_id: str | None = None
+    new_cluster: dict[str, Any] | None = None
+    staging_prefix: str = "/dagster_staging"
+    poll_seconds: float = Field(default=5.0, gt=0)
+    max_wait_seconds: int = Field(default=6 * 3600, gt=0)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "DatabricksSettings":
+        env = dict(os.environ if environ is None else environ)
+        missing = [v for v in ("DATABRICKS_HOST", "DATABRICKS_TOKEN") if not env.get(v)]
+        if missing:
+            raise ConfigError(
+                f"MEDALLION_ENV=databricks needs {' and '.join(missing)}: the workspace URL and a token "
+                "(`medallion local-databricks up` prints them for the local stand-in)"
+            )
+        cluster_id = env.get("MEDALLION_DATABRICKS_CLUSTER_ID") or None
+        new_cluster = None
+        if env.get("MEDALLION_DATABRICKS_NEW_CLUSTER"):
+            try:
+                new_cluster = json.loads(env["MEDALLION_DATABRICKS_NEW_CLUSTER"])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"MEDALLION_DATABRICKS_NEW_CLUSTER is not JSON: {exc}") from None
+        if (cluster_id is None) == (new_cluster is None):
+            raise ConfigError(
+                "MEDALLION_ENV=databricks needs exactly one of MEDALLION_DATABRICKS_CLUSTER_ID (an existing "
+                "cluster) and MEDALLION_DATABRICKS_NEW_CLUSTER (a new-cluster spec as JSON)"
+            )
+        values: dict[str, Any] = {
+            "host": env["DATABRICKS_HOST"],
+            "token": env["DATABRICKS_TOKEN"],
+            "cluster_id": cluster_id,
+            "new_cluster": new_cluster,
+        }
+        for field, var in (
+            ("staging_prefix", "MEDALLION_DATABRICKS_STAGING_PREFIX"),
+            ("poll_seconds", "MEDALLION_DATABRICKS_POLL_SECONDS"),
+            ("max_wait_seconds", "MEDALLION_DATABRICKS_MAX_WAIT_SECONDS"),
+        ):
+            if env.get(var):
+                values[field] = env[var]
+        try:
+            return cls.model_validate(values)
+        except ValueError as exc:
+            raise ConfigError(f"invalid Databricks configuration: {exc}") from None
+
+
+def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables a step needs on the cluster: the lake's settings, the `databricks` engine, and
+    the object-store credentials when the zones are on an emulator (a real cluster uses its
+    instance profile)."""
+    env = dict(os.environ if environ is None else environ)
+    out = {k: v for k, v in env.items() if k.startswith("MEDALLION_") and not k.startswith("MEDALLION_DATABRICKS_")}
+    out |= {
+        "MEDALLION_ENV": "databricks",
+        "MEDALLION_ENGINE": "databricks",
+        "MEDALLION_DATA_DIR": str(settings.data_dir),
+        ON_CLUSTER: "1",
+    }
+    if settings.aws_endpoint_url:
+        out |= {
+            k: v for k, v in env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+        }
+    return out
+
+
+def _package_dir() -> str:
+    """A folder holding only the `medallion_platform` package, for the step launcher to zip (it zips
+    a whole folder, and the project folder holds the virtual environment and the lake)."""
+    import medallion_platform
+
+    source = Path(medallion_platform.__file__).parent
+    target = Path(tempfile.mkdtemp(prefix="medallion-step-package-"))
+    shutil.copytree(source, target / "medallion_platform", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return str(target)
+
+
+def step_launcher_config(settings: Settings, databricks: DatabricksSettings, package_dir: str) -> dict[str, Any]:
+    """The `DatabricksPySparkStepLauncher` configuration for this deployment."""
+    cluster: dict[str, Any] = (
+        {"existing": databricks.cluster_id} if databricks.cluster_id else {"new": databricks.new_cluster}
+    )
+    libraries = [{"pypi": {"package": f"{name}=={version(name)}"}} for name in CLUSTER_LIBRARIES]
+    return {
+        "run_config": {
+            "run_name": "medallion",
+            "cluster": cluster,
+            "libraries": libraries,
+            "install_default_libraries": False,  # pinned above, to this deployment's versions
+        },
+        "permissions": {},
+        "databricks_host": databricks.host,
+        "databricks_token": databricks.token,
+        "secrets_to_env_variables": [],
+        "env_variables": cluster_environment(settings),
+        "staging_prefix": databricks.staging_prefix,
+        "wait_for_logs": False,
+        "max_completion_wait_time_seconds": databricks.max_wait_seconds,
+        "poll_interval_sec": databricks.poll_seconds,
+        "local_pipeline_package_path": package_dir,
+        "verbose_logs": True,
+        "add_dagster_env_variables": False,
+    }
+
+
+@dg.resource(description="Runs each step on a Databricks cluster when MEDALLION_ENV=databricks (else: in place).")
+def medallion_step_launcher(context: dg.InitResourceContext) -> Any:
+    """dagster-databricks' step launcher in the `databricks` environment off the cluster; None elsewhere
+    (a resource that is not a step launcher leaves steps running in the run's own process)."""
+    settings = Settings.from_env()
+    if settings.env != "databricks" or os.environ.get(ON_CLUSTER):
+        return None
+    from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
+
+    config = step_launcher_config(settings, DatabricksSettings.from_env(), _package_dir())
+    return DatabricksPySparkStepLauncher(**config)

@@ -1,0 +1,110 @@
+"""The Delta IO manager: every asset's Delta write, and the DataFrames downstream assets read.
+
+Assets return a `TableWrite` (a lazy frame on the step's engine plus a typed write spec); the IO
+manager writes it with that engine's writer (`lake/writers.py`) in one commit, streaming, and adds
+the write's figures to the output's metadata. `dagster-deltalake`'s IO manager has no MERGE and
+collects each output into memory, so Medallion has its own.
+
+`load_input` hands a downstream asset its input as a DataFrame on the run's engine, over the Delta
+table's current version. An input whose `AssetIn` metadata names a `partition_column` is read only
+for the partitions being built (refined dated tables read only their event dates of
+`trusted/order_events`). Frames live on the process's session (the DuckDB connection, or the
+SparkSession), which every engine of a kind shares, so the asset body's own engine can use them.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from medallion_platform.engine.base import Engine, Frame, build_engine
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.writers import write_table
+from medallion_platform.lake.writes import TableWrite
+from medallion_platform.resources import LakehouseResource
+from medallion_platform.settings import Settings
+
+__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "table_for_key", "write_metadata"]
+
+PARTITION_COLUMN = "partition_column"
+"""`AssetIn` metadata key: the input's column that the partitions being built select."""
+
+
+def table_for_key(settings: Settings, key: dg.AssetKey) -> DeltaTableIO:
+    """The Delta table of asset key `[zone, name]` (trusted tables keep a change data feed)."""
+    from medallion_platform.zones.raw import raw_table
+    from medallion_platform.zones.trusted import quarantine_table, trusted_table
+
+    zone, name = key.path
+    if zone == "raw":
+        return raw_table(settings, name)
+    if zone == "trusted":
+        if name.endswith("_quarantine"):
+            return quarantine_table(settings, name.removesuffix("_quarantine"))
+        return trusted_table(settings, name)
+    return DeltaTableIO(settings.table_uri(zone, name), storage_options=settings.storage_options)
+
+
+def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
+    """What a write did and the table as it stands after it: Delta version, rows, files, location."""
+    delta = table.table()
+    out: dict[str, Any] = {
+        "dagster/uri": table.uri,
+        "delta_version": -1 if result.version is None else result.version,
+        "rows_inserted": result.inserted,
+        "rows_updated": result.updated,
+        "write_skipped": result.skipped,
+    }
+    if delta is not None:
+        out["dagster/row_count"] = int(delta.count())
+        out["files"] = len(delta.file_uris())
+    return out
+
+
+class DeltaIOManager(dg.ConfigurableIOManager):
+    """Writes `TableWrite` outputs to their Delta tables and loads inputs as DataFrames."""
+
+    lakehouse: LakehouseResource
+    engine_kind: str | None = None
+    """The engine inputs are loaded on; unset: `MEDALLION_ENGINE` (the step's engine)."""
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    def _settings(self) -> Settings:
+        return self.lakehouse.settings()
+
+    def _run_engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = build_engine(self.engine_kind or self._settings().engine)
+        return self._engine
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    def handle_output(self, context: dg.OutputContext, obj: TableWrite | None) -> None:
+        if obj is None:  # an op without a table (the maintenance job)
+            return
+        settings = self._settings()
+        table = table_for_key(settings, context.asset_key)
+        result = write_table(table, obj, batch_rows=settings.write_batch_rows)
+        metadata = write_metadata(table, result)
+        if obj.figures is not None:
+            metadata |= dict(obj.figures(result))
+        context.add_output_metadata(metadata)
+
+    def load_input(self, context: dg.InputContext) -> Frame:
+        settings = self._settings()
+        key = context.asset_key
+        table = table_for_key(settings, key)
+        if not table.exists():
+            raise dg.Failure(f"{'/'.join(key.path)} has no Delta table at {table.uri} yet: materialize it first")
+        column = (context.definition_metadata or {}).get(PARTITION_COLUMN)
+        values: Sequence[object] | None = None
+        if column is not None and context.has_asset_partitions:
+            import datetime as dt
+
+            values = [dt.date.fromisoformat(k) for k in context.asset_partition_keys]
+        return self._run_engine().delta_frame(table, column if values is not None else None, values)

@@ -1,0 +1,89 @@
+"""What an asset hands its Delta IO manager: rows on the step's engine and a typed write spec.
+
+The IO manager (`medallion_platform/io_manager.py`) persists a `TableWrite` with the writer of the
+frame's engine (`Engine.writer()`), streaming, in one Delta commit, and fills in `result` before
+the asset body resumes, so the body (and its checks) can read what was written.
+"""
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+
+from medallion_platform.engine.base import Engine, Frame
+
+if TYPE_CHECKING:
+    from medallion_platform.lake.delta_io import WriteResult
+
+__all__ = ["Append", "Merge", "Overwrite", "OverwritePartitions", "TableWrite", "WriteSpec"]
+
+WhenMatched = Literal["ignore", "update", "update_if_newer"]
+
+
+@dataclass(frozen=True)
+class Append:
+    """Append the rows, tagged with app transactions (a batch already committed is skipped)."""
+
+    partition_by: tuple[str, ...] = ()
+    txns: Mapping[str, int] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Merge:
+    """MERGE on `keys`, scanning only `partition_values` of `partition_column` (one row per key in the source)."""
+
+    keys: tuple[str, ...]
+    when_matched: WhenMatched = "ignore"
+    newer_column: str | None = None
+    partition_column: str | None = None
+    partition_values: tuple[dt.date, ...] = ()
+    txns: Mapping[str, int] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OverwritePartitions:
+    """Replace exactly `values` of `partition_column` (rows outside them are an error)."""
+
+    partition_column: str
+    values: tuple[dt.date, ...]
+    txns: Mapping[str, int] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    """Replace the whole table (small, unpartitioned tables)."""
+
+    txns: Mapping[str, int] = field(default_factory=dict)
+    metadata: Mapping[str, object] = field(default_factory=dict)
+
+
+WriteSpec = Append | Merge | OverwritePartitions | Overwrite
+
+
+@dataclass(eq=False)
+class TableWrite:
+    """Rows to persist (`frame` on `engine`, conformed to `schema`) and how.
+
+    `frame` None means nothing new to write: the IO manager records the table as it stands.
+    `figures`, if given, turns the write's result into extra output metadata (for example the
+    reconciliation of a promotion, which needs the rows the MERGE inserted).
+    """
+
+    engine: Engine
+    frame: Frame | None
+    spec: WriteSpec
+    schema: pa.Schema
+    figures: Callable[["WriteResult"], Mapping[str, Any]] | None = None
+    result: "WriteResult | None" = None
+    """Filled in by the writer."""
+
+    def written(self) -> "WriteResult":
+        """What the write did; raises if it has not happened yet."""
+        if self.result is None:
+            raise RuntimeError("this TableWrite has not been persisted yet (the IO manager writes it)")
+        return self.result
