@@ -59,17 +59,16 @@ def materialize_all(
             # The step launcher ships each step by reference: the job must be reconstructable, and its
             # resources resolve from the environment (on the orchestrator and on the cluster alike).
             keys = list(selection.resolve(assets))
-            result: ExecutionResult = dg.execute_job(
+            with dg.execute_job(
                 dg.reconstructable(medallion_asset_job),
                 instance=instance,
                 asset_selection=keys,
                 tags=tags,
                 raise_on_error=False,
                 run_config={**run_config, "execution": {"config": {"in_process": {}}}},
-            )
-            with result:
-                report.runs.append((label, result.success))
-                touched(result)
+            ) as job_result:
+                report.runs.append((label, job_result.success))
+                touched(job_result)
             return
         result = dg.materialize(
             assets,
@@ -83,7 +82,7 @@ def materialize_all(
         report.runs.append((label, result.success))
         touched(result)
 
-    def touched(result: "ExecutionResult") -> None:
+    def touched(result: ExecutionResult) -> None:
         for event in result.get_asset_materialization_events():
             mat = event.event_specific_data.materialization  # type: ignore[union-attr]
             if mat.asset_key.path[0] == "trusted" and mat.asset_key.path[1] in streams:
