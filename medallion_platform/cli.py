@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     from medallion_platform.cli_aws import register  # imported here: cli_aws may use this module
 
     register(sub, _settings)
+    from medallion_platform.cli_databricks import register as register_databricks
+
+    register_databricks(sub)
     from medallion_platform.bench.cli import add_bench_parser
 
     add_bench_parser(sub)

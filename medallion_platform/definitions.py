@@ -12,9 +12,13 @@ from medallion_platform.automation.materialize import ALL_ASSETS_JOB
 from medallion_platform.automation.schedules import batch_sources_schedule
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
+from medallion_platform.databricks.notebooks import build_notebook_asset
 from medallion_platform.resources import platform_resources
 from medallion_platform.zones.assets import build_refined_asset, build_source_asset
 from medallion_platform.zones.refined import REFINED_TABLES
+
+NOTEBOOK_TABLES = ("daily_revenue",)
+"""Refined tables also built by the Databricks notebook, as `refined/<table>_notebook` (group `notebooks`)."""
 
 
 def build_definitions() -> dg.Definitions:
@@ -22,6 +26,7 @@ def build_definitions() -> dg.Definitions:
     contracts = load_contracts()
     assets = [build_source_asset(c) for c in contracts.values()]
     assets += [build_refined_asset(t) for t in REFINED_TABLES]
+    assets += [build_notebook_asset(t) for t in REFINED_TABLES if t.name in NOTEBOOK_TABLES]
     return dg.Definitions(
         assets=assets,
         sensors=[build_landing_sensor(contracts), late_event_sensor],

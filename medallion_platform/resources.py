@@ -51,6 +51,7 @@ class EngineResource(dg.ConfigurableResource):
 def platform_resources(settings: Settings | None = None) -> dict[str, Any]:
     """The resources every Medallion asset needs, bound to `settings` (None: `MEDALLION_*` at run time)."""
     from medallion_platform.databricks.launcher import medallion_step_launcher
+    from medallion_platform.databricks.notebooks import DatabricksNotebooks
     from medallion_platform.io_manager import DeltaIOManager
 
     lakehouse = (
@@ -64,4 +65,5 @@ def platform_resources(settings: Settings | None = None) -> dict[str, Any]:
         "engine": engine,
         "io_manager": DeltaIOManager(lakehouse=lakehouse, engine_kind=engine.kind),
         "step_launcher": medallion_step_launcher,
+        "notebooks": DatabricksNotebooks(),
     }

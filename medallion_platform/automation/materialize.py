@@ -7,6 +7,7 @@ run as one single-run backfill over the partition range each step needs:
 4. the unpartitioned refined tables.
 """
 
+import os
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -53,6 +54,9 @@ def materialize_all(
     report = MaterializeReport()
 
     run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if settings.env == "databricks":
+        # The reconstructed job resolves its resources from the environment, here and on the cluster.
+        os.environ.update({"MEDALLION_ENV": "databricks", "MEDALLION_DATA_DIR": str(settings.data_dir)})
 
     def run(label: str, selection: dg.AssetSelection, tags: dict[str, str] | None = None):
         if settings.env == "databricks":

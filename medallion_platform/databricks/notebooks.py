@@ -1,0 +1,157 @@
+"""Refined tables run as Databricks notebooks through Dagster Pipes.
+
+`medallion_platform/notebooks/` holds Databricks source-format notebooks. `refined_table.py` builds a
+refined table with the same module code as the assets, on the cluster's `spark` (the `databricks`
+engine). A notebook asset (`refined/<table>_notebook`) imports the notebook into the workspace, ships
+the `medallion_platform` package to DBFS as a zip, and runs the notebook as a one-time `notebook_task`
+through `dagster_databricks.PipesDatabricksClient`; the notebook reports its write (rows, Delta
+version) back through Pipes. It writes its own table (`refined/<table>_notebook`), so the notebook
+and the step-launched asset can be compared row for row.
+"""
+
+import base64
+import dataclasses
+import hashlib
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from medallion_platform.databricks.launcher import CLUSTER_LIBRARIES, DatabricksSettings, cluster_environment
+from medallion_platform.resources import LakehouseResource
+from medallion_platform.settings import Settings
+from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
+from medallion_platform.zones.refined.base import RefreshResult
+
+__all__ = ["NOTEBOOKS", "DatabricksNotebooks", "build_notebook_asset", "refresh_on_cluster"]
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+WORKSPACE_FOLDER = "/Shared/medallion"
+CODE_FOLDER = "/medallion/code"
+
+
+def refresh_on_cluster(
+    spark: Any,
+    *,
+    table: str,
+    target: str | None,
+    dates: Sequence[str] | None,
+    environment: Mapping[str, str] | None,
+) -> RefreshResult:
+    """What the notebook runs: refined `table` built on `spark` and written as `target` (default `table`)."""
+    from medallion_platform.engine.databricks import DatabricksEngine
+    from medallion_platform.zones.refined.base import refresh_refined
+
+    os.environ.update(environment or {})
+    tables = {t.name: t for t in REFINED_TABLES}
+    if table not in tables:
+        raise ValueError(f"unknown refined table {table!r}: one of {sorted(tables)}")
+    definition = dataclasses.replace(tables[table], name=target or table)
+    if not dates:  # a dated table built for every date: one whole-table rewrite
+        definition = dataclasses.replace(definition, partitioned=False)
+    settings = Settings.from_env()
+    return refresh_refined(settings, DatabricksEngine(spark), definition, dates if definition.partitioned else None)
+
+
+class DatabricksNotebooks(dg.ConfigurableResource):
+    """Runs Medallion notebooks on Databricks through Pipes (workspace and cluster from `MEDALLION_DATABRICKS_*`)."""
+
+    poll_interval_seconds: float = 5.0
+    message_interval_seconds: float = 10.0
+
+    def run(
+        self, context: dg.AssetExecutionContext, notebook: str, widgets: Mapping[str, str], settings: Settings
+    ) -> dg.MaterializeResult:
+        from dagster_databricks import PipesDatabricksClient, PipesDbfsMessageReader
+        from databricks.sdk import WorkspaceClient
+        from databricks.sdk.service import jobs
+        from databricks.sdk.service.workspace import ImportFormat, Language
+
+        if settings.env != "databricks":
+            raise dg.Failure(
+                f"{notebook} runs as a Databricks notebook: set MEDALLION_ENV=databricks "
+                "(for the local stand-in: medallion local-databricks up, then source its exports)"
+            )
+        databricks = DatabricksSettings.from_env()
+        client = WorkspaceClient(host=databricks.host, token=databricks.token, auth_type="pat")
+        path = f"{WORKSPACE_FOLDER}/{notebook}"
+        client.workspace.mkdirs(WORKSPACE_FOLDER)
+        client.workspace.import_(
+            path,
+            content=base64.b64encode((NOTEBOOKS / f"{notebook}.py").read_bytes()).decode(),
+            format=ImportFormat.SOURCE,
+            language=Language.PYTHON,
+            overwrite=True,
+        )
+        task: dict[str, Any] = {
+            "task_key": notebook,
+            "notebook_task": {
+                "notebook_path": path,
+                "base_parameters": {**widgets, "medallion_code": _upload_code(client)},
+            },
+            "libraries": [{"pypi": {"package": f"{n}=={_version(n)}"}} for n in CLUSTER_LIBRARIES],
+        }
+        if databricks.cluster_id:
+            task["existing_cluster_id"] = databricks.cluster_id
+        else:
+            task["new_cluster"] = databricks.new_cluster
+        pipes = PipesDatabricksClient(
+            client=client,
+            poll_interval_seconds=self.poll_interval_seconds,
+            message_reader=PipesDbfsMessageReader(client=client, interval=self.message_interval_seconds),
+        )
+        return pipes.run(
+            context=context,
+            task=jobs.SubmitTask.from_dict(task),
+            extras={"environment": cluster_environment(settings)},
+        ).get_materialize_result()
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+def _upload_code(client: Any) -> str:
+    """Zips `medallion_platform` to DBFS (once per content) and returns the `/dbfs` path the notebook imports from."""
+    import zipfile
+
+    import medallion_platform
+
+    source = Path(medallion_platform.__file__).resolve().parent
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(source.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                name = f"{source.name}/{path.relative_to(source).as_posix()}"
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), path.read_bytes())
+    data = out.getvalue()
+    target = f"{CODE_FOLDER}/medallion_platform-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    client.dbfs.upload(target, io.BytesIO(data), overwrite=True)
+    return f"/dbfs{target}"
+
+
+def build_notebook_asset(table: RefinedTable) -> dg.AssetsDefinition:
+    """`refined/<table>_notebook`: `table` built by the `refined_table` notebook on Databricks, through Pipes."""
+    target = f"{table.name}_notebook"
+
+    @dg.asset(
+        key=["refined", target],
+        group_name="notebooks",
+        description=f"{table.description} Built by the Databricks notebook `notebooks/refined_table.py` "
+        f"(the same module code as refined/{table.name}), run as a notebook task through Dagster Pipes.",
+        owners=[table.owner],
+        kinds={"delta", "databricks", "pyspark"},
+        deps=[dg.AssetKey(["trusted", name]) for name in table.inputs],
+    )
+    def notebook_asset(
+        context: dg.AssetExecutionContext, lakehouse: LakehouseResource, notebooks: DatabricksNotebooks
+    ) -> dg.MaterializeResult:
+        widgets = {"table": table.name, "target": target, "dates": ""}
+        return notebooks.run(context, "refined_table", widgets, lakehouse.settings())
+
+    return notebook_asset

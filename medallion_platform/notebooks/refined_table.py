@@ -1,0 +1,52 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # A refined table, built on the cluster
+# MAGIC
+# MAGIC Builds one of Medallion's refined tables with the same module code the Dagster assets use
+# MAGIC (`medallion_platform/zones/refined/`), on this cluster's `spark`, and reports the write back to
+# MAGIC Dagster through Pipes. Dagster runs it as a notebook task (`refined/<table>_notebook` assets,
+# MAGIC `medallion_platform/databricks/notebooks.py`); to develop in the notebook UI, set the widgets by hand.
+# MAGIC
+# MAGIC Widgets: `table` (the refined module), `target` (the table to write, default `table`), `dates`
+# MAGIC (comma-separated event dates of a dated table; empty: all), `medallion_code` (a `/dbfs/…` zip of
+# MAGIC `medallion_platform`, if it is not installed on the cluster).
+
+# COMMAND ----------
+
+import sys
+
+dbutils.widgets.text("table", "daily_revenue")
+dbutils.widgets.text("target", "")
+dbutils.widgets.text("dates", "")
+dbutils.widgets.text("medallion_code", "")
+if dbutils.widgets.get("medallion_code"):
+    sys.path.insert(0, dbutils.widgets.get("medallion_code"))
+
+# COMMAND ----------
+
+from dagster_pipes import (
+    PipesDatabricksNotebookWidgetsParamsLoader,
+    PipesDbfsContextLoader,
+    PipesDbfsMessageWriter,
+    open_dagster_pipes,
+)
+
+from medallion_platform.databricks.notebooks import refresh_on_cluster
+
+with open_dagster_pipes(
+    context_loader=PipesDbfsContextLoader(),
+    message_writer=PipesDbfsMessageWriter(),
+    params_loader=PipesDatabricksNotebookWidgetsParamsLoader(dbutils.widgets),
+) as pipes:
+    dates = [d for d in dbutils.widgets.get("dates").split(",") if d] or None
+    result = refresh_on_cluster(
+        spark,
+        table=dbutils.widgets.get("table"),
+        target=dbutils.widgets.get("target") or None,
+        dates=dates,
+        environment=pipes.get_extra("environment"),
+    )
+    pipes.log.info(f"{result.mode}: {result.rows} rows, Delta version {result.version}")
+    pipes.report_asset_materialization(
+        metadata={"rows_written": result.rows, "delta_version": result.version, "refresh": result.mode}
+    )
