@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -168,13 +168,18 @@ def step_launcher_config(settings: Settings, databricks: DatabricksSettings, pac
 
 
 @dg.resource(description="Runs each step on a Databricks cluster when MEDALLION_ENV=databricks (else: in place).")
-def medallion_step_launcher(context: dg.InitResourceContext) -> Any:
+def medallion_step_launcher(context: dg.InitResourceContext) -> Iterator[Any]:
     """dagster-databricks' step launcher in the `databricks` environment off the cluster; None elsewhere
     (a resource that is not a step launcher leaves steps running in the run's own process)."""
     settings = Settings.from_env()
     if settings.env != "databricks" or os.environ.get(ON_CLUSTER):
-        return None
+        yield None
+        return
     from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
 
-    config = step_launcher_config(settings, DatabricksSettings.from_env(), _package_dir())
-    return DatabricksPySparkStepLauncher(**config)
+    databricks = DatabricksSettings.from_env()
+    package = _package_dir()
+    try:
+        yield DatabricksPySparkStepLauncher(**step_launcher_config(settings, databricks, package))
+    finally:
+        shutil.rmtree(package, ignore_errors=True)

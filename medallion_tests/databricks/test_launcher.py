@@ -1,0 +1,53 @@
+"""The step launcher's configuration: from the environment at run time, with errors that say what to set."""
+
+import importlib.metadata
+
+import pytest
+
+from medallion_platform.databricks.launcher import (
+    CLUSTER_LIBRARIES,
+    DatabricksSettings,
+    cluster_environment,
+    step_launcher_config,
+)
+from medallion_platform.settings import ConfigError, Settings
+
+BASE = {"DATABRICKS_HOST": "https://dbc.example", "DATABRICKS_TOKEN": "dapi-x", "MEDALLION_DATABRICKS_CLUSTER_ID": "c1"}
+
+
+def test_missing_workspace_names_the_variables():
+    with pytest.raises(ConfigError, match="DATABRICKS_HOST and DATABRICKS_TOKEN"):
+        DatabricksSettings.from_env({})
+
+
+def test_exactly_one_cluster_is_required():
+    both = {**BASE, "MEDALLION_DATABRICKS_NEW_CLUSTER": '{"spark_version": "15.4.x-scala2.12"}'}
+    with pytest.raises(ConfigError, match="exactly one of"):
+        DatabricksSettings.from_env(both)
+    with pytest.raises(ConfigError, match="not JSON"):
+        DatabricksSettings.from_env(
+            {**BASE, "MEDALLION_DATABRICKS_CLUSTER_ID": "", "MEDALLION_DATABRICKS_NEW_CLUSTER": "{"}
+        )
+    with pytest.raises(ConfigError, match="poll_seconds"):
+        DatabricksSettings.from_env({**BASE, "MEDALLION_DATABRICKS_POLL_SECONDS": "0"})
+
+
+def test_config_pins_libraries_to_this_deployment_and_forwards_the_lake(tmp_path):
+    settings = Settings.from_env({}, data_dir=tmp_path, env="databricks")
+    config = step_launcher_config(settings, DatabricksSettings.from_env(BASE), str(tmp_path))
+    run = config["run_config"]
+    assert run["cluster"] == {"existing": "c1"} and run["install_default_libraries"] is False
+    pins = {lib["pypi"]["package"] for lib in run["libraries"]}
+    assert pins == {f"{n}=={importlib.metadata.version(n)}" for n in CLUSTER_LIBRARIES}
+    assert "dagster==1.13.27" in pins
+    env = config["env_variables"]
+    assert env["MEDALLION_ENGINE"] == "databricks" and env["MEDALLION_DATA_DIR"] == str(tmp_path)
+    assert config["secrets_to_env_variables"] == [] and config["databricks_host"] == "https://dbc.example"
+
+
+def test_emulator_credentials_travel_only_with_an_emulator_endpoint(tmp_path):
+    environ = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "MEDALLION_RAW_BUCKET": "r"}
+    local = Settings.from_env({}, data_dir=tmp_path, env="databricks")
+    assert "AWS_ACCESS_KEY_ID" not in cluster_environment(local, environ)
+    emulated = local.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:5000"})
+    assert cluster_environment(emulated, environ)["AWS_ACCESS_KEY_ID"] == "k"
