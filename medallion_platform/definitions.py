@@ -18,7 +18,7 @@ from medallion_platform.zones.assets import build_refined_asset, build_source_as
 from medallion_platform.zones.refined import REFINED_TABLES
 
 NOTEBOOK_TABLES = ("daily_revenue",)
-"""Refined tables also built by the Databricks notebook, as `refined/<table>_notebook` (group `notebooks`)."""
+"""Refined tables also built by the Databricks notebook, as `refined/<table>_notebook` (databricks only)."""
 
 
 def build_definitions() -> dg.Definitions:

@@ -26,8 +26,10 @@ from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 from medallion_platform.zones.refined.base import RefreshResult
 
-__all__ = ["NOTEBOOKS", "DatabricksNotebooks", "build_notebook_asset", "refresh_on_cluster"]
+__all__ = ["NOTEBOOKS", "RUNS_ON", "DatabricksNotebooks", "build_notebook_asset", "refresh_on_cluster"]
 
+RUNS_ON = "medallion/runs_on"
+"""Tag of assets that run only in the databricks environment (a notebook task)."""
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 WORKSPACE_FOLDER = "/Shared/medallion"
 CODE_FOLDER = "/medallion/code"
@@ -141,7 +143,8 @@ def build_notebook_asset(table: RefinedTable) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=["refined", target],
-        group_name="notebooks",
+        group_name="refined",
+        tags={RUNS_ON: "databricks"},
         description=f"{table.description} Built by the Databricks notebook `notebooks/refined_table.py` "
         f"(the same module code as refined/{table.name}), run as a notebook task through Dagster Pipes.",
         owners=[table.owner],

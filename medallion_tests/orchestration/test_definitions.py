@@ -26,6 +26,11 @@ EXPECTED_ASSETS = {
     ),
     ("refined", "customer_lifetime"): ("refined", {("trusted", "order_events"), ("trusted", "customers")}, False),
     ("refined", "product_performance"): ("refined", {("trusted", "order_events"), ("trusted", "products")}, True),
+    ("refined", "daily_revenue_notebook"): (
+        "refined",
+        {("trusted", "order_events"), ("trusted", "customers"), ("trusted", "products")},
+        False,
+    ),
 }
 
 

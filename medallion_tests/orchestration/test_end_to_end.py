@@ -5,6 +5,7 @@ import pyarrow.compute as pc
 
 from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.catalog import EmbeddedCatalog
+from medallion_platform.databricks.notebooks import RUNS_ON
 from medallion_platform.definitions import build_definitions
 from medallion_platform.zones.raw import raw_table
 from medallion_platform.zones.trusted import quarantine_table, trusted_table
@@ -16,6 +17,9 @@ def test_every_run_succeeds_and_every_asset_is_materialized(sample_lake):
     assert report.touched_dates == sorted(manifest.event_dates)
     graph = build_definitions().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
+        if graph.get(key).tags.get(RUNS_ON) == "databricks":  # a notebook task: see medallion_tests/databricks/
+            assert instance.get_latest_materialization_event(key) is None, key
+            continue
         assert instance.get_latest_materialization_event(key) is not None, key
 
 
