@@ -96,6 +96,16 @@ def test_every_step_ran_on_the_cluster_and_succeeded(runs, local_databricks: Loc
     assert [t["notebook_task"]["notebook_path"] for t in tasks if "notebook_task" in t] == [
         "/Shared/medallion/refined_table"
     ]
+    # each step's events say where it ran: the Databricks run page, as the UI shows it
+    urls = set()
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is not None and event.is_engine_event and event.engine_event_data.metadata:
+                url = event.engine_event_data.metadata.get("databricks_run_url")
+                if url is not None:
+                    urls.add(str(url.value))
+    assert len(urls) == 6 and all(u.startswith(local_databricks.host) for u in urls), urls
     for record in instance.fetch_materializations(dg.AssetKey(["trusted", "order_events"]), limit=10).records:
         metadata = record.asset_materialization.metadata
         assert metadata["reconciled"].value is True
