@@ -76,10 +76,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _print_summary(settings) -> None:
-    from medallion_platform.catalog import EmbeddedCatalog
+    from medallion_platform.catalog import build_catalog
     from medallion_platform.lake.delta_io import DeltaTableIO
 
-    entries = EmbeddedCatalog(settings).entries()
+    entries = build_catalog(settings).entries()
     print(f"\n{'table':38} {'rows':>9} {'quarantined':>11} {'version':>7}  location")
     for name, entry in entries.items():
         if entry.table.endswith("_quarantine"):
@@ -96,9 +96,9 @@ def _print_summary(settings) -> None:
 
 def cmd_sql(args: argparse.Namespace) -> int:
     """Runs SQL over `medallion.<zone>.<table>` names."""
-    from medallion_platform.catalog import EmbeddedCatalog
+    from medallion_platform.catalog import build_catalog
 
-    table = EmbeddedCatalog(_settings(args)).sql(args.query)
+    table = build_catalog(_settings(args)).sql(args.query)
     names = table.column_names
     rows = table.to_pylist()[: args.limit]
     widths = [max(len(n), *(len(str(r[n])) for r in rows)) if rows else len(n) for n in names]
@@ -111,9 +111,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     """Lists the registered tables."""
-    from medallion_platform.catalog import EmbeddedCatalog
+    from medallion_platform.catalog import build_catalog
 
-    for name, entry in EmbeddedCatalog(_settings(args)).entries().items():
+    for name, entry in build_catalog(_settings(args)).entries().items():
         pii = f"  pii={','.join(entry.pii)}" if entry.pii else ""
         print(f"{name:40} owner={entry.owner:20} {entry.location}{pii}")
     return 0
@@ -121,12 +121,12 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def cmd_maintain(args: argparse.Namespace) -> int:
     """Compacts and vacuums every registered table."""
-    from medallion_platform.catalog import EmbeddedCatalog
+    from medallion_platform.catalog import build_catalog
     from medallion_platform.lake.delta_io import DeltaTableIO
     from medallion_platform.lake.maintenance import maintain_table
 
     settings = _settings(args)
-    for name, entry in EmbeddedCatalog(settings).entries().items():
+    for name, entry in build_catalog(settings).entries().items():
         result = maintain_table(
             DeltaTableIO(entry.location, storage_options=settings.storage_options), retention_hours=args.retention_hours
         )

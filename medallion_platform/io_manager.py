@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
+from medallion_platform.catalog import Catalog
 from medallion_platform.engine.base import Engine, Frame, build_engine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.writers import write_table
@@ -25,7 +26,7 @@ from medallion_platform.lake.writes import TableWrite
 from medallion_platform.resources import LakehouseResource
 from medallion_platform.settings import Settings
 
-__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "table_for_key", "write_metadata"]
+__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "persist", "table_for_key", "write_metadata"]
 
 PARTITION_COLUMN = "partition_column"
 """`AssetIn` metadata key: the input's column that the partitions being built select."""
@@ -62,6 +63,17 @@ def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
     return out
 
 
+def persist(settings: Settings, catalog: Catalog, key: dg.AssetKey, write: TableWrite) -> WriteResult:
+    """Writes `write` to the table of `key` and registers the table in the catalog right after, so no
+    table exists unregistered (what the IO manager does with each output)."""
+    table = table_for_key(settings, key)
+    result = write_table(table, write, batch_rows=settings.write_batch_rows)
+    if write.entry is not None and table.exists():
+        zone, name = key.path
+        catalog.register(zone, name, schema=write.schema, entry=write.entry)
+    return result
+
+
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Writes `TableWrite` outputs to their Delta tables and loads inputs as DataFrames."""
 
@@ -88,9 +100,8 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if obj is None:  # an op without a table (the maintenance job)
             return
         settings = self._settings()
-        table = table_for_key(settings, context.asset_key)
-        result = write_table(table, obj, batch_rows=settings.write_batch_rows)
-        metadata = write_metadata(table, result)
+        result = persist(settings, self.lakehouse.catalog(), context.asset_key, obj)
+        metadata = write_metadata(table_for_key(settings, context.asset_key), result)
         if obj.figures is not None:
             metadata |= dict(obj.figures(result))
         context.add_output_metadata(metadata)

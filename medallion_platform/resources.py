@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from medallion_platform.catalog import EmbeddedCatalog
+from medallion_platform.catalog import Catalog, build_catalog
 from medallion_platform.engine import Engine, build_engine
 from medallion_platform.settings import Settings
 
@@ -27,8 +27,9 @@ class LakehouseResource(dg.ConfigurableResource):
             overrides["env"] = self.env
         return Settings.from_env(**overrides)
 
-    def catalog(self) -> EmbeddedCatalog:
-        return EmbeddedCatalog(self.settings())
+    def catalog(self) -> Catalog:
+        """The catalog the settings name: embedded, or Unity Catalog."""
+        return build_catalog(self.settings())
 
 
 class EngineResource(dg.ConfigurableResource):

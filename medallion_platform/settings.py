@@ -3,6 +3,7 @@
 Nothing here runs at import time: `Settings.from_env()` is called by the Dagster resources and the CLI.
 """
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,9 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medallion_platform.naming import ZONES
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["DEFAULT_GRANTS", "ConfigError", "Settings"]
 
 Env = Literal["local", "local-aws", "aws", "databricks"]
+
+
+DEFAULT_GRANTS: dict[str, dict[str, list[str]]] = {
+    "raw": {},
+    "trusted": {"data-engineers": ["USE_SCHEMA", "SELECT"]},
+    "refined": {"analysts": ["USE_SCHEMA", "SELECT"], "data-engineers": ["USE_SCHEMA", "SELECT"]},
+}
+"""Analysts read refined only, engineers trusted and refined; raw is readable only by the platform principal."""
 
 
 class ConfigError(ValueError):
@@ -36,6 +45,14 @@ class Settings(BaseModel):
     batch_rows: int = Field(default=250_000, ge=1_000)
     """Upper bound on rows held in memory per processing batch."""
     catalog_name: str = "medallion"
+    catalog_kind: Literal["embedded", "unity"] = "embedded"
+    """`unity` registers every table in Unity Catalog (the default in `databricks`), `embedded` beside the lake."""
+    databricks_warehouse_id: str | None = None
+    """The SQL warehouse Unity Catalog DDL runs on from the orchestrator (`MEDALLION_DATABRICKS_WAREHOUSE_ID`)."""
+    platform_principal: str = "medallion-platform"
+    """The platform's own principal: it owns the raw tables, which nobody else may read."""
+    grants: dict[str, dict[str, list[str]]] = Field(default_factory=lambda: dict(DEFAULT_GRANTS))
+    """Per zone, per principal, the Unity Catalog privileges granted on the zone's schema (`MEDALLION_GRANTS`, JSON)."""
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     landing_queue_url: str | None = None
@@ -73,6 +90,21 @@ class Settings(BaseModel):
             "aws_endpoint_url": env.get("MEDALLION_AWS_ENDPOINT_URL"),
             "landing_queue_url": env.get("MEDALLION_LANDING_QUEUE_URL"),
         }
+        values["catalog_kind"] = env.get("MEDALLION_CATALOG_KIND") or ("unity" if kind == "databricks" else "embedded")
+        for field, var in (
+            ("catalog_name", "MEDALLION_CATALOG"),
+            ("databricks_warehouse_id", "MEDALLION_DATABRICKS_WAREHOUSE_ID"),
+            ("platform_principal", "MEDALLION_PLATFORM_PRINCIPAL"),
+        ):
+            if env.get(var):
+                values[field] = env[var]
+        if env.get("MEDALLION_GRANTS"):
+            try:
+                values["grants"] = json.loads(env["MEDALLION_GRANTS"])
+            except json.JSONDecodeError as exc:
+                raise ConfigError(
+                    f'MEDALLION_GRANTS is not JSON ({exc}): give {{"<zone>": {{"<principal>": ["SELECT", ...]}}}}'
+                ) from None
         if "MEDALLION_BATCH_ROWS" in env:
             values["batch_rows"] = env["MEDALLION_BATCH_ROWS"]
         if kind == "local" or (kind == "databricks" and not env.get("MEDALLION_RAW_BUCKET")):

@@ -121,6 +121,13 @@ def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = 
         "MEDALLION_DATA_DIR": str(settings.data_dir),
         ON_CLUSTER: "1",
     }
+    for var in ("MEDALLION_DATABRICKS_WAREHOUSE_ID",):  # Unity Catalog registration from the cluster
+        if env.get(var):
+            out[var] = env[var]
+    host = env.get("DATABRICKS_HOST", "")
+    if host.startswith(("http://127.0.0.1", "http://localhost")):
+        # the local stand-in: its drivers reach the API with the same token (a real cluster uses its own identity)
+        out |= {k: env[k] for k in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_AUTH_TYPE") if env.get(k)}
     if settings.aws_endpoint_url:
         out |= {
             k: v for k, v in env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")

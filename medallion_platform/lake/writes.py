@@ -15,6 +15,7 @@ import pyarrow as pa
 from medallion_platform.engine.base import Engine, Frame
 
 if TYPE_CHECKING:
+    from medallion_platform.catalog.base import TableEntry
     from medallion_platform.lake.delta_io import WriteResult
 
 __all__ = ["Append", "Merge", "Overwrite", "OverwritePartitions", "TableWrite", "WriteSpec"]
@@ -79,6 +80,8 @@ class TableWrite:
     spec: WriteSpec
     schema: pa.Schema
     figures: Callable[["WriteResult"], Mapping[str, Any]] | None = None
+    entry: "TableEntry | None" = None
+    """The table's catalog metadata: the IO manager registers the table with it right after the write."""
     result: "WriteResult | None" = None
     """Filled in by the writer."""
 

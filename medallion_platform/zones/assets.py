@@ -11,20 +11,20 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_platform.automation.partitions import DAILY
+from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract
 from medallion_platform.contracts.model import parse_duration
 from medallion_platform.engine.base import Frame
-from medallion_platform.io_manager import PARTITION_COLUMN
+from medallion_platform.io_manager import PARTITION_COLUMN, persist
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
-from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
 from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
-from medallion_platform.zones.trusted import PromoteResult, plan_promotion, quarantine_table, trusted_table
+from medallion_platform.zones.trusted import PromoteResult, plan_promotion, trusted_table
 
 __all__ = ["build_refined_asset", "build_source_asset", "table_metadata"]
 
@@ -59,6 +59,35 @@ def _freshness(contract: Contract) -> dg.FreshnessPolicy:
 
 def _partition_keys(context: Any) -> list[str] | None:
     return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else None
+
+
+def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
+    """The catalog metadata of a source's raw, trusted and quarantine tables. The platform's own principal
+    owns raw (nobody else reads it); the contract's owner owns trusted and its quarantine."""
+    described = {c.name: c.description for c in contract.columns if c.description}
+    pii = tuple(contract.pii)
+    partition = (contract.partition.column,) if contract.partition else ()
+    return {
+        "raw": TableEntry(
+            description=f"Raw {contract.name} as it landed (every value as text). {contract.description}",
+            owner=platform_principal,
+            pii=pii,
+            partition_by=("_landing_date",),
+            column_descriptions=described,
+        ),
+        "trusted": TableEntry(
+            description=contract.description,
+            owner=contract.owner,
+            pii=pii,
+            partition_by=partition,
+            column_descriptions=described,
+        ),
+        "quarantine": TableEntry(
+            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
+            owner=contract.owner,
+            pii=pii,
+        ),
+    }
 
 
 def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
@@ -146,18 +175,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
         want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
         dates = _partition_keys(context)
         catalog = lakehouse.catalog()
-
-        def register(zone: str, name: str, schema: pa.Schema, description: str, partition_by: list[str]) -> None:
-            catalog.register(
-                zone,
-                name,
-                schema=schema,
-                description=description,
-                owner=contract.owner,
-                pii=contract.pii,
-                partition_by=partition_by,
-            )
-
+        entries = source_entries(contract, settings.platform_principal)
         with engine.session() as session:
             batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates) if want_raw else None
             try:
@@ -166,6 +184,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                     raw_out = TableWrite(session, None, Append(), raw_schema(contract))
                     if batch is not None:
                         raw_out = raw_write(batch)
+                    raw_out.entry = entries["raw"]
                     yield dg.MaterializeResult(
                         asset_key=raw_key,
                         value=raw_out,
@@ -182,7 +201,6 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                         context.log.warning(
                             f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
                         )
-                    register("raw", contract.name, raw_schema(contract), contract.description, ["_landing_date"])
                     context.log.info(
                         f"raw/{contract.name}: {raw_result.rows} new rows from {len(raw_result.files)} files, "
                         f"{raw_result.already_ingested} already ingested, {raw_result.malformed} malformed"
@@ -196,20 +214,13 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                     t_out = TableWrite(session, None, Append(), trusted_schema(contract))
                 else:
                     q_out, t_out = plan.quarantine, plan.trusted
-                partition_by = [contract.partition.column] if contract.partition else []
+                q_out.entry, t_out.entry = entries["quarantine"], entries["trusted"]
                 # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
                 q_figures = {"new_rows": plan.planned_quarantined if plan else 0}
                 if quarantine_key in selected:
                     yield dg.MaterializeResult(asset_key=quarantine_key, value=q_out, metadata=q_figures)
                 else:
-                    write_table(quarantine_table(settings, contract.name), q_out, batch_rows=settings.write_batch_rows)
-                register(
-                    "trusted",
-                    f"{contract.name}_quarantine",
-                    quarantine_schema(contract),
-                    f"Quarantined rows of {contract.name}",
-                    [],
-                )
+                    persist(settings, catalog, quarantine_key, q_out)
 
                 def reconciliation(written: WriteResult) -> dict[str, object]:
                     result = promoted if plan is None else plan.result()
@@ -226,14 +237,13 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                         asset_key=key, value=t_out, metadata={"touched_partitions": ",".join(touched)}
                     )
                 else:
-                    write_table(trusted_table(settings, contract.name), t_out, batch_rows=settings.write_batch_rows)
+                    persist(settings, catalog, key, t_out)
                 promoted = promoted if plan is None else plan.result()
             finally:
                 if batch is not None:
                     batch.drop()
         if not promoted.reconciled:
             context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
-        register("trusted", contract.name, trusted_schema(contract), contract.description, partition_by)
         wanted = context.selected_asset_check_keys
         for result in contract_check_results(
             trusted_table(settings, contract.name),
@@ -287,16 +297,13 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         dates = _partition_keys(context) if table.partitioned else None
         with engine.session() as session:
             plan = plan_refresh(settings, session, table, dates, inputs)
+            plan.write.entry = TableEntry(
+                description=table.description,
+                owner=table.owner,
+                partition_by=(PARTITION,) if table.partitioned else (),
+            )
             yield dg.MaterializeResult(
                 value=plan.write, metadata={"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
             )
-        lakehouse.catalog().register(
-            "refined",
-            table.name,
-            schema=table.schema,
-            description=table.description,
-            owner=table.owner,
-            partition_by=[PARTITION] if table.partitioned else [],
-        )
 
     return refined_asset

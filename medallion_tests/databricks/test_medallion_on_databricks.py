@@ -64,6 +64,7 @@ def runs(
         "DATABRICKS_TOKEN": local_databricks.token,
         "MEDALLION_DATABRICKS_CLUSTER_ID": local_databricks.cluster_id,
         "MEDALLION_DATABRICKS_POLL_SECONDS": "0.5",
+        "MEDALLION_CATALOG_KIND": "embedded",
     }
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)

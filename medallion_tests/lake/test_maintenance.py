@@ -4,7 +4,7 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_platform.automation.maintenance import maintenance_job
-from medallion_platform.catalog import EmbeddedCatalog
+from medallion_platform.catalog import EmbeddedCatalog, TableEntry
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.resources import LakehouseResource
 from medallion_platform.zones.raw import ingest_log_table, ingest_raw, raw_table
@@ -30,7 +30,7 @@ def test_maintenance_job_compacts_and_vacuums(settings):
     assert len(before.file_uris()) == 12
     rows_before = sorted(before.to_pyarrow_table().column("id").to_pylist())
     EmbeddedCatalog(settings).register(
-        "raw", "order_events", schema=before.schema().to_arrow(), description="t", owner="o"
+        "raw", "order_events", schema=before.schema().to_arrow(), entry=TableEntry(description="t", owner="o")
     )
 
     result = _maintain(settings)
@@ -56,7 +56,7 @@ def test_maintenance_compacts_the_raw_ingest_log_that_every_run_reads(settings, 
     assert len(log.table().file_uris()) == 5
     raw = raw_table(settings, "order_events").table()
     EmbeddedCatalog(settings).register(
-        "raw", "order_events", schema=raw.schema().to_arrow(), description="t", owner="o"
+        "raw", "order_events", schema=raw.schema().to_arrow(), entry=TableEntry(description="t", owner="o")
     )
 
     result = _maintain(settings)

@@ -1,0 +1,89 @@
+"""The catalog interface: every table as `<catalog>.<zone>.<table>`, with its location, columns, owner,
+description and PII columns, registered right after each write; and SQL over the tables by name."""
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
+
+from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.settings import Settings
+
+__all__ = ["Catalog", "CatalogEntry", "CatalogError", "TableEntry"]
+
+
+class CatalogError(RuntimeError):
+    """A table could not be registered or governed; the message names the table and the setting."""
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """What the platform declares about a table (from its contract or refined module)."""
+
+    description: str
+    owner: str
+    pii: tuple[str, ...] = ()
+    partition_by: tuple[str, ...] = ()
+    column_descriptions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One registered table."""
+
+    catalog: str
+    zone: str
+    table: str
+    location: str
+    description: str
+    owner: str
+    columns: list[dict] = field(default_factory=list)
+    """[{name, type, pii}] in table order."""
+    pii: list[str] = field(default_factory=list)
+    partition_by: list[str] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.catalog}.{self.zone}.{self.table}"
+
+
+class Catalog(ABC):
+    """A catalog of the lake's tables: `embedded` (a JSON file beside the lake) or `unity` (Unity Catalog)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @abstractmethod
+    def register(self, zone: str, table: str, *, schema: pa.Schema, entry: TableEntry) -> CatalogEntry:
+        """Registers (or updates) `zone.table` at its location in the zone, with `entry`'s metadata."""
+
+    @abstractmethod
+    def entries(self) -> dict[str, CatalogEntry]:
+        """Every registered table by full name."""
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection where every registered table is a view `<catalog>.<zone>.<table>` over its
+        Delta table (the location comes from the catalog)."""
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        catalog = self.settings.catalog_name
+        con.execute(f"ATTACH ':memory:' AS \"{catalog}\"")
+        for entry in self.entries().values():
+            dataset = DeltaTableIO(entry.location, storage_options=self.settings.storage_options).duckdb_dataset()
+            if dataset is None:
+                continue
+            source = f"__{entry.zone}__{entry.table}".replace("/", "_")
+            con.register(source, dataset)
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{catalog}"."{entry.zone}"')
+            con.execute(f'CREATE VIEW "{catalog}"."{entry.zone}"."{entry.table}" AS SELECT * FROM "{source}"')
+        return con
+
+    def sql(self, query: str) -> pa.Table:
+        """Runs `query` against the catalog's tables."""
+        con = self.connect()
+        try:
+            return con.sql(query).to_arrow_table()
+        finally:
+            con.close()

@@ -1,0 +1,251 @@
+"""Unity Catalog: every table an EXTERNAL Delta table `<catalog>.<zone>.<table>` at its zone location,
+governed from the contracts and the refined modules, through the Databricks APIs (databricks-sdk).
+
+- The catalog and one schema per zone are created if missing (`catalogs`/`schemas` APIs, each schema's
+  storage root in its zone), and the zone's grants from settings are applied to the schema
+  (`grants.update`) and read back. By default analysts read refined only, engineers trusted and refined,
+  and raw is readable only by the platform's own principal, which owns the raw tables.
+- Tables are created with SQL (the SDK has no `tables.create`): `CREATE TABLE IF NOT EXISTS … USING DELTA
+  LOCATION …` through the SQL Statement Execution API on the configured warehouse; after another engine
+  changed the Delta schema, `MSCK REPAIR TABLE … SYNC METADATA`. Then `tables.get` must show an EXTERNAL
+  DELTA table at the location with the Delta schema's columns, or registration fails.
+- Table and column comments, the owner, and `pii` tags on PII columns (`ALTER TABLE … ALTER COLUMN … SET
+  TAGS ('pii' = 'true')`) are applied where `tables.get` shows they differ.
+
+Every failure is a `CatalogError` naming the table and the setting to look at.
+"""
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from medallion_platform.catalog.base import Catalog, CatalogEntry, CatalogError, TableEntry
+from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.settings import Settings
+
+__all__ = ["UnityCatalog", "ident", "literal"]
+
+STATEMENT_TIMEOUT_S = 120.0
+
+
+def ident(*parts: str) -> str:
+    """A (multi-part) Databricks SQL identifier, each part back-quoted."""
+    return ".".join("`" + p.replace("`", "``") + "`" for p in parts)
+
+
+def literal(value: str) -> str:
+    """A Databricks SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class UnityCatalog(Catalog):
+    """Unity Catalog through databricks-sdk: the workspace from `DATABRICKS_HOST`/`DATABRICKS_TOKEN` (or a
+    cluster's own credentials), DDL on `MEDALLION_DATABRICKS_WAREHOUSE_ID`."""
+
+    def __init__(self, settings: Settings, client: Any | None = None):
+        super().__init__(settings)
+        self._client = client
+        self._schemas_ready: set[str] = set()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from databricks.sdk import WorkspaceClient
+
+            self._client = WorkspaceClient()
+        return self._client
+
+    def full_name(self, zone: str, table: str) -> str:
+        return f"{self.settings.catalog_name}.{zone}.{table}"
+
+    # -- statements ------------------------------------------------------------------------
+    def execute(self, statement: str, *, subject: str) -> None:
+        """Runs one DDL statement on the warehouse; a failure names `subject` and the setting."""
+        from databricks.sdk.errors import DatabricksError
+        from databricks.sdk.service.sql import StatementState
+
+        warehouse = self.settings.databricks_warehouse_id
+        if not warehouse:
+            raise CatalogError(
+                f"registering {subject} in Unity Catalog needs a SQL warehouse: set MEDALLION_DATABRICKS_WAREHOUSE_ID"
+            )
+        try:
+            response = self.client.statement_execution.execute_statement(
+                statement=statement, warehouse_id=warehouse, wait_timeout="30s"
+            )
+            deadline = time.monotonic() + STATEMENT_TIMEOUT_S
+            while response.status.state in (StatementState.PENDING, StatementState.RUNNING):
+                if time.monotonic() > deadline:
+                    raise CatalogError(f"{subject}: statement still {response.status.state.value} after 120 s")
+                time.sleep(0.5)
+                response = self.client.statement_execution.get_statement(response.statement_id)
+        except DatabricksError as exc:
+            raise CatalogError(f"{subject}: {exc} (warehouse MEDALLION_DATABRICKS_WAREHOUSE_ID={warehouse})") from None
+        if response.status.state != StatementState.SUCCEEDED:
+            error = response.status.error
+            message = error.message if error is not None else response.status.state.value
+            raise CatalogError(f"{subject}: {message} (statement: {statement})")
+
+    def _api(self, subject: str, setting: str) -> "_Wrap":
+        return _Wrap(subject, setting)
+
+    # -- catalog and schemas ---------------------------------------------------------------
+    def ensure_schema(self, zone: str) -> None:
+        """The catalog and the zone's schema exist, with the zone's grants applied and read back."""
+        if zone in self._schemas_ready:
+            return
+        from databricks.sdk.errors import NotFound
+
+        catalog, schema = self.settings.catalog_name, f"{self.settings.catalog_name}.{zone}"
+        with self._api(catalog, "MEDALLION_CATALOG"):
+            try:
+                self.client.catalogs.get(catalog)
+            except NotFound:
+                self.client.catalogs.create(name=catalog, comment="The Medallion lakehouse: raw, trusted, refined.")
+        with self._api(schema, "the zone buckets (MEDALLION_<ZONE>_BUCKET)"):
+            try:
+                self.client.schemas.get(schema)
+            except NotFound:
+                self.client.schemas.create(
+                    name=zone,
+                    catalog_name=catalog,
+                    comment=f"The {zone} zone.",
+                    storage_root=self.settings.zone_roots[zone],
+                )
+        self.apply_grants(zone)
+        self._schemas_ready.add(zone)
+
+    def apply_grants(self, zone: str) -> None:
+        """Grants the zone's privileges from settings on its schema (and USE_CATALOG), then reads them back."""
+        from databricks.sdk.service.catalog import PermissionsChange, Privilege
+
+        wanted = self.settings.grants.get(zone, {})
+        if not wanted:
+            return
+        catalog, schema = self.settings.catalog_name, f"{self.settings.catalog_name}.{zone}"
+        with self._api(schema, "MEDALLION_GRANTS"):
+            changes = [
+                PermissionsChange(principal=p, add=[Privilege(v) for v in privileges])
+                for p, privileges in wanted.items()
+            ]
+            self.client.grants.update("schema", schema, changes=changes)
+            uses = [PermissionsChange(principal=p, add=[Privilege.USE_CATALOG]) for p in wanted]
+            self.client.grants.update("catalog", catalog, changes=uses)
+            granted = self.grants(zone)
+        for principal, privileges in wanted.items():
+            missing = set(privileges) - set(granted.get(principal, []))
+            if missing:
+                raise CatalogError(f"{schema}: {principal} lacks {sorted(missing)} after the grant (MEDALLION_GRANTS)")
+
+    def grants(self, zone: str) -> dict[str, list[str]]:
+        """The privileges granted on the zone's schema, by principal."""
+        found = self.client.grants.get("schema", f"{self.settings.catalog_name}.{zone}")
+        return {
+            a.principal: sorted(p.value for p in (a.privileges or []))
+            for a in (found.privilege_assignments or [])
+            if a.principal
+        }
+
+    # -- tables ----------------------------------------------------------------------------
+    def register(self, zone: str, table: str, *, schema: pa.Schema, entry: TableEntry) -> CatalogEntry:
+        """Creates or syncs the EXTERNAL Delta table, verifies it, and governs it per `entry`."""
+        name = self.full_name(zone, table)
+        location = self.settings.table_uri(zone, table)
+        delta = DeltaTableIO(location, storage_options=self.settings.storage_options).table()
+        if delta is None:
+            raise CatalogError(f"{name}: no Delta table at {location} to register")
+        columns = [f.name for f in pa.schema(delta.schema().to_arrow())]
+        self.ensure_schema(zone)
+        quoted = ident(self.settings.catalog_name, zone, table)
+        with self._api(name, "DATABRICKS_HOST / DATABRICKS_TOKEN"):
+            exists = bool(self.client.tables.exists(name).table_exists)
+        if not exists:
+            self.execute(f"CREATE TABLE IF NOT EXISTS {quoted} USING DELTA LOCATION {literal(location)}", subject=name)
+        info = self._table(name)
+        if [c.name for c in info.columns or []] != columns:  # the Delta schema changed since it was registered
+            self.execute(f"MSCK REPAIR TABLE {quoted} SYNC METADATA", subject=name)
+            info = self._table(name)
+        self._verify(name, info, location, columns)
+        if (info.comment or "") != entry.description:
+            self.execute(f"COMMENT ON TABLE {quoted} IS {literal(entry.description)}", subject=name)
+        for column in info.columns or []:
+            described = entry.column_descriptions.get(column.name or "")
+            if described and (column.comment or "") != described:
+                alter = f"ALTER TABLE {quoted} ALTER COLUMN {ident(column.name or '')} COMMENT {literal(described)}"
+                self.execute(alter, subject=name)
+        for column_name in entry.pii:
+            if column_name in columns:
+                tag = f"ALTER TABLE {quoted} ALTER COLUMN {ident(column_name)} SET TAGS ('pii' = 'true')"
+                self.execute(tag, subject=name)
+        if info.owner != entry.owner:
+            with self._api(name, "the table owner (the contract's or refined module's owner)"):
+                self.client.tables.update(name, owner=entry.owner)
+        return self._entry(zone, self._table(name), entry.partition_by, entry.pii)
+
+    def _table(self, name: str) -> Any:
+        with self._api(name, "DATABRICKS_HOST / DATABRICKS_TOKEN"):
+            return self.client.tables.get(name)
+
+    @staticmethod
+    def _verify(name: str, info: Any, location: str, columns: Sequence[str]) -> None:
+        kind = getattr(info.table_type, "value", info.table_type)
+        fmt = getattr(info.data_source_format, "value", info.data_source_format)
+        problems = []
+        if kind != "EXTERNAL":
+            problems.append(f"type {kind}, not EXTERNAL")
+        if fmt != "DELTA":
+            problems.append(f"format {fmt}, not DELTA")
+        if (info.storage_location or "").rstrip("/") != location.rstrip("/"):
+            problems.append(f"location {info.storage_location}, not {location}")
+        if [c.name for c in info.columns or []] != list(columns):
+            problems.append(f"columns {[c.name for c in info.columns or []]}, not the Delta schema's {list(columns)}")
+        if problems:
+            raise CatalogError(f"{name} is registered wrongly in Unity Catalog: {'; '.join(problems)}")
+
+    def _entry(self, zone: str, info: Any, partition_by: Sequence[str] = (), pii: Sequence[str] = ()) -> CatalogEntry:
+        return CatalogEntry(
+            catalog=self.settings.catalog_name,
+            zone=zone,
+            table=info.name,
+            location=info.storage_location or "",
+            description=info.comment or "",
+            owner=info.owner or "",
+            columns=[{"name": c.name, "type": c.type_text, "pii": c.name in pii} for c in info.columns or []],
+            pii=list(pii),
+            partition_by=list(partition_by),
+        )
+
+    def entries(self) -> dict[str, CatalogEntry]:
+        """Every table of the catalog's zone schemas, as Unity Catalog lists them (locations resolve there)."""
+        from databricks.sdk.errors import NotFound
+
+        out: dict[str, CatalogEntry] = {}
+        for zone in self.settings.zone_roots:
+            try:
+                tables: Iterator[Any] = iter(
+                    self.client.tables.list(catalog_name=self.settings.catalog_name, schema_name=zone)
+                )
+                for info in tables:
+                    entry = self._entry(zone, info)
+                    out[entry.full_name] = entry
+            except NotFound:
+                continue
+        return out
+
+
+class _Wrap:
+    """Turns a Databricks API error into a `CatalogError` naming the object and the setting."""
+
+    def __init__(self, subject: str, setting: str):
+        self.subject, self.setting = subject, setting
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        from databricks.sdk.errors import DatabricksError
+
+        if isinstance(exc, DatabricksError):
+            raise CatalogError(f"{self.subject}: {exc} (check {self.setting})") from None
