@@ -1,4 +1,5 @@
-"""One local Databricks stand-in per test session, with the SDK isolated from any `~/.databrickscfg`."""
+"""One local Databricks stand-in per test session, with the SDK isolated from any `~/.databrickscfg`; for Unity
+Catalog tests, a second one whose tables may live on the session's local S3 (moto)."""
 
 import os
 import sys
@@ -9,10 +10,29 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from medallion_platform.databricks.standin import LocalDatabricks
+from medallion_platform.ingestion.aws.local_aws import EMULATOR_CREDENTIALS, LocalAws
+from medallion_tests.aws import conftest as aws_fixtures
+
+# The session's moto server (the AWS tests' fixture, shared rather than copied).
+local_aws = aws_fixtures.local_aws
+
+# Principals the Unity Catalog stand-in knows, besides its current user.
+UNITY_PRINCIPALS = ("data-engineers", "analysts@example.com")
 
 # The tiny package the step launcher zips and ships (`local_pipeline_package_path`); importable here too,
 # so the jobs it defines are reconstructable on both sides.
 REMOTE_CODE = Path(__file__).parent / "remote_code"
+
+
+def _platform_principals() -> set[str]:
+    """Who the medallion names in Unity Catalog: table owners, the platform, the default grantees."""
+    from medallion_platform.contracts import load_contracts
+    from medallion_platform.settings import DEFAULT_GRANTS, Settings
+    from medallion_platform.zones.refined import REFINED_TABLES
+
+    owners = {c.owner for c in load_contracts().values()} | {t.owner for t in REFINED_TABLES}
+    grantees = {p for zone in DEFAULT_GRANTS.values() for p in zone}
+    return owners | grantees | {Settings.model_fields["platform_principal"].default}
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +42,9 @@ def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
     saved = {k: os.environ.get(k) for k in isolated}
     os.environ.update(isolated)
     sys.path.insert(0, str(REMOTE_CODE))
-    dbx = LocalDatabricks(root=tmp_path_factory.mktemp("databricks"), max_run_seconds=300)
+    dbx = LocalDatabricks(
+        root=tmp_path_factory.mktemp("databricks"), max_run_seconds=300, principals=_platform_principals()
+    )
     try:
         yield dbx.start()
     finally:
@@ -36,3 +58,39 @@ def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
 def workspace(local_databricks: LocalDatabricks) -> WorkspaceClient:
     """The real SDK client, pointed at the stand-in with a PAT."""
     return WorkspaceClient(host=local_databricks.host, token=local_databricks.token, auth_type="pat")
+
+
+@pytest.fixture(scope="session")
+def s3_storage_options(local_aws: LocalAws) -> dict[str, str]:
+    """delta-rs storage options for the moto S3 server (plain HTTP on loopback)."""
+    return {
+        "AWS_ENDPOINT_URL": local_aws.endpoint_url,
+        "AWS_REGION": local_aws.region,
+        "AWS_ALLOW_HTTP": "true",
+        **EMULATOR_CREDENTIALS,
+    }
+
+
+@pytest.fixture(scope="session")
+def unity_databricks(
+    tmp_path_factory: pytest.TempPathFactory, s3_storage_options: dict[str, str]
+) -> Iterator[LocalDatabricks]:
+    """A stand-in whose Unity Catalog reads (and vends credentials for) tables on the moto S3 server."""
+    isolated = {"DATABRICKS_CONFIG_FILE": str(tmp_path_factory.mktemp("no-databrickscfg-uc") / "absent")}
+    saved = {k: os.environ.get(k) for k in isolated}
+    os.environ.update(isolated)
+    dbx = LocalDatabricks(
+        root=tmp_path_factory.mktemp("databricks-uc"), storage_options=s3_storage_options, principals=UNITY_PRINCIPALS
+    )
+    try:
+        yield dbx.start()
+    finally:
+        dbx.stop()
+        for key, value in saved.items():
+            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture
+def unity_workspace(unity_databricks: LocalDatabricks) -> WorkspaceClient:
+    """The real SDK client, pointed at the Unity Catalog stand-in."""
+    return WorkspaceClient(host=unity_databricks.host, token=unity_databricks.token, auth_type="pat")

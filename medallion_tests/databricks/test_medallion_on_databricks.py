@@ -7,9 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.service.catalog import DataSourceFormat, TableType
+from deltalake import DeltaTable, write_deltalake
 
 from medallion_platform.automation.materialize import MaterializeReport, materialize_all, medallion_asset_job
+from medallion_platform.catalog import CatalogError, TableEntry, build_catalog
+from medallion_platform.catalog.unity import UnityCatalog
 from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.io_manager import table_for_key
@@ -56,7 +62,12 @@ def runs(
     embedded = _lake(tmp_path_factory.mktemp("embedded"))
     with dg.instance_for_test(temp_dir=str(embedded.data_dir / ".dagster")) as instance:
         assert materialize_all(embedded, instance=instance).success
-    remote = _lake(tmp_path_factory.mktemp("on_databricks"), env="databricks")
+    remote = _lake(
+        tmp_path_factory.mktemp("on_databricks"),
+        env="databricks",
+        catalog_kind="unity",
+        databricks_warehouse_id=local_databricks.warehouse_id,
+    )
     environ = {
         "MEDALLION_ENV": "databricks",
         "MEDALLION_DATA_DIR": str(remote.data_dir),
@@ -64,7 +75,7 @@ def runs(
         "DATABRICKS_TOKEN": local_databricks.token,
         "MEDALLION_DATABRICKS_CLUSTER_ID": local_databricks.cluster_id,
         "MEDALLION_DATABRICKS_POLL_SECONDS": "0.5",
-        "MEDALLION_CATALOG_KIND": "embedded",
+        "MEDALLION_DATABRICKS_WAREHOUSE_ID": local_databricks.warehouse_id,
     }
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
@@ -129,3 +140,103 @@ def test_the_notebook_builds_daily_revenue_with_the_same_rows_through_pipes(runs
     assert metadata["delta_version"].value == 0
     assert str(metadata["Databricks Job Run URL"].value).startswith("http://127.0.0.1:")
     assert _rows(remote, "refined", "daily_revenue_notebook") == _rows(remote, "refined", "daily_revenue")
+
+
+EXPECTED_NAMES = {f"medallion.{zone}.{name}" for zone, name in TABLES} | {
+    "medallion.trusted.customers_quarantine",
+    "medallion.trusted.products_quarantine",
+    "medallion.raw.products",
+    "medallion.refined.daily_revenue_notebook",
+}
+
+
+def _workspace(dbx: LocalDatabricks) -> WorkspaceClient:
+    return WorkspaceClient(host=dbx.host, token=dbx.token, auth_type="pat")
+
+
+def test_every_table_is_registered_in_unity_catalog_as_written(runs, local_databricks: LocalDatabricks):
+    _, remote, report, _ = runs
+    assert report.success, report.runs
+    w = _workspace(local_databricks)
+    catalog = UnityCatalog(remote, client=w)
+    assert set(catalog.entries()) == EXPECTED_NAMES
+    for name in EXPECTED_NAMES:
+        _, zone, table = name.split(".")
+        info = w.tables.get(name)
+        assert info.table_type == TableType.EXTERNAL and info.data_source_format == DataSourceFormat.DELTA
+        assert info.storage_location == remote.table_uri(zone, table)
+        delta = table_for_key(remote, dg.AssetKey([zone, table])).table()
+        assert [c.name for c in info.columns or []] == [f.name for f in pa.schema(delta.schema().to_arrow())]
+        assert info.comment
+    customers = w.tables.get("medallion.trusted.customers")
+    assert customers.owner == "team:crm-data"
+    assert w.tables.get("medallion.raw.customers").owner == remote.platform_principal
+    assert {c.name: c.comment for c in customers.columns or []}["email"]
+    tags = w.api_client.do(
+        "GET", "/api/2.1/unity-catalog/entity-tag-assignments/columns/medallion.trusted.customers.email/tags"
+    )
+    assert {t["tag_key"]: t.get("tag_value") for t in tags["tag_assignments"]} == {"pii": "true"}
+
+
+def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform(runs, local_databricks):
+    _, remote, _, _ = runs
+    catalog = UnityCatalog(remote, client=_workspace(local_databricks))
+    assert catalog.grants("refined") == {
+        "analysts": ["SELECT", "USE_SCHEMA"],
+        "data-engineers": ["SELECT", "USE_SCHEMA"],
+    }
+    assert catalog.grants("trusted") == {"data-engineers": ["SELECT", "USE_SCHEMA"]}
+    assert catalog.grants("raw") == {}
+
+
+def test_sql_resolves_names_through_unity_catalog(runs, local_databricks):
+    embedded, remote, _, _ = runs
+    query = "SELECT count(*) AS n, sum(units) AS units FROM medallion.refined.daily_revenue"
+    through_unity = UnityCatalog(remote, client=_workspace(local_databricks)).sql(query).to_pylist()
+    assert through_unity == build_catalog(embedded).sql(query).to_pylist()
+    assert through_unity[0]["n"] > 0
+
+
+def test_re_registration_is_idempotent_and_a_new_column_shows_after_the_sync(runs, local_databricks):
+    _, remote, _, _ = runs
+    w = _workspace(local_databricks)
+    catalog = UnityCatalog(remote, client=w)
+    entry = TableEntry(description="Products, typed.", owner="team:erp-data", pii=())
+    schema = pa.schema(trusted_schema_of(remote, "products"))
+    before = w.tables.get("medallion.trusted.products")
+    mark = len(local_databricks.requests)
+    catalog.register("trusted", "products", schema=schema, entry=entry)
+    catalog.register("trusted", "products", schema=schema, entry=entry)
+    statements = [r.body["statement"] for r in local_databricks.requests[mark:] if r.path == "/api/2.0/sql/statements/"]
+    assert not [s for s in statements if s.startswith(("CREATE", "MSCK"))], statements
+    assert [c.name for c in w.tables.get("medallion.trusted.products").columns] == [c.name for c in before.columns]
+    # the contract gains a nullable column, written by delta-rs: Unity Catalog learns it at the next registration
+    uri = remote.table_uri("trusted", "products")
+    extra = DeltaTable(uri).to_pyarrow_table().slice(0, 1)
+    extra = extra.append_column("supplier", pa.array(["acme"], pa.string()))
+    write_deltalake(uri, extra, mode="append", schema_mode="merge")
+    assert "supplier" not in [c.name for c in w.tables.get("medallion.trusted.products").columns]
+    catalog.register("trusted", "products", schema=extra.schema, entry=entry)
+    assert [c.name for c in w.tables.get("medallion.trusted.products").columns][-1] == "supplier"
+
+
+def test_a_missing_warehouse_or_an_unknown_principal_is_one_clear_error(runs, local_databricks):
+    _, remote, _, _ = runs
+    w = _workspace(local_databricks)
+    entry = TableEntry(description="d", owner="team:erp-data")
+    schema = pa.schema(trusted_schema_of(remote, "customers"))
+    no_warehouse = UnityCatalog(remote.model_copy(update={"databricks_warehouse_id": None}), client=w)
+    with pytest.raises(CatalogError, match=r"medallion\.trusted\.customers.*MEDALLION_DATABRICKS_WAREHOUSE_ID"):
+        no_warehouse.register("trusted", "customers", schema=schema, entry=entry)
+    wrong = UnityCatalog(remote.model_copy(update={"databricks_warehouse_id": "0000deadbeef"}), client=w)
+    with pytest.raises(CatalogError, match="MEDALLION_DATABRICKS_WAREHOUSE_ID=0000deadbeef"):
+        wrong.execute("COMMENT ON TABLE medallion.trusted.customers IS 'x'", subject="medallion.trusted.customers")
+    denied = UnityCatalog(remote.model_copy(update={"grants": {"refined": {"nobody-we-know": ["SELECT"]}}}), client=w)
+    with pytest.raises(CatalogError, match=r"medallion\.refined.*MEDALLION_GRANTS"):
+        denied.apply_grants("refined")
+
+
+def trusted_schema_of(settings: Settings, name: str) -> pa.Schema:
+    delta = table_for_key(settings, dg.AssetKey(["trusted", name])).table()
+    assert delta is not None
+    return pa.schema(delta.schema().to_arrow())

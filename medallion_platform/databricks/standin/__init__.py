@@ -1,6 +1,8 @@
 """A local stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients
 drive unchanged: DBFS over a folder, Jobs 2.2 runs executed for real in driver subprocesses with
-`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster, workspace notebooks and permissions.
+`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster, workspace notebooks and permissions, a Unity
+Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse, readable by delta-rs'
+own `uc://` client with the temporary S3 credentials it vends).
 
     with LocalDatabricks() as dbx:
         w = WorkspaceClient(host=dbx.host, token=dbx.token)
@@ -11,7 +13,7 @@ Loopback only. `medallion local-databricks up` serves one from the command line 
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -19,9 +21,18 @@ from medallion_platform.databricks.standin.dbfs import Dbfs
 from medallion_platform.databricks.standin.jobs import Cluster, Jobs
 from medallion_platform.databricks.standin.mount import DbfsMount, probe_dbfs_mount
 from medallion_platform.databricks.standin.server import RecordedRequest, StandinServer
+from medallion_platform.databricks.standin.unity import DEFAULT_CURRENT_USER, UnityCatalog
+from medallion_platform.databricks.standin.warehouse import DEFAULT_WAREHOUSE_ID, SqlWarehouse
 from medallion_platform.databricks.standin.workspace import Workspace
 
-__all__ = ["DEFAULT_CLUSTER_ID", "DEFAULT_MAX_RUN_SECONDS", "LocalDatabricks", "RecordedRequest"]
+__all__ = [
+    "DEFAULT_CLUSTER_ID",
+    "DEFAULT_CURRENT_USER",
+    "DEFAULT_MAX_RUN_SECONDS",
+    "DEFAULT_WAREHOUSE_ID",
+    "LocalDatabricks",
+    "RecordedRequest",
+]
 
 DEFAULT_CLUSTER_ID = "0101-000000-standin0"
 DEFAULT_MAX_RUN_SECONDS = 900.0
@@ -41,6 +52,13 @@ class LocalDatabricks:
         cluster_log_destination: `dbfs:/…` to deliver driver logs there (`cluster_log_conf`); none by default.
         secret_scopes: `{scope: {key: value}}` for `dbutils.secrets.get`.
         max_run_seconds: any run still going after this long ends TIMEDOUT.
+        storage_options: delta-rs storage options for `s3://` table locations (`AWS_ENDPOINT_URL`,
+            `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` …): Unity Catalog reads
+            Delta logs with them and vends their keys, endpoint as `access_point`, as temporary table credentials.
+        warehouse_id: the id of the one SQL warehouse.
+        current_user: the user every caller acts as (owner of what it creates; a metastore admin).
+        principals: the users, groups and service principals Unity Catalog knows besides `current_user`; a
+            grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
     """
 
     def __init__(
@@ -55,6 +73,10 @@ class LocalDatabricks:
         cluster_log_destination: str | None = None,
         secret_scopes: Mapping[str, Mapping[str, str]] | None = None,
         max_run_seconds: float = DEFAULT_MAX_RUN_SECONDS,
+        storage_options: Mapping[str, str] | None = None,
+        warehouse_id: str = DEFAULT_WAREHOUSE_ID,
+        current_user: str = DEFAULT_CURRENT_USER,
+        principals: Iterable[str] = (),
     ) -> None:
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
@@ -68,6 +90,10 @@ class LocalDatabricks:
         self._port = port
         self._secret_scopes = {scope: dict(keys) for scope, keys in (secret_scopes or {}).items()}
         self._max_run_seconds = max_run_seconds
+        self.unity = UnityCatalog(
+            storage_options=dict(storage_options or {}), current_user=current_user, principals=principals
+        )
+        self.warehouse = SqlWarehouse(self.unity, warehouse_id)
         self._server: StandinServer | None = None
         self.mount: DbfsMount | None = None
 
@@ -80,6 +106,11 @@ class LocalDatabricks:
     def cluster_id(self) -> str:
         """The existing cluster's id."""
         return self.cluster.cluster_id
+
+    @property
+    def warehouse_id(self) -> str:
+        """The one SQL warehouse's id (for `statement_execution.execute_statement`)."""
+        return self.warehouse.warehouse_id
 
     @property
     def host(self) -> str:
@@ -132,7 +163,15 @@ class LocalDatabricks:
             secret_scopes=self._secret_scopes,
             max_run_seconds=self._max_run_seconds,
         )
-        server = StandinServer(token=self.token, dbfs=dbfs, workspace=workspace, jobs=jobs, port=self._port)
+        server = StandinServer(
+            token=self.token,
+            dbfs=dbfs,
+            workspace=workspace,
+            jobs=jobs,
+            unity=self.unity,
+            warehouse=self.warehouse,
+            port=self._port,
+        )
         server.serve()
         self._server = server
         return self

@@ -6,6 +6,13 @@ DBFS `/api/2.0/dbfs/{create,add-block,close,put,read,get-status,list,mkdirs,dele
 `/api/2.2/jobs/{runs/submit,runs/get,runs/list,runs/cancel,runs/get-output,create,get,run-now}` (also under 2.1, as
 older clients call); `/api/2.{0,1}/clusters/{get,list}`; `/api/2.0/permissions/{type}/{id}` (GET, PUT,
 PATCH: recorded, not enforced); `/api/2.0/workspace/{import,get-status,mkdirs,list,delete}`.
+
+Unity Catalog (`unity.py`, `grants.py`) under `/api/2.1/unity-catalog/`: `catalogs[/{name}]`, `schemas[/{full_name}]`
+(POST, GET, PATCH, DELETE), `tables[/{full_name}[/exists]]` (GET, PATCH owner, DELETE),
+`permissions/{type}/{full_name}` (GET, PATCH), `effective-permissions/{type}/{full_name}` (GET),
+`entity-tag-assignments/{entity_type}/{entity_name}/tags[/{key}]` (GET) and `temporary-table-credentials` (POST,
+also under 2.0, where the SDK sends it). SQL (`warehouse.py`, `sql.py`): `/api/2.0/sql/statements/` (POST),
+`/api/2.0/sql/statements/{id}` (GET), `…/{id}/cancel` (POST), `/api/2.0/sql/warehouses[/{id}]` (GET).
 """
 
 import json
@@ -14,17 +21,23 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from medallion_platform.databricks.standin.dbfs import Dbfs
 from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request, optional, required
+from medallion_platform.databricks.standin.grants import securable_type
 from medallion_platform.databricks.standin.jobs import Jobs
+from medallion_platform.databricks.standin.unity import UnityCatalog
+from medallion_platform.databricks.standin.warehouse import SqlWarehouse
 from medallion_platform.databricks.standin.workspace import Workspace
 
 __all__ = ["RecordedRequest", "StandinServer"]
 
 RECORDED_HEADERS = ("User-Agent", "Content-Type", "Accept")
 Handler = Callable[[JsonObject], JsonObject]
+# A route whose path holds names: the handler gets the path's groups and the parameters.
+PatternHandler = Callable[[tuple[str, ...], JsonObject], JsonObject]
+UC = "/api/2.1/unity-catalog/"
 
 
 @dataclass(frozen=True)
@@ -47,13 +60,25 @@ class RecordedRequest:
 class StandinServer:
     """Routes requests to the services; `serve` runs the HTTP server in a background thread."""
 
-    def __init__(self, *, token: str, dbfs: Dbfs, workspace: Workspace, jobs: Jobs, port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str,
+        dbfs: Dbfs,
+        workspace: Workspace,
+        jobs: Jobs,
+        unity: UnityCatalog,
+        warehouse: SqlWarehouse,
+        port: int = 0,
+    ) -> None:
         self.token = token
         self.dbfs, self.workspace, self.jobs = dbfs, workspace, jobs
+        self.unity, self.warehouse = unity, warehouse
         self.requests: list[RecordedRequest] = []
         self.permissions: dict[str, JsonObject] = {}
         self._lock = threading.Lock()
         self._routes = self._build_routes()
+        self._pattern_routes = self._build_pattern_routes()
         self._http = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
         self._http.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -98,9 +123,17 @@ class StandinServer:
     def _route(self, method: str, path: str) -> Handler:
         path = re.sub(r"^/api/2\.1/jobs/", "/api/2.2/jobs/", path)
         path = re.sub(r"^/api/2\.1/clusters/", "/api/2.0/clusters/", path)
+        path = re.sub(
+            r"^/api/2\.0/unity-catalog/temporary-table-credentials$", UC + "temporary-table-credentials", path
+        )
         found = self._routes.get((method, path))
         if found is not None:
             return found
+        for route_method, pattern, handler in self._pattern_routes:
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                groups = tuple(unquote(g) for g in match.groups())
+                return lambda body: handler(groups, body)
         permissions = re.fullmatch(r"/api/2\.0/permissions/(.+)/([^/]+)", path)
         if permissions and method in ("GET", "PUT", "PATCH"):
             object_type, object_id = permissions.groups()
@@ -108,7 +141,8 @@ class StandinServer:
         raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
 
     def _build_routes(self) -> dict[tuple[str, str], Handler]:
-        dbfs, ws, jobs = self.dbfs, self.workspace, self.jobs
+        dbfs, ws, jobs, uc = self.dbfs, self.workspace, self.jobs, self.unity
+        sql_id = self.warehouse.warehouse_id
         d, j, w = "/api/2.0/dbfs/", "/api/2.2/jobs/", "/api/2.0/workspace/"
         return {
             ("POST", d + "create"): lambda b: dbfs.create(
@@ -159,7 +193,65 @@ class StandinServer:
             ("POST", w + "delete"): lambda b: ws.delete(
                 required(b, "path", str), optional(b, "recursive", bool, False)
             ),
+            ("POST", UC + "catalogs"): uc.create_catalog,
+            ("GET", UC + "catalogs"): lambda b: uc.list_catalogs(),
+            ("POST", UC + "schemas"): uc.create_schema,
+            ("GET", UC + "schemas"): lambda b: uc.list_schemas(required(b, "catalog_name", str)),
+            ("GET", UC + "tables"): lambda b: uc.list_tables(
+                required(b, "catalog_name", str), required(b, "schema_name", str)
+            ),
+            ("POST", UC + "temporary-table-credentials"): uc.temporary_table_credentials,
+            ("POST", "/api/2.0/sql/statements/"): self.warehouse.execute,
+            ("POST", "/api/2.0/sql/statements"): self.warehouse.execute,
+            ("GET", "/api/2.0/sql/warehouses"): lambda b: {"warehouses": [self.warehouse.info(sql_id, self.host)]},
         }
+
+    def _build_pattern_routes(self) -> list[tuple[str, re.Pattern[str], PatternHandler]]:
+        uc, sql = self.unity, self.warehouse
+        routes: list[tuple[str, str, PatternHandler]] = [
+            ("GET", UC + "catalogs/([^/]+)", lambda g, b: uc.get_catalog(g[0])),
+            ("PATCH", UC + "catalogs/([^/]+)", lambda g, b: uc.update_catalog(g[0], b)),
+            (
+                "DELETE",
+                UC + "catalogs/([^/]+)",
+                lambda g, b: uc.delete_catalog(g[0], optional(b, "force", bool, False)),
+            ),
+            ("GET", UC + "schemas/([^/]+)", lambda g, b: uc.get_schema(g[0])),
+            ("PATCH", UC + "schemas/([^/]+)", lambda g, b: uc.update_schema(g[0], b)),
+            ("DELETE", UC + "schemas/([^/]+)", lambda g, b: uc.delete_schema(g[0], optional(b, "force", bool, False))),
+            ("GET", UC + "tables/([^/]+)/exists", lambda g, b: uc.table_exists(g[0])),
+            ("GET", UC + "tables/([^/]+)", lambda g, b: uc.get_table(g[0])),
+            ("PATCH", UC + "tables/([^/]+)", lambda g, b: uc.update_table(g[0], b)),
+            ("DELETE", UC + "tables/([^/]+)", lambda g, b: uc.delete_table(g[0])),
+            ("GET", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("get", g, b)),
+            ("PATCH", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("update", g, b)),
+            ("GET", UC + "effective-permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("effective", g, b)),
+            ("GET", UC + "entity-tag-assignments/([^/]+)/([^/]+)/tags", lambda g, b: uc.list_tags(g[0], g[1])),
+            ("GET", UC + "entity-tag-assignments/([^/]+)/([^/]+)/tags/([^/]+)", lambda g, b: uc.get_tag(*g)),
+            ("GET", "/api/2.0/sql/statements/([^/]+)", lambda g, b: sql.get(g[0])),
+            ("POST", "/api/2.0/sql/statements/([^/]+)/cancel", lambda g, b: sql.cancel(g[0])),
+            ("GET", "/api/2.0/sql/warehouses/([^/]+)", lambda g, b: sql.info(g[0], self.host)),
+        ]
+        return [(method, re.compile(pattern), handler) for method, pattern, handler in routes]
+
+    @property
+    def host(self) -> str:
+        """`http://127.0.0.1:<port>`."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _grants(self, action: str, groups: tuple[str, ...], body: JsonObject) -> JsonObject:
+        """`permissions` and `effective-permissions` of a catalog, schema or table that exists."""
+        kind, full_name = securable_type(groups[0]), groups[1].lower()
+        self.unity.securable(kind, full_name)
+        if action == "update":
+            changes = body.get("changes") or []
+            if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+                raise bad_request("changes must be a list of PermissionsChange objects.")
+            return self.unity.grants.update(kind, full_name, changes)
+        principal = optional(body, "principal", str, None)
+        if action == "effective":
+            return self.unity.grants.effective(kind, full_name, principal)
+        return self.unity.grants.get(kind, full_name, principal)
 
     def _permissions(self, method: str, object_type: str, object_id: str, body: JsonObject) -> JsonObject:
         """Permissions of an object: recorded (PUT replaces, PATCH adds), returned, not enforced."""

@@ -1,0 +1,321 @@
+"""The small Databricks SQL subset the stand-in's warehouse runs, parsed for real: keywords in any case,
+`backtick` identifiers (`` doubled inside), string literals in single quotes ('' or \\' for a quote, \\\\ for a
+backslash), `--` comments, one optional trailing `;`.
+
+    CREATE TABLE [IF NOT EXISTS] c.s.t USING DELTA LOCATION '<uri>'
+    MSCK REPAIR TABLE c.s.t SYNC METADATA
+    COMMENT ON TABLE c.s.t IS '<text>' | NULL
+    ALTER TABLE c.s.t ALTER COLUMN col COMMENT '<text>'
+    ALTER TABLE c.s.t [ALTER COLUMN col] SET TAGS ('k' = 'v', 'k2', ...)
+    ALTER TABLE c.s.t OWNER TO `principal`
+    GRANT priv [, priv ...] ON {TABLE | SCHEMA | DATABASE | CATALOG} name TO `principal`
+
+Privileges are written as in SQL (`USE CATALOG`, `ALL PRIVILEGES`) and become API names (`USE_CATALOG`).
+A one- or two-part table name is completed with the statement's `catalog` and `schema`, as Databricks does.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "AlterColumnComment",
+    "CommentOnTable",
+    "CreateTable",
+    "Grant",
+    "SetOwner",
+    "SetTags",
+    "SqlError",
+    "Statement",
+    "SyncMetadata",
+    "parse_statement",
+    "quote_name",
+]
+
+SUPPORTED = (
+    "CREATE TABLE … USING DELTA LOCATION, MSCK REPAIR TABLE … SYNC METADATA, COMMENT ON TABLE, "
+    "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS, ALTER TABLE … SET TAGS | OWNER TO, GRANT … ON … TO"
+)
+
+
+class SqlError(Exception):
+    """A failed statement: Databricks puts `[ERROR_CLASS] message SQLSTATE: xxxxx` under a service error code."""
+
+    def __init__(self, error_class: str, message: str, sqlstate: str, error_code: str = "BAD_REQUEST") -> None:
+        super().__init__(f"[{error_class}] {message} SQLSTATE: {sqlstate}")
+        self.error_code = error_code
+        self.message = str(self)
+
+
+def quote_name(parts: tuple[str, ...]) -> str:
+    """`a`.`b`.`c`, as Databricks quotes names in its messages."""
+    return ".".join(f"`{p}`" for p in parts)
+
+
+@dataclass(frozen=True)
+class CreateTable:
+    name: tuple[str, str, str]
+    location: str
+    if_not_exists: bool
+
+
+@dataclass(frozen=True)
+class SyncMetadata:
+    name: tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class CommentOnTable:
+    name: tuple[str, str, str]
+    comment: str | None
+
+
+@dataclass(frozen=True)
+class AlterColumnComment:
+    name: tuple[str, str, str]
+    column: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class SetTags:
+    name: tuple[str, str, str]
+    column: str | None
+    tags: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class SetOwner:
+    name: tuple[str, str, str]
+    principal: str
+
+
+@dataclass(frozen=True)
+class Grant:
+    privileges: tuple[str, ...]
+    securable_type: Literal["catalog", "schema", "table"]
+    name: tuple[str, ...]
+    principal: str
+
+
+Statement = CreateTable | SyncMetadata | CommentOnTable | AlterColumnComment | SetTags | SetOwner | Grant
+
+_TOKEN = re.compile(
+    r"""(?P<space>\s+|--[^\n]*)
+      | (?P<string>'(?:[^'\\]|\\.|'')*')
+      | (?P<ident>`(?:[^`]|``)*`)
+      | (?P<word>[A-Za-z0-9_]+)
+      | (?P<punct>[.,()=;])""",
+    re.VERBOSE | re.DOTALL,
+)
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: Literal["string", "ident", "word", "punct", "end"]
+    text: str  # the value: unquoted for strings and identifiers
+    at: int
+
+
+def _unquote_string(raw: str) -> str:
+    body, out, i = raw[1:-1], [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            out.append(_ESCAPES.get(body[i + 1], body[i + 1]))
+            i += 2
+        elif c == "'":  # the first of a doubled ''
+            out.append("'")
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _tokens(sql: str) -> list[_Token]:
+    tokens, at = [], 0
+    while at < len(sql):
+        match = _TOKEN.match(sql, at)
+        if match is None:
+            raise _syntax_error(sql[at : at + 10])
+        kind, raw = match.lastgroup, match.group()
+        if kind == "string":
+            tokens.append(_Token("string", _unquote_string(raw), at))
+        elif kind == "ident":
+            tokens.append(_Token("ident", raw[1:-1].replace("``", "`"), at))
+        elif kind in ("word", "punct"):
+            tokens.append(_Token(kind, raw, at))  # type: ignore[arg-type]  # the two literals just tested
+        at = match.end()
+    if tokens and tokens[-1].text == ";":
+        tokens.pop()
+    return [*tokens, _Token("end", "", len(sql))]
+
+
+def _syntax_error(near: str) -> SqlError:
+    where = f"'{near}'" if near else "end of input"
+    return SqlError("PARSE_SYNTAX_ERROR", f"Syntax error at or near {where}.", "42601")
+
+
+class _Parser:
+    def __init__(self, sql: str, catalog: str | None, schema: str | None) -> None:
+        self.tokens = _tokens(sql)
+        self.pos = 0
+        self.catalog, self.schema = catalog, schema
+
+    def peek(self, *words: str) -> bool:
+        """Whether the next tokens are these keywords."""
+        ahead = self.tokens[self.pos : self.pos + len(words)]
+        return len(ahead) == len(words) and all(
+            t.kind == "word" and t.text.upper() == w for t, w in zip(ahead, words, strict=True)
+        )
+
+    def accept(self, *words: str) -> bool:
+        if self.peek(*words):
+            self.pos += len(words)
+            return True
+        return False
+
+    def expect(self, *words: str) -> None:
+        for word in words:
+            if not self.accept(word):
+                raise self.error()
+
+    def punct(self, char: str) -> bool:
+        if self.tokens[self.pos].kind == "punct" and self.tokens[self.pos].text == char:
+            self.pos += 1
+            return True
+        return False
+
+    def error(self) -> SqlError:
+        return _syntax_error(self.tokens[self.pos].text)
+
+    def identifier(self) -> str:
+        token = self.tokens[self.pos]
+        if token.kind not in ("word", "ident"):
+            raise self.error()
+        self.pos += 1
+        return token.text
+
+    def string(self) -> str:
+        token = self.tokens[self.pos]
+        if token.kind != "string":
+            raise self.error()
+        self.pos += 1
+        return token.text
+
+    def name(self) -> tuple[str, ...]:
+        parts = [self.identifier()]
+        while self.punct("."):
+            parts.append(self.identifier())
+        return tuple(parts)
+
+    def table_name(self) -> tuple[str, str, str]:
+        parts = self.name()
+        if len(parts) == 1 and self.schema:
+            parts = (self.schema, *parts)
+        if len(parts) == 2 and self.catalog:
+            parts = (self.catalog, *parts)
+        if len(parts) != 3:
+            raise SqlError(
+                "UNQUALIFIED_TABLE_NAME",
+                f"The table name {quote_name(parts)} needs a catalog and a schema (catalog.schema.table): the "
+                "stand-in has no current catalog or schema but the statement's `catalog` and `schema`.",
+                "42K05",
+            )
+        return parts[0], parts[1], parts[2]
+
+    def finish(self, statement: Statement) -> Statement:
+        if self.tokens[self.pos].kind != "end":
+            raise self.error()
+        return statement
+
+    def tags(self) -> dict[str, str | None]:
+        if not self.punct("("):
+            raise self.error()
+        tags: dict[str, str | None] = {}
+        while True:
+            key = self.string()
+            tags[key] = self.string() if self.punct("=") else None
+            if self.punct(")"):
+                return tags
+            if not self.punct(","):
+                raise self.error()
+
+    def privileges(self) -> tuple[str, ...]:
+        privileges: list[str] = []
+        words: list[str] = []
+        while not self.peek("ON"):
+            if self.punct(","):
+                if not words:
+                    raise self.error()
+                privileges.append("_".join(words))
+                words = []
+            else:
+                token = self.tokens[self.pos]
+                if token.kind != "word":
+                    raise self.error()
+                words.append(token.text.upper())
+                self.pos += 1
+        if not words:
+            raise self.error()
+        return (*privileges, "_".join(words))
+
+
+def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None = None) -> Statement:
+    """The statement `sql` is (`SqlError` for a syntax error or a statement the stand-in does not run)."""
+    p = _Parser(sql, catalog, schema)
+    if p.accept("CREATE", "TABLE"):
+        if_not_exists = p.accept("IF", "NOT", "EXISTS")
+        name = p.table_name()
+        p.expect("USING", "DELTA", "LOCATION")
+        return p.finish(CreateTable(name, p.string().rstrip("/"), if_not_exists))
+    if p.accept("MSCK", "REPAIR", "TABLE"):
+        name = p.table_name()
+        p.expect("SYNC", "METADATA")
+        return p.finish(SyncMetadata(name))
+    if p.accept("COMMENT", "ON", "TABLE"):
+        name = p.table_name()
+        p.expect("IS")
+        return p.finish(CommentOnTable(name, None if p.accept("NULL") else p.string()))
+    if p.accept("ALTER", "TABLE"):
+        name = p.table_name()
+        if p.accept("OWNER", "TO"):
+            return p.finish(SetOwner(name, p.identifier()))
+        if p.accept("SET", "TAGS"):
+            return p.finish(SetTags(name, None, p.tags()))
+        if p.accept("ALTER", "COLUMN") or p.accept("ALTER"):
+            column = p.identifier()
+            if p.accept("COMMENT"):
+                return p.finish(AlterColumnComment(name, column, p.string()))
+            if p.accept("SET", "TAGS"):
+                return p.finish(SetTags(name, column, p.tags()))
+    elif p.accept("GRANT"):
+        privileges = p.privileges()
+        p.expect("ON")
+        kind: Literal["catalog", "schema", "table"] = "table"
+        if p.accept("CATALOG"):
+            kind = "catalog"
+        elif p.accept("SCHEMA") or p.accept("DATABASE"):
+            kind = "schema"
+        else:
+            p.accept("TABLE")
+        target: tuple[str, ...] = p.table_name() if kind == "table" else p.name()
+        if kind == "schema" and len(target) == 1 and catalog:
+            target = (catalog, *target)
+        p.expect("TO")
+        return p.finish(Grant(privileges, kind, target, p.identifier()))
+    else:
+        raise SqlError(
+            "UNSUPPORTED_STATEMENT",
+            f"The local Databricks stand-in does not run this statement: {' '.join(sql.split())[:80]!r}. "
+            f"It runs: {SUPPORTED}.",
+            "0A000",
+        )
+    raise SqlError(
+        "UNSUPPORTED_STATEMENT",
+        f"The local Databricks stand-in does not run this ALTER TABLE form: {' '.join(sql.split())[:80]!r}. "
+        f"It runs: {SUPPORTED}.",
+        "0A000",
+    )
