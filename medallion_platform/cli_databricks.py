@@ -41,9 +41,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     # the disposition is inherited, and Python keeps an inherited "ignore".
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    from medallion_platform.catalog.unity import governed_principals
     from medallion_platform.databricks.standin import LocalDatabricks
+    from medallion_platform.settings import Settings
 
-    dbx = LocalDatabricks(root=args.root, port=args.port)
+    # Unity Catalog knows the principals the platform names (owners, the platform, the grantees).
+    dbx = LocalDatabricks(root=args.root, port=args.port, principals=governed_principals(Settings.from_env()))
     # Whatever ends this call (Ctrl-C even while starting or printing, or a failure) stops the stand-in.
     try:
         dbx.start()

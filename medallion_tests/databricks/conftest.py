@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
+from medallion_platform.catalog.unity import governed_principals
 from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.ingestion.aws.local_aws import EMULATOR_CREDENTIALS, LocalAws
+from medallion_platform.settings import Settings
 from medallion_tests.aws import conftest as aws_fixtures
 
 # The session's moto server (the AWS tests' fixture, shared rather than copied).
@@ -24,17 +26,6 @@ UNITY_PRINCIPALS = ("data-engineers", "analysts@example.com")
 REMOTE_CODE = Path(__file__).parent / "remote_code"
 
 
-def _platform_principals() -> set[str]:
-    """Who the medallion names in Unity Catalog: table owners, the platform, the default grantees."""
-    from medallion_platform.contracts import load_contracts
-    from medallion_platform.settings import DEFAULT_GRANTS, Settings
-    from medallion_platform.zones.refined import REFINED_TABLES
-
-    owners = {c.owner for c in load_contracts().values()} | {t.owner for t in REFINED_TABLES}
-    grantees = {p for zone in DEFAULT_GRANTS.values() for p in zone}
-    return owners | grantees | {Settings.model_fields["platform_principal"].default}
-
-
 @pytest.fixture(scope="session")
 def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
     """The stand-in, serving for the whole run; every driver it started is gone when it stops."""
@@ -43,7 +34,9 @@ def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
     os.environ.update(isolated)
     sys.path.insert(0, str(REMOTE_CODE))
     dbx = LocalDatabricks(
-        root=tmp_path_factory.mktemp("databricks"), max_run_seconds=300, principals=_platform_principals()
+        root=tmp_path_factory.mktemp("databricks"),
+        max_run_seconds=300,
+        principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp())),
     )
     try:
         yield dbx.start()

@@ -23,6 +23,8 @@ EXPORTED = (
     "MEDALLION_ENV",
     "MEDALLION_DATABRICKS_CLUSTER_ID",
     "MEDALLION_DATABRICKS_DBFS_ROOT",
+    "MEDALLION_DATABRICKS_POLL_SECONDS",
+    "MEDALLION_DATABRICKS_WAREHOUSE_ID",
 )
 
 
@@ -63,7 +65,7 @@ def _exports(proc: subprocess.Popen[str], until: str) -> dict[str, str]:
 def test_local_databricks_up_prints_working_exports_and_stops_on_sigterm(tmp_path):
     root = tmp_path / "dbx"
     with _up(tmp_path, "--root", str(root)) as proc:
-        exports = _exports(proc, "MEDALLION_DATABRICKS_DBFS_ROOT")
+        exports = _exports(proc, "MEDALLION_DATABRICKS_WAREHOUSE_ID")
         assert tuple(exports) == EXPORTED
         assert exports["DATABRICKS_HOST"].startswith("http://127.0.0.1:")
         assert exports["DATABRICKS_AUTH_TYPE"] == "pat" and exports["MEDALLION_ENV"] == "databricks"

@@ -145,6 +145,7 @@ class LocalDatabricks:
             "MEDALLION_DATABRICKS_CLUSTER_ID": self.cluster_id,
             "MEDALLION_DATABRICKS_DBFS_ROOT": str(self.dbfs_root),
             "MEDALLION_DATABRICKS_POLL_SECONDS": "1",  # a local run is seconds long: poll it often
+            "MEDALLION_DATABRICKS_WAREHOUSE_ID": self.warehouse_id,  # Unity Catalog DDL runs there
         }
 
     def start(self) -> "LocalDatabricks":
