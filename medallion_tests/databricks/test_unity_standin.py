@@ -26,6 +26,7 @@ from deltalake import DeltaTable, write_deltalake
 from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.databricks.standin.sql import Grant, SetTags, SqlError, parse_statement
 from medallion_platform.ingestion.aws.local_aws import LocalAws
+from medallion_tests.databricks.helpers import as_json_rows, read_through_unity_catalog
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -52,6 +53,9 @@ EXPECTED_TYPES = {
     "order_date": (ColumnTypeName.DATE, "date"),
     "created_at": (ColumnTypeName.TIMESTAMP, "timestamp"),
 }
+
+
+UC_CLIENT = "deltalake-catalog-unity"
 
 
 def _error(call: Callable[[], object]) -> DatabricksError:
@@ -318,22 +322,22 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     assert [c.name for c in table.columns or []] == ORDERS.column_names
 
     sent_before = len(dbx.requests)
-    through_uc = DeltaTable(
+    through_uc = read_through_unity_catalog(
         f"uc://{schema}.orders",
-        storage_options={
+        {
             "databricks_workspace_url": dbx.host,
             "databricks_access_token": dbx.token,
             "unity_allow_http_url": "true",
             "AWS_ALLOW_HTTP": "true",  # the vended endpoint (moto) is plain HTTP; no keys: those come from UC
         },
     )
-    direct = DeltaTable(location, storage_options=s3_storage_options)
-    rows = through_uc.to_pyarrow_table().sort_by("order_id")
-    assert rows.num_rows == 3
-    assert rows.to_pylist() == direct.to_pyarrow_table().sort_by("order_id").to_pylist()
-    by_delta_rs = [(r.method, r.path) for r in dbx.requests[sent_before:] if "deltalake-catalog-unity" in r.user_agent]
-    assert ("GET", f"/api/2.1/unity-catalog/tables/{schema}.orders") in by_delta_rs
-    assert ("POST", "/api/2.1/unity-catalog/temporary-table-credentials") in by_delta_rs
+    direct = DeltaTable(location, storage_options=s3_storage_options).to_pyarrow_table()
+    assert len(through_uc) == 3
+    assert through_uc == as_json_rows(direct)
+    by_delta_rs = [(r.method, r.path, r.status) for r in dbx.requests[sent_before:] if UC_CLIENT in r.user_agent]
+    assert ("GET", f"/api/2.1/unity-catalog/tables/{schema}.orders", 200) in by_delta_rs
+    assert ("POST", "/api/2.1/unity-catalog/temporary-table-credentials", 200) in by_delta_rs
+    assert {status for _, _, status in by_delta_rs} == {200}
 
     vended = w.temporary_table_credentials.generate_temporary_table_credentials(
         operation=TableOperation.READ, table_id=table.table_id
