@@ -34,7 +34,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medallion_platform.settings import ConfigError, Settings
 
-__all__ = ["CLUSTER_LIBRARIES", "DatabricksSettings", "medallion_step_launcher", "step_launcher_config"]
+__all__ = [
+    "CLUSTER_LIBRARIES",
+    "DatabricksSettings",
+    "cluster_environment",
+    "cluster_libraries",
+    "medallion_step_launcher",
+    "step_launcher_config",
+]
 
 CLUSTER_LIBRARIES = (
     "dagster",
@@ -121,9 +128,8 @@ def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = 
         "MEDALLION_DATA_DIR": str(settings.data_dir),
         ON_CLUSTER: "1",
     }
-    for var in ("MEDALLION_DATABRICKS_WAREHOUSE_ID",):  # Unity Catalog registration from the cluster
-        if env.get(var):
-            out[var] = env[var]
+    if env.get("MEDALLION_DATABRICKS_WAREHOUSE_ID"):  # Unity Catalog registration from the cluster
+        out["MEDALLION_DATABRICKS_WAREHOUSE_ID"] = env["MEDALLION_DATABRICKS_WAREHOUSE_ID"]
     host = env.get("DATABRICKS_HOST", "")
     if host.startswith(("http://127.0.0.1", "http://localhost")):
         # the local stand-in: its drivers reach the API with the same token (a real cluster uses its own identity)
@@ -133,6 +139,11 @@ def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = 
             k: v for k, v in env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
         }
     return out
+
+
+def cluster_libraries() -> list[dict[str, Any]]:
+    """`CLUSTER_LIBRARIES` as a task's `libraries`, each pinned to the version installed here."""
+    return [{"pypi": {"package": f"{name}=={version(name)}"}} for name in CLUSTER_LIBRARIES]
 
 
 def _package_dir() -> str:
@@ -151,7 +162,7 @@ def step_launcher_config(settings: Settings, databricks: DatabricksSettings, pac
     cluster: dict[str, Any] = (
         {"existing": databricks.cluster_id} if databricks.cluster_id else {"new": databricks.new_cluster}
     )
-    libraries = [{"pypi": {"package": f"{name}=={version(name)}"}} for name in CLUSTER_LIBRARIES]
+    libraries = cluster_libraries()
     return {
         "run_config": {
             "run_name": "medallion",

@@ -21,7 +21,7 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.catalog import TableEntry, build_catalog
-from medallion_platform.databricks.launcher import CLUSTER_LIBRARIES, DatabricksSettings, cluster_environment
+from medallion_platform.databricks.launcher import DatabricksSettings, cluster_environment, cluster_libraries
 from medallion_platform.resources import LakehouseResource
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
@@ -99,7 +99,7 @@ class DatabricksNotebooks(dg.ConfigurableResource):
                 "notebook_path": path,
                 "base_parameters": {**widgets, "medallion_code": _upload_code(client)},
             },
-            "libraries": [{"pypi": {"package": f"{n}=={_version(n)}"}} for n in CLUSTER_LIBRARIES],
+            "libraries": cluster_libraries(),
         }
         if databricks.cluster_id:
             task["existing_cluster_id"] = databricks.cluster_id
@@ -115,12 +115,6 @@ class DatabricksNotebooks(dg.ConfigurableResource):
             task=jobs.SubmitTask.from_dict(task),
             extras={"environment": cluster_environment(settings)},
         ).get_materialize_result()
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
 
 
 def _upload_code(client: Any) -> str:

@@ -16,7 +16,7 @@ from medallion_platform.contracts import Contract
 from medallion_platform.contracts.model import parse_duration
 from medallion_platform.engine.base import Frame
 from medallion_platform.io_manager import PARTITION_COLUMN, persist
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.delta_io import WriteResult
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
@@ -26,7 +26,7 @@ from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
 from medallion_platform.zones.trusted import PromoteResult, plan_promotion, trusted_table
 
-__all__ = ["build_refined_asset", "build_source_asset", "table_metadata"]
+__all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
 
 KINDS = {"delta", "duckdb"}
 
@@ -39,15 +39,6 @@ def _column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None
     return dg.TableSchema(
         columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
     )
-
-
-def table_metadata(table: DeltaTableIO, *, rows: int | None = None) -> dict[str, Any]:
-    """Delta version, location and row count of a table."""
-    delta = table.table()
-    out: dict[str, Any] = {"dagster/uri": table.uri, "delta_version": -1 if delta is None else delta.version()}
-    if delta is not None:
-        out["dagster/row_count"] = rows if rows is not None else int(delta.count())
-    return out
 
 
 def _freshness(contract: Contract) -> dg.FreshnessPolicy:
@@ -180,9 +171,10 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates) if want_raw else None
             try:
                 if want_raw:
-                    raw_result = nothing_new(settings, contract, dates)
-                    raw_out = TableWrite(session, None, Append(), raw_schema(contract))
-                    if batch is not None:
+                    if batch is None:  # nothing new landed: the write records the table as it stands
+                        raw_result = nothing_new(settings, contract, dates)
+                        raw_out = TableWrite(session, None, Append(), raw_schema(contract))
+                    else:
                         raw_out = raw_write(batch)
                     raw_out.entry = entries["raw"]
                     yield dg.MaterializeResult(
