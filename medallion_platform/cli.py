@@ -77,18 +77,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_summary(settings) -> None:
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.lake.lakehouse import Lakehouse
 
+    lake = Lakehouse(settings)
     entries = build_catalog(settings).entries()
     print(f"\n{'table':38} {'rows':>9} {'quarantined':>11} {'version':>7}  location")
     for name, entry in entries.items():
         if entry.table.endswith("_quarantine"):
             continue
-        table = DeltaTableIO(entry.location, storage_options=settings.storage_options).table()
+        table = lake.at(entry.location).table()
         rows = table.count() if table else 0
         quarantined = "-"
         if entry.zone == "trusted":
-            q = DeltaTableIO(f"{entry.location}_quarantine", storage_options=settings.storage_options).table()
+            q = lake.quarantine(entry.table).table()
             quarantined = str(q.count() if q else 0)
         version = table.version() if table else -1
         print(f"{name:38} {rows:>9} {quarantined:>11} {version:>7}  {entry.location}")
@@ -120,17 +121,15 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    """Compacts and vacuums every registered table."""
+    """Compacts and vacuums every registered table and the raw ingest logs (what the nightly job does)."""
+    from medallion_platform.automation.maintenance import maintain_lakehouse
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.maintenance import maintain_table
+    from medallion_platform.lake.lakehouse import Lakehouse
 
     settings = _settings(args)
-    for name, entry in build_catalog(settings).entries().items():
-        result = maintain_table(
-            DeltaTableIO(entry.location, storage_options=settings.storage_options), retention_hours=args.retention_hours
-        )
-        print(f"{name:40} compacted {result.files_removed} -> {result.files_added} files, vacuumed {result.vacuumed}")
+    catalog = build_catalog(settings)
+    for done in maintain_lakehouse(Lakehouse(settings), catalog, retention_hours=args.retention_hours):
+        print(done.summary())
     return 0
 
 

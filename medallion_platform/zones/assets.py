@@ -24,7 +24,7 @@ from medallion_platform.zones.checks import contract_check_results, contract_che
 from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
-from medallion_platform.zones.trusted import PromoteResult, plan_promotion, trusted_table
+from medallion_platform.zones.trusted import PromoteResult, plan_promotion
 
 __all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
 
@@ -161,18 +161,18 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     ):
         from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
 
-        settings = lakehouse.settings()
+        lake = lakehouse.lake()
         selected = context.selected_asset_keys
         want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
         dates = _partition_keys(context)
         catalog = lakehouse.catalog()
-        entries = source_entries(contract, settings.platform_principal)
+        entries = source_entries(contract, lake.settings.platform_principal)
         with engine.session() as session:
-            batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates) if want_raw else None
+            batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if want_raw else None
             try:
                 if want_raw:
                     if batch is None:  # nothing new landed: the write records the table as it stands
-                        raw_result = nothing_new(settings, contract, dates)
+                        raw_result = nothing_new(lake, contract, dates)
                         raw_out = TableWrite(session, None, Append(), raw_schema(contract))
                     else:
                         raw_out = raw_write(batch)
@@ -188,7 +188,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                         },
                     )
                     if batch is not None:  # committed by the IO manager: log the files it took
-                        raw_result = log_batch(settings, batch, raw_out.written())
+                        raw_result = log_batch(lake, batch, raw_out.written())
                     for stray in raw_result.unrecognised:
                         context.log.warning(
                             f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
@@ -199,7 +199,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                     )
                 if not want_trusted:
                     return
-                plan = plan_promotion(settings, session, contract, landing_dates=dates, batch=batch)
+                plan = plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
                 if plan is None:
                     promoted = PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
                     q_out = TableWrite(session, None, Append(), quarantine_schema(contract))
@@ -212,7 +212,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 if quarantine_key in selected:
                     yield dg.MaterializeResult(asset_key=quarantine_key, value=q_out, metadata=q_figures)
                 else:
-                    persist(settings, catalog, quarantine_key, q_out)
+                    persist(lake, catalog, quarantine_key, q_out)
 
                 def reconciliation(written: WriteResult) -> dict[str, object]:
                     result = promoted if plan is None else plan.result()
@@ -229,7 +229,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                         asset_key=key, value=t_out, metadata={"touched_partitions": ",".join(touched)}
                     )
                 else:
-                    persist(settings, catalog, key, t_out)
+                    persist(lake, catalog, key, t_out)
                 promoted = promoted if plan is None else plan.result()
             finally:
                 if batch is not None:
@@ -238,7 +238,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
         wanted = context.selected_asset_check_keys
         for result in contract_check_results(
-            trusted_table(settings, contract.name),
+            lake.trusted(contract.name),
             contract,
             key,
             reconciled=promoted.reconciled,
@@ -285,10 +285,10 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
         **inputs: Frame,
     ) -> Iterator[dg.MaterializeResult]:
-        settings = lakehouse.settings()
+        lake = lakehouse.lake()
         dates = _partition_keys(context) if table.partitioned else None
         with engine.session() as session:
-            plan = plan_refresh(settings, session, table, dates, inputs)
+            plan = plan_refresh(lake, session, table, dates, inputs)
             plan.write.entry = TableEntry(
                 description=table.description,
                 owner=table.owner,
