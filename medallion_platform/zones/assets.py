@@ -21,6 +21,7 @@ from medallion_platform.lake.schema import quarantine_schema, raw_schema, truste
 from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
+from medallion_platform.zones.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata
 from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
@@ -88,10 +89,8 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     committed to raw and promoted to trusted from the batch in hand; run alone, raw ingests and
     trusted promotes whatever raw holds that it has not taken.
     """
-    raw_key = dg.AssetKey(["raw", contract.name])
-    key = dg.AssetKey(["trusted", contract.name])
-    quarantine_key = dg.AssetKey(["trusted", f"{contract.name}_quarantine"])
-    partitioned = contract.source.kind == "stream"
+    raw_key, key, quarantine_key = source_keys(contract.name)
+    partitioned = is_partitioned(contract)
     descriptions = {c.name: c.description for c in contract.columns}
     tags = {"medallion/pii": "true"} if contract.pii else {}
     freshness = _freshness(contract)
@@ -226,7 +225,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 touched = plan.touched if plan else []
                 if key in selected:
                     yield dg.MaterializeResult(
-                        asset_key=key, value=t_out, metadata={"touched_partitions": ",".join(touched)}
+                        asset_key=key, value=t_out, metadata={TOUCHED_DATES: touched_dates_metadata(touched)}
                     )
                 else:
                     persist(lake, catalog, key, t_out)
