@@ -42,9 +42,12 @@ class RefinedTable:
     description: str
     owner: str
     inputs: tuple[str, ...]
-    """Trusted tables it reads; `order_events` is read only for the partitions being built."""
+    """Trusted tables it reads; the fact input is read only for the partitions being built."""
     schema: pa.Schema
     build: Callable[..., Any]
+    fact: str = "order_events"
+    """The input whose rows it aggregates (one of `inputs`): its event dates are the table's partitions,
+    and its new rows are what an incremental refresh folds in. The other inputs are master data."""
     partitioned: bool = True
     """Partitioned by `event_date`: a run rewrites exactly the dates it is given."""
     combine: Callable[..., Any] | None = None
