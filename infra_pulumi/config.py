@@ -218,7 +218,9 @@ class InfraConfig:
                 raise ConfigError(f"{src}: `{self.project}:network.{key}` needs two CIDRs (two AZs)")
         vpc1, vpc2 = ipaddress.ip_network(net.vpc1_cidr), ipaddress.ip_network(net.vpc2_cidr)
         if vpc1.overlaps(vpc2):
-            raise ConfigError(f"{src}: `{self.project}:network` VPC CIDRs overlap; on-premises routing needs disjoint ranges")
+            raise ConfigError(
+                f"{src}: `{self.project}:network` VPC CIDRs overlap; on-premises routing needs disjoint ranges"
+            )
         self._validate_subnets(src, vpc1, vpc2)
         if self.vpn.enabled and not self.vpn.on_prem_cidrs:
             raise ConfigError(f"{src}: `{self.project}:vpn.onPremCidrs` is required when a customer gateway is set")

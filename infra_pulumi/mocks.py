@@ -104,7 +104,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = f"{service}-{name}-id"
         return resource_id, {"arn": f"arn:aws:{service}:{region}:{account}:{name}", "name": given}
 
-
     def _databricks(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Ids Databricks assigns: credential/storage/network/endpoint/workspace ids, the external id."""
         kind = typ.rsplit(":", 1)[-1]

@@ -60,7 +60,10 @@ SITES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "subnet1": {"AWS_ENDPOINT_URL_S3": ("s3_endpoint_urls", "raw")},
     "subnet2": {"AWS_ENDPOINT_URL_S3": ("s3_endpoint_urls", "trusted")},
-    "subnet3": {"AWS_ENDPOINT_URL_S3": ("s3_endpoint_urls", "refined"), "AWS_ENDPOINT_URL_STS": ("sts_vpc2_endpoint_url",)},
+    "subnet3": {
+        "AWS_ENDPOINT_URL_S3": ("s3_endpoint_urls", "refined"),
+        "AWS_ENDPOINT_URL_STS": ("sts_vpc2_endpoint_url",),
+    },
 }
 """Per client site, the botocore endpoint variables and the stack output (path) each comes from."""
 

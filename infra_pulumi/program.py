@@ -4,6 +4,7 @@ Tests call `build` under `pulumi.runtime.set_mocks` with a config made in the te
 """
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -93,19 +94,39 @@ def build(config: InfraConfig, contracts: dict[str, Contract] | None = None) -> 
     )
     if workspace is not None:
         UnityCatalog("unity-catalog-objects", config, names, workspace, uc_role.policy)
+    layers = _Layers(keys, network, iam, databricks, storage, streaming, orchestration, uc_role, workspace)
+    return _outputs(config, layers)
 
+
+@dataclass(frozen=True)
+class _Layers:
+    """The built layers, for the outputs."""
+
+    keys: Keys
+    network: Network
+    iam: Iam
+    databricks: Databricks
+    storage: Storage
+    streaming: Streaming
+    orchestration: Orchestration
+    uc_role: UnityCatalogRole
+    workspace: DatabricksWorkspace | None
+
+
+def _outputs(config: InfraConfig, layers: _Layers) -> dict[str, Any]:
+    """The stack outputs: names, URLs, ARNs and ids the platform and the operators read."""
+    keys, network, iam, databricks = layers.keys, layers.network, layers.iam, layers.databricks
+    storage, streaming, orchestration = layers.storage, layers.streaming, layers.orchestration
+    uc_role, workspace = layers.uc_role, layers.workspace
     return {
         # what `naming.resource_names` derives every name from (the platform's MEDALLION_STACK/PROJECT/BUCKET_SUFFIX)
         "stack": config.stack,
         "project": config.project,
-        "bucket_suffix": bucket_suffix,
+        "bucket_suffix": config.account_id,
         "aws_region": config.region,
         "aws_account_id": config.account_id,
         **{f"{role}_bucket": bucket.bucket for role, bucket in storage.buckets.items()},
-        **{
-            f"{purpose}_key_arn": getattr(keys, purpose).arn
-            for purpose in (*DATA_KEYS, "streams", "events", "logs")
-        },
+        **{f"{purpose}_key_arn": getattr(keys, purpose).arn for purpose in (*DATA_KEYS, "streams", "events", "logs")},
         "kinesis_streams": {d: s.name for d, s in streaming.streams.items()},
         "firehose_delivery_streams": {d: s.name for d, s in streaming.delivery_streams.items()},
         "landing_queue_url": orchestration.queue.url,
@@ -207,7 +228,9 @@ def endpoint_urls(network: Network) -> dict[str, Any]:
     and `https://control.<endpoint DNS>` for S3 Control (Batch Operations jobs).
     """
     return {
-        "s3_endpoint_urls": {z: _dns(e.endpoint).apply(lambda d: f"https://bucket.{d}") for z, e in network.zones.items()},
+        "s3_endpoint_urls": {
+            z: _dns(e.endpoint).apply(lambda d: f"https://bucket.{d}") for z, e in network.zones.items()
+        },
         "s3_control_endpoint_url": _dns(network.zones["raw"].endpoint).apply(lambda d: f"https://control.{d}"),
         "kinesis_endpoint_url": _dns(network.interfaces["kinesis-streams"]).apply(lambda d: f"https://{d}"),
         "sts_endpoint_url": _dns(network.interfaces["sts"]).apply(lambda d: f"https://{d}"),

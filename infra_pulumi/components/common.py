@@ -17,6 +17,7 @@ __all__ = [
     "Arns",
     "CarveOut",
     "PolicyStatement",
+    "deny_for_principal",
     "deny_outside_endpoints",
     "log_group_name",
     "policy_json",
@@ -106,7 +107,8 @@ def deny_outside_endpoints(
 ) -> list[PolicyStatement]:
     """Resource-policy statements denying `service:*` unless the request came through `endpoint_ids`.
 
-    With no `endpoint_ids` the Deny covers every request (a resource no endpoint serves). The named carve-outs are exempt: whole (`actions` None), or only for their `actions` (a second Deny with
+    With no `endpoint_ids` the Deny covers every request (a resource no endpoint serves). The named
+    carve-outs are exempt: whole (`actions` None), or only for their `actions` (a second Deny with
     `NotAction` catches the rest). AWS service principals (log delivery, EventBridge) stay exempt via
     `aws:PrincipalIsAWSService`. `extra_exemptions` adds conditions (e.g. Databricks' own principal account).
     """
@@ -142,6 +144,20 @@ def deny_outside_endpoints(
             }
         )
     return statements
+
+
+def deny_for_principal(
+    sid: str, principal_arn: Any, actions: Sequence[str], resources: Sequence[Any]
+) -> PolicyStatement:
+    """A Deny of `actions` on `resources` for one principal, wherever the request comes from."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": list(actions),
+        "Resource": list(resources),
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": principal_arn}},
+    }
 
 
 def _merge_conditions(*conditions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -87,9 +87,7 @@ _EC2_UNTAGGED = (
 """The actions Databricks' restricted policy leaves on `Resource: *` (describe, spot, fleets, launch templates)."""
 
 
-def cross_account_statements(
-    config: InfraConfig, *, vpc_id: str, security_group_id: str
-) -> list[PolicyStatement]:
+def cross_account_statements(config: InfraConfig, *, vpc_id: str, security_group_id: str) -> list[PolicyStatement]:
     """Databricks' "customer-managed VPC with policy restrictions" cross-account policy.
 
     Instances, volumes and instance profiles only with the `Vendor: Databricks` tag; network interfaces,
@@ -112,7 +110,10 @@ def cross_account_statements(
         return {**stmt, "Condition": condition} if condition else stmt
 
     return [
-        allow("NonResourceBasedPermissions", list(_EC2_UNTAGGED), ["*"]),
+        # Databricks writes this statement without a condition; pinned to the region, as the workspace is
+        allow(
+            "NonResourceBasedPermissions", list(_EC2_UNTAGGED), ["*"], {"StringEquals": {"aws:RequestedRegion": region}}
+        ),
         allow(
             "InstancePoolsSupport",
             [
@@ -222,11 +223,23 @@ class Databricks(pulumi.ComponentResource):
         """Ingress only from itself; egress to itself, the endpoint subnets (documented ports) and S3 (gateway)."""
         cfg = self._config
         within: list[aws.ec2.SecurityGroupIngressArgsDict] = [
-            {"description": f"all {p.upper()} within the workspace", "protocol": p, "from_port": 0, "to_port": 65535, "self": True}
+            {
+                "description": f"all {p.upper()} within the workspace",
+                "protocol": p,
+                "from_port": 0,
+                "to_port": 65535,
+                "self": True,
+            }
             for p in ("tcp", "udp")
         ]
         egress: list[aws.ec2.SecurityGroupEgressArgsDict] = [
-            {"description": f"all {p.upper()} within the workspace", "protocol": p, "from_port": 0, "to_port": 65535, "self": True}
+            {
+                "description": f"all {p.upper()} within the workspace",
+                "protocol": p,
+                "from_port": 0,
+                "to_port": 65535,
+                "self": True,
+            }
             for p in ("tcp", "udp")
         ]
         egress += [
@@ -385,46 +398,61 @@ class UnityCatalogRole(pulumi.ComponentResource):
             tags=tags(cfg, role="unity_catalog"),
             opts=child,
         )
-        buckets = {z: names.buckets[z] for z in ZONES}
-        writable = [b for z, b in buckets.items() if z != "raw"]
         self.policy = aws.iam.RolePolicy(
             "unity-catalog-policy",
             name=f"{role_name}-zone-buckets",
             role=self.role.id,
-            policy=policy_json(
-                {
-                    "Sid": "ReadZoneObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                    "Resource": [a.objects(b) for b in buckets.values()],
-                },
-                {
-                    "Sid": "WriteCuratedObjects",
-                    "Effect": "Allow",
-                    "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                    "Resource": [a.objects(b) for b in writable],
-                },
-                {
-                    "Sid": "ListZoneBuckets",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": [a.bucket(b) for b in buckets.values()],
-                },
-                {
-                    "Sid": "ManageCuratedBuckets",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucketMultipartUploads", "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
-                    "Resource": [a.bucket(b) for b in writable],
-                },
-                {
-                    "Sid": "ZoneKeys",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
-                    "Resource": [keys.data[z].arn for z in ZONES],
-                    "Condition": {"StringEquals": {"kms:ViaService": f"s3.{cfg.region}.amazonaws.com"}},
-                },
-                {"Sid": "SelfAssume", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": [a.role(role_name)]},
-            ),
+            policy=policy_json(*_unity_catalog_statements(config, names, keys)),
             opts=child,
         )
         self.register_outputs({"role_arn": self.role.arn})
+
+
+def _unity_catalog_statements(config: InfraConfig, names: ResourceNames, keys: Keys) -> list[PolicyStatement]:
+    """Read every zone, write trusted and refined, list the zones, use the zone keys through S3, self-assume."""
+    a, role_name = Arns(config), names.roles["unity_catalog"]
+    buckets = {z: names.buckets[z] for z in ZONES}
+    writable = [b for z, b in buckets.items() if z != "raw"]
+    return [
+        {
+            "Sid": "ReadZoneObjects",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": [a.objects(b) for b in buckets.values()],
+        },
+        {
+            "Sid": "WriteCuratedObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": [a.objects(b) for b in writable],
+        },
+        {
+            "Sid": "ListZoneBuckets",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [a.bucket(b) for b in buckets.values()],
+        },
+        {
+            "Sid": "ManageCuratedBuckets",
+            "Effect": "Allow",
+            "Action": [
+                "s3:ListBucketMultipartUploads",
+                "s3:GetLifecycleConfiguration",
+                "s3:PutLifecycleConfiguration",
+            ],
+            "Resource": [a.bucket(b) for b in writable],
+        },
+        {
+            "Sid": "ZoneKeys",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            "Resource": [keys.data[z].arn for z in ZONES],
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}},
+        },
+        {"Sid": "SelfAssume", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": [a.role(role_name)]},
+    ]

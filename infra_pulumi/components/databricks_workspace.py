@@ -15,6 +15,7 @@ The account service principal's OAuth secret is a Pulumi secret (`medallion:data
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_databricks as databricks
@@ -98,7 +99,7 @@ class DatabricksWorkspace(pulumi.ComponentResource):
         assignment = databricks.MetastoreAssignment(
             f"{name}-metastore",
             metastore_id=dbx.metastore_id,
-            workspace_id=self.workspace.workspace_id.apply(lambda i: str(i)),
+            workspace_id=self.workspace.workspace_id.apply(lambda i: str(int(i))),  # numbers cross the wire as floats
             opts=self._on(self.account),
         )
         self.provider = databricks.Provider(
@@ -117,9 +118,7 @@ class DatabricksWorkspace(pulumi.ComponentResource):
             skip_validation=True,
             opts=self._on(self.provider, depends_on=[assignment]),
         )
-        self.external_id = self.storage_credential.aws_iam_role.apply(
-            lambda role: role["external_id"] if isinstance(role, dict) else role.external_id  # type: ignore[union-attr]
-        )
+        self.external_id: pulumi.Output[str] = self.storage_credential.aws_iam_role.apply(_external_id)
         self.register_outputs(
             {"workspace_url": self.workspace.workspace_url, "workspace_id": self.workspace.workspace_id}
         )
@@ -193,6 +192,11 @@ class DatabricksWorkspace(pulumi.ComponentResource):
             pricing_tier="ENTERPRISE",
             opts=on,
         )
+
+
+def _external_id(role: Any) -> str:
+    """The external id Databricks issued for the storage credential's role."""
+    return str(role["external_id"] if isinstance(role, dict) else role.external_id)
 
 
 class UnityCatalog(pulumi.ComponentResource):

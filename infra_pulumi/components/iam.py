@@ -164,7 +164,12 @@ class Iam(pulumi.ComponentResource):
                 "Resource": "*",
                 "Condition": {"StringEquals": {"s3:RequestJobOperation": "S3PutObjectCopy"}},
             },
-            {"Sid": "WatchCopyJobs", "Effect": "Allow", "Action": ["s3:DescribeJob"], "Resource": [self._arns.batch_jobs()]},
+            {
+                "Sid": "WatchCopyJobs",
+                "Effect": "Allow",
+                "Action": ["s3:DescribeJob"],
+                "Resource": [self._arns.batch_jobs()],
+            },
             {
                 "Sid": "PassBatchRole",
                 "Effect": "Allow",
@@ -185,7 +190,12 @@ class Iam(pulumi.ComponentResource):
     def _events_start_batch_copy(self) -> aws.iam.Role:
         """EventBridge: start the batch-copy state machine, nothing else."""
         machine = self._arns.state_machine(self._args.names.batch_copy_state_machine)
-        statement = {"Sid": "StartBatchCopy", "Effect": "Allow", "Action": ["states:StartExecution"], "Resource": [machine]}
+        statement = {
+            "Sid": "StartBatchCopy",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution"],
+            "Resource": [machine],
+        }
         return self._role("events_start_batch_copy", "events.amazonaws.com", [statement])
 
     def _worker_statements(self) -> list[PolicyStatement]:

@@ -116,9 +116,7 @@ class Keys(pulumi.ComponentResource):
             "Principal": {"AWS": f"arn:aws:iam::{cfg.account_id}:root"},
             "Action": list(USE_ACTIONS),
             "Resource": "*",
-            "Condition": {
-                "StringEquals": {"kms:CallerAccount": cfg.account_id, "kms:ViaService": via}
-            },
+            "Condition": {"StringEquals": {"kms:CallerAccount": cfg.account_id, "kms:ViaService": via}},
         }
 
     def _events_service(self) -> PolicyStatement:
@@ -140,7 +138,9 @@ class Keys(pulumi.ComponentResource):
             "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
             "Resource": "*",
             "Condition": {
-                "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{cfg.region}:{cfg.account_id}:log-group:*"}
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{cfg.region}:{cfg.account_id}:log-group:*"
+                }
             },
         }
 

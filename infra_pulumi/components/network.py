@@ -15,6 +15,7 @@ Databricks' own buckets, through an S3 gateway endpoint on their route table onl
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -265,7 +266,9 @@ class Network(pulumi.ComponentResource):
         sg = self._https_sg(f"s3-{zone}-endpoint", vpc, [cidr, *extra_clients])
         # No private DNS: two S3 interface endpoints cannot both own s3.<region>.amazonaws.com in VPC 1, and
         # the zone clients address their endpoint by its own DNS name (AWS_ENDPOINT_URL_S3, outputs_to_env.py).
-        endpoint = self._interface(f"s3-{zone}", "s3", vpc, [subnet.id], sg, self._zone_s3_policy(zone), private_dns=False)
+        endpoint = self._interface(
+            f"s3-{zone}", "s3", vpc, [subnet.id], sg, self._zone_s3_policy(zone), private_dns=False
+        )
         return ZoneEndpoint(zone, subnet, table, endpoint)
 
     def _shared_interface(self, service: str) -> aws.ec2.VpcEndpoint:
@@ -563,13 +566,14 @@ class Network(pulumi.ComponentResource):
             "phase1_dh_group_numbers": [20],
             "phase2_dh_group_numbers": [20],
         }
+        tunnels: dict[str, Any] = {f"tunnel{n}_{k}": v for n in (1, 2) for k, v in tunnel.items()}
         return aws.ec2.VpnConnection(
             "on-prem-vpn",
             vpn_gateway_id=self.vpn_gateway.id,
             customer_gateway_id=customer.id,
             type="ipsec.1",
             static_routes_only=False,
-            **{f"tunnel{n}_{k}": v for n in (1, 2) for k, v in tunnel.items()},
+            **tunnels,
             tags=tags(cfg),
             opts=child,
         )

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import CarveOut, deny_outside_endpoints, log_group_name, policy_json, tags
+from infra_pulumi.components.common import (
+    CarveOut,
+    deny_for_principal,
+    deny_outside_endpoints,
+    log_group_name,
+    policy_json,
+    tags,
+)
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.ingestion.aws.events import LANDING_MAX_RECEIVE_COUNT, landing_event_pattern
@@ -220,7 +227,9 @@ class Orchestration(pulumi.ComponentResource):
             name=a.names.batch_copy_state_machine,
             type="STANDARD",
             role_arn=a.step_functions_role.arn,
-            definition=pulumi.Output.all(a.staging_bucket.arn, a.raw_bucket.arn, a.keys.raw.arn, a.batch_role.arn).apply(
+            definition=pulumi.Output.all(
+                a.staging_bucket.arn, a.raw_bucket.arn, a.keys.raw.arn, a.batch_role.arn
+            ).apply(
                 lambda v: batch_copy_definition(
                     cfg, staging_bucket_arn=v[0], raw_bucket_arn=v[1], raw_key_arn=v[2], batch_role_arn=v[3]
                 )
@@ -279,14 +288,7 @@ class Orchestration(pulumi.ComponentResource):
         ):
             outside = deny_outside_endpoints("sqs", [queue.arn], self._args.sqs_endpoint_ids, carve_outs)
             outside.append(
-                {
-                    "Sid": "DeployerNeverTouchesMessages",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": list(QUEUE_DATA_ACTIONS),
-                    "Resource": [queue.arn],
-                    "Condition": {"ArnEquals": {"aws:PrincipalArn": cfg.deploy_role_arn}},
-                }
+                deny_for_principal("DeployerNeverTouchesMessages", cfg.deploy_role_arn, QUEUE_DATA_ACTIONS, [queue.arn])
             )
             aws.sqs.QueuePolicy(
                 f"{self._name}-{label}-queue-policy",

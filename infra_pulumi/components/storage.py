@@ -219,7 +219,9 @@ class Storage(pulumi.ComponentResource):
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": self._config.account_id},
                 "ArnLike": {
-                    "aws:SourceArn": [self._arns.bucket(b) for r, b in self._names.buckets.items() if r != "access_logs"]
+                    "aws:SourceArn": [
+                        self._arns.bucket(b) for r, b in self._names.buckets.items() if r != "access_logs"
+                    ]
                 },
             },
         }

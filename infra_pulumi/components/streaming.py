@@ -12,7 +12,14 @@ from collections.abc import Mapping, Sequence
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import CarveOut, deny_outside_endpoints, log_group_name, policy_json, tags
+from infra_pulumi.components.common import (
+    CarveOut,
+    deny_for_principal,
+    deny_outside_endpoints,
+    log_group_name,
+    policy_json,
+    tags,
+)
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
@@ -79,31 +86,7 @@ class Streaming(pulumi.ComponentResource):
             log_stream = aws.cloudwatch.LogStream(
                 f"{slug}-delivery-log", name=f"{dataset}-to-raw", log_group_name=self.log_group.name, opts=child
             )
-            aws.kinesis.ResourcePolicy(
-                f"{slug}-stream-policy",
-                resource_arn=stream.arn,
-                policy=policy_json(
-                    *deny_outside_endpoints(
-                        "kinesis",
-                        [stream.arn],
-                        kinesis_endpoint_ids,
-                        [
-                            CarveOut("firehose", firehose_role.arn),
-                            CarveOut("break_glass", config.break_glass_role_arn),
-                            CarveOut("deployer", config.deploy_role_arn),
-                        ],
-                    ),
-                    {
-                        "Sid": "DeployerNeverTouchesRecords",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": list(STREAM_DATA_ACTIONS),
-                        "Resource": [stream.arn],
-                        "Condition": {"ArnEquals": {"aws:PrincipalArn": config.deploy_role_arn}},
-                    },
-                ),
-                opts=child,
-            )
+            self._stream_policy(slug, stream, config, firehose_role, kinesis_endpoint_ids)
             prefix, error_prefix = firehose_prefixes(names, dataset)
             self.streams[dataset] = stream
             self.delivery_streams[dataset] = aws.kinesis.FirehoseDeliveryStream(
@@ -134,6 +117,32 @@ class Streaming(pulumi.ComponentResource):
                 "streams": _names(self.streams),
                 "delivery_streams": _names(self.delivery_streams),
             }
+        )
+
+    def _stream_policy(
+        self,
+        slug: str,
+        stream: aws.kinesis.Stream,
+        config: InfraConfig,
+        firehose_role: aws.iam.Role,
+        endpoint_ids: Sequence[pulumi.Input[str]],
+    ) -> None:
+        """Only through the Kinesis endpoint, but Firehose (AWS side), break-glass and the deployer (no records)."""
+        carve_outs = [
+            CarveOut("firehose", firehose_role.arn),
+            CarveOut("break_glass", config.break_glass_role_arn),
+            CarveOut("deployer", config.deploy_role_arn),
+        ]
+        aws.kinesis.ResourcePolicy(
+            f"{slug}-stream-policy",
+            resource_arn=stream.arn,
+            policy=policy_json(
+                *deny_outside_endpoints("kinesis", [stream.arn], endpoint_ids, carve_outs),
+                deny_for_principal(
+                    "DeployerNeverTouchesRecords", config.deploy_role_arn, STREAM_DATA_ACTIONS, [stream.arn]
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
 

@@ -1,4 +1,5 @@
-"""Judge a checkov JSON report: fail on no resources, or on a failed check that is not a listed exception.
+"""Judge a checkov JSON report: fail on no resources, on a failed check that is not a listed exception,
+or on a listed exception that no longer fires (remove it, so the file stays the list of live exceptions).
 
 Each exception in `exceptions.yaml` names the resource address, the check id and the reason.
 """
@@ -45,6 +46,8 @@ def evaluate(report: dict, exceptions: dict[tuple[str, str], str]) -> tuple[list
             errors.append(f"FAILED {failed['check_id']} on {failed['resource']}: {failed['check_name']}")
     counts["failed"] = len(results.get("failed_checks", [])) - len(excepted)
     counts["excepted"] = len(excepted)
+    for resource, check in sorted(set(exceptions) - set(excepted)):
+        errors.append(f"STALE exception {check} on {resource}: it no longer fires, remove it from exceptions.yaml")
     return errors, counts
 
 

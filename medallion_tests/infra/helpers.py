@@ -73,3 +73,16 @@ def as_list(value: Any) -> list:
 def by_bucket(recording: "Recording", token: str) -> dict[str, "Recorded"]:
     """Bucket-attached resources of `token`, keyed by bucket name."""
     return {r.inputs["bucket"]: r for r in recording.of_type(token)}
+
+
+def make_registered_config(stack: str = "reg") -> InfraConfig:
+    """The test config with `databricks.register` on (account credentials and metastore filled in)."""
+    values = copy.deepcopy(BASE_VALUES)
+    values["medallion:databricks"] = {
+        **values["medallion:databricks"],
+        "register": True,
+        "metastoreId": "metastore-eu-central-1",
+        "clientId": "account-sp-client-id",
+    }
+    values["medallion:databricksClientSecret"] = "account-sp-oauth-secret"
+    return InfraConfig.from_values(stack, values)

@@ -40,7 +40,10 @@ class Source:
 
 def sources(recording: Recording, on_prem_cidrs: tuple[str, ...] = ()) -> dict[str, Source]:
     """Every subnet of the recording (by logical name), and `on-prem` when a VPN exists."""
-    tables = {a.inputs["subnetId"]: a.inputs["routeTableId"] for a in recording.of_type(f"{EC2}routeTableAssociation:RouteTableAssociation")}
+    tables = {
+        a.inputs["subnetId"]: a.inputs["routeTableId"]
+        for a in recording.of_type(f"{EC2}routeTableAssociation:RouteTableAssociation")
+    }
     found = {
         s.name: Source(s.name, s.inputs["cidrBlock"], s.inputs["vpcId"], tables.get(s.id))
         for s in recording.of_type(f"{EC2}subnet:Subnet")
@@ -71,7 +74,12 @@ _POSITIVE = {
     "ArnLike": lambda want, got: any(_like(w, got) for w in want),
     "Bool": lambda want, got: str(got).lower() in [str(w).lower() for w in want],
 }
-_NEGATED = {"StringNotEquals": "StringEquals", "StringNotLike": "StringLike", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike"}
+_NEGATED = {
+    "StringNotEquals": "StringEquals",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+}
 
 
 def _condition_holds(condition: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
@@ -125,7 +133,9 @@ def allows(document: str | None, action: str, resource: str, context: dict[str, 
     stmts = _as_list(json.loads(document)["Statement"])
     if any(s["Effect"] == "Deny" and _matches(s, action, resource, context, account) for s in stmts):
         return False
-    return not need_allow or any(s["Effect"] == "Allow" and _matches(s, action, resource, context, account) for s in stmts)
+    return not need_allow or any(
+        s["Effect"] == "Allow" and _matches(s, action, resource, context, account) for s in stmts
+    )
 
 
 def _sg_admits(recording: Recording, sg_ids: list[str], cidr: str) -> bool:
@@ -147,9 +157,14 @@ def _routes_to_vpc(recording: Recording, source: Source, vpc_id: str) -> bool:
     peerings = {p.id: p.inputs for p in recording.of_type(f"{EC2}vpcPeeringConnection:VpcPeeringConnection")}
     for route in recording.of_type(f"{EC2}route:Route"):
         peering = peerings.get(route.inputs.get("vpcPeeringConnectionId", ""))
-        if route.inputs["routeTableId"] == source.route_table_id and peering and vpc_id in (
-            peering["vpcId"],
-            peering["peerVpcId"],
+        if (
+            route.inputs["routeTableId"] == source.route_table_id
+            and peering
+            and vpc_id
+            in (
+                peering["vpcId"],
+                peering["peerVpcId"],
+            )
         ):
             return True
     return False
