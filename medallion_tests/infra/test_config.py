@@ -134,3 +134,25 @@ def test_load_config_reads_the_stack_through_pulumi_config() -> None:
         assert load_config() == InfraConfig.from_values("prod", values)
     finally:
         pulumi.runtime.set_all_config({})
+
+
+def test_load_config_reads_the_client_secret_as_a_pulumi_secret() -> None:
+    import json
+
+    import pulumi
+
+    from infra_pulumi.config import load_config
+    from infra_pulumi.mocks import RecordingMocks
+
+    values = {**_stack("prod"), "medallion:databricksClientSecret": "oauth-secret"}
+    pulumi.runtime.set_mocks(RecordingMocks(make_config()), project="medallion", stack="prod", preview=False)
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()},
+        ["medallion:databricksClientSecret"],
+    )
+    try:
+        secret = load_config().databricks.client_secret
+        assert isinstance(secret, pulumi.Output)
+        assert pulumi.runtime.sync_await._sync_await(secret.is_secret())
+    finally:
+        pulumi.runtime.set_all_config({})
