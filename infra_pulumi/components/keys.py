@@ -21,7 +21,7 @@ from infra_pulumi.components.common import PolicyStatement, policy_json, tags
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ZONES, ResourceNames
 
-__all__ = ["ADMIN_ACTIONS", "DATA_KEYS", "USE_ACTIONS", "Keys", "key_users"]
+__all__ = ["ADMIN_ACTIONS", "DATA_KEYS", "KEY_USERS", "USE_ACTIONS", "Keys"]
 
 ADMIN_ACTIONS = (
     "kms:Create*",
@@ -46,14 +46,13 @@ DATA_KEYS = (*ZONES, "staging")
 """Keys that encrypt a data bucket (one per zone, and staging)."""
 
 
-def key_users(names: ResourceNames) -> dict[str, list[str]]:
-    """Role keys (`names.roles`) allowed to use each data-zone key, as the IAM layer grants them."""
-    return {
-        "raw": ["firehose", "batch_operations", "dagster_worker", "unity_catalog"],
-        "trusted": ["dagster_worker", "unity_catalog"],
-        "refined": ["dagster_worker", "unity_catalog"],
-        "staging": ["batch_operations"],
-    }
+KEY_USERS: dict[str, tuple[str, ...]] = {
+    "raw": ("firehose", "batch_operations", "dagster_worker", "unity_catalog"),
+    "trusted": ("dagster_worker", "unity_catalog"),
+    "refined": ("dagster_worker", "unity_catalog"),
+    "staging": ("batch_operations",),
+}
+"""Roles (`names.roles` keys) allowed to use each data key, as the IAM layer grants them."""
 
 
 class Keys(pulumi.ComponentResource):
@@ -67,7 +66,7 @@ class Keys(pulumi.ComponentResource):
         # role ARNs from names: the roles are created later by the IAM layer (conditions need no existing principal)
         users = {
             key: [f"arn:aws:iam::{config.account_id}:role/{names.roles[r]}" for r in roles]
-            for key, roles in key_users(names).items()
+            for key, roles in KEY_USERS.items()
         }
         self.raw = self._key("raw", "raw bucket and Firehose output", self._role_users(users["raw"]))
         self.trusted = self._key("trusted", "trusted bucket", self._role_users(users["trusted"]))

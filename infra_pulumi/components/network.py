@@ -325,7 +325,7 @@ class Network(pulumi.ComponentResource):
 
     def _zone_s3_policy(self, zone: str) -> pulumi.Output[str]:
         buckets = [self._names.buckets[b] for b in ZONE_ENDPOINT_BUCKETS[zone]]
-        return policy_json(
+        statements: list[PolicyStatement] = [
             {
                 "Sid": f"OwnAccountTo{zone.capitalize()}ZoneOnly",
                 "Effect": "Allow",
@@ -334,7 +334,20 @@ class Network(pulumi.ComponentResource):
                 "Resource": self._bucket_resources(buckets),
                 "Condition": self._own_account(),
             }
-        )
+        ]
+        if zone == "raw":
+            # `medallion ingest batch --copy job` from on-premises: S3 Control through this endpoint
+            statements.append(
+                {
+                    "Sid": "OwnAccountBatchCopyJobs",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": ["s3:CreateJob", "s3:DescribeJob"],
+                    "Resource": "*",
+                    "Condition": self._own_account(),
+                }
+            )
+        return policy_json(*statements)
 
     def _compute_s3_policy(self) -> pulumi.Output[str]:
         """The compute path: the three zones, plus what Databricks' security reference architecture lists."""

@@ -48,7 +48,9 @@ class Storage(pulumi.ComponentResource):
         the Databricks root bucket, role `databricks_root`, given in `names.buckets`) a JSON policy to merge in."""
         super().__init__("medallion:infra:Storage", name, None, opts)
         self._config, self._names, self._arns = config, names, Arns(config)
-        bucket_keys = {**keys.data, "access_logs": None, "databricks_root": keys.data["refined"]}
+        # SSE-S3 where the writer cannot use our keys: S3 log delivery, and Databricks' control plane on the
+        # workspace root bucket (a customer key there is a separate Databricks storage-key configuration)
+        bucket_keys = {**keys.data, "access_logs": None, "databricks_root": None}
         self.buckets: dict[str, aws.s3.Bucket] = {}
         extra = extra_statements or {}
         self.access_logs = self._bucket("access_logs", None, [], carve_outs.get("access_logs", []))

@@ -92,9 +92,15 @@ def test_each_zone_has_an_s3_interface_endpoint_in_its_subnet(recording: Recordi
 @pytest.mark.parametrize("zone", sorted(ZONE_SUBNETS))
 def test_zone_endpoint_policy_names_only_its_zone_buckets(recording: Recording, config, zone: str) -> None:
     ep = recording.named(f"s3-{zone}-interface")
-    named = {r.split(":::")[1].split("/")[0] for s in statements(ep) for r in as_list(s["Resource"])}
+    named = {r.split(":::")[1].split("/")[0] for s in statements(ep) for r in as_list(s["Resource"]) if r != "*"}
     assert named == {recording.outputs[f"{b}_bucket"] for b in ZONE_BUCKETS[zone]}
     assert all(s["Condition"] == {"StringEquals": {"aws:PrincipalAccount": config.account_id}} for s in statements(ep))
+
+
+def test_only_the_raw_endpoint_carries_s3_control_for_the_batch_copy(recording: Recording) -> None:
+    for zone in ZONE_SUBNETS:
+        control = [s for s in statements(recording.named(f"s3-{zone}-interface")) if s["Resource"] == "*"]
+        assert [s["Action"] for s in control] == ([["s3:CreateJob", "s3:DescribeJob"]] if zone == "raw" else [])
 
 
 @pytest.mark.parametrize("zone", sorted(ZONE_SUBNETS))
