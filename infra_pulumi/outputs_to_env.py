@@ -4,7 +4,8 @@
         | ../.venv/bin/python outputs_to_env.py --env aws > ../.env.aws
 
 `--env` is the Dagster environment (`aws` or `databricks`); the databricks one also carries the
-Unity Catalog and cross-account role ARNs.
+Unity Catalog and cross-account role ARNs, and, when the program registered the workspace, its URL
+(`DATABRICKS_HOST`), the catalog and the platform principal.
 
 `--site` is where the client runs, which decides the endpoints it must use (botocore's standard
 service-specific variables, honoured by boto3 and so by `medallion ingest`):
@@ -48,6 +49,12 @@ _COMMON = {
 _DATABRICKS = {
     "MEDALLION_UNITY_CATALOG_ROLE_ARN": "unity_catalog_role_arn",
     "MEDALLION_DATABRICKS_CROSS_ACCOUNT_ROLE_ARN": "databricks_cross_account_role_arn",
+}
+_DATABRICKS_REGISTERED = {
+    # only when the program registered the workspace (`databricks.register`)
+    "DATABRICKS_HOST": "databricks_workspace_url",
+    "MEDALLION_CATALOG": "databricks_catalog",
+    "MEDALLION_PLATFORM_PRINCIPAL": "databricks_platform_principal",
 }
 ENVIRONMENTS = ("aws", "databricks")
 SITES: dict[str, dict[str, tuple[str, ...]]] = {
@@ -96,6 +103,8 @@ def to_env(outputs: Mapping[str, Any], *, env: str, site: str = "compute") -> di
     if missing:
         raise KeyError(f"stack outputs lack {', '.join(missing)}: run `pulumi up` in infra_pulumi/ first")
     variables = {"MEDALLION_ENV": env, **{var: str(outputs[key]) for var, key in wanted.items()}}
+    if env == "databricks":
+        variables |= {var: str(outputs[key]) for var, key in _DATABRICKS_REGISTERED.items() if key in outputs}
     for dataset, stream in sorted(outputs.get("kinesis_streams", {}).items()):
         variables[_dataset_var("MEDALLION_KINESIS_STREAM", dataset)] = stream
     for dataset, stream in sorted(outputs.get("firehose_delivery_streams", {}).items()):

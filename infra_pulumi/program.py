@@ -158,6 +158,8 @@ def _outputs(config: InfraConfig, layers: _Layers) -> dict[str, Any]:
         "databricks_workspace_endpoint_id": databricks.workspace_endpoint.id,
         "databricks_relay_endpoint_id": databricks.relay_endpoint.id,
         "databricks_workspace_url": workspace.workspace.workspace_url if workspace else None,
+        "databricks_catalog": config.databricks.catalog if workspace else None,
+        "databricks_platform_principal": config.databricks.platform_principal if workspace else None,
     }
 
 

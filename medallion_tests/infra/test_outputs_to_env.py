@@ -97,3 +97,13 @@ def test_the_platform_clients_honour_the_endpoint_variables(recording: Recording
     assert aws_client(settings, "s3").meta.endpoint_url == env["AWS_ENDPOINT_URL_S3"]
     assert aws_client(settings, "kinesis").meta.endpoint_url == env["AWS_ENDPOINT_URL_KINESIS"]
     assert aws_client(settings, "sts").meta.endpoint_url == env["AWS_ENDPOINT_URL_STS"]
+
+
+def test_registered_databricks_env_names_the_workspace_catalog_and_platform_principal(
+    registered: Recording, registered_config
+) -> None:
+    env = to_env(registered.outputs, env="databricks")
+    assert env["DATABRICKS_HOST"] == registered.outputs["databricks_workspace_url"]
+    assert env["MEDALLION_CATALOG"] == "medallion"
+    assert env["MEDALLION_PLATFORM_PRINCIPAL"] == registered_config.databricks.platform_principal
+    assert "DATABRICKS_HOST" not in to_env(registered.outputs, env="aws")
