@@ -111,6 +111,12 @@ def test_scan_fails_on_an_exception_that_no_longer_fires() -> None:
     ]
 
 
+def test_an_exception_for_a_resource_the_plan_lacks_is_not_stale() -> None:
+    exceptions = {("aws_s3_bucket.databricks_root_bucket", "CKV_AWS_145"): "only when registering"}
+    errors, _ = evaluate(_report(5, []), exceptions, {"aws_s3_bucket.raw_bucket"})
+    assert errors == []
+
+
 def test_scan_fails_on_unexcepted_failures_only() -> None:
     exceptions = {("aws_s3_bucket.a", "CKV_AWS_144"): "single region"}
     errors, counts = evaluate(
