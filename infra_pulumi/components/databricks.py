@@ -371,7 +371,9 @@ class UnityCatalogRole(pulumi.ComponentResource):
         """`external_id`: the storage credential's (registered) or `databricks.unityCatalogExternalId`."""
         super().__init__("medallion:infra:UnityCatalogRole", name, None, opts)
         cfg, dbx, a = config, config.databricks, Arns(config)
-        child = pulumi.ResourceOptions(parent=self)
+        # the role and its policy used to be children of the Databricks component: aliased, so stacks keep them
+        former_parent = pulumi.Alias(parent=pulumi.create_urn("databricks", "medallion:infra:Databricks"))
+        child = pulumi.ResourceOptions(parent=self, aliases=[former_parent])
         role_name = names.roles["unity_catalog"]
         ext = {"StringEquals": {"sts:ExternalId": external_id}}
         self.role = aws.iam.Role(

@@ -266,8 +266,8 @@ class Iam(pulumi.ComponentResource):
     def _role(self, key: str, service: str, statements: list[PolicyStatement]) -> aws.iam.Role:
         cfg, names = self._args.config, self._args.names
         role_name = names.roles.get(key, f"{names.project}-{names.stack}-{key.replace('_', '-')}")
-        child = pulumi.ResourceOptions(parent=self)
-        slug = f"{self._name}-{key.replace('_', '-')}"
+        former = key.replace("_", "-")  # the child names before the `<component>-` prefix: aliased, stacks keep them
+        slug = f"{self._name}-{former}"
         role = aws.iam.Role(
             f"{slug}-role",
             name=role_name,
@@ -281,13 +281,13 @@ class Iam(pulumi.ComponentResource):
             ),
             max_session_duration=3600,
             tags=tags(cfg, role=key),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{former}-role")]),
         )
         aws.iam.RolePolicy(
             f"{slug}-policy",
             name=f"{role_name}-least-privilege",
             role=role.id,
             policy=policy_json(*statements),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{former}-policy")]),
         )
         return role

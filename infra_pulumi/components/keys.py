@@ -69,7 +69,9 @@ class Keys(pulumi.ComponentResource):
             for key, roles in KEY_USERS.items()
         }
         self.raw = self._key("raw", "raw bucket and Firehose output", self._role_users(users["raw"]))
-        self.trusted = self._key("trusted", "trusted bucket", self._role_users(users["trusted"]))
+        # The former shared `curated` key becomes the trusted key (aliased, so stacks keep it and its data);
+        # refined objects written under it stay readable, the same roles use both keys, until rewritten.
+        self.trusted = self._key("trusted", "trusted bucket", self._role_users(users["trusted"]), former="curated")
         self.refined = self._key("refined", "refined bucket", self._role_users(users["refined"]))
         self.staging = self._key(
             "staging", "on-premises exports (staging bucket)", self._role_users(users["staging"]), self._iam_users("s3")
@@ -143,8 +145,11 @@ class Keys(pulumi.ComponentResource):
             },
         }
 
-    def _key(self, purpose: str, description: str, *use_statements: PolicyStatement) -> aws.kms.Key:
+    def _key(
+        self, purpose: str, description: str, *use_statements: PolicyStatement, former: str | None = None
+    ) -> aws.kms.Key:
         cfg = self._config
+        aliases = [pulumi.Alias(name=f"{former}-key")] if former else []
         key = aws.kms.Key(
             f"{purpose}-key",
             description=f"{cfg.project}-{cfg.stack}: {description}",
@@ -153,7 +158,7 @@ class Keys(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=policy_json(self._admins(), *use_statements),
             tags=tags(cfg, purpose=purpose),
-            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=cfg.protect, aliases=aliases),
         )
         aws.kms.Alias(
             f"{purpose}-key-alias",

@@ -150,8 +150,9 @@ class Orchestration(pulumi.ComponentResource):
             }
         )
 
-    def _child(self) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self)
+    def _child(self, former_name: str) -> pulumi.ResourceOptions:
+        """Parented here; aliased to the child's name before the `<component>-` prefix, so stacks keep it."""
+        return pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=former_name)])
 
     def _queues(self) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
         """The landing queue (CMK, long polling) and its DLQ, with a redrive that only it may use."""
@@ -163,7 +164,7 @@ class Orchestration(pulumi.ComponentResource):
             kms_data_key_reuse_period_seconds=300,
             message_retention_seconds=14 * 24 * 3600,
             tags=tags(cfg),
-            opts=self._child(),
+            opts=self._child("landing-dlq"),
         )
         queue = aws.sqs.Queue(
             f"{self._name}-landing-queue",
@@ -177,7 +178,7 @@ class Orchestration(pulumi.ComponentResource):
                 lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": LANDING_MAX_RECEIVE_COUNT})
             ),
             tags=tags(cfg),
-            opts=self._child(),
+            opts=self._child("landing-queue"),
         )
         aws.sqs.RedriveAllowPolicy(
             f"{self._name}-landing-dlq-redrive-allow",
@@ -185,7 +186,7 @@ class Orchestration(pulumi.ComponentResource):
             redrive_allow_policy=queue.arn.apply(
                 lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
             ),
-            opts=self._child(),
+            opts=self._child("landing-dlq-redrive-allow"),
         )
         return dlq, queue
 
@@ -198,7 +199,7 @@ class Orchestration(pulumi.ComponentResource):
             description="Objects created under landing/ in raw, for the Dagster landing sensor",
             event_pattern=self._args.raw_bucket.bucket.apply(lambda b: json.dumps(landing_event_pattern(b))),
             tags=tags(cfg),
-            opts=self._child(),
+            opts=self._child("landing-object-created"),
         )
         aws.cloudwatch.EventTarget(
             f"{self._name}-landing-to-queue",
@@ -206,7 +207,7 @@ class Orchestration(pulumi.ComponentResource):
             arn=self.queue.arn,
             dead_letter_config={"arn": self.dead_letter_queue.arn},
             retry_policy={"maximum_event_age_in_seconds": 24 * 3600, "maximum_retry_attempts": 185},
-            opts=self._child(),
+            opts=self._child("landing-to-queue"),
         )
         return rule
 
@@ -220,7 +221,7 @@ class Orchestration(pulumi.ComponentResource):
             kms_key_id=a.keys.logs.arn,
             retention_in_days=cfg.log_retention_days,
             tags=tags(cfg),
-            opts=self._child(),
+            opts=self._child("batch-copy-logs"),
         )
         machine = aws.sfn.StateMachine(
             f"{self._name}-batch-copy",
@@ -241,7 +242,7 @@ class Orchestration(pulumi.ComponentResource):
             },
             tracing_configuration={"enabled": True},
             tags=tags(cfg),
-            opts=self._child(),
+            opts=self._child("batch-copy"),
         )
         return log_group, machine
 
@@ -263,7 +264,7 @@ class Orchestration(pulumi.ComponentResource):
                 )
             ),
             tags=tags(a.config),
-            opts=self._child(),
+            opts=self._child("staging-export-created"),
         )
         aws.cloudwatch.EventTarget(
             f"{self._name}-staging-to-batch-copy",
@@ -271,7 +272,7 @@ class Orchestration(pulumi.ComponentResource):
             arn=self.state_machine.arn,
             role_arn=a.events_role.arn,
             dead_letter_config={"arn": self.dead_letter_queue.arn},
-            opts=self._child(),
+            opts=self._child("staging-to-batch-copy"),
         )
         return rule
 
@@ -312,5 +313,5 @@ class Orchestration(pulumi.ComponentResource):
                     },
                     *outside,
                 ),
-                opts=self._child(),
+                opts=self._child(f"{label}-queue-policy"),
             )
