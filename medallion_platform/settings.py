@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -81,6 +81,11 @@ class Settings(BaseModel):
         """Builds settings from `MEDALLION_*` variables, with keyword overrides winning."""
         env = dict(os.environ if environ is None else environ)
         kind = str(overrides.pop("env", None) or env.get("MEDALLION_ENV", "local"))
+        if kind not in get_args(Env):
+            raise ConfigError(
+                f"MEDALLION_ENV={kind!r} is not an environment: use one of {', '.join(get_args(Env))} "
+                "(unset it for local)"
+            )
         data_dir = Path(str(overrides.pop("data_dir", None) or env.get("MEDALLION_DATA_DIR", "data"))).resolve()
         values: dict[str, object] = {
             "env": kind,

@@ -131,7 +131,7 @@ def test_config_errors_are_one_line_and_exit_2(local_env, monkeypatch, tmp_path,
     captured = capsys.readouterr()
     assert captured.out == ""
     (line,) = captured.err.splitlines()
-    assert line.startswith("medallion: MEDALLION_ENV=aws needs MEDALLION_RAW_BUCKET")
+    assert line.startswith("medallion catalog: MEDALLION_ENV=aws needs MEDALLION_RAW_BUCKET")
 
 
 def test_ingest_on_a_local_environment_says_how_to_get_aws(local_env, tmp_path, capsys):
@@ -152,7 +152,7 @@ def test_ingest_without_a_stack_name_names_the_variable(local_env, monkeypatch, 
     _local_aws_without_stack(monkeypatch)
     assert main(["ingest", "stream", "order_events", str(tmp_path / "none.jsonl")]) == 2
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith("medallion: MEDALLION_STACK is not set")
+    assert line.startswith("medallion ingest: MEDALLION_STACK is not set")
 
 
 def test_ingest_refuses_a_dataset_of_the_other_kind(local_env, monkeypatch, tmp_path, capsys):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medallion_platform.bench.cli import add_bench_parser
+from medallion_platform.bench.cli import add_bench_parser, result_path
 from medallion_platform.bench.report import format_report
 from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
 from medallion_platform.bench.targets import TARGETS, evaluate, ratios
@@ -148,7 +148,11 @@ def test_bench_command_line(tmp_path: Path):
     parser = argparse.ArgumentParser()
     add_bench_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "--events", "1000", "--no-spark", "--work-dir", str(tmp_path), "--keep"])
-    assert (args.events, args.no_spark, args.keep, args.out) == (1000, True, True, "bench_results/latest.json")
+    assert (args.events, args.no_spark, args.keep) == (1000, True, True)
+    # with a work directory the result goes inside it (nothing is written elsewhere), else bench_results/
+    assert result_path(args.out, args.work_dir) == tmp_path / "latest.json"
+    assert result_path(None, None) == Path("bench_results/latest.json")
+    assert result_path("x/y.json", str(tmp_path)) == Path("x/y.json")
     assert args.func.__name__ == "cmd_bench"
     registered = build_parser().parse_args(["bench", "--events", "1000", "--no-spark"])  # `medallion bench`
     assert registered.func.__name__ == "cmd_bench" and registered.events == 1000
