@@ -31,7 +31,7 @@ class Phases:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=Console(file=self.stream),
+                console=Console(file=self.stream, highlight=False),
                 transient=True,
             )
 

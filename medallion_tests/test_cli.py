@@ -326,3 +326,28 @@ def test_importing_the_code_location_warns_about_nothing_but_other_warnings_stil
     assert done.returncode == 0, done.stderr
     assert "backfill_policy" not in done.stderr
     assert "another beta API" in done.stderr  # the filter is narrow: other Dagster warnings still show
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
+    from medallion_platform.cli_progress import phases
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    plain, terminal = io.StringIO(), Terminal()
+    for stream in (plain, terminal):
+        with phases("demo", 2, stream=stream) as progress:
+            for name in ("generate", "materialize"):
+                with progress.step(name):
+                    pass
+        assert progress.done == 2
+    assert re.fullmatch(
+        r"demo: generate \.\.\.\ndemo: generate 0\.0 s\ndemo: materialize \.\.\.\n"
+        r"demo: materialize 0\.0 s\n",
+        plain.getvalue(),
+    )
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())  # without the terminal's escapes
+    assert "━" in shown and "2/2" in shown
+    assert "demo: generate ..." not in shown  # no plain lines: rich drew (and cleared) a bar instead
+    assert "demo: generate 0.0 s" in shown and "demo: materialize 0.0 s" in shown
