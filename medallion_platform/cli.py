@@ -160,17 +160,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _summary(settings) -> list[str]:
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.lake.lakehouse import Lakehouse
 
+    lake = Lakehouse(settings)
     entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith("_quarantine")}
     width = max([38, *map(len, entries)])
     lines = ["", f"{'table':{width}} {'rows':>9} {'quarantined':>11} {'version':>7}  location"]
     for name, entry in entries.items():
-        table = DeltaTableIO(entry.location, storage_options=settings.storage_options).table()
+        table = lake.at(entry.location).table()
         rows = table.count() if table else 0
         quarantined = "-"
         if entry.zone == "trusted":
-            q = DeltaTableIO(f"{entry.location}_quarantine", storage_options=settings.storage_options).table()
+            q = lake.quarantine(entry.table).table()
             quarantined = str(q.count() if q else 0)
         version = table.version() if table else -1
         lines.append(f"{name:{width}} {rows:>9} {quarantined:>11} {version:>7}  {entry.location}")
@@ -229,32 +230,19 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace) -> int:
-    """Compacts small files and vacuums unreferenced ones older than the retention, for every registered table."""
+    """Compacts and vacuums every registered table and the raw ingest logs (what the nightly job does), and
+    says why when nothing changed."""
+    from medallion_platform.automation.maintenance import maintain_lakehouse
     from medallion_platform.catalog import build_catalog
     from medallion_platform.cli_errors import check_services
-    from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.maintenance import maintain_table
+    from medallion_platform.lake.lakehouse import Lakehouse
 
     settings = _settings(args)
     _require_lake(settings)
     check_services(settings)
-    entries = build_catalog(settings).entries()
-    width = max(map(len, entries), default=0)
-    for name, entry in entries.items():
-        result = maintain_table(
-            DeltaTableIO(entry.location, storage_options=settings.storage_options), retention_hours=args.retention_hours
-        )
-        compacted = (
-            f"compacted {result.files_removed} -> {result.files_added} files"
-            if result.files_removed
-            else "nothing to compact (no partition holds several small files)"
-        )
-        vacuumed = (
-            f"vacuumed {result.vacuumed} files"
-            if result.vacuumed
-            else f"nothing to vacuum (no unreferenced file older than {args.retention_hours} h)"
-        )
-        print(f"{name:{width}}  {compacted}; {vacuumed}")
+    catalog = build_catalog(settings)
+    for done in maintain_lakehouse(Lakehouse(settings), catalog, retention_hours=args.retention_hours):
+        print(done.summary())
     return 0
 
 

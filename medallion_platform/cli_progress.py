@@ -47,22 +47,19 @@ class Phases:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """One phase: shown while it runs, counted when it ends (plain mode: `<title>: <name> … done in N s`)."""
+        """One phase: shown while it runs (a TTY), then `<title>: <name> N s` once it succeeded. A phase that
+        fails prints nothing here, so the command's one-line error stays the only line."""
         started = time.perf_counter()
-        if self._progress is not None and self._task is not None:
+        if self._progress is not None:
             self._progress.update(self._task, description=f"{self.title}: {name}")
+        yield
+        self.done += 1
+        line = f"{self.title}: {name} {time.perf_counter() - started:.1f} s"
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1)
+            self._progress.console.print(line)
         else:
-            print(f"{self.title}: {name} ...", file=self.stream, flush=True)
-        try:
-            yield
-        finally:
-            self.done += 1
-            elapsed = time.perf_counter() - started
-            if self._progress is not None and self._task is not None:
-                self._progress.update(self._task, advance=1)
-                self._progress.console.print(f"{self.title}: {name} {elapsed:.1f} s")
-            else:
-                print(f"{self.title}: {name} {elapsed:.1f} s", file=self.stream, flush=True)
+            print(line, file=self.stream, flush=True)
 
 
 def phases(title: str, total: int, *, stream: IO[str] | None = None) -> Phases:

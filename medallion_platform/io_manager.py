@@ -21,30 +21,15 @@ from pydantic import PrivateAttr
 from medallion_platform.catalog import Catalog
 from medallion_platform.engine.base import Engine, Frame, build_engine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import TableWrite
 from medallion_platform.resources import LakehouseResource
-from medallion_platform.settings import Settings
 
-__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "persist", "table_for_key", "write_metadata"]
+__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "persist", "write_metadata"]
 
 PARTITION_COLUMN = "partition_column"
 """`AssetIn` metadata key: the input's column that the partitions being built select."""
-
-
-def table_for_key(settings: Settings, key: dg.AssetKey) -> DeltaTableIO:
-    """The Delta table of asset key `[zone, name]` (trusted tables keep a change data feed)."""
-    from medallion_platform.zones.raw import raw_table
-    from medallion_platform.zones.trusted import quarantine_table, trusted_table
-
-    zone, name = key.path
-    if zone == "raw":
-        return raw_table(settings, name)
-    if zone == "trusted":
-        if name.endswith("_quarantine"):
-            return quarantine_table(settings, name.removesuffix("_quarantine"))
-        return trusted_table(settings, name)
-    return DeltaTableIO(settings.table_uri(zone, name), storage_options=settings.storage_options)
 
 
 def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
@@ -63,11 +48,11 @@ def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
     return out
 
 
-def persist(settings: Settings, catalog: Catalog, key: dg.AssetKey, write: TableWrite) -> WriteResult:
+def persist(lake: Lakehouse, catalog: Catalog, key: dg.AssetKey, write: TableWrite) -> WriteResult:
     """Writes `write` to the table of `key` and registers the table in the catalog right after, so no
     table exists unregistered (what the IO manager does with each output)."""
-    table = table_for_key(settings, key)
-    result = write_table(table, write, batch_rows=settings.write_batch_rows)
+    table = lake.for_key(key.path)
+    result = write_table(table, write, batch_rows=lake.settings.write_batch_rows)
     if write.entry is not None and table.exists():
         zone, name = key.path
         catalog.register(zone, name, schema=write.schema, entry=write.entry)
@@ -83,12 +68,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
 
     _engine: Engine | None = PrivateAttr(default=None)
 
-    def _settings(self) -> Settings:
-        return self.lakehouse.settings()
-
     def _run_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = build_engine(self.engine_kind or self._settings().engine)
+            self._engine = build_engine(self.engine_kind or self.lakehouse.settings().engine)
         return self._engine
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -99,17 +81,16 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: TableWrite | None) -> None:
         if obj is None:  # an op without a table (the maintenance job)
             return
-        settings = self._settings()
-        result = persist(settings, self.lakehouse.catalog(), context.asset_key, obj)
-        metadata = write_metadata(table_for_key(settings, context.asset_key), result)
+        lake = self.lakehouse.lake()
+        result = persist(lake, self.lakehouse.catalog(), context.asset_key, obj)
+        metadata = write_metadata(lake.for_key(context.asset_key.path), result)
         if obj.figures is not None:
             metadata |= dict(obj.figures(result))
         context.add_output_metadata(metadata)
 
     def load_input(self, context: dg.InputContext) -> Frame:
-        settings = self._settings()
         key = context.asset_key
-        table = table_for_key(settings, key)
+        table = self.lakehouse.lake().for_key(key.path)
         if not table.exists():
             raise dg.Failure(f"{'/'.join(key.path)} has no Delta table at {table.uri} yet: materialize it first")
         column = (context.definition_metadata or {}).get(PARTITION_COLUMN)

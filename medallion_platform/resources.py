@@ -8,6 +8,7 @@ import dagster as dg
 
 from medallion_platform.catalog import Catalog, build_catalog
 from medallion_platform.engine import Engine, build_engine
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 __all__ = ["EngineResource", "LakehouseResource", "platform_resources"]
@@ -26,6 +27,10 @@ class LakehouseResource(dg.ConfigurableResource):
         if self.env:
             overrides["env"] = self.env
         return Settings.from_env(**overrides)
+
+    def lake(self) -> Lakehouse:
+        """The deployment's tables, by zone."""
+        return Lakehouse(self.settings())
 
     def catalog(self) -> Catalog:
         """The catalog the settings name: embedded, or Unity Catalog."""

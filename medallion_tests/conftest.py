@@ -7,6 +7,7 @@ import pytest
 
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 
@@ -19,6 +20,12 @@ def contracts():
 def settings(tmp_path: Path) -> Settings:
     """An empty local lake in a temporary data directory."""
     return Settings.from_env({}, data_dir=tmp_path / "lake")
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lakehouse:
+    """The tables of `settings`' lake."""
+    return Lakehouse(settings)
 
 
 @pytest.fixture

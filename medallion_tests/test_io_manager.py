@@ -7,7 +7,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from medallion_platform.io_manager import PARTITION_COLUMN, DeltaIOManager, table_for_key
+from medallion_platform.io_manager import PARTITION_COLUMN, DeltaIOManager
 from medallion_platform.lake.writes import Merge, TableWrite
 from medallion_platform.resources import LakehouseResource
 
@@ -39,7 +39,7 @@ def _write(io_manager: DeltaIOManager, write: TableWrite) -> dict:
     return {k: getattr(v, "value", v) for k, v in context.get_logged_metadata().items()}
 
 
-def test_handle_output_merges_in_one_commit_and_reports_what_it_did(io_manager, embedded, settings):
+def test_handle_output_merges_in_one_commit_and_reports_what_it_did(io_manager, embedded, lake):
     first = [{"id": 1, "event_date": D1, "v": "a"}, {"id": 2, "event_date": D2, "v": "b"}]
     meta = _write(io_manager, _merge(embedded, first, 1))
     assert (meta["rows_inserted"], meta["rows_updated"], meta["delta_version"]) == (2, 0, 0)
@@ -50,7 +50,7 @@ def test_handle_output_merges_in_one_commit_and_reports_what_it_did(io_manager, 
 
     changed = _write(io_manager, _merge(embedded, [{"id": 2, "event_date": D2, "v": "B"}], 2))
     assert (changed["rows_inserted"], changed["rows_updated"], changed["delta_version"]) == (0, 1, 1)
-    rows = table_for_key(settings, KEY).read().sort_by("id").to_pylist()  # type: ignore[union-attr]
+    rows = lake.for_key(KEY.path).read().sort_by("id").to_pylist()  # type: ignore[union-attr]
     assert [r["v"] for r in rows] == ["a", "B"]
 
 

@@ -32,6 +32,7 @@ from medallion_platform.ingestion.aws.events import PoisonMessage, parse_created
 from medallion_platform.ingestion.landing import dataset_for_key, landing_date, list_landing_files
 from medallion_platform.lake.storage import filesystem_for, join
 from medallion_platform.settings import Settings
+from medallion_platform.zones.keys import is_partitioned, source_keys
 
 __all__ = ["build_landing_sensor", "decode_cursor", "encode_cursor", "landing_run_request"]
 
@@ -72,18 +73,9 @@ def build_landing_sensor(
     return landing_sensor
 
 
-def source_keys(dataset: str) -> list[dg.AssetKey]:
-    """raw/<dataset>, trusted/<dataset> and trusted/<dataset>_quarantine: the step that takes a landed object."""
-    return [
-        dg.AssetKey(["raw", dataset]),
-        dg.AssetKey(["trusted", dataset]),
-        dg.AssetKey(["trusted", f"{dataset}_quarantine"]),
-    ]
-
-
 def landing_run_request(contract: Contract, key: str, etag: str) -> dg.RunRequest:
     """The run that takes one landed object through raw into trusted (run key: object key + ETag)."""
-    partitioned = contract.source.kind == "stream"
+    partitioned = is_partitioned(contract)
     return dg.RunRequest(
         run_key=f"{key}@{etag}",
         asset_selection=source_keys(contract.name),

@@ -16,6 +16,7 @@ from dagster._core.execution.execution_result import ExecutionResult  # the base
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.settings import Settings
+from medallion_platform.zones.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
 
 __all__ = ["ALL_ASSETS_JOB", "MaterializeReport", "materialize_all", "medallion_asset_job"]
@@ -90,11 +91,10 @@ def materialize_all(
         for event in result.get_asset_materialization_events():
             mat = event.event_specific_data.materialization  # type: ignore[union-attr]
             if mat.asset_key.path[0] == "trusted" and mat.asset_key.path[1] in streams:
-                value = mat.metadata.get("touched_partitions")
-                report.touched_dates += [d for d in str(value.value if value else "").split(",") if d]
+                report.touched_dates += touched_dates(mat.metadata)
 
-    batch = [c.name for c in contracts.values() if c.source.kind == "batch"]
-    streams = [c.name for c in contracts.values() if c.source.kind == "stream"]
+    batch = [c.name for c in contracts.values() if not is_partitioned(c)]
+    streams = [c.name for c in contracts.values() if is_partitioned(c)]
     run("batch sources", _raw_and_trusted(batch))
     for name in streams:
         files, _ = list_landing_files(settings, contracts[name])
@@ -103,10 +103,10 @@ def materialize_all(
             continue
         run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
     report.touched_dates = sorted(set(report.touched_dates))
-    dated = [dg.AssetKey(["refined", t.name]) for t in REFINED_TABLES if t.partitioned]
+    dated = [refined_key(t.name) for t in REFINED_TABLES if t.partitioned]
     if report.touched_dates:
         run("refined by date", dg.AssetSelection.assets(*dated), _range_tags(report.touched_dates))
-    whole = [dg.AssetKey(["refined", t.name]) for t in REFINED_TABLES if not t.partitioned]
+    whole = [refined_key(t.name) for t in REFINED_TABLES if not t.partitioned]
     run("refined whole tables", dg.AssetSelection.assets(*whole))
     return report
 
@@ -119,7 +119,4 @@ def medallion_asset_job() -> dg.JobDefinition:
 
 
 def _raw_and_trusted(datasets: list[str]) -> dg.AssetSelection:
-    keys = []
-    for name in datasets:
-        keys += [["raw", name], ["trusted", name], ["trusted", f"{name}_quarantine"]]
-    return dg.AssetSelection.assets(*keys)
+    return dg.AssetSelection.assets(*(key for name in datasets for key in source_keys(name)))

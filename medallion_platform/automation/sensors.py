@@ -2,12 +2,13 @@
 
 import dagster as dg
 
+from medallion_platform.zones.keys import refined_key, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
 
 __all__ = ["late_event_sensor", "refined_dates_job"]
 
 _TRUSTED_EVENTS = dg.AssetKey(["trusted", "order_events"])
-_DATED_REFINED = [dg.AssetKey(["refined", t.name]) for t in REFINED_TABLES if t.partitioned]
+_DATED_REFINED = [refined_key(t.name) for t in REFINED_TABLES if t.partitioned]
 
 refined_dates_job = dg.define_asset_job(
     "refined_touched_dates_job", selection=dg.AssetSelection.assets(*_DATED_REFINED)
@@ -32,8 +33,7 @@ def late_event_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     requests: dict[str, dg.RunRequest] = {}
     for record in records.records:
         metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        touched = metadata.get("touched_partitions")
-        for date in (d for d in str(touched.value if touched else "").split(",") if d):
+        for date in touched_dates(metadata):
             run_key = f"{record.run_id}:{date}"
             requests.setdefault(run_key, dg.RunRequest(run_key=run_key, partition_key=date))
     return dg.SensorResult(run_requests=list(requests.values()), cursor=records.cursor or context.cursor)

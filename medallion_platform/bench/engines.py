@@ -11,6 +11,7 @@ from typing import Any
 import pyarrow.compute as pc
 
 from medallion_platform.bench.measure import descendant_pids, measured, peak_rss_mb, process_peak_rss_mb
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 __all__ = ["SPARK_DRIVER_MEMORY", "same_transforms"]
@@ -20,14 +21,13 @@ SPARK_DRIVER_MEMORY = "8g"  # the default 2g of the parity tests is too small fo
 
 def _inputs(settings: Settings) -> tuple[Any, Any, list[str]]:
     from medallion_platform.contracts import load_contracts
-    from medallion_platform.zones.raw import raw_table
-    from medallion_platform.zones.trusted import trusted_table
 
+    lake = Lakehouse(settings)
     contract = load_contracts()["order_events"]
-    raw = raw_table(settings, contract.name).read()
+    raw = lake.raw(contract.name).read()
     if raw is None:
         raise RuntimeError("raw/order_events is empty: run the pipeline phase first")
-    events = trusted_table(settings, contract.name).read(columns=["event_date"])
+    events = lake.trusted(contract.name).read(columns=["event_date"])
     if events is None:
         raise RuntimeError("trusted/order_events is empty: run the pipeline phase first")
     dates = sorted(str(d) for d in pc.unique(events.column("event_date")).to_pylist() if d is not None)
@@ -77,7 +77,7 @@ def same_transforms(settings: Settings, engine_name: str) -> dict:
         stages["trusted_transform"]["quarantined_rows"] = quarantined.num_rows
         for table in REFINED_TABLES:
             with measured() as span:
-                rows = build_refined(settings, engine, table, dates if table.partitioned else None)
+                rows = build_refined(Lakehouse(settings), engine, table, dates if table.partitioned else None)
             stages[f"refined_{table.name}"] = {**span.as_dict(), "rows": rows.num_rows}
     jvm_rss = max((process_peak_rss_mb(p) for p in descendant_pids()), default=0.0)
     engine.close()

@@ -12,6 +12,7 @@ import duckdb
 
 from medallion_platform.bench.data import generate_events, generate_master_data, redeliver_events
 from medallion_platform.bench.measure import measured, peak_rss_mb
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 __all__ = ["event_files", "land", "parse_limit", "run_pipeline"]
@@ -142,8 +143,9 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
     from medallion_platform.zones.raw import commit_raw, stage_raw
     from medallion_platform.zones.refined import REFINED_TABLES
     from medallion_platform.zones.refined.base import refresh_refined
-    from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+    from medallion_platform.zones.trusted import promote
 
+    lake = Lakehouse(settings)
     contracts = load_contracts()
     contract = contracts["order_events"]
     stages: dict[str, dict] = {}
@@ -154,25 +156,25 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
                 rows = 0
                 for name in ("customers", "products"):
                     engine = EmbeddedEngine()
-                    raw_result, _ = ingest_and_promote(settings, engine, contracts[name])
+                    raw_result, _ = ingest_and_promote(lake, engine, contracts[name])
                     engine.close()
                     rows += raw_result.rows
             stages["master_data"] = _stage(span, rows, 0)
 
         with measured() as span:
-            batch = stage_raw(settings, contract, shared_connection())
+            batch = stage_raw(lake, contract, shared_connection())
         if batch is None:
             raise RuntimeError("nothing new has landed: the benchmark lands data before each pipeline run")
         size = sum(f.size for f in batch.files)
         stages["stage_raw"] = _stage(span, batch.rows, size, files=len(batch.files))
 
         with measured() as span:
-            raw_result = commit_raw(settings, batch)
+            raw_result = commit_raw(lake, batch)
         stages["commit_raw"] = _stage(span, raw_result.rows, size, max_batch_rows=raw_result.max_batch_rows)
 
         with measured() as span:
             engine = EmbeddedEngine()
-            result = promote(settings, engine, contract, batch=batch)
+            result = promote(lake, engine, contract, batch=batch)
             engine.close()
             batch.drop()
         stages["promote"] = _stage(
@@ -185,7 +187,7 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
                 dates = result.touched_partitions if table.partitioned else None
                 with measured() as one:
                     engine = EmbeddedEngine()
-                    refreshed = refresh_refined(settings, engine, table, dates)
+                    refreshed = refresh_refined(lake, engine, table, dates)
                     engine.close()
                 refined[table.name] = {
                     **one.as_dict(),
@@ -195,8 +197,8 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
                 }
         stages["refined"] = _stage(span, result.inserted + result.updated, size, tables=refined)
 
-    trusted = trusted_table(settings, contract.name).table()
-    quarantine = quarantine_table(settings, contract.name).table()
+    trusted = lake.trusted(contract.name).table()
+    quarantine = lake.quarantine(contract.name).table()
     return {
         **total.as_dict(),
         "started_at": started.isoformat(),

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 __all__ = ["Catalog", "CatalogEntry", "CatalogError", "TableEntry"]
@@ -71,7 +71,7 @@ class Catalog(ABC):
         catalog = self.settings.catalog_name
         con.execute(f"ATTACH ':memory:' AS \"{catalog}\"")
         for entry in self.entries().values():
-            dataset = DeltaTableIO(entry.location, storage_options=self.settings.storage_options).duckdb_dataset()
+            dataset = Lakehouse(self.settings).at(entry.location).duckdb_dataset()
             if dataset is None:
                 continue
             source = f"__{entry.zone}__{entry.table}".replace("/", "_")

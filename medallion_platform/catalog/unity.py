@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from medallion_platform.catalog.base import Catalog, CatalogEntry, CatalogError, TableEntry
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 __all__ = ["UnityCatalog", "governed_principals", "ident", "literal"]
@@ -153,7 +153,7 @@ class UnityCatalog(Catalog):
         """Creates or syncs the EXTERNAL Delta table, verifies it, and governs it per `entry`."""
         name = self.full_name(zone, table)
         location = self.settings.table_uri(zone, table)
-        delta = DeltaTableIO(location, storage_options=self.settings.storage_options).table()
+        delta = Lakehouse(self.settings).at(location).table()
         if delta is None:
             raise CatalogError(f"{name}: no Delta table at {location} to register")
         columns = [f.name for f in pa.schema(delta.schema().to_arrow())]

@@ -22,6 +22,7 @@ import dagster as dg
 
 from medallion_platform.catalog import TableEntry, build_catalog
 from medallion_platform.databricks.launcher import DatabricksSettings, cluster_environment, cluster_libraries
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.resources import LakehouseResource
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
@@ -56,7 +57,9 @@ def refresh_on_cluster(
     if not dates:  # a dated table built for every date: one whole-table rewrite
         definition = dataclasses.replace(definition, partitioned=False)
     settings = Settings.from_env()
-    result = refresh_refined(settings, DatabricksEngine(spark), definition, dates if definition.partitioned else None)
+    result = refresh_refined(
+        Lakehouse(settings), DatabricksEngine(spark), definition, dates if definition.partitioned else None
+    )
     # registered right after the write, as the IO manager registers every other table
     entry = TableEntry(description=f"{definition.description} (built by a notebook)", owner=definition.owner)
     build_catalog(settings).register("refined", definition.name, schema=definition.schema, entry=entry)

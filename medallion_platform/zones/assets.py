@@ -21,10 +21,11 @@ from medallion_platform.lake.schema import quarantine_schema, raw_schema, truste
 from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
+from medallion_platform.zones.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata
 from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
-from medallion_platform.zones.trusted import PromoteResult, plan_promotion, trusted_table
+from medallion_platform.zones.trusted import PromoteResult, plan_promotion
 
 __all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
 
@@ -88,10 +89,8 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     committed to raw and promoted to trusted from the batch in hand; run alone, raw ingests and
     trusted promotes whatever raw holds that it has not taken.
     """
-    raw_key = dg.AssetKey(["raw", contract.name])
-    key = dg.AssetKey(["trusted", contract.name])
-    quarantine_key = dg.AssetKey(["trusted", f"{contract.name}_quarantine"])
-    partitioned = contract.source.kind == "stream"
+    raw_key, key, quarantine_key = source_keys(contract.name)
+    partitioned = is_partitioned(contract)
     descriptions = {c.name: c.description for c in contract.columns}
     tags = {"medallion/pii": "true"} if contract.pii else {}
     freshness = _freshness(contract)
@@ -161,18 +160,18 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     ):
         from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
 
-        settings = lakehouse.settings()
+        lake = lakehouse.lake()
         selected = context.selected_asset_keys
         want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
         dates = _partition_keys(context)
         catalog = lakehouse.catalog()
-        entries = source_entries(contract, settings.platform_principal)
+        entries = source_entries(contract, lake.settings.platform_principal)
         with engine.session() as session:
-            batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates) if want_raw else None
+            batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if want_raw else None
             try:
                 if want_raw:
                     if batch is None:  # nothing new landed: the write records the table as it stands
-                        raw_result = nothing_new(settings, contract, dates)
+                        raw_result = nothing_new(lake, contract, dates)
                         raw_out = TableWrite(session, None, Append(), raw_schema(contract))
                     else:
                         raw_out = raw_write(batch)
@@ -188,7 +187,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                         },
                     )
                     if batch is not None:  # committed by the IO manager: log the files it took
-                        raw_result = log_batch(settings, batch, raw_out.written())
+                        raw_result = log_batch(lake, batch, raw_out.written())
                     for stray in raw_result.unrecognised:
                         context.log.warning(
                             f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
@@ -199,7 +198,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                     )
                 if not want_trusted:
                     return
-                plan = plan_promotion(settings, session, contract, landing_dates=dates, batch=batch)
+                plan = plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
                 if plan is None:
                     promoted = PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
                     q_out = TableWrite(session, None, Append(), quarantine_schema(contract))
@@ -212,7 +211,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 if quarantine_key in selected:
                     yield dg.MaterializeResult(asset_key=quarantine_key, value=q_out, metadata=q_figures)
                 else:
-                    persist(settings, catalog, quarantine_key, q_out)
+                    persist(lake, catalog, quarantine_key, q_out)
 
                 def reconciliation(written: WriteResult) -> dict[str, object]:
                     result = promoted if plan is None else plan.result()
@@ -226,10 +225,10 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 touched = plan.touched if plan else []
                 if key in selected:
                     yield dg.MaterializeResult(
-                        asset_key=key, value=t_out, metadata={"touched_partitions": ",".join(touched)}
+                        asset_key=key, value=t_out, metadata={TOUCHED_DATES: touched_dates_metadata(touched)}
                     )
                 else:
-                    persist(settings, catalog, key, t_out)
+                    persist(lake, catalog, key, t_out)
                 promoted = promoted if plan is None else plan.result()
             finally:
                 if batch is not None:
@@ -238,7 +237,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
         wanted = context.selected_asset_check_keys
         for result in contract_check_results(
-            trusted_table(settings, contract.name),
+            lake.trusted(contract.name),
             contract,
             key,
             reconciled=promoted.reconciled,
@@ -285,10 +284,10 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
         **inputs: Frame,
     ) -> Iterator[dg.MaterializeResult]:
-        settings = lakehouse.settings()
+        lake = lakehouse.lake()
         dates = _partition_keys(context) if table.partitioned else None
         with engine.session() as session:
-            plan = plan_refresh(settings, session, table, dates, inputs)
+            plan = plan_refresh(lake, session, table, dates, inputs)
             plan.write.entry = TableEntry(
                 description=table.description,
                 owner=table.owner,

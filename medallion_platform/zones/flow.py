@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine
-from medallion_platform.settings import Settings
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.raw import RawIngestResult, commit_raw, nothing_new, stage_raw
 from medallion_platform.zones.trusted import PromoteResult, promote
 
@@ -13,17 +13,17 @@ __all__ = ["ingest_and_promote"]
 
 
 def ingest_and_promote(
-    settings: Settings, engine: Engine, contract: Contract, *, landing_dates: Sequence[str] | None = None
+    lake: Lakehouse, engine: Engine, contract: Contract, *, landing_dates: Sequence[str] | None = None
 ) -> tuple[RawIngestResult, PromoteResult]:
     """New landing files -> raw -> trusted + quarantine (older raw batches still pending are taken too)."""
     from medallion_platform.engine.embedded import shared_connection
 
     dates = list(landing_dates) if landing_dates else None
-    batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates)
+    batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates)
     if batch is None:
-        return nothing_new(settings, contract, dates), promote(settings, engine, contract, landing_dates=dates)
+        return nothing_new(lake, contract, dates), promote(lake, engine, contract, landing_dates=dates)
     try:
-        raw_result = commit_raw(settings, batch)
-        return raw_result, promote(settings, engine, contract, landing_dates=dates, batch=batch)
+        raw_result = commit_raw(lake, batch)
+        return raw_result, promote(lake, engine, contract, landing_dates=dates, batch=batch)
     finally:
         batch.drop()

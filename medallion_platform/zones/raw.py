@@ -22,21 +22,19 @@ from medallion_platform.contracts import Contract
 from medallion_platform.ingestion.landing import LandingFile, list_landing_files, read_landing_file
 from medallion_platform.ingestion.parsers import ParsedInserter
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import raw_schema
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Append, TableWrite
-from medallion_platform.settings import Settings
 
 __all__ = [
     "RawBatch",
     "RawIngestResult",
     "commit_raw",
-    "ingest_log_table",
     "ingest_raw",
     "log_batch",
     "nothing_new",
     "raw_app_id",
-    "raw_table",
     "raw_write",
     "stage_raw",
 ]
@@ -80,18 +78,9 @@ def raw_app_id(dataset: str) -> str:
     return f"medallion/raw/{dataset}"
 
 
-def raw_table(settings: Settings, dataset: str) -> DeltaTableIO:
-    return DeltaTableIO(settings.table_uri("raw", dataset), storage_options=settings.storage_options)
-
-
-def ingest_log_table(settings: Settings, dataset: str) -> DeltaTableIO:
-    """The files each raw batch took (one small append per batch; the maintenance job compacts it)."""
-    return DeltaTableIO(settings.table_uri("raw", f"_ingest_log/{dataset}"), storage_options=settings.storage_options)
-
-
-def _ingested_keys(settings: Settings, contract: Contract, raw: DeltaTableIO, last_seq: int) -> set[str]:
+def _ingested_keys(lake: Lakehouse, contract: Contract, raw: DeltaTableIO, last_seq: int) -> set[str]:
     """Files already in raw; repairs the log if a run died after its raw commit."""
-    log = ingest_log_table(settings, contract.name)
+    log = lake.ingest_log(contract.name)
     logged = log.read(columns=["source_file", "batch_seq"])
     keys = set() if logged is None else set(logged.column("source_file").to_pylist())
     logged_max = -1 if logged is None or logged.num_rows == 0 else pc.max(logged.column("batch_seq")).as_py()
@@ -174,7 +163,7 @@ def _duckdb_type(kind: pa.DataType) -> str:
 
 
 def stage_raw(
-    settings: Settings,
+    lake: Lakehouse,
     contract: Contract,
     connection: duckdb.DuckDBPyConnection,
     *,
@@ -182,10 +171,10 @@ def stage_raw(
     now: dt.datetime | None = None,
 ) -> RawBatch | None:
     """Parses the landing files not yet in raw into a DuckDB table; None when nothing is new."""
-    raw = raw_table(settings, contract.name)
+    raw = lake.raw(contract.name)
     last_seq = raw.transaction_version(raw_app_id(contract.name))
-    done = _ingested_keys(settings, contract, raw, last_seq)
-    files, unrecognised = _landed(settings, contract, landing_dates)
+    done = _ingested_keys(lake, contract, raw, last_seq)
+    files, unrecognised = _landed(lake, contract, landing_dates)
     new = [f for f in files if f.key not in done]
     if not new:
         return None
@@ -209,10 +198,10 @@ def stage_raw(
         "_batch_id": f"'{batch.batch_id}'",
         "_batch_seq": str(seq),
     }
-    inserter = ParsedInserter(connection, batch.table, contract, constants, chunk_rows=settings.batch_rows)
+    inserter = ParsedInserter(connection, batch.table, contract, constants, chunk_rows=lake.settings.batch_rows)
 
     def prepare(landing: LandingFile) -> pa.Table:
-        data = read_landing_file(settings, contract, landing.key)
+        data = read_landing_file(lake.settings, contract, landing.key)
         return inserter.prepare(data, {"_source_file": landing.key, "_landing_date": landing.landing_date})
 
     # Objects are read and split into lines on a helper thread while DuckDB parses the ones before
@@ -262,14 +251,14 @@ def raw_write(batch: RawBatch) -> TableWrite:
     )
 
 
-def commit_raw(settings: Settings, batch: RawBatch) -> RawIngestResult:
+def commit_raw(lake: Lakehouse, batch: RawBatch) -> RawIngestResult:
     """Appends the staged batch to raw in one commit (streamed), then logs its files."""
     write = raw_write(batch)
-    write_table(raw_table(settings, batch.contract.name), write, batch_rows=settings.write_batch_rows)
-    return log_batch(settings, batch, write.written())
+    write_table(lake.raw(batch.contract.name), write, batch_rows=lake.settings.write_batch_rows)
+    return log_batch(lake, batch, write.written())
 
 
-def log_batch(settings: Settings, batch: RawBatch, result: WriteResult) -> RawIngestResult:
+def log_batch(lake: Lakehouse, batch: RawBatch, result: WriteResult) -> RawIngestResult:
     """Records the files a committed raw batch took in the ingest log, and what the batch held."""
     contract = batch.contract
     log = pa.table(
@@ -284,7 +273,7 @@ def log_batch(settings: Settings, batch: RawBatch, result: WriteResult) -> RawIn
         },
         schema=LOG_SCHEMA,
     )
-    ingest_log_table(settings, contract.name).append(log)
+    lake.ingest_log(contract.name).append(log)
     return RawIngestResult(
         dataset=contract.name,
         batch_seq=batch.seq,
@@ -307,20 +296,20 @@ def _scopes(landing_dates: Sequence[str] | None) -> list[str | None]:
 
 
 def _landed(
-    settings: Settings, contract: Contract, landing_dates: Sequence[str] | None
+    lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None
 ) -> tuple[list[LandingFile], list[str]]:
     """Landed objects of the given landing dates (or all), and keys outside the landing layout."""
     files: list[LandingFile] = []
     unrecognised: list[str] = []
     for date in _scopes(landing_dates):
-        found, odd = list_landing_files(settings, contract, date=date)
+        found, odd = list_landing_files(lake.settings, contract, date=date)
         files += found
         unrecognised += odd
     return files, unrecognised
 
 
-def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
-    files, unrecognised = _landed(settings, contract, landing_dates)
+def nothing_new(lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
+    files, unrecognised = _landed(lake, contract, landing_dates)
     return RawIngestResult(
         contract.name,
         None,
@@ -330,12 +319,12 @@ def nothing_new(settings: Settings, contract: Contract, landing_dates: Sequence[
         {},
         len(files),
         sorted(unrecognised),
-        raw_table(settings, contract.name).version(),
+        lake.raw(contract.name).version(),
     )
 
 
 def ingest_raw(
-    settings: Settings,
+    lake: Lakehouse,
     contract: Contract,
     *,
     landing_date: str | None = None,
@@ -346,10 +335,10 @@ def ingest_raw(
     from medallion_platform.engine.embedded import shared_connection
 
     dates = list(landing_dates or ([landing_date] if landing_date else [])) or None
-    batch = stage_raw(settings, contract, shared_connection(), landing_dates=dates, now=now)
+    batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates, now=now)
     if batch is None:
-        return nothing_new(settings, contract, dates)
+        return nothing_new(lake, contract, dates)
     try:
-        return commit_raw(settings, batch)
+        return commit_raw(lake, batch)
     finally:
         batch.drop()

@@ -24,11 +24,11 @@ import pyarrow.dataset as ds
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import ArrowData, Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
-from medallion_platform.settings import Settings
-from medallion_platform.zones.raw import RawBatch, raw_table
+from medallion_platform.zones.raw import RawBatch
 from medallion_platform.zones.validation import deduplicate, partition_value, quarantine_rows, valid_rows, validate
 
 __all__ = [
@@ -36,11 +36,9 @@ __all__ = [
     "Promotion",
     "plan_promotion",
     "promote",
-    "quarantine_table",
     "transform",
     "trusted_app_id",
     "trusted_spec",
-    "trusted_table",
 ]
 
 
@@ -76,21 +74,6 @@ class PromoteResult:
 
 def trusted_app_id(dataset: str, scope: str | None = None) -> str:
     return f"medallion/trusted/{dataset}" + (f"/{scope}" if scope else "")
-
-
-def trusted_table(settings: Settings, dataset: str) -> DeltaTableIO:
-    """Trusted tables keep a change data feed: refined tables read what changed, not everything."""
-    return DeltaTableIO(
-        settings.table_uri("trusted", dataset),
-        storage_options=settings.storage_options,
-        configuration={"delta.enableChangeDataFeed": "true"},
-    )
-
-
-def quarantine_table(settings: Settings, dataset: str) -> DeltaTableIO:
-    return DeltaTableIO(
-        settings.table_uri("trusted", f"{dataset}_quarantine"), storage_options=settings.storage_options
-    )
 
 
 def transform(engine: Engine, raw_rows: ArrowData, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
@@ -161,7 +144,7 @@ class Promotion:
 
 
 def plan_promotion(
-    settings: Settings,
+    lake: Lakehouse,
     engine: Engine,
     contract: Contract,
     *,
@@ -175,13 +158,13 @@ def plan_promotion(
     trusted is built from the batch in hand instead of reading raw back.
     """
     scopes: list[str | None] = list(landing_dates or []) or [None]
-    trusted, quarantine = trusted_table(settings, contract.name), quarantine_table(settings, contract.name)
+    trusted, quarantine = lake.trusted(contract.name), lake.quarantine(contract.name)
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
     done_t = {s: trusted.transaction_version(app[s]) for s in scopes}
     done_q = {s: quarantine.transaction_version(app[s]) for s in scopes}
     start = {s: min(done_t[s], done_q[s]) for s in scopes}
 
-    raw = raw_table(settings, contract.name)
+    raw = lake.raw(contract.name)
     fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
     if batch is not None and fused:
         source = engine.duckdb_frame(batch.connection, batch.table)
@@ -285,7 +268,7 @@ def trusted_spec(contract: Contract, touched: Sequence[str], txns: dict[str, int
 
 
 def promote(
-    settings: Settings,
+    lake: Lakehouse,
     engine: Engine,
     contract: Contract,
     *,
@@ -296,11 +279,11 @@ def promote(
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
     dates = list(landing_dates or ([landing_date] if landing_date else []))
-    plan = plan_promotion(settings, engine, contract, landing_dates=dates, batch=batch)
+    plan = plan_promotion(lake, engine, contract, landing_dates=dates, batch=batch)
     if plan is None:
         return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
-    write_table(quarantine_table(settings, contract.name), plan.quarantine, batch_rows=settings.write_batch_rows)
-    write_table(trusted_table(settings, contract.name), plan.trusted, batch_rows=settings.write_batch_rows)
+    write_table(lake.quarantine(contract.name), plan.quarantine, batch_rows=lake.settings.write_batch_rows)
+    write_table(lake.trusted(contract.name), plan.trusted, batch_rows=lake.settings.write_batch_rows)
     return plan.result()
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor, source_keys
+from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.landing import landing_date
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
+from medallion_platform.zones.keys import source_keys
 
 
 @pytest.fixture

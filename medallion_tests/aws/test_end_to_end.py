@@ -14,8 +14,7 @@ from medallion_platform.contracts import load_contracts
 from medallion_platform.engine import build_engine
 from medallion_platform.ingestion.aws.commands import ingest_batch, ingest_stream
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
-from medallion_platform.zones.raw import raw_table
-from medallion_platform.zones.trusted import quarantine_table, trusted_table
+from medallion_platform.lake.lakehouse import Lakehouse
 
 pytestmark = [pytest.mark.aws, pytest.mark.timeout(240)]
 
@@ -94,6 +93,7 @@ def _count(table) -> int:
 
 def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_path):
     stack, settings = stack_env, stack_env.settings
+    lake = Lakehouse(settings)
     manifest, parts, exports, produced = sample
     engine = build_engine("embedded")
     with dg.DagsterInstance.ephemeral() as instance:
@@ -120,30 +120,30 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         assert targets["customers"] == {None} and all(targets["order_events"])
 
         events = "order_events"
-        assert _count(raw_table(settings, events)) == manifest.raw_rows[events] == produced
-        assert _count(trusted_table(settings, events)) == manifest.valid_unique[events]
-        assert _count(quarantine_table(settings, events)) == manifest.quarantined(events)
-        assert _count(trusted_table(settings, "products")) == manifest.valid_unique["products"]
-        assert _count(quarantine_table(settings, "products")) == manifest.quarantined("products")
-        assert _count(trusted_table(settings, "customers")) == SPEC.customers
+        assert _count(lake.raw(events)) == manifest.raw_rows[events] == produced
+        assert _count(lake.trusted(events)) == manifest.valid_unique[events]
+        assert _count(lake.quarantine(events)) == manifest.quarantined(events)
+        assert _count(lake.trusted("products")) == manifest.valid_unique["products"]
+        assert _count(lake.quarantine("products")) == manifest.quarantined("products")
+        assert _count(lake.trusted("customers")) == SPEC.customers
         for zone in ("raw", "trusted"):
             assert settings.table_uri(zone, events).startswith(f"s3://{stack.names.buckets[zone]}/")
 
         # -- the later customer export: MERGE updates 20 customers and adds the late-known ones -----------
         ingest_batch(settings, "customers", exports["customers"][1:], environ=stack.environ)
         _run(settings, engine, tick(), instance)
-        customers = trusted_table(settings, "customers").read()
+        customers = lake.trusted("customers").read()
         assert customers.num_rows == manifest.valid_unique["customers"]
         enterprise = customers.filter(pc.equal(customers["segment"], "enterprise")).column("customer_id").to_pylist()
         assert {f"cus-{i:06d}" for i in range(1, 21)} <= set(enterprise)
 
         # -- every record produced twice: raw doubles, trusted does not change ----------------------------
-        before = trusted_table(settings, events).read().sort_by("event_id")
+        before = lake.trusted(events).read().sort_by("event_id")
         again = ingest_stream(settings, "order_events", parts, environ=stack.environ)
         assert again.produced.records == produced
         _run(settings, engine, tick(), instance)
-        assert _count(raw_table(settings, events)) == 2 * produced
-        after = trusted_table(settings, events).read().sort_by("event_id")
+        assert _count(lake.raw(events)) == 2 * produced
+        after = lake.trusted(events).read().sort_by("event_id")
         assert after.drop_columns(["_promoted_at"] if "_promoted_at" in after.column_names else []).equals(
             before.drop_columns(["_promoted_at"] if "_promoted_at" in before.column_names else [])
         )

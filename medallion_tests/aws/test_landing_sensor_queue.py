@@ -6,8 +6,9 @@ import time
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor, source_keys
+from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
 from medallion_platform.contracts import load_contracts
+from medallion_platform.zones.keys import source_keys
 
 pytestmark = pytest.mark.aws
 

@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,7 @@ def test_bench_writes_only_under_its_work_dir_and_prints_no_debug_lines(bench):
     assert "DEBUG" not in printed
     assert "wrote work/latest.json and work/latest.txt" in printed and out == work / "latest.json"
     # not a terminal: one plain line per phase on stderr, no progress bar
-    assert all(f"bench: {name} ..." in printed for name, _ in plan(EVENTS, spark=True))
+    assert all(re.search(rf"(?m)^bench: {name} \d+\.\d s$", printed) for name, _ in plan(EVENTS, spark=True))
 
 
 @pytest.mark.spark

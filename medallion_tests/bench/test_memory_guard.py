@@ -4,10 +4,11 @@ from pathlib import Path
 
 from medallion_platform.bench.data import generate_events
 from medallion_platform.engine.embedded import EmbeddedEngine
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.zones.flow import ingest_and_promote
 from medallion_platform.zones.raw import ingest_raw
-from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+from medallion_platform.zones.trusted import promote
 
 
 def _lake(tmp_path: Path) -> tuple[Settings, int]:
@@ -18,16 +19,17 @@ def _lake(tmp_path: Path) -> tuple[Settings, int]:
 
 
 def _assert_totals(settings: Settings, lines: int, raw, result) -> None:
+    lake = Lakehouse(settings)
     assert raw.rows == lines == result.raw_rows and result.reconciled
     assert result.inserted + result.duplicates + result.quarantined == lines
-    assert trusted_table(settings, "order_events").table().count() == result.inserted
-    assert quarantine_table(settings, "order_events").table().count() == result.quarantined
+    assert lake.trusted("order_events").table().count() == result.inserted
+    assert lake.quarantine("order_events").table().count() == result.quarantined
 
 
 def test_fused_ingest_streams_bounded_batches(tmp_path, contracts):
     settings, lines = _lake(tmp_path)
     engine = EmbeddedEngine()
-    raw, result = ingest_and_promote(settings, engine, contracts["order_events"])
+    raw, result = ingest_and_promote(Lakehouse(settings), engine, contracts["order_events"])
     engine.close()
     assert result.fused
     assert 0 < raw.max_batch_rows <= 1000 and 0 < result.max_batch_rows <= 1000
@@ -36,9 +38,10 @@ def test_fused_ingest_streams_bounded_batches(tmp_path, contracts):
 
 def test_promote_from_raw_streams_bounded_batches(tmp_path, contracts):
     settings, lines = _lake(tmp_path)
-    raw = ingest_raw(settings, contracts["order_events"])
+    lake = Lakehouse(settings)
+    raw = ingest_raw(lake, contracts["order_events"])
     engine = EmbeddedEngine()
-    result = promote(settings, engine, contracts["order_events"])
+    result = promote(lake, engine, contracts["order_events"])
     engine.close()
     assert not result.fused
     assert 0 < raw.max_batch_rows <= 1000 and 0 < result.max_batch_rows <= 1000

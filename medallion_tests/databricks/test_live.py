@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from medallion_platform.automation.materialize import materialize_all
-from medallion_platform.io_manager import table_for_key
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 HOST = os.environ.get("DATABRICKS_HOST", "")
@@ -31,7 +31,7 @@ def test_every_step_runs_on_the_cluster_and_writes_with_sparks_own_delta_writer(
         report = materialize_all(settings, instance=instance)
     assert report.success, report.runs
     # A real cluster has Delta: the native writer commits (Spark's engineInfo), not delta-rs.
-    delta = table_for_key(settings, dg.AssetKey(["refined", "daily_revenue"])).table()
+    delta = Lakehouse(settings).for_key(["refined", "daily_revenue"]).table()
     assert delta is not None
     (last,) = delta.history(1)
     assert "Databricks-Runtime" in str(last.get("engineInfo", "")), last

@@ -18,7 +18,7 @@ from medallion_platform.catalog import CatalogError, TableEntry, build_catalog
 from medallion_platform.catalog.unity import UnityCatalog
 from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
-from medallion_platform.io_manager import table_for_key
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark, pytest.mark.slow]
@@ -41,7 +41,7 @@ RUN_COLUMNS = {"_ingested_at", "_batch_id"}
 
 
 def _rows(settings: Settings, zone: str, name: str) -> list[tuple]:
-    table = table_for_key(settings, dg.AssetKey([zone, name])).read()
+    table = Lakehouse(settings).for_key([zone, name]).read()
     assert table is not None, f"{zone}/{name} was not written"
     columns = [c for c in table.column_names if c not in RUN_COLUMNS]
     return sorted(tuple(str(v) for v in row.values()) for row in table.select(columns).to_pylist())
@@ -165,7 +165,7 @@ def test_every_table_is_registered_in_unity_catalog_as_written(runs, local_datab
         info = w.tables.get(name)
         assert info.table_type == TableType.EXTERNAL and info.data_source_format == DataSourceFormat.DELTA
         assert info.storage_location == remote.table_uri(zone, table)
-        delta = table_for_key(remote, dg.AssetKey([zone, table])).table()
+        delta = Lakehouse(remote).for_key([zone, table]).table()
         assert [c.name for c in info.columns or []] == [f.name for f in pa.schema(delta.schema().to_arrow())]
         assert info.comment
     customers = w.tables.get("medallion.trusted.customers")
@@ -237,6 +237,6 @@ def test_a_missing_warehouse_or_an_unknown_principal_is_one_clear_error(runs, lo
 
 
 def trusted_schema_of(settings: Settings, name: str) -> pa.Schema:
-    delta = table_for_key(settings, dg.AssetKey(["trusted", name])).table()
+    delta = Lakehouse(settings).for_key(["trusted", name]).table()
     assert delta is not None
     return pa.schema(delta.schema().to_arrow())

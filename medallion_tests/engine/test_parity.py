@@ -8,9 +8,10 @@ import pytest
 
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, trusted_schema
 from medallion_platform.settings import Settings
-from medallion_platform.zones.raw import ingest_raw, raw_table
+from medallion_platform.zones.raw import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined
 from medallion_platform.zones.trusted import promote, transform
@@ -44,7 +45,7 @@ def parity_lake(tmp_path_factory, contracts):
         ),
     )
     for contract in contracts.values():
-        ingest_raw(settings, contract)
+        ingest_raw(Lakehouse(settings), contract)
     return settings
 
 
@@ -60,7 +61,7 @@ def _canonical(table: pa.Table) -> list[tuple]:
 
 @pytest.mark.parametrize("dataset", ["order_events", "customers", "products"])
 def test_trusted_transform_parity(parity_lake, contracts, embedded, spark_engine, dataset):
-    raw = raw_table(parity_lake, dataset).read()
+    raw = Lakehouse(parity_lake).raw(dataset).read()
     trusted_e, quarantine_e, valid_e = transform(embedded, raw, contracts[dataset])
     trusted_s, quarantine_s, valid_s = transform(spark_engine, raw, contracts[dataset])
     assert trusted_e.num_rows > 0 and quarantine_e.num_rows > 0
@@ -73,13 +74,13 @@ def test_trusted_transform_parity(parity_lake, contracts, embedded, spark_engine
 @pytest.mark.parametrize("table", REFINED_TABLES, ids=lambda t: t.name)
 def test_refined_transform_parity(parity_lake, contracts, embedded, spark_engine, table):
     for contract in contracts.values():
-        promote(parity_lake, embedded, contract)
+        promote(Lakehouse(parity_lake), embedded, contract)
     dates = None
     if table.partitioned:
         events = DeltaTableIO(parity_lake.table_uri("trusted", "order_events")).read(columns=["event_date"])
         dates = sorted({d.isoformat() for d in events.column("event_date").to_pylist()})
-    rows_e = build_refined(parity_lake, embedded, table, dates)
-    rows_s = build_refined(parity_lake, spark_engine, table, dates)
+    rows_e = build_refined(Lakehouse(parity_lake), embedded, table, dates)
+    rows_s = build_refined(Lakehouse(parity_lake), spark_engine, table, dates)
     assert rows_e.num_rows > 0
     assert _canonical(rows_e) == _canonical(rows_s)
 
@@ -88,7 +89,7 @@ def test_refined_transform_parity(parity_lake, contracts, embedded, spark_engine
 def test_both_dedup_strategies_keep_the_same_rows(parity_lake, contracts, embedded, spark_engine, dataset):
     """Small batches rank every row with one window, large ones rank only repeated keys: same winners."""
     contract = contracts[dataset]
-    raw = raw_table(parity_lake, dataset).read()
+    raw = Lakehouse(parity_lake).raw(dataset).read()
     kept = {}
     for engine in (embedded, spark_engine):
         validated = engine.persist(validate(engine, engine.dataframe(raw, "raw_batch"), contract))

@@ -7,7 +7,7 @@ from medallion_platform.automation.maintenance import maintenance_job
 from medallion_platform.catalog import EmbeddedCatalog, TableEntry
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.resources import LakehouseResource
-from medallion_platform.zones.raw import ingest_log_table, ingest_raw, raw_table
+from medallion_platform.zones.raw import ingest_raw
 from medallion_tests.helpers import event, jsonl, land
 
 
@@ -47,22 +47,22 @@ def test_maintenance_job_compacts_and_vacuums(settings):
     assert observation.metadata["files_vacuumed"].value == 12
 
 
-def test_maintenance_compacts_the_raw_ingest_log_that_every_run_reads(settings, contracts):
+def test_maintenance_compacts_the_raw_ingest_log_that_every_run_reads(settings, contracts, lake):
     contract = contracts["order_events"]
     for n in range(5):  # five batches: five small appends to the ingest log
         land(settings, "order_events", f"2026/11/01/1{n}/part", jsonl(event(n)))
-        ingest_raw(settings, contract)
-    log = ingest_log_table(settings, "order_events")
+        ingest_raw(lake, contract)
+    log = lake.ingest_log("order_events")
     assert len(log.table().file_uris()) == 5
-    raw = raw_table(settings, "order_events").table()
+    raw = lake.raw("order_events").table()
     EmbeddedCatalog(settings).register(
         "raw", "order_events", schema=raw.schema().to_arrow(), entry=TableEntry(description="t", owner="o")
     )
 
     result = _maintain(settings)
     assert result.success
-    compacted = ingest_log_table(settings, "order_events").table()
+    compacted = lake.ingest_log("order_events").table()
     assert len(compacted.file_uris()) == 1
     assert compacted.to_pyarrow_table().num_rows == 5
     land(settings, "order_events", "2026/11/01/10/part", jsonl(event(0)))  # the same key again
-    assert ingest_raw(settings, contract).rows == 0  # the compacted log still knows every file
+    assert ingest_raw(lake, contract).rows == 0  # the compacted log still knows every file

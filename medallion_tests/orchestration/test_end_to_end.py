@@ -7,8 +7,7 @@ from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.catalog import EmbeddedCatalog
 from medallion_platform.databricks.notebooks import RUNS_ON
 from medallion_platform.definitions import build_definitions
-from medallion_platform.zones.raw import raw_table
-from medallion_platform.zones.trusted import quarantine_table, trusted_table
+from medallion_platform.lake.lakehouse import Lakehouse
 
 
 def test_every_run_succeeds_and_every_asset_is_materialized(sample_lake):
@@ -42,14 +41,15 @@ def test_every_contract_check_passed(sample_lake):
 
 def test_row_counts_reconcile_exactly_with_what_was_generated(sample_lake):
     settings, manifest, _, _ = sample_lake
+    lake = Lakehouse(settings)
     for name in ("order_events", "customers", "products"):
-        assert raw_table(settings, name).read().num_rows == manifest.raw_rows[name], name
-        trusted = trusted_table(settings, name).read()
+        assert lake.raw(name).read().num_rows == manifest.raw_rows[name], name
+        trusted = lake.trusted(name).read()
         assert trusted.num_rows == manifest.valid_unique[name], name
-        bad = quarantine_table(settings, name).read()
+        bad = lake.quarantine(name).read()
         by_rule = {r["values"]: r["counts"] for r in pc.value_counts(bad.column("_rule")).to_pylist()}
         assert by_rule == dict(manifest.quarantine_by_rule[name]), name
-    events = trusted_table(settings, "order_events").read()
+    events = lake.trusted("order_events").read()
     assert pc.count_distinct(events.column("event_id")).as_py() == events.num_rows
 
 

@@ -4,20 +4,20 @@ import gzip
 import shutil
 
 from medallion_platform.ingestion.parsers import parse_csv
-from medallion_platform.zones.raw import ingest_raw, raw_table
+from medallion_platform.zones.raw import ingest_raw
 from medallion_tests.helpers import event, jsonl, land
 
 
-def test_raw_keeps_values_as_they_came_with_metadata(settings, contracts):
+def test_raw_keeps_values_as_they_came_with_metadata(settings, contracts, lake):
     key = land(
         settings,
         "order_events",
         "2026/11/01/10/part-1",
         jsonl(event(1, quantity=2, unit_price=12.5, app_version="9.9"), "{broken", event(2)) + "\n",
     )
-    result = ingest_raw(settings, contracts["order_events"])
+    result = ingest_raw(lake, contracts["order_events"])
     assert result.rows == 3 and result.files == [key] and result.malformed == 1
-    rows = raw_table(settings, "order_events").read().sort_by("_source_line").to_pylist()
+    rows = lake.raw("order_events").read().sort_by("_source_line").to_pylist()
     first, broken, second = rows
     assert first["quantity"] == "2" and first["unit_price"] == "12.5"  # text, as it came
     assert first["_extra_fields"] == "app_version" and '"app_version": "9.9"' in first["_raw_record"]
@@ -30,7 +30,7 @@ def test_raw_keeps_values_as_they_came_with_metadata(settings, contracts):
     assert all(r["_ingested_at"] is not None and r["_batch_id"] for r in rows)
 
 
-def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_bytes(settings, contracts):
+def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_bytes(settings, contracts, lake):
     data = (
         b'{"event_id":"evt-1"}\r\n'
         b"\r\n"  # blank (CRLF)
@@ -41,8 +41,8 @@ def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_byte
         b'{"event_id":"evt-7"}'  # no newline at the end
     )
     land(settings, "order_events", "2026/11/01/10/mixed", data)
-    result = ingest_raw(settings, contracts["order_events"])
-    rows = raw_table(settings, "order_events").read().sort_by("_source_line").to_pylist()
+    result = ingest_raw(lake, contracts["order_events"])
+    rows = lake.raw("order_events").read().sort_by("_source_line").to_pylist()
     assert result.rows == 5 and result.malformed == 1
     assert [(r["_source_line"], r["event_id"], r["_parse_error"]) for r in rows] == [
         (1, "evt-1", None),
@@ -53,37 +53,37 @@ def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_byte
     ]
 
 
-def test_same_file_twice_adds_nothing_and_new_files_get_a_new_batch(settings, contracts):
+def test_same_file_twice_adds_nothing_and_new_files_get_a_new_batch(settings, contracts, lake):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
-    assert ingest_raw(settings, contract).rows == 2
-    again = ingest_raw(settings, contract)
+    assert ingest_raw(lake, contract).rows == 2
+    again = ingest_raw(lake, contract)
     assert again.rows == 0 and again.already_ingested == 1
     land(settings, "order_events", "2026/11/01/11/b.gz", gzip.compress(jsonl(event(3)).encode()))
-    third = ingest_raw(settings, contract)
+    third = ingest_raw(lake, contract)
     assert third.rows == 1 and third.batch_seq == 1
-    table = raw_table(settings, "order_events")
+    table = lake.raw("order_events")
     assert table.read().num_rows == 3
     assert table.transaction_version("medallion/raw/order_events") == 1
 
 
-def test_a_run_that_died_before_logging_does_not_ingest_twice(settings, contracts):
+def test_a_run_that_died_before_logging_does_not_ingest_twice(settings, contracts, lake):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
-    ingest_raw(settings, contract)
+    ingest_raw(lake, contract)
     shutil.rmtree(settings.data_dir / "raw" / "_ingest_log" / "order_events")  # as if the log write never happened
-    assert ingest_raw(settings, contract).rows == 0
-    assert raw_table(settings, "order_events").read().num_rows == 2
+    assert ingest_raw(lake, contract).rows == 0
+    assert lake.raw("order_events").read().num_rows == 2
 
 
-def test_landing_date_scopes_the_files_taken(settings, contracts):
+def test_landing_date_scopes_the_files_taken(settings, contracts, lake):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/23/a", jsonl(event(1)))
     land(settings, "order_events", "2026/11/02/00/b", jsonl(event(2)))
     land(settings, "order_events", "stray-file.json", jsonl(event(3)))
-    result = ingest_raw(settings, contract, landing_date="2026-11-02")
+    result = ingest_raw(lake, contract, landing_date="2026-11-02")
     assert result.rows == 1 and result.landing_dates == ["2026-11-02"]
-    rest = ingest_raw(settings, contract)
+    rest = ingest_raw(lake, contract)
     assert rest.rows == 1 and rest.unrecognised == ["landing/order_events/stray-file.json"]
 
 

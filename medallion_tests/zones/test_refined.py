@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pyarrow.dataset as ds
 
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.raw import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined, refresh_refined
@@ -17,6 +18,7 @@ HEADER_P = "product_id,name,category,list_price,currency,active,updated_at\n"
 
 
 def _master_data(settings, contracts, embedded):
+    lake = Lakehouse(settings)
     land(
         settings,
         "customers",
@@ -32,20 +34,22 @@ def _master_data(settings, contracts, embedded):
         "prd-00002,Novel,books,7.50,USD,true,2026-11-01T00:00:00Z\n",
     )
     for name in ("customers", "products"):
-        ingest_raw(settings, contracts[name])
-        promote(settings, embedded, contracts[name])
+        ingest_raw(lake, contracts[name])
+        promote(lake, embedded, contracts[name])
 
 
 def _events(settings, contracts, embedded, relative, *events):
+    lake = Lakehouse(settings)
     land(settings, "order_events", relative, jsonl(*events))
-    ingest_raw(settings, contracts["order_events"])
-    return promote(settings, embedded, contracts["order_events"])
+    ingest_raw(lake, contracts["order_events"])
+    return promote(lake, embedded, contracts["order_events"])
 
 
 def _build(settings, embedded, name, dates):
+    lake = Lakehouse(settings)
     table = TABLES[name]
-    rows = build_refined(settings, embedded, table, dates if table.partitioned else None)
-    refresh_refined(settings, embedded, table, dates if table.partitioned else None)
+    rows = build_refined(lake, embedded, table, dates if table.partitioned else None)
+    refresh_refined(lake, embedded, table, dates if table.partitioned else None)
     return sorted(rows.to_pylist(), key=lambda r: tuple(str(v) for v in r.values()))
 
 
@@ -175,13 +179,13 @@ def test_late_events_rebuild_only_the_dates_they_touch(settings, contracts, embe
     assert after.to_pyarrow_table().num_rows == before.to_pyarrow_table().num_rows
 
 
-def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(settings, contracts, embedded):
+def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(settings, contracts, embedded, lake):
     from medallion_platform.zones.refined.base import refresh_refined
 
     table = TABLES["customer_lifetime"]
     _day_one(settings, contracts, embedded)
-    assert refresh_refined(settings, embedded, table, None).mode == "rebuild"
-    assert refresh_refined(settings, embedded, table, None).mode == "unchanged"
+    assert refresh_refined(lake, embedded, table, None).mode == "rebuild"
+    assert refresh_refined(lake, embedded, table, None).mode == "unchanged"
 
     _events(
         settings,
@@ -192,10 +196,10 @@ def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(setti
         event(31, order_id="ord-00000031", customer_id="cus-000002", quantity=1, event_time="2026-11-02T07:00:00Z"),
         event(32, order_id="ord-00000032", customer_id="cus-000077", quantity=2, event_time="2026-11-02T08:00:00Z"),
     )
-    refreshed = refresh_refined(settings, embedded, table, None)
+    refreshed = refresh_refined(lake, embedded, table, None)
     assert refreshed.mode == "incremental"
     incremental = _rows_of(settings, "customer_lifetime")
-    rebuilt = sorted(build_refined(settings, embedded, table, None).to_pylist(), key=lambda r: r["customer_id"])
+    rebuilt = sorted(build_refined(lake, embedded, table, None).to_pylist(), key=lambda r: r["customer_id"])
     assert incremental == rebuilt  # folding new events in gives exactly what a rebuild gives
     ana = next(r for r in incremental if r["customer_id"] == "cus-000001")
     assert (ana["orders"], ana["units"]) == (3, 7)
@@ -207,9 +211,9 @@ def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(setti
         "2026/11/03/c.csv",
         HEADER_C + "cus-000077,Cem,cem@example.com,TR,smb,2026-11-03T00:00:00Z\n",
     )
-    ingest_raw(settings, contracts["customers"])
-    promote(settings, embedded, contracts["customers"])
-    assert refresh_refined(settings, embedded, table, None).mode == "rebuild"  # the CRM changed
+    ingest_raw(lake, contracts["customers"])
+    promote(lake, embedded, contracts["customers"])
+    assert refresh_refined(lake, embedded, table, None).mode == "rebuild"  # the CRM changed
     cem = next(r for r in _rows_of(settings, "customer_lifetime") if r["customer_id"] == "cus-000077")
     assert (cem["country"], cem["segment"], cem["orders"]) == ("TR", "smb", 1)
 

@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 from medallion_platform.zones.raw import ingest_raw
-from medallion_platform.zones.trusted import promote, quarantine_table, trusted_table
+from medallion_platform.zones.trusted import promote
 from medallion_tests.helpers import event, jsonl, land
 
 UTC = dt.UTC
@@ -35,18 +35,18 @@ def _rows(table, sort):
     return sorted(table.read().to_pylist(), key=lambda r: r[sort])
 
 
-def test_events_validated_deduplicated_and_quarantined(settings, contracts, embedded):
+def test_events_validated_deduplicated_and_quarantined(settings, contracts, embedded, lake):
     contract = contracts["order_events"]
     key = _events_batch(settings)
-    ingest_raw(settings, contract)
-    result = promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    result = promote(lake, embedded, contract)
 
     trusted = [
         {
             k: r[k]
             for k in ("event_id", "quantity", "unit_price", "currency", "event_time", "event_date", "_source_line")
         }
-        for r in _rows(trusted_table(settings, "order_events"), "event_id")
+        for r in _rows(lake.trusted("order_events"), "event_id")
     ]
     assert trusted == [
         {
@@ -70,7 +70,7 @@ def test_events_validated_deduplicated_and_quarantined(settings, contracts, embe
     ]
     quarantined = [
         (r["_source_line"], r["_rule"], r["_column"], r["_raw_value"])
-        for r in _rows(quarantine_table(settings, "order_events"), "_source_line")
+        for r in _rows(lake.quarantine("order_events"), "_source_line")
     ]
     assert quarantined == [
         (4, "min", "quantity", "0"),
@@ -81,7 +81,7 @@ def test_events_validated_deduplicated_and_quarantined(settings, contracts, embe
         (9, "malformed_record", None, "{this is not json"),
         (10, "min", "unit_price", "-1.00"),
     ]
-    q = quarantine_table(settings, "order_events").read().to_pylist()
+    q = lake.quarantine("order_events").read().to_pylist()
     assert {r["_source_file"] for r in q} == {key}
     assert next(r for r in q if r["_rule"] == "min" and r["_column"] == "quantity")["_reason"] == (
         "quantity is below the minimum 1"
@@ -91,7 +91,7 @@ def test_events_validated_deduplicated_and_quarantined(settings, contracts, embe
     assert result.touched_partitions == ["2026-11-01", "2026-11-02"]
 
 
-def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settings, contracts, embedded):
+def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settings, contracts, embedded, lake):
     contract = contracts["order_events"]
     land(
         settings,
@@ -105,11 +105,10 @@ def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settin
             event(5, currency="\t"),  # a tab is not a space: present, and not an allowed value
         ),
     )
-    ingest_raw(settings, contract)
-    promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    promote(lake, embedded, contract)
     quarantined = [
-        (r["_source_line"], r["_rule"], r["_column"])
-        for r in _rows(quarantine_table(settings, "order_events"), "_source_line")
+        (r["_source_line"], r["_rule"], r["_column"]) for r in _rows(lake.quarantine("order_events"), "_source_line")
     ]
     assert quarantined == [
         (1, "required", "customer_id"),
@@ -117,7 +116,7 @@ def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settin
         (4, "regex", "product_id"),
         (5, "allowed", "currency"),
     ]
-    (row,) = _rows(trusted_table(settings, "order_events"), "event_id")
+    (row,) = _rows(lake.trusted("order_events"), "event_id")
     assert (row["event_id"], row["quantity"], row["event_time"]) == (
         "evt-0000000000000003",
         4,
@@ -125,26 +124,26 @@ def test_blank_values_are_missing_and_padded_values_are_trimmed_for_casts(settin
     )
 
 
-def test_redelivered_events_in_a_later_batch_change_nothing(settings, contracts, embedded):
+def test_redelivered_events_in_a_later_batch_change_nothing(settings, contracts, embedded, lake):
     contract = contracts["order_events"]
     land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
-    ingest_raw(settings, contract)
-    promote(settings, embedded, contract)
-    version = trusted_table(settings, "order_events").version()
+    ingest_raw(lake, contract)
+    promote(lake, embedded, contract)
+    version = lake.trusted("order_events").version()
     land(settings, "order_events", "2026/11/01/12/b", jsonl(event(2, quantity=9), event(3)))
-    ingest_raw(settings, contract)
-    result = promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    result = promote(lake, embedded, contract)
     assert (result.inserted, result.updated, result.duplicates) == (1, 0, 1)
-    rows = _rows(trusted_table(settings, "order_events"), "event_id")
+    rows = _rows(lake.trusted("order_events"), "event_id")
     assert [(r["event_id"], r["quantity"]) for r in rows] == [
         ("evt-0000000000000001", 1),
         ("evt-0000000000000002", 1),  # a re-delivered event never changes the stored one
         ("evt-0000000000000003", 1),
     ]
-    assert trusted_table(settings, "order_events").version() == version + 1
+    assert lake.trusted("order_events").version() == version + 1
 
 
-def test_customers_merge_newest_updated_at_wins(settings, contracts, embedded):
+def test_customers_merge_newest_updated_at_wins(settings, contracts, embedded, lake):
     contract = contracts["customers"]
     land(
         settings,
@@ -154,8 +153,8 @@ def test_customers_merge_newest_updated_at_wins(settings, contracts, embedded):
         "cus-000002,Ben,ben@example.com,FR,consumer,2026-11-01T00:00:00Z\r\n"
         "cus-000002,Ben,ben@example.com,NL,consumer,2026-11-01T06:00:00Z\r\n",
     )
-    ingest_raw(settings, contract)
-    first = promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    first = promote(lake, embedded, contract)
     assert (first.inserted, first.duplicates) == (2, 1)
     land(
         settings,
@@ -165,48 +164,48 @@ def test_customers_merge_newest_updated_at_wins(settings, contracts, embedded):
         "cus-000002,Ben,ben@example.com,US,smb,2026-10-01T00:00:00Z\r\n"  # older than what trusted has
         "cus-000003,Cem,cem@example,TR,smb,2026-11-02T00:00:00Z\r\n",  # e-mail without a domain
     )
-    ingest_raw(settings, contract)
-    second = promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    second = promote(lake, embedded, contract)
     assert (second.raw_rows, second.inserted, second.updated, second.duplicates, second.quarantined) == (3, 0, 1, 1, 1)
-    rows = [
-        (r["customer_id"], r["country"], r["segment"])
-        for r in _rows(trusted_table(settings, "customers"), "customer_id")
-    ]
+    rows = [(r["customer_id"], r["country"], r["segment"]) for r in _rows(lake.trusted("customers"), "customer_id")]
     assert rows == [("cus-000001", "GB", "enterprise"), ("cus-000002", "NL", "consumer")]
-    (bad,) = quarantine_table(settings, "customers").read().to_pylist()
+    (bad,) = lake.quarantine("customers").read().to_pylist()
     assert (bad["customer_id"], bad["_rule"], bad["_column"]) == ("cus-000003", "regex", "email")
 
 
-def test_retried_promotion_writes_nothing_twice(settings, contracts, embedded):
+def test_retried_promotion_writes_nothing_twice(settings, contracts, embedded, lake):
     contract = contracts["order_events"]
     _events_batch(settings)
-    ingest_raw(settings, contract)
-    promote(settings, embedded, contract)
-    versions = trusted_table(settings, "order_events").version(), quarantine_table(settings, "order_events").version()
-    again = promote(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    promote(lake, embedded, contract)
+    versions = (
+        lake.trusted("order_events").version(),
+        lake.quarantine("order_events").version(),
+    )
+    again = promote(lake, embedded, contract)
     assert again.raw_rows == 0 and again.skipped
     assert (
-        trusted_table(settings, "order_events").version(),
-        quarantine_table(settings, "order_events").version(),
+        lake.trusted("order_events").version(),
+        lake.quarantine("order_events").version(),
     ) == versions
-    assert trusted_table(settings, "order_events").read().num_rows == 2
-    assert quarantine_table(settings, "order_events").read().num_rows == 7
+    assert lake.trusted("order_events").read().num_rows == 2
+    assert lake.quarantine("order_events").read().num_rows == 7
 
 
-def test_a_crash_between_quarantine_and_trusted_commits_recovers(settings, contracts, embedded):
+def test_a_crash_between_quarantine_and_trusted_commits_recovers(settings, contracts, embedded, lake):
     """Quarantine committed, trusted not: the retry writes trusted only and loses nothing."""
     from medallion_platform.lake.writers import write_table
     from medallion_platform.zones.trusted import plan_promotion
 
     contract = contracts["order_events"]
     _events_batch(settings)
-    ingest_raw(settings, contract)
-    plan = plan_promotion(settings, embedded, contract)
+    ingest_raw(lake, contract)
+    plan = plan_promotion(lake, embedded, contract)
     assert plan is not None
     # The IO manager commits quarantine, then the process dies before trusted's write.
-    write_table(quarantine_table(settings, "order_events"), plan.quarantine, batch_rows=settings.write_batch_rows)
-    assert quarantine_table(settings, "order_events").read().num_rows == 7
-    assert not trusted_table(settings, "order_events").exists()
-    retry = promote(settings, embedded, contract)
+    write_table(lake.quarantine("order_events"), plan.quarantine, batch_rows=settings.write_batch_rows)
+    assert lake.quarantine("order_events").read().num_rows == 7
+    assert not lake.trusted("order_events").exists()
+    retry = promote(lake, embedded, contract)
     assert retry.inserted == 2
-    assert quarantine_table(settings, "order_events").read().num_rows == 7
+    assert lake.quarantine("order_events").read().num_rows == 7

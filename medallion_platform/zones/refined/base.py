@@ -8,11 +8,10 @@ from typing import Any
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Overwrite, OverwritePartitions, TableWrite, WriteSpec
-from medallion_platform.settings import Settings
 
 __all__ = [
     "CURRENCIES",
@@ -25,7 +24,6 @@ __all__ = [
     "input_frame",
     "plan_refresh",
     "refined_frame",
-    "refined_target",
     "refresh_refined",
 ]
 
@@ -44,9 +42,12 @@ class RefinedTable:
     description: str
     owner: str
     inputs: tuple[str, ...]
-    """Trusted tables it reads; `order_events` is read only for the partitions being built."""
+    """Trusted tables it reads; the fact input is read only for the partitions being built."""
     schema: pa.Schema
     build: Callable[..., Any]
+    fact: str = "order_events"
+    """The input whose rows it aggregates (one of `inputs`): its event dates are the table's partitions,
+    and its new rows are what an incremental refresh folds in. The other inputs are master data."""
     partitioned: bool = True
     """Partitioned by `event_date`: a run rewrites exactly the dates it is given."""
     combine: Callable[..., Any] | None = None
@@ -59,26 +60,18 @@ def amount(F: Any) -> Any:
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
-def _trusted(settings: Settings, name: str) -> DeltaTableIO:
-    return DeltaTableIO(settings.table_uri("trusted", name), storage_options=settings.storage_options)
-
-
-def input_frame(settings: Settings, engine: Engine, name: str, dates: Sequence[str] | None) -> Frame:
+def input_frame(lake: Lakehouse, engine: Engine, name: str, dates: Sequence[str] | None) -> Frame:
     """A trusted input as a DataFrame on `engine`: `order_events` only for `dates` (its event dates), if given."""
     scoped = name == "order_events" and dates is not None
     values = [dt.date.fromisoformat(d) for d in dates or []] if scoped else None
-    table = _trusted(settings, name)
+    table = lake.trusted(name)
     if not table.exists():
         raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
     return engine.delta_frame(table, PARTITION if scoped else None, values)
 
 
-def refined_target(settings: Settings, table: RefinedTable) -> DeltaTableIO:
-    return DeltaTableIO(settings.table_uri("refined", table.name), storage_options=settings.storage_options)
-
-
 def refined_frame(
-    settings: Settings,
+    lake: Lakehouse,
     engine: Engine,
     table: RefinedTable,
     dates: Sequence[str] | None,
@@ -88,13 +81,13 @@ def refined_frame(
     frames = {name: (inputs or {}).get(name) for name in table.inputs}
     for name, frame in frames.items():
         if frame is None:
-            frames[name] = input_frame(settings, engine, name, dates)
+            frames[name] = input_frame(lake, engine, name, dates)
     return table.build(engine, **frames)
 
 
-def build_refined(settings: Settings, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
+def build_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
     """`table` computed on `engine` and collected as Arrow, conformed to its schema (parity tests, the bench)."""
-    return conform(engine.to_arrow(refined_frame(settings, engine, table, dates)), table.schema)
+    return conform(engine.to_arrow(refined_frame(lake, engine, table, dates)), table.schema)
 
 
 @dataclass(frozen=True)
@@ -123,7 +116,7 @@ def _app(table: RefinedTable, source: str) -> str:
 
 
 def plan_refresh(
-    settings: Settings,
+    lake: Lakehouse,
     engine: Engine,
     table: RefinedTable,
     dates: Sequence[str] | None,
@@ -141,17 +134,17 @@ def plan_refresh(
 
     if table.partitioned:
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
-        frame = refined_frame(settings, engine, table, dates, inputs)
+        frame = refined_frame(lake, engine, table, dates, inputs)
         return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values))
     if table.combine is None:
-        return write("rebuild", refined_frame(settings, engine, table, None, inputs), Overwrite())
-    sources = {name: _trusted(settings, name) for name in table.inputs}
+        return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite())
+    sources = {name: lake.trusted(name) for name in table.inputs}
     found = {name: io.version() for name, io in sources.items()}
     missing = [n for n, v in found.items() if v is None]
     if missing:
         raise RuntimeError(f"trusted/{missing[0]} does not exist yet: materialize it before the refined tables")
     versions = {name: int(v) for name, v in found.items() if v is not None}
-    target = refined_target(settings, table)
+    target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
     done = {name: target.transaction_version(_app(table, name)) for name in table.inputs}
     masters_same = all(done[n] == versions[n] for n in table.inputs if n != "order_events")
@@ -163,9 +156,9 @@ def plan_refresh(
         columns = [f.name for f in pa.schema(events_schema) if not f.name.startswith("_")]
         new_events = sources["order_events"].inserted_since(done["order_events"], columns)
     if new_events is None:
-        return write("rebuild", refined_frame(settings, engine, table, None, inputs), Overwrite(txns=txns))
+        return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite(txns=txns))
     masters = {n: (inputs or {}).get(n) for n in table.inputs if n != "order_events"}
-    masters = {n: f if f is not None else input_frame(settings, engine, n, None) for n, f in masters.items()}
+    masters = {n: f if f is not None else input_frame(lake, engine, n, None) for n, f in masters.items()}
     # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
     events = engine.persist(engine.dataframe(new_events, "new_events"))
     partial = engine.checkpoint(table.build(engine, order_events=events, **masters))
@@ -173,10 +166,8 @@ def plan_refresh(
     return write("incremental", table.combine(engine, stored, partial, **masters), Overwrite(txns=txns))
 
 
-def refresh_refined(
-    settings: Settings, engine: Engine, table: RefinedTable, dates: Sequence[str] | None
-) -> RefreshResult:
+def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
     """Brings `table` up to date and writes it with the engine's writer (what the IO manager does in a run)."""
-    plan = plan_refresh(settings, engine, table, dates)
-    write_table(refined_target(settings, table), plan.write, batch_rows=settings.write_batch_rows)
+    plan = plan_refresh(lake, engine, table, dates)
+    write_table(lake.refined(table.name), plan.write, batch_rows=lake.settings.write_batch_rows)
     return plan.result()

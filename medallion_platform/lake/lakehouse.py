@@ -1,0 +1,69 @@
+"""The lakehouse: every Delta table of a deployment, handed out by zone.
+
+The one place that turns a zone and a table name into a `DeltaTableIO` with the deployment's storage
+options, so a table opened by an asset, the CLI, the maintenance job or the catalog is the same table
+with the same properties (trusted tables keep a change data feed wherever they are opened).
+"""
+
+from collections.abc import Sequence
+
+from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.settings import Settings
+
+__all__ = ["QUARANTINE_SUFFIX", "Lakehouse"]
+
+QUARANTINE_SUFFIX = "_quarantine"
+"""A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
+
+_CHANGE_DATA_FEED = {"delta.enableChangeDataFeed": "true"}
+
+
+class Lakehouse:
+    """The tables of one deployment (its `Settings`), by zone."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def raw(self, dataset: str) -> DeltaTableIO:
+        """`raw/<dataset>`: landing records as they arrived, one row per record."""
+        return self._open("raw", dataset)
+
+    def ingest_log(self, dataset: str) -> DeltaTableIO:
+        """The files each raw batch took (one small append per batch; the maintenance job compacts it)."""
+        return self._open("raw", f"_ingest_log/{dataset}")
+
+    def trusted(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>`; it keeps a change data feed, so refined tables read what changed."""
+        return self._open("trusted", dataset, configuration=_CHANGE_DATA_FEED)
+
+    def quarantine(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_quarantine`: the rows the contract rejected, with the reason."""
+        return self._open("trusted", f"{dataset}{QUARANTINE_SUFFIX}")
+
+    def refined(self, name: str) -> DeltaTableIO:
+        """`refined/<name>`: a business table."""
+        return self._open("refined", name)
+
+    def for_key(self, path: Sequence[str]) -> DeltaTableIO:
+        """The table of asset key path `[zone, name]`."""
+        zone, name = path
+        if zone == "raw":
+            return self.raw(name)
+        if zone == "trusted":
+            if name.endswith(QUARANTINE_SUFFIX):
+                return self.quarantine(name.removesuffix(QUARANTINE_SUFFIX))
+            return self.trusted(name)
+        if zone == "refined":
+            return self.refined(name)
+        raise ValueError(f"no zone {zone!r} (asset key {'/'.join(path)}): the zones are raw, trusted and refined")
+
+    def at(self, location: str) -> DeltaTableIO:
+        """The table at a catalog entry's `location` (a URI inside one of the zones)."""
+        return DeltaTableIO(location, storage_options=self.settings.storage_options)
+
+    def _open(self, zone: str, name: str, configuration: dict[str, str] | None = None) -> DeltaTableIO:
+        return DeltaTableIO(
+            self.settings.table_uri(zone, name),
+            storage_options=self.settings.storage_options,
+            configuration=configuration,
+        )
