@@ -197,6 +197,12 @@ def _graph_nodes(page) -> list[str]:
 
 def test_lineage_shows_the_three_zones_and_every_asset(page, ui):
     _open(page, ui, "/asset-groups", "Global asset lineage", "01-lineage-groups")
+    try:  # the graph lays itself out after the page is idle
+        for zone in ZONES:
+            page.locator("foreignObject").filter(has_text=re.compile(f"^{zone}")).first.wait_for(state="attached")
+    except Exception:
+        _shot(page, "01-lineage-groups-failed")
+    _shot(page, "01-lineage-groups")
     groups = [t for t in _graph_nodes(page) if t]
     for zone in ZONES:
         assert any(t.startswith(zone) for t in groups), f"group {zone} not in the lineage: {groups}"
