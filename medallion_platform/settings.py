@@ -7,7 +7,7 @@ Nothing here runs at import time: `Settings.from_env()` is called by the Dagster
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -98,6 +98,12 @@ class MedallionEnvironment(BaseSettings):
             }
             return _ExplicitEnvironment(**values)
         except ValidationError as exc:
+            for error in exc.errors():
+                if error["loc"] == ("env",):
+                    raise ConfigError(
+                        f"MEDALLION_ENV={error['input']!r} is not an environment: use one of "
+                        f"{', '.join(get_args(Env))} (unset it for local)"
+                    ) from None
             raise ConfigError(f"invalid Medallion configuration ({_env_problems(exc)})") from None
 
 

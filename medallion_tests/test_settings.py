@@ -49,7 +49,7 @@ def test_aws_variables_become_one_access_for_every_client(tmp_path):
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({"MEDALLION_ENV": "prod"}, "MEDALLION_ENV: Input should be 'local'"),
+        ({"MEDALLION_ENV": "prod"}, "MEDALLION_ENV='prod' is not an environment"),
         ({"MEDALLION_BATCH_ROWS": "many"}, "MEDALLION_BATCH_ROWS: Input should be a valid integer"),
         ({"MEDALLION_GRANTS": "{not json"}, "MEDALLION_GRANTS: Value error, not JSON"),
         ({"MEDALLION_ENV": "aws"}, "MEDALLION_ENV=aws needs MEDALLION_RAW_BUCKET"),
