@@ -72,7 +72,7 @@ def test_every_check_of_the_run_passed(materialized_all):
 
 
 def test_a_run_that_finds_nothing_new_records_observations_not_materializations(materialized_all):
-    settings, defs, instance, first = materialized_all
+    settings, defs, instance, _ = materialized_all
     keys = source_keys("order_events")
     before = {key: instance.get_latest_materialization_event(key) for key in keys}
     again = dg.materialize(
@@ -131,7 +131,10 @@ def test_refined_reports_event_dates_outside_the_partitions(settings, contracts,
     customers = (
         "customer_id,name,email,country,segment,updated_at\ncus-000001,Ana,a@example.com,DE,smb,2026-11-01T00:00:00Z\n"
     )
-    products = "product_id,name,category,list_price,currency,active,updated_at\nprd-00001,Kettle,kitchen,10.00,EUR,true,2026-11-01T00:00:00Z\n"
+    products = (
+        "product_id,name,category,list_price,currency,active,updated_at\n"
+        "prd-00001,Kettle,kitchen,10.00,EUR,true,2026-11-01T00:00:00Z\n"
+    )
     land(settings, "customers", "2026/11/01/c.csv", customers)
     land(settings, "products", "2026/11/01/p.csv", products)
     too_early, too_late = "1999-01-01T10:00:00Z", "2099-06-01T10:00:00Z"
