@@ -160,3 +160,16 @@ def test_refined_reports_event_dates_outside_the_partitions(settings, contracts,
             e.message for e in instance.all_logs(result.run_id) if e.level == 30 and "outside the daily" in e.message
         ]
         assert warnings and "1999-01-01 (1 rows), 2099-06-01 (2 rows)" in warnings[0]
+
+
+def test_the_late_event_sensor_requests_only_dates_the_partitions_hold():
+    from medallion_platform.automation.sensors import late_event_sensor
+    from medallion_platform.zones.keys import TOUCHED_DATES, touched_dates_metadata
+
+    with dg.instance_for_test() as instance:
+        touched = touched_dates_metadata(["2026-11-02", "9999-12-31", "1999-01-01"])
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=trusted_key("order_events"), metadata={TOUCHED_DATES: touched})
+        )
+        result = late_event_sensor(dg.build_sensor_context(instance=instance))
+        assert [r.partition_key for r in result.run_requests] == ["2026-11-02"]
