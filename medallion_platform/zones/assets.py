@@ -17,12 +17,13 @@ from medallion_platform.contracts.model import parse_duration
 from medallion_platform.engine.base import Frame
 from medallion_platform.io_manager import PARTITION_COLUMN, persist
 from medallion_platform.lake.delta_io import WriteResult
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
 from medallion_platform.zones.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata
-from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
+from medallion_platform.zones.raw import REJECTED_SCHEMA, log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, plan_refresh
 from medallion_platform.zones.trusted import PromoteResult, plan_promotion
@@ -78,6 +79,11 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
             owner=contract.owner,
             pii=pii,
+        ),
+        "rejected": TableEntry(
+            description=f"Landing objects of {contract.name} raw could not take (unreadable, outside the layout), "
+            "each with the reason, recorded once per content.",
+            owner=platform_principal,
         ),
     }
 
@@ -167,40 +173,53 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
         catalog = lakehouse.catalog()
         entries = source_entries(contract, lake.settings.platform_principal)
         with engine.session() as session:
-            batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if want_raw else None
+            batch = (
+                stage_raw(lake, contract, shared_connection(), landing_dates=dates, log=context.log)
+                if want_raw
+                else None
+            )
             try:
                 if want_raw:
                     if batch is None:  # nothing new landed: the write records the table as it stands
                         raw_result = nothing_new(lake, contract, dates)
                         raw_out = TableWrite(session, None, Append(), raw_schema(contract))
+                        rejected, already = raw_result.rejected, raw_result.already_ingested
                     else:
                         raw_out = raw_write(batch)
+                        rejected, already = batch.rejected, batch.already_ingested
                     raw_out.entry = entries["raw"]
+                    if rejected:  # recorded by stage_raw; queryable as <catalog>.raw.<dataset>_rejected
+                        catalog.register(
+                            "raw",
+                            f"{contract.name}{REJECTED_SUFFIX}",
+                            schema=REJECTED_SCHEMA,
+                            entry=entries["rejected"],
+                        )
                     yield dg.MaterializeResult(
                         asset_key=raw_key,
                         value=raw_out,
                         metadata={
                             "new_files": len(batch.files) if batch else 0,
-                            "already_ingested_files": batch.already_ingested if batch else raw_result.already_ingested,
+                            "already_ingested_files": already,
                             "malformed_records": batch.malformed() if batch else 0,
                             "batch_id": batch.batch_id if batch else "none",
+                            "rejected_objects": dg.JsonMetadataValue(
+                                [{"key": r.key, "reason": r.reason, "detail": r.detail} for r in rejected]
+                            ),
                         },
                     )
                     if batch is not None:  # committed by the IO manager: log the files it took
                         raw_result = log_batch(lake, batch, raw_out.written())
-                    for stray in raw_result.unrecognised:
-                        context.log.warning(
-                            f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
-                        )
                     context.log.info(
                         f"raw/{contract.name}: {raw_result.rows} new rows from {len(raw_result.files)} files, "
-                        f"{raw_result.already_ingested} already ingested, {raw_result.malformed} malformed"
+                        f"{raw_result.already_ingested} already ingested, {raw_result.malformed} malformed, "
+                        f"{len(raw_result.rejected)} objects rejected ({raw_result.newly_rejected} new)"
                     )
                 if not want_trusted:
                     return
                 plan = plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
                 if plan is None:
-                    promoted = PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+                    promoted = PromoteResult(dataset=contract.name, skipped=True)
                     q_out = TableWrite(session, None, Append(), quarantine_schema(contract))
                     t_out = TableWrite(session, None, Append(), trusted_schema(contract))
                 else:
