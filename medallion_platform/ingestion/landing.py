@@ -217,4 +217,6 @@ def read_landing_file(settings: Settings, contract: Contract, key: str) -> bytes
             data = gzip.decompress(data)
         except (EOFError, OSError, zlib.error) as exc:  # truncated, bad magic or header, bad CRC
             raise UnreadableObject("corrupt_gzip", f"{type(exc).__name__}: {exc}") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableObject("undecodable", "UTF-16 text (its byte order mark); landing objects must be UTF-8")
     return data.removeprefix(BOM)
