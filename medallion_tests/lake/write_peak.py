@@ -1,7 +1,6 @@
 """Peak RSS growth of one streamed append, measured in a fresh process: `python -m
 medallion_tests.lake.write_peak delta_rs|medallion <batches>` prints the growth in MB."""
 
-import resource
 import sys
 import tempfile
 
@@ -20,8 +19,19 @@ def batches(count: int):
         yield pa.record_batch([ids, text], schema=SCHEMA)
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for row in status:
+            if row.startswith(field + ":"):
+                return int(row.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> float:
+    """Resets the process's peak RSS (Linux `clear_refs` 5) and returns the RSS now, in MB."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return _status_mb("VmRSS")
 
 
 def main() -> None:
@@ -31,14 +41,14 @@ def main() -> None:
     from medallion_platform.lake.files import write_files
 
     next(batches(1))  # warm the kernels up before the baseline
-    base = peak_mb()
+    base = reset_peak()
     target = tempfile.mkdtemp(prefix="medallion-write-peak-")
     reader = pa.RecordBatchReader.from_batches(SCHEMA, batches(count))
     if writer == "delta_rs":
         write_deltalake(target, reader)
     else:
         write_files(target, reader, partition_by=None, storage_options=None)
-    print(round(peak_mb() - base))
+    print(round(_status_mb("VmHWM") - base))
 
 
 if __name__ == "__main__":
