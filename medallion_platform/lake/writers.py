@@ -192,9 +192,8 @@ class SparkNativeDeltaWriter(DeltaWriter):
             spark.conf.set("spark.databricks.delta.write.txnAppId", txn[0])
             spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn[1]))
         try:
-            spark.sql(
-                f"MERGE INTO delta.`{table.uri}` t USING {view} s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *"
-            )
+            target = f"delta.{spark_ident(table.uri)}"
+            spark.sql(f"MERGE INTO {target} t USING {view} s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *")
         finally:
             if txn is not None:
                 spark.conf.unset("spark.databricks.delta.write.txnAppId")
@@ -210,5 +209,5 @@ class SparkNativeDeltaWriter(DeltaWriter):
 
 
 def _last_metrics(spark: object, uri: str) -> dict[str, str]:
-    rows = spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").collect()  # type: ignore[attr-defined]
+    rows = spark.sql(f"DESCRIBE HISTORY delta.{spark_ident(uri)} LIMIT 1").collect()  # type: ignore[attr-defined]
     return dict(rows[0]["operationMetrics"] or {}) if rows else {}

@@ -314,10 +314,11 @@ def _key_counts(
     Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
     """
     key = list(contract.primary_key)
-    keys = engine.checkpoint(valid.select(*key).distinct())
-    distinct = engine.count(keys)
+    keys = valid.select(*key).distinct()
     if contract.trusted_write.mode != "merge" or not target.exists():
-        return distinct, 0
+        return engine.count(keys), 0
+    keys = engine.persist(keys)  # counted twice: found once
+    distinct = engine.count(keys)
     partition = contract.partition.column if contract.partition else None
     values = [dt.date.fromisoformat(v) for v in touched] if partition else None
     held = engine.delta_frame(target, partition, values).select(*key)
