@@ -309,20 +309,23 @@ def _tally(
 def _key_counts(
     engine: Engine, contract: Contract, valid: Frame, touched: list[str], target: DeltaTableIO
 ) -> tuple[int, int]:
-    """(distinct keys of the valid rows, how many of them the target's touched partitions hold).
-
-    Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
+    """(distinct keys of the valid rows, how many of them the target's touched partitions hold), in one
+    query. Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
+    (A key trusted holds twice, a `key_unique` breach, counts twice and breaks the reconciliation too.)
     """
+    F = engine.F
     key = list(contract.primary_key)
     keys = valid.select(*key).distinct()
     if contract.trusted_write.mode != "merge" or not target.exists():
         return engine.count(keys), 0
-    keys = engine.persist(keys)  # counted twice: found once
-    distinct = engine.count(keys)
     partition = contract.partition.column if contract.partition else None
     values = [dt.date.fromisoformat(v) for v in touched] if partition else None
-    held = engine.delta_frame(target, partition, values).select(*key)
-    return distinct, engine.count(keys.join(held, on=key, how="left_semi"))
+    held = engine.delta_frame(target, partition, values).select(*key).withColumn("__held", F.lit(1))
+    counts = keys.join(held, on=key, how="left").agg(
+        F.count(F.lit(1)).alias("keys"), F.count(F.col("__held")).alias("held")
+    )
+    row = engine.to_arrow(counts).to_pylist()[0]
+    return int(row["keys"]), int(row["held"] or 0)
 
 
 def _quarantine_write(
