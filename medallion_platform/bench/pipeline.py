@@ -207,7 +207,7 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
             engine.close()
             batch.drop()
         stages["promote"] = _stage(
-            span, result.raw_rows, size, fused=result.fused, max_batch_rows=result.max_batch_rows
+            span, result.raw_rows, size, built_from_batch=result.built_from_batch, max_batch_rows=result.max_batch_rows
         )
 
         stages["refined"] = _refined(lake, result, size)

@@ -23,21 +23,13 @@ import pyarrow as pa
 
 from medallion_platform.catalog.base import Catalog, CatalogEntry, CatalogError, TableEntry
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.sql import spark_ident as ident
+from medallion_platform.lake.sql import spark_literal as literal
 from medallion_platform.settings import Settings
 
 __all__ = ["UnityCatalog", "governed_principals", "ident", "literal"]
 
 STATEMENT_TIMEOUT_S = 120.0
-
-
-def ident(*parts: str) -> str:
-    """A (multi-part) Databricks SQL identifier, each part back-quoted."""
-    return ".".join("`" + p.replace("`", "``") + "`" for p in parts)
-
-
-def literal(value: str) -> str:
-    """A Databricks SQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class UnityCatalog(Catalog):

@@ -21,6 +21,9 @@ _DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 _SCALAR_TYPES = ("string", "integer", "double", "boolean", "date", "timestamp")
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+DEFAULT_VALID_YEARS = (1900, 2100)
+"""Years a date or timestamp value may have unless the contract says otherwise: what every date
+function, partition and downstream date arithmetic can hold (Python's dates end at 9999)."""
 # Ingestion metadata columns that every raw row carries; dedup may order by them.
 METADATA_COLUMNS = ("_source_file", "_source_line", "_ingested_at", "_batch_id", "_batch_seq")
 
@@ -53,8 +56,20 @@ class Source(_Strict):
         return value
 
 
+def _years_ordered(value: tuple[int, int] | None) -> tuple[int, int] | None:
+    if value is not None:
+        first, last = value
+        if not 1 <= first <= last <= 9999:
+            raise ValueError(f"valid_years must be [first, last] with 1 <= first <= last <= 9999, got {list(value)}")
+    return value
+
+
 class Column(_Strict):
-    """One column of the source, with the rules a value must meet to reach trusted."""
+    """One column of the source, with the rules a value must meet to reach trusted.
+
+    `valid_years: [first, last]` (date and timestamp columns) overrides the contract's `valid_years`
+    for this column: a value whose year is outside is quarantined with rule `out_of_range`.
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     type: str
@@ -63,7 +78,13 @@ class Column(_Strict):
     max: float | None = None
     allowed: list[str] | None = None
     regex: str | None = None
+    valid_years: tuple[int, int] | None = None
     description: str = ""
+
+    @field_validator("valid_years")
+    @classmethod
+    def _years_in_order(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        return _years_ordered(value)
 
     @field_validator("type")
     @classmethod
@@ -91,7 +112,14 @@ class Column(_Strict):
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         if self.allowed is not None and self.type != "string":
             raise ValueError("allowed values apply to string columns")
+        if self.valid_years is not None and not self.is_temporal:
+            raise ValueError(f"valid_years applies to date and timestamp columns, not to type {self.type!r}")
         return self
+
+    @property
+    def is_temporal(self) -> bool:
+        """A date or timestamp column (its values have years)."""
+        return self.type in ("date", "timestamp")
 
     @property
     def decimal(self) -> tuple[int, int] | None:
@@ -150,7 +178,12 @@ class TrustedWrite(_Strict):
 
 
 class Contract(_Strict):
-    """A source dataset's contract: layout, schema, rules, keys and ownership."""
+    """A source dataset's contract: layout, schema, rules, keys and ownership.
+
+    `valid_years: [first, last]` (default [1900, 2100]) bounds the years of every date and timestamp
+    column (a column's own `valid_years` overrides it): values outside are quarantined with rule
+    `out_of_range` instead of reaching trusted, where partition and date arithmetic could not hold them.
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     description: str
@@ -163,6 +196,12 @@ class Contract(_Strict):
     pii: list[str] = Field(default_factory=list)
     freshness: Freshness
     trusted_write: TrustedWrite
+    valid_years: tuple[int, int] = DEFAULT_VALID_YEARS
+
+    @field_validator("valid_years")
+    @classmethod
+    def _years_in_order(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        return _years_ordered(value)
 
     @model_validator(mode="after")
     def _references_exist(self) -> "Contract":
@@ -203,6 +242,12 @@ class Contract(_Strict):
             if col.name == name:
                 return col
         raise KeyError(name)
+
+    def years(self, column: Column) -> tuple[int, int] | None:
+        """The years a date or timestamp column's values must fall in (None for other columns)."""
+        if not column.is_temporal:
+            return None
+        return column.valid_years or self.valid_years
 
     @property
     def column_names(self) -> list[str]:

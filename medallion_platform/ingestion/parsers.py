@@ -4,6 +4,10 @@ A record that cannot be parsed (broken JSON, a CSV row with the wrong number of 
 becomes a raw row: its text goes to `_raw_record` and the error to `_parse_error`, so trusted can
 quarantine it with a reason. Fields the contract does not know are listed in `_extra_fields`
 and the whole record is kept in `_raw_record`.
+
+Text must be UTF-8: a line with other bytes is a broken record (`not UTF-8 text`, kept with the bytes
+replaced), and an object none of whose lines is UTF-8 is not a text object at all (`UnreadableObject`,
+which raw records as a rejected object).
 """
 
 import csv
@@ -15,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from medallion_platform.contracts import Contract
+from medallion_platform.ingestion.landing import UnreadableObject
+from medallion_platform.lake.sql import ident, idents, literal
 
 __all__ = ["PARSED_FIELDS", "ParsedInserter", "parse_csv"]
 
@@ -31,29 +37,59 @@ def _parsed_schema(contract: Contract) -> pa.Schema:
     return pa.schema([pa.field(c, pa.string()) for c in contract.column_names] + PARSED_FIELDS)
 
 
-def _text(data: bytes) -> pa.Array:
-    """`data` as a one-value Arrow string array: the bytes themselves when they are valid UTF-8
-    (no decode and re-encode), else decoded with invalid bytes replaced."""
+NOT_TEXT = "not UTF-8 text"
+"""`_parse_error` of a record whose bytes are not UTF-8."""
+BAD_TEXT = "__bad_text"
+"""Column of the lines table: the line was not UTF-8 (its bytes were replaced)."""
+
+
+def _as_utf8(data: bytes) -> pa.Array | None:
+    """`data` as a one-value Arrow string array without a copy, or None when it is not valid UTF-8."""
     kind, width = (pa.string(), pa.int32()) if len(data) < 2**31 else (pa.large_string(), pa.int64())
     offsets = pa.array([0, len(data)], width).buffers()[1]
     array = pa.Array.from_buffers(kind, 1, [None, offsets, pa.py_buffer(data)])
     try:
         array.validate(full=True)
     except pa.ArrowInvalid:
-        array = pa.array([data.decode("utf-8", errors="replace")], kind)
+        return None
     return array
 
 
+def _bad_lines(data: bytes) -> set[int]:
+    """1-based numbers of the lines of `data` that are not UTF-8; raises `UnreadableObject` when no
+    non-blank line is (a binary object, or text in another encoding throughout)."""
+    bad, text = set(), 0
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            line.decode("utf-8")
+            text += 1
+        except UnicodeDecodeError:
+            bad.add(number)
+    if bad and not text:
+        raise UnreadableObject("undecodable", f"none of its {len(bad)} lines is UTF-8 text")
+    return bad
+
+
 def _lines(data: bytes) -> pa.Table:
-    """Non-blank lines of `data` (UTF-8) with their 1-based line numbers (CRLF tolerated)."""
-    parts = pc.split_pattern(_text(data), "\n").flatten()
+    """Non-blank lines of `data` (UTF-8) with their 1-based line numbers (CRLF tolerated); lines that
+    are not UTF-8 are marked in BAD_TEXT (only present when there are such lines)."""
+    text = _as_utf8(data)
+    bad: set[int] = set()
+    if text is None:
+        bad = _bad_lines(data)
+        text = pa.array([data.decode("utf-8", errors="replace")], pa.large_string() if len(data) >= 2**31 else None)
+    parts = pc.split_pattern(text, "\n").flatten()
     numbers = pc.cumulative_sum(pa.nulls(len(parts), pa.int64()).fill_null(1))
     if data.endswith(b"\n"):  # the empty "line" after the last newline
         parts, numbers = parts.slice(0, len(parts) - 1), numbers.slice(0, len(numbers) - 1)
     if b"\r" in data:
         parts = pc.utf8_rtrim(parts, "\r")
     lines = pa.table({"line": parts, "line_no": numbers})
-    if len(parts) and pc.all(pc.starts_with(parts, "{")).as_py():
+    if bad:
+        lines = lines.append_column(BAD_TEXT, pc.is_in(numbers, pa.array(sorted(bad), pa.int64())))
+    if len(parts) and not bad and pc.all(pc.starts_with(parts, "{")).as_py():
         return lines  # JSON objects, one per line: no line is blank (the common case, without a copy)
     return lines.filter(pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), "")))
 
@@ -61,12 +97,13 @@ def _lines(data: bytes) -> pa.Table:
 def _jsonl_sql(contract: Contract) -> str:
     # Valid JSON whose first character is `{` is an object: a string test instead of json_type's parse.
     names = contract.column_names
-    paths = ", ".join("'$.\"" + n + "\"'" for n in names)
-    known = ", ".join(f"'{n}'" for n in names)
-    columns = ",\n".join(f'CASE WHEN ok THEN v[{i + 1}] END AS "{n}"' for i, n in enumerate(names))
+    paths = ", ".join(literal(f"$.{ident(n)}") for n in names)
+    known = ", ".join(literal(n) for n in names)
+    columns = ",\n".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(n)}" for i, n in enumerate(names))
     return f"""
         WITH parsed AS (
-            SELECT line, line_no, (starts_with(ltrim(line, ' \t\r\n'), '{{') AND json_valid(line)) AS ok
+            SELECT line, line_no, {BAD_TEXT},
+                   (NOT {BAD_TEXT} AND starts_with(ltrim(line, ' \t\r\n'), '{{') AND json_valid(line)) AS ok
             FROM lines
         ), extracted AS (
             SELECT *,
@@ -77,7 +114,8 @@ def _jsonl_sql(contract: Contract) -> str:
         SELECT {columns},
                CASE WHEN NOT ok OR len(extra) > 0 THEN line END AS _raw_record,
                CASE WHEN NOT ok THEN
-                    CASE WHEN json_valid(line) THEN 'not a JSON object' ELSE 'malformed JSON' END
+                    CASE WHEN {BAD_TEXT} THEN '{NOT_TEXT}'
+                         WHEN json_valid(line) THEN 'not a JSON object' ELSE 'malformed JSON' END
                END AS _parse_error,
                CASE WHEN len(extra) > 0 THEN array_to_string(extra, ',') END AS _extra_fields,
                line_no AS _source_line
@@ -87,7 +125,10 @@ def _jsonl_sql(contract: Contract) -> str:
 
 def parse_csv(data: bytes, contract: Contract) -> pa.Table:
     """CSV with a header → raw rows. Handles a UTF-8 BOM, CRLF, quoted commas and newlines."""
-    text = data.decode("utf-8-sig", errors="replace")
+    try:
+        text, bad = data.decode("utf-8-sig"), set()
+    except UnicodeDecodeError:
+        text, bad = data.decode("utf-8-sig", errors="replace"), _bad_lines(data)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     names = contract.column_names
     out: dict[str, list] = {n: [] for n in [*names, "_raw_record", "_parse_error", "_extra_fields", "_source_line"]}
@@ -111,6 +152,9 @@ def parse_csv(data: bytes, contract: Contract) -> pa.Table:
         start = reader.line_num + 1
         if not any(cell.strip() for cell in row):
             continue  # a blank line is not a record
+        if bad and any(n in bad for n in range(line, start)):
+            _broken(out, names, [_to_csv(row)], NOT_TEXT, line)
+            continue
         if len(row) != len(header):
             _broken(out, names, [_to_csv(row)], f"expected {len(header)} fields, found {len(row)}", line)
             continue
@@ -156,7 +200,7 @@ class ParsedInserter:
         chunk_rows: int,
     ):
         self.con, self.table, self.contract, self.chunk_rows = con, table, contract, chunk_rows
-        self.constants = ", ".join(f'{sql} AS "{name}"' for name, sql in constants.items())
+        self.constants = ", ".join(f"{sql} AS {ident(name)}" for name, sql in constants.items())
         self._waiting: list[pa.Table] = []
         self._waiting_rows = 0
         self.max_chunk_rows = 0
@@ -189,9 +233,15 @@ class ParsedInserter:
     def flush(self) -> None:
         if not self._waiting:
             return
-        chunk = pa.concat_tables(self._waiting)
+        chunk = pa.concat_tables(self._waiting, promote_options="default")  # BAD_TEXT only where lines were bad
         self._waiting, self._waiting_rows = [], 0
-        carried = ", ".join(f'"{n}"' for n in chunk.column_names if n not in ("line", "line_no"))
+        if BAD_TEXT in chunk.column_names:
+            chunk = chunk.set_column(
+                chunk.schema.get_field_index(BAD_TEXT), BAD_TEXT, pc.fill_null(chunk[BAD_TEXT], False)
+            )
+        else:
+            chunk = chunk.append_column(BAD_TEXT, pa.repeat(pa.scalar(False), chunk.num_rows))
+        carried = idents(n for n in chunk.column_names if n not in ("line", "line_no", BAD_TEXT))
         sql = _jsonl_sql(self.contract).replace("SELECT line, line_no,", f"SELECT line, line_no, {carried},", 1)
         sql = sql.replace("FROM extracted", f", {carried} FROM extracted", 1)
         self._insert(chunk, f"SELECT *, {self.constants} FROM ({sql.replace('FROM lines', 'FROM __chunk')})")
@@ -200,6 +250,6 @@ class ParsedInserter:
         self.max_chunk_rows = max(self.max_chunk_rows, chunk.num_rows)
         self.con.register("__chunk", chunk)
         try:
-            self.con.execute(f'INSERT INTO "{self.table}" BY NAME {select}').fetchall()
+            self.con.execute(f"INSERT INTO {ident(self.table)} BY NAME {select}").fetchall()
         finally:
             self.con.unregister("__chunk")

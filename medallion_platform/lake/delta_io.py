@@ -1,11 +1,10 @@
 """One Delta IO layer over delta-rs: append, MERGE on keys, partition overwrite; idempotent and atomic.
 
-Every write is one commit. Writers pass an application id and a monotonically increasing version
-(`app_id`, `version`): delta-rs records such app transactions but does not enforce them, so each
-write first reads the recorded version and writes nothing when the batch was already committed.
+Every write is one commit. Writers pass app transactions (`txns`: application id -> monotonically
+increasing version): delta-rs records them but does not enforce them, so each write first reads the
+recorded versions and writes nothing when the batch was already committed.
 """
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,8 +20,9 @@ from deltalake.transaction import AddAction, RemoveAction, create_table_with_add
 
 from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
+from medallion_platform.lake.sql import duckdb_type, ident, literal
 
-__all__ = ["DeltaTableIO", "WriteResult", "sql_literal"]
+__all__ = ["DeltaTableIO", "WriteResult", "is_local"]
 
 WhenMatched = Literal["ignore", "update", "update_if_newer"]
 
@@ -48,17 +48,6 @@ class WriteResult:
     """Largest record batch that streamed through (memory guard)."""
     source_rows: int = 0
     """Rows the write was given."""
-
-
-def sql_literal(value: object) -> str:
-    """A delta-rs (DataFusion) SQL literal for a partition value."""
-    if isinstance(value, dt.datetime):
-        raise TypeError("timestamps are not partition values here")
-    if isinstance(value, dt.date):
-        return f"CAST('{value.isoformat()}' AS DATE)"
-    if isinstance(value, int | float):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 class DeltaTableIO:
@@ -151,7 +140,7 @@ class DeltaTableIO:
             return None
         schema = pa.schema(table.schema().to_arrow())
         partitions = list(table.metadata().partition_columns)
-        kinds = {name: _duckdb_type(schema.field(name).type) for name in partitions}
+        kinds = {name: duckdb_type(schema.field(name).type) for name in partitions}
         if any(kind is None for kind in kinds.values()):
             return None
         actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
@@ -170,9 +159,9 @@ class DeltaTableIO:
         for key, paths in groups.items():
             constants = dict(zip(partitions, key, strict=True))
             columns = [
-                f'CAST({_sql_text(constants[f.name])} AS {kinds[f.name]}) AS "{f.name}"'
+                f"CAST({_sql_text(constants[f.name])} AS {kinds[f.name]}) AS {ident(f.name)}"
                 if f.name in constants
-                else f'"{f.name}"'
+                else ident(f.name)
                 for f in schema
             ]
             files = ", ".join(_sql_text(p) for p in paths)
@@ -186,19 +175,12 @@ class DeltaTableIO:
         return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
 
     # -- writing ---------------------------------------------------------------------------
-    @staticmethod
-    def _txns(app_id: str | None, version: int | None, txns: dict[str, int] | None) -> dict[str, int]:
-        out = dict(txns or {})
-        if app_id is not None and version is not None:
-            out[app_id] = version
-        return out
-
     def _commit(self, txns: dict[str, int], metadata: dict | None) -> CommitProperties:
         transactions = [Transaction(app_id=a, version=v) for a, v in sorted(txns.items())] or None
         custom = {k: str(v) for k, v in (metadata or {}).items()} or None
         return CommitProperties(custom_metadata=custom, app_transactions=transactions)
 
-    def _already(self, txns: dict[str, int]) -> bool:
+    def committed_before(self, txns: dict[str, int]) -> bool:
         """True when every app transaction of this write was committed before (a retry)."""
         return bool(txns) and all(self.transaction_version(a) >= v for a, v in txns.items())
 
@@ -207,14 +189,12 @@ class DeltaTableIO:
         data: pa.Table | pa.RecordBatchReader,
         *,
         partition_by: Sequence[str] | None = None,
-        app_id: str | None = None,
-        version: int | None = None,
         txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
         """Appends `data` in one commit (a reader streams: memory stays bounded by its batches)."""
-        txns = self._txns(app_id, version, txns)
-        if self._already(txns):
+        txns = dict(txns or {})
+        if self.committed_before(txns):
             return WriteResult(version=self.version(), skipped=True)
         reader = (
             data
@@ -298,8 +278,6 @@ class DeltaTableIO:
         partition_values: Sequence[object] | None = None,
         when_matched: WhenMatched = "ignore",
         newer_column: str | None = None,
-        app_id: str | None = None,
-        version: int | None = None,
         txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
@@ -308,8 +286,8 @@ class DeltaTableIO:
         With a partition column, the predicate names the partitions the source touches
         (`partition_values`, or read from a table source), so only those are scanned and rewritten.
         """
-        txns = self._txns(app_id, version, txns)
-        if self._already(txns):
+        txns = dict(txns or {})
+        if self.committed_before(txns):
             return WriteResult(version=self.version(), skipped=True)
         table = self.table()
         if table is None:  # nothing to match: the first MERGE is an append
@@ -318,14 +296,14 @@ class DeltaTableIO:
             )
         commit = self._commit(txns, metadata)
         rows = _RowCounter(data)
-        predicate = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+        predicate = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in keys)
         if partition_column:
             given = list(partition_values) if partition_values is not None else None
             if given is None and isinstance(data, pa.Table):
                 given = data.column(partition_column).to_pylist()
             values = sorted({v for v in given or [] if v is not None}, key=str)
             if values:
-                predicate += f" AND t.{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
+                predicate += f" AND t.{ident(partition_column)} IN ({', '.join(literal(v) for v in values)})"
         merger = table.merge(
             rows.stream(),
             predicate,
@@ -337,7 +315,9 @@ class DeltaTableIO:
         if when_matched == "update":
             merger = merger.when_matched_update_all()
         elif when_matched == "update_if_newer":
-            merger = merger.when_matched_update_all(predicate=f"s.{newer_column} > t.{newer_column}")
+            merger = merger.when_matched_update_all(
+                predicate=f"s.{ident(newer_column or '')} > t.{ident(newer_column or '')}"
+            )
         metrics = merger.when_not_matched_insert_all().execute()
         return WriteResult(
             version=self.version(),
@@ -354,19 +334,17 @@ class DeltaTableIO:
         *,
         partition_column: str,
         values: Iterable[object],
-        app_id: str | None = None,
-        version: int | None = None,
         txns: dict[str, int] | None = None,
         metadata: dict | None = None,
     ) -> WriteResult:
         """Replaces exactly the partitions `values` with `data`, atomically, in one commit."""
         values = sorted(set(values), key=str)
-        txns = self._txns(app_id, version, txns)
-        if self._already(txns):
+        txns = dict(txns or {})
+        if self.committed_before(txns):
             return WriteResult(version=self.version(), skipped=True)
         if not values:
             return WriteResult(version=self.version())
-        predicate = f"{partition_column} IN ({', '.join(sql_literal(v) for v in values)})"
+        predicate = f"{ident(partition_column)} IN ({', '.join(literal(v) for v in values)})"
         if isinstance(data, pa.Table):
             outside = [v for v in set(data.column(partition_column).to_pylist()) if v not in values]
             if outside:
@@ -404,20 +382,9 @@ class DeltaTableIO:
         return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
 
 
-def _duckdb_type(kind: pa.DataType) -> str | None:
-    """DuckDB's name for a partition column type (the ones Medallion partitions by)."""
-    if pa.types.is_date32(kind):
-        return "DATE"
-    if _is_text(kind):
-        return "VARCHAR"
-    if pa.types.is_integer(kind):
-        return "BIGINT"
-    return None
-
-
 def _sql_text(value: object) -> str:
     """A text (or null) SQL literal, as Delta keeps partition values and paths."""
-    return "NULL" if value is None else sql_literal(str(value))
+    return literal(None if value is None else str(value))
 
 
 def _is_text(kind: pa.DataType) -> bool:

@@ -10,10 +10,13 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["QUARANTINE_SUFFIX", "Lakehouse"]
+__all__ = ["QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
+
+REJECTED_SUFFIX = "_rejected"
+"""A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
 
 _CHANGE_DATA_FEED = {"delta.enableChangeDataFeed": "true"}
 
@@ -31,6 +34,10 @@ class Lakehouse:
     def ingest_log(self, dataset: str) -> DeltaTableIO:
         """The files each raw batch took (one small append per batch; the maintenance job compacts it)."""
         return self._open("raw", f"_ingest_log/{dataset}")
+
+    def rejected(self, dataset: str) -> DeltaTableIO:
+        """`raw/<dataset>_rejected`: landing objects raw could not take, each recorded once with the reason."""
+        return self._open("raw", f"{dataset}{REJECTED_SUFFIX}")
 
     def trusted(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>`; it keeps a change data feed, so refined tables read what changed."""

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult, sql_literal
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
+from medallion_platform.lake.sql import idents, literal, spark_ident
 from medallion_platform.lake.writes import Append, Merge, Overwrite, OverwritePartitions, TableWrite
 
 if TYPE_CHECKING:
@@ -113,8 +114,8 @@ class DuckDBStreamedWriter(ArrowDeltaRsWriter):
             if existing is not None:
                 # Insert-only MERGE as an anti-join on the keys present in the touched partitions.
                 if existing:
-                    keys = ", ".join(f'"{k}"' for k in spec.keys)
-                    files = "[" + ", ".join(sql_literal(f) for f in existing) + "]"
+                    keys = idents(spec.keys)
+                    files = "[" + ", ".join(literal(f) for f in existing) + "]"
                     known = f"SELECT {keys} FROM read_parquet({files})"
                     query = f"SELECT s.* FROM ({query}) s ANTI JOIN ({known}) k USING ({keys})"
                 partition_by = (spec.partition_column,) if spec.partition_column else ()
@@ -147,7 +148,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
         spec = write.spec
         if len(spec.txns) > 1:
             return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
-        if spec.txns and all(table.transaction_version(a) >= v for a, v in spec.txns.items()):
+        if table.committed_before(dict(spec.txns)):
             return WriteResult(version=table.version(), skipped=True)
         spark = self.engine.spark
         if write.frame is None:
@@ -164,7 +165,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
             partition_by = spec.partition_by if isinstance(spec, Append) else (spec.partition_column,)
             writer.mode("append").partitionBy(*[p for p in partition_by if p]).save(table.uri)
         elif isinstance(spec, OverwritePartitions):
-            predicate = f"{spec.partition_column} IN ({', '.join(sql_literal(v) for v in spec.values)})"
+            predicate = f"{spark_ident(spec.partition_column)} IN ({', '.join(literal(v) for v in spec.values)})"
             writer = writer.mode("overwrite").partitionBy(spec.partition_column)
             writer.option("replaceWhere", predicate).save(table.uri)
         elif isinstance(spec, Overwrite):
@@ -177,22 +178,22 @@ class SparkNativeDeltaWriter(DeltaWriter):
         spark = self.engine.spark
         view = self.engine.unique_name("merge_source")
         df.createOrReplaceTempView(view)  # type: ignore[attr-defined]  # a pyspark DataFrame
-        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
+        on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in spec.keys)
         if spec.partition_column and spec.partition_values:
-            values = ", ".join(sql_literal(v) for v in spec.partition_values)
-            on += f" AND t.`{spec.partition_column}` IN ({values})"
+            values = ", ".join(literal(v) for v in spec.partition_values)
+            on += f" AND t.{spark_ident(spec.partition_column)} IN ({values})"
         matched = ""
         if spec.when_matched == "update":
             matched = "WHEN MATCHED THEN UPDATE SET *"
         elif spec.when_matched == "update_if_newer":
-            matched = f"WHEN MATCHED AND s.`{spec.newer_column}` > t.`{spec.newer_column}` THEN UPDATE SET *"
+            newer = spark_ident(spec.newer_column or "")
+            matched = f"WHEN MATCHED AND s.{newer} > t.{newer} THEN UPDATE SET *"
         if txn is not None:
             spark.conf.set("spark.databricks.delta.write.txnAppId", txn[0])
             spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn[1]))
         try:
-            spark.sql(
-                f"MERGE INTO delta.`{table.uri}` t USING {view} s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *"
-            )
+            target = f"delta.{spark_ident(table.uri)}"
+            spark.sql(f"MERGE INTO {target} t USING {view} s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *")
         finally:
             if txn is not None:
                 spark.conf.unset("spark.databricks.delta.write.txnAppId")
@@ -208,5 +209,5 @@ class SparkNativeDeltaWriter(DeltaWriter):
 
 
 def _last_metrics(spark: object, uri: str) -> dict[str, str]:
-    rows = spark.sql(f"DESCRIBE HISTORY delta.`{uri}` LIMIT 1").collect()  # type: ignore[attr-defined]
+    rows = spark.sql(f"DESCRIBE HISTORY delta.{spark_ident(uri)} LIMIT 1").collect()  # type: ignore[attr-defined]
     return dict(rows[0]["operationMetrics"] or {}) if rows else {}

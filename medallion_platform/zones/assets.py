@@ -19,7 +19,7 @@ from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.contracts.model import parse_duration
 from medallion_platform.engine.base import Frame
 from medallion_platform.io_manager import persist
-from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.lake.writes import TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
@@ -32,7 +32,7 @@ from medallion_platform.zones.keys import (
     touched_dates_metadata,
     trusted_key,
 )
-from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
+from medallion_platform.zones.raw import REJECTED_SCHEMA, log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, fact_rows_by_date, plan_refresh
 from medallion_platform.zones.refined.checks import refined_check_results, refined_check_specs
@@ -92,6 +92,11 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
             owner=contract.owner,
             pii=pii,
+        ),
+        "rejected": TableEntry(
+            description=f"Landing objects of {contract.name} raw could not take (unreadable, outside the layout), "
+            "each with the reason, recorded once per content.",
+            owner=platform_principal,
         ),
     }
 
@@ -188,10 +193,14 @@ def _run_source_step(
     entries = source_entries(contract, lake.settings.platform_principal)
     promoted: PromoteResult | None = None
     with engine.session() as session:
-        batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if raw_key in selected else None
+        batch = (
+            stage_raw(lake, contract, shared_connection(), landing_dates=dates, log=context.log)
+            if raw_key in selected
+            else None
+        )
         try:
             if raw_key in selected:
-                yield from _raw_events(context, lake, contract, session, batch, dates, entries["raw"])
+                yield from _raw_events(context, lakehouse, contract, session, batch, dates, entries)
             if {key, quarantine_key} & selected:
                 step = _Promotion(context, lake, lakehouse, contract, session, entries)
                 promoted = yield from step.events(
@@ -206,43 +215,57 @@ def _run_source_step(
 
 def _raw_events(
     context: dg.AssetExecutionContext,
-    lake: Lakehouse,
+    lakehouse: LakehouseResource,
     contract: Contract,
     session: Any,
     batch: Any,
     dates: list[str] | None,
-    entry: TableEntry,
+    entries: Mapping[str, TableEntry],
 ) -> SourceEvents:
-    """The raw materialization of a new batch (then its files are logged), or an observation when nothing landed."""
+    """The raw materialization of a new batch (then its files are logged), or an observation when nothing landed.
+
+    Rejected landing objects (recorded by `stage_raw`) are listed in the metadata and queryable as
+    `<catalog>.raw.<dataset>_rejected`.
+    """
+    lake = lakehouse.lake()
     raw_key = source_keys(contract.name)[0]
     if batch is None:
         result = nothing_new(lake, contract, dates)
+        rejected = result.rejected
         version = lake.raw(contract.name).version()
-        yield dg.AssetObservation(
-            asset_key=raw_key,
-            metadata={
-                "new_files": 0,
-                "already_ingested_files": result.already_ingested,
-                **({"delta_version": version} if version is not None else {}),
-            },
-        )
+        metadata: dict[str, Any] = {
+            "new_files": 0,
+            "already_ingested_files": result.already_ingested,
+            "rejected_objects": _rejected_metadata(rejected),
+            **({"delta_version": version} if version is not None else {}),
+        }
+        yield dg.AssetObservation(asset_key=raw_key, metadata=metadata)
     else:
         out = raw_write(batch)
-        out.entry = entry
+        out.entry = entries["raw"]
+        rejected = batch.rejected
         metadata = {
             "new_files": len(batch.files),
             "already_ingested_files": batch.already_ingested,
             "malformed_records": batch.malformed(),
             "batch_id": batch.batch_id,
+            "rejected_objects": _rejected_metadata(rejected),
         }
         yield dg.MaterializeResult(asset_key=raw_key, value=out, metadata=metadata)
         result = log_batch(lake, batch, out.written())  # committed by the IO manager: log the files it took
-    for stray in result.unrecognised:
-        context.log.warning(f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/...")
+    if rejected:
+        lakehouse.catalog().register(
+            "raw", f"{contract.name}{REJECTED_SUFFIX}", schema=REJECTED_SCHEMA, entry=entries["rejected"]
+        )
     context.log.info(
         f"raw/{contract.name}: {result.rows} new rows from {len(result.files)} files, "
-        f"{result.already_ingested} already ingested, {result.malformed} malformed"
+        f"{result.already_ingested} already ingested, {result.malformed} malformed, "
+        f"{len(result.rejected)} objects rejected ({result.newly_rejected} new)"
     )
+
+
+def _rejected_metadata(rejected: Any) -> dg.JsonMetadataValue:
+    return dg.JsonMetadataValue([{"key": r.key, "reason": r.reason, "detail": r.detail} for r in rejected])
 
 
 class _Promotion:
@@ -268,9 +291,7 @@ class _Promotion:
             for key in (self.quarantine_key, self.key):
                 if key in selected:
                     yield dg.AssetObservation(asset_key=key, metadata={"new_rows": 0, "pending_raw_batches": 0})
-            return PromoteResult(
-                dataset=self.contract.name, raw_rows=0, inserted=0, updated=0, duplicates=0, quarantined=0, skipped=True
-            )
+            return PromoteResult(dataset=self.contract.name, skipped=True)
         plan.quarantine.entry, plan.trusted.entry = self.entries["quarantine"], self.entries["trusted"]
         plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
         # Quarantine commits first, trusted second (a crash between them is repaired by the next run).

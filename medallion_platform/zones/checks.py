@@ -13,14 +13,15 @@ import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.sql import ident, idents, literal
 
 __all__ = ["contract_check_results", "contract_check_specs"]
 
 CHECKS = {
-    "reconciliation": "raw rows = inserted + updated + duplicates + quarantined for the run's batches",
+    "reconciliation": "raw rows = inserted + updated + in-batch duplicates + re-deliveries + quarantined",
     "key_unique": "the primary key is unique",
     "required_present": "required columns are never null",
-    "values_in_range": "numeric columns are within min/max",
+    "values_in_range": "numeric columns are within min/max, dates and timestamps within the valid years",
     "values_allowed": "columns with allowed values hold only those",
     "values_match_pattern": "columns with a regex match it",
 }
@@ -33,24 +34,26 @@ def contract_check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetC
 
 def _violations(contract: Contract) -> dict[str, str]:
     """SQL counting the violating rows of each check (over a relation called `t`)."""
-    keys = ", ".join(contract.primary_key)
     ranges, allowed, patterns = [], [], []
     for c in contract.columns:
+        name = ident(c.name)
         if c.min is not None:
-            ranges.append(f"{c.name} < {c.min}")
+            ranges.append(f"{name} < {literal(c.min)}")
         if c.max is not None:
-            ranges.append(f"{c.name} > {c.max}")
+            ranges.append(f"{name} > {literal(c.max)}")
+        years = contract.years(c)
+        if years is not None:
+            ranges.append(f"year({name}) NOT BETWEEN {literal(years[0])} AND {literal(years[1])}")
         if c.allowed is not None:
-            values = ", ".join("'" + v.replace("'", "''") + "'" for v in c.allowed)
-            allowed.append(f"{c.name} NOT IN ({values})")
+            allowed.append(f"{name} NOT IN ({', '.join(literal(v) for v in c.allowed)})")
         if c.regex is not None:
-            pattern = c.regex.replace("'", "''")
-            patterns.append(f"NOT regexp_full_match({c.name}, '{pattern}')")
-    required = [f"{c.name} IS NULL" for c in contract.columns if c.required]
+            patterns.append(f"NOT regexp_full_match({name}, {literal(c.regex)})")
+    required = [f"{ident(c.name)} IS NULL" for c in contract.columns if c.required]
 
     def count(conditions: list[str]) -> str:
         return f"SELECT count(*) FROM t WHERE {' OR '.join(conditions)}" if conditions else "SELECT 0"
 
+    keys = idents(contract.primary_key)
     return {
         "key_unique": f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM t GROUP BY {keys})",
         "required_present": count(required),

@@ -4,9 +4,16 @@ Each run is one batch: the files not yet ingested are parsed and streamed into o
 tagged with the app transaction `(medallion/raw/<dataset>, batch_seq)`. The ingest log
 (`raw/_ingest_log/<dataset>`) records which files each batch took; if a run dies between the
 raw commit and the log write, the next run rebuilds the missing log rows from raw itself.
+
+Poison input never blocks a batch: a landing object raw cannot take (outside the layout, a directory,
+a dangling link, not a file, a gzip that does not decompress, bytes that are not text) is recorded once,
+with its key, fingerprint (size and modification time) and reason, in `raw/<dataset>_rejected`, named
+in a warning, and left out; the other objects go through. A rejected object is skipped while its
+fingerprint stays the same; re-landed with new content under the same key, it is tried again.
 """
 
 import datetime as dt
+import logging
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -19,15 +26,24 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
-from medallion_platform.ingestion.landing import LandingFile, list_landing_files, read_landing_file
+from medallion_platform.ingestion.landing import (
+    LandingFile,
+    LandingScan,
+    RejectedObject,
+    UnreadableObject,
+    read_landing_file,
+    scan_landing,
+)
 from medallion_platform.ingestion.parsers import ParsedInserter
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import raw_schema
+from medallion_platform.lake.sql import duckdb_type, ident, idents, literal
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Append, TableWrite
 
 __all__ = [
+    "REJECTED_SCHEMA",
     "RawBatch",
     "RawIngestResult",
     "commit_raw",
@@ -36,8 +52,11 @@ __all__ = [
     "nothing_new",
     "raw_app_id",
     "raw_write",
+    "rejected_objects",
     "stage_raw",
 ]
+
+_log = logging.getLogger(__name__)
 
 PREFETCH_BYTES = 64 * 1024 * 1024
 """Landing bytes read and split into lines ahead of the parser: about one parse chunk, so the next
@@ -56,19 +75,33 @@ LOG_SCHEMA = pa.schema(
 )
 
 
-@dataclass(frozen=True)
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.string()),
+        pa.field("reason", pa.string()),  # a key of ingestion.landing.REJECTION_REASONS
+        pa.field("detail", pa.string()),  # the error in words
+        pa.field("fingerprint", pa.string()),  # size@mtime_ns: a re-landed object has a new one
+        pa.field("landing_date", pa.string()),  # from the key, when it is in the layout
+        pa.field("rejected_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RawIngestResult:
     """What one raw ingestion did."""
 
     dataset: str
-    batch_seq: int | None
-    batch_id: str | None
-    files: list[str]
-    rows: int
-    rows_by_file: dict[str, int]
-    already_ingested: int
-    unrecognised: list[str]
-    version: int | None
+    batch_seq: int | None = None
+    batch_id: str | None = None
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    rows_by_file: dict[str, int] = field(default_factory=dict)
+    already_ingested: int = 0
+    rejected: list[RejectedObject] = field(default_factory=list)
+    """Landing objects raw does not take (rejected by this run or before and unchanged since)."""
+    newly_rejected: int = 0
+    version: int | None = None
     landing_dates: list[str] = field(default_factory=list)
     malformed: int = 0
     max_batch_rows: int = 0
@@ -130,7 +163,9 @@ class RawBatch:
     connection: duckdb.DuckDBPyConnection
     rows_by_file: dict[str, int] = field(default_factory=dict)
     already_ingested: int = 0
-    unrecognised: list[str] = field(default_factory=list)
+    rejected: list[RejectedObject] = field(default_factory=list)
+    """Landing objects raw does not take (this run's and earlier ones still in place)."""
+    newly_rejected: int = 0
     max_chunk_rows: int = 0
     """Largest chunk of lines parsed at once (bounded by the configured batch size)."""
 
@@ -141,25 +176,82 @@ class RawBatch:
     def reader(self, batch_rows: int) -> pa.RecordBatchReader:
         """The batch's rows in the raw schema, streamed in record batches of at most `batch_rows`."""
         schema = raw_schema(self.contract)
-        columns = ", ".join(f'"{name}"' for name in schema.names)
-        source = self.connection.sql(f'SELECT {columns} FROM "{self.table}"').to_arrow_reader(batch_rows)
+        source = self.connection.sql(f"SELECT {idents(schema.names)} FROM {ident(self.table)}")
+        source = source.to_arrow_reader(batch_rows)
         return pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in source))
 
     def malformed(self) -> int:
         """Rows of the batch that could not be parsed (kept in raw with `_parse_error`)."""
-        found = self.connection.execute(f'SELECT count(*) FROM "{self.table}" WHERE _parse_error IS NOT NULL')
+        found = self.connection.execute(f"SELECT count(*) FROM {ident(self.table)} WHERE _parse_error IS NOT NULL")
         return int(found.fetchall()[0][0])
 
     def drop(self) -> None:
-        self.connection.execute(f'DROP TABLE IF EXISTS "{self.table}"')
+        self.connection.execute(f"DROP TABLE IF EXISTS {ident(self.table)}")
 
 
-def _duckdb_type(kind: pa.DataType) -> str:
-    if pa.types.is_int64(kind):
-        return "BIGINT"
-    if pa.types.is_timestamp(kind):
-        return "TIMESTAMPTZ"
-    return "VARCHAR"
+@dataclass
+class _Survey:
+    """What the landing prefix holds for a run: objects to parse, and what raw does not take."""
+
+    new: list[LandingFile]
+    already_ingested: int
+    rejected: list[RejectedObject]
+    newly_rejected: list[RejectedObject]
+
+
+def _survey(lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None, ingested: set[str]) -> _Survey:
+    """The objects not yet in raw nor rejected before (same fingerprint), and the rejected ones."""
+    scan = _scan(lake, contract, landing_dates)
+    recorded = rejected_objects(lake, contract.name)
+    held_back = [recorded[(f.key, f.fingerprint)] for f in scan.files if (f.key, f.fingerprint) in recorded]
+    unseen = [r for r in scan.rejected if (r.key, r.fingerprint) not in recorded]
+    seen = [recorded[(r.key, r.fingerprint)] for r in scan.rejected if (r.key, r.fingerprint) in recorded]
+    new = [f for f in scan.files if f.key not in ingested and (f.key, f.fingerprint) not in recorded]
+    return _Survey(
+        new=new,
+        already_ingested=sum(f.key in ingested for f in scan.files),
+        rejected=sorted([*held_back, *seen, *unseen], key=lambda r: r.key),
+        newly_rejected=unseen,
+    )
+
+
+def rejected_objects(lake: Lakehouse, dataset: str) -> dict[tuple[str, str], RejectedObject]:
+    """Every rejection recorded for `dataset`, by (key, fingerprint)."""
+    table = lake.rejected(dataset).read()
+    if table is None:
+        return {}
+    return {
+        (row["source_file"], row["fingerprint"]): RejectedObject(
+            key=row["source_file"],
+            reason=row["reason"],
+            detail=row["detail"],
+            fingerprint=row["fingerprint"],
+            landing_date=row["landing_date"],
+        )
+        for row in table.to_pylist()
+    }
+
+
+def _record_rejections(
+    lake: Lakehouse, dataset: str, rejected: Sequence[RejectedObject], now: dt.datetime, log: logging.Logger
+) -> None:
+    """Appends new rejections to `raw/<dataset>_rejected` and names each in a warning."""
+    if not rejected:
+        return
+    for item in rejected:
+        log.warning(f"raw/{dataset}: rejected landing object {item.describe()}; the other objects go on")
+    table = pa.table(
+        {
+            "source_file": [r.key for r in rejected],
+            "reason": [r.reason for r in rejected],
+            "detail": [r.detail for r in rejected],
+            "fingerprint": [r.fingerprint for r in rejected],
+            "landing_date": [r.landing_date for r in rejected],
+            "rejected_at": [now] * len(rejected),
+        },
+        schema=REJECTED_SCHEMA,
+    )
+    lake.rejected(dataset).append(table)
 
 
 def stage_raw(
@@ -169,64 +261,100 @@ def stage_raw(
     *,
     landing_dates: Sequence[str] | None = None,
     now: dt.datetime | None = None,
+    log: logging.Logger | None = None,
 ) -> RawBatch | None:
-    """Parses the landing files not yet in raw into a DuckDB table; None when nothing is new."""
+    """Parses the landing files not yet in raw into a DuckDB table; None when nothing new is readable.
+
+    Objects raw cannot take are recorded in `raw/<dataset>_rejected` and warned about on `log`
+    (a Dagster step passes `context.log`), once per object and fingerprint.
+    """
+    log = log or _log
     raw = lake.raw(contract.name)
     last_seq = raw.transaction_version(raw_app_id(contract.name))
-    done = _ingested_keys(lake, contract, raw, last_seq)
-    files, unrecognised = _landed(lake, contract, landing_dates)
-    new = [f for f in files if f.key not in done]
-    if not new:
+    survey = _survey(lake, contract, landing_dates, _ingested_keys(lake, contract, raw, last_seq))
+    ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    if not survey.new:
+        _record_rejections(lake, contract.name, survey.newly_rejected, ingested_at, log)
         return None
     seq = last_seq + 1
-    ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     batch = RawBatch(
         contract=contract,
         seq=seq,
         batch_id=f"{contract.name}-{seq:06d}-{uuid.uuid4().hex[:8]}",
         ingested_at=ingested_at,
-        files=new,
+        files=[],
         table=f"raw_batch_{contract.name}_{uuid.uuid4().hex[:8]}",
         connection=connection,
-        already_ingested=len(files) - len(new),
-        unrecognised=sorted(unrecognised),
+        already_ingested=survey.already_ingested,
     )
-    columns = ", ".join(f'"{f.name}" {_duckdb_type(f.type)}' for f in raw_schema(contract))
-    connection.execute(f'CREATE TABLE "{batch.table}" ({columns})')
+    columns = ", ".join(f"{ident(f.name)} {duckdb_type(f.type)}" for f in raw_schema(contract))
+    connection.execute(f"CREATE TABLE {ident(batch.table)} ({columns})")
     constants = {
-        "_ingested_at": f"TIMESTAMPTZ '{ingested_at.isoformat()}'",
-        "_batch_id": f"'{batch.batch_id}'",
-        "_batch_seq": str(seq),
+        "_ingested_at": f"CAST({literal(ingested_at.isoformat())} AS TIMESTAMPTZ)",
+        "_batch_id": literal(batch.batch_id),
+        "_batch_seq": literal(seq),
     }
     inserter = ParsedInserter(connection, batch.table, contract, constants, chunk_rows=lake.settings.batch_rows)
+    unreadable = _parse_objects(lake, contract, survey.new, inserter, batch)
+    newly_rejected = [*survey.newly_rejected, *unreadable]
+    _record_rejections(lake, contract.name, newly_rejected, ingested_at, log)
+    batch.rejected = sorted([*survey.rejected, *unreadable], key=lambda r: r.key)
+    batch.newly_rejected = len(newly_rejected)
+    if not batch.files:
+        batch.drop()
+        return None
+    return batch
+
+
+def _parse_objects(
+    lake: Lakehouse, contract: Contract, landed: list[LandingFile], inserter: ParsedInserter, batch: RawBatch
+) -> list[RejectedObject]:
+    """Parses `landed` into the batch's table (adding each object taken to `batch.files`); returns the
+    objects that could not be read or decoded.
+
+    Objects are read and split into lines on a helper thread while DuckDB parses the ones before
+    (Arrow releases the GIL); at most PREFETCH_BYTES of landing data (and one object) wait, so memory
+    stays bounded.
+    """
 
     def prepare(landing: LandingFile) -> pa.Table:
         data = read_landing_file(lake.settings, contract, landing.key)
         return inserter.prepare(data, {"_source_file": landing.key, "_landing_date": landing.landing_date})
 
-    # Objects are read and split into lines on a helper thread while DuckDB parses the ones before
-    # (Arrow releases the GIL); at most PREFETCH_BYTES of landing data (and one object) wait, so memory
-    # stays bounded.
-    waiting: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
-    ahead = 0
+    reading: deque[tuple[LandingFile, Future[pa.Table]]] = deque()
+    unreadable: list[RejectedObject] = []
+    bytes_in_flight = 0
 
-    def take() -> None:
-        nonlocal ahead
-        taken, future = waiting.popleft()
-        ahead -= taken.size
-        batch.rows_by_file[taken.key] = inserter.add_prepared(future.result())
+    def parse_oldest() -> None:
+        nonlocal bytes_in_flight
+        landing, future = reading.popleft()
+        bytes_in_flight -= landing.size
+        try:
+            prepared = future.result()
+        except UnreadableObject as exc:
+            unreadable.append(_rejection(landing, exc.reason, exc.detail))
+            return
+        except (pa.ArrowException, ValueError, MemoryError) as exc:  # what Arrow or the parser could not take
+            unreadable.append(_rejection(landing, "unreadable", f"{type(exc).__name__}: {exc}"))
+            return
+        batch.rows_by_file[landing.key] = inserter.add_prepared(prepared)
+        batch.files.append(landing)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medallion-landing") as pool:
-        for landing in new:
-            waiting.append((landing, pool.submit(prepare, landing)))
-            ahead += landing.size
-            while len(waiting) > 1 and ahead > PREFETCH_BYTES:
-                take()
-        while waiting:
-            take()
+        for landing in landed:
+            reading.append((landing, pool.submit(prepare, landing)))
+            bytes_in_flight += landing.size
+            while len(reading) > 1 and bytes_in_flight > PREFETCH_BYTES:
+                parse_oldest()
+        while reading:
+            parse_oldest()
     inserter.flush()
     batch.max_chunk_rows = inserter.max_chunk_rows
-    return batch
+    return unreadable
+
+
+def _rejection(landing: LandingFile, reason: str, detail: str) -> RejectedObject:
+    return RejectedObject(landing.key, reason, detail[:500], landing.fingerprint, landing.landing_date)
 
 
 def raw_write(batch: RawBatch) -> TableWrite:
@@ -282,7 +410,8 @@ def log_batch(lake: Lakehouse, batch: RawBatch, result: WriteResult) -> RawInges
         rows=result.inserted,
         rows_by_file=dict(batch.rows_by_file),
         already_ingested=batch.already_ingested,
-        unrecognised=batch.unrecognised,
+        rejected=batch.rejected,
+        newly_rejected=batch.newly_rejected,
         version=result.version,
         landing_dates=sorted({f.landing_date for f in batch.files}),
         malformed=batch.malformed(),
@@ -295,31 +424,26 @@ def _scopes(landing_dates: Sequence[str] | None) -> list[str | None]:
     return list(landing_dates) if landing_dates else [None]
 
 
-def _landed(
-    lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None
-) -> tuple[list[LandingFile], list[str]]:
-    """Landed objects of the given landing dates (or all), and keys outside the landing layout."""
-    files: list[LandingFile] = []
-    unrecognised: list[str] = []
+def _scan(lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None) -> LandingScan:
+    """Landed objects of the given landing dates (or all), and the entries raw cannot take."""
+    scan = LandingScan()
     for date in _scopes(landing_dates):
-        found, odd = list_landing_files(lake.settings, contract, date=date)
-        files += found
-        unrecognised += odd
-    return files, unrecognised
+        found = scan_landing(lake.settings, contract, date=date)
+        scan.files += found.files
+        scan.rejected += found.rejected
+    return scan
 
 
 def nothing_new(lake: Lakehouse, contract: Contract, landing_dates: Sequence[str] | None = None) -> RawIngestResult:
-    files, unrecognised = _landed(lake, contract, landing_dates)
+    """The result of a run that found nothing new to ingest: what is already in raw, and what is rejected."""
+    raw = lake.raw(contract.name)
+    last_seq = raw.transaction_version(raw_app_id(contract.name))
+    survey = _survey(lake, contract, landing_dates, _ingested_keys(lake, contract, raw, last_seq))
     return RawIngestResult(
-        contract.name,
-        None,
-        None,
-        [],
-        0,
-        {},
-        len(files),
-        sorted(unrecognised),
-        lake.raw(contract.name).version(),
+        dataset=contract.name,
+        already_ingested=survey.already_ingested,
+        rejected=survey.rejected,
+        version=raw.version(),
     )
 
 
@@ -327,17 +451,15 @@ def ingest_raw(
     lake: Lakehouse,
     contract: Contract,
     *,
-    landing_date: str | None = None,
     landing_dates: Sequence[str] | None = None,
     now: dt.datetime | None = None,
 ) -> RawIngestResult:
     """Appends every landing file of `contract` (optionally of some landing dates) not yet in raw."""
     from medallion_platform.engine.embedded import shared_connection
 
-    dates = list(landing_dates or ([landing_date] if landing_date else [])) or None
-    batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates, now=now)
+    batch = stage_raw(lake, contract, shared_connection(), landing_dates=landing_dates, now=now)
     if batch is None:
-        return nothing_new(lake, contract, dates)
+        return nothing_new(lake, contract, landing_dates)
     try:
         return commit_raw(lake, batch)
     finally:

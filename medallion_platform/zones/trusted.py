@@ -1,8 +1,16 @@
 """Trusted zone: raw batches cast, validated, deduplicated and written per the contract.
 
 Every raw row ends in exactly one bucket, and the counts are reconciled for every run:
-`raw rows = inserted + updated + duplicates + quarantined`, where duplicates are rows that
-repeat a key inside the batch or bring nothing new for a key already in trusted.
+
+    raw rows = inserted + updated + in-batch duplicates + re-deliveries + quarantined
+
+Each term is counted on its own: raw rows by the parser (or the raw scan), quarantined rows by the
+quarantine write, inserted and updated rows by the trusted write itself, in-batch duplicates as the
+valid rows minus the distinct keys among them (rows the dedup must drop), and re-deliveries as the
+batch's keys already in the target's touched partitions (counted before the write) minus the rows the
+write updated (rows MERGE matched and left alone). A dedup that keeps two rows of a key, a MERGE that
+inserts a key it should have matched, a quarantine that loses a row: each breaks the equation, and the
+blocking `reconciliation` check fails.
 
 Idempotency: trusted and its quarantine table each record, per scope (a landing date, or the
 whole dataset), the last raw batch they took as an app transaction; a retried run reads only
@@ -22,7 +30,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
-from medallion_platform.engine.base import ArrowData, Engine
+from medallion_platform.engine.base import ArrowData, Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
@@ -41,34 +49,47 @@ __all__ = [
     "trusted_spec",
 ]
 
+EQUATION = "raw_rows = inserted + updated + in_batch_duplicates + redeliveries + quarantined"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class PromoteResult:
-    """Counts of one promotion run and the reconciliation between them."""
+    """Counts of one promotion run and the reconciliation between them (`EQUATION`)."""
 
     dataset: str
-    raw_rows: int
-    inserted: int
-    updated: int
-    duplicates: int
-    quarantined: int
+    raw_rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    in_batch_duplicates: int = 0
+    """Valid rows repeating a key inside the run's batches: valid rows minus their distinct keys."""
+    redeliveries: int = 0
+    """Rows whose key trusted already held and that the write left alone: matched keys minus updated rows."""
+    quarantined: int = 0
     batch_seqs: list[int] = field(default_factory=list)
     touched_partitions: list[str] = field(default_factory=list)
     quarantine_by_rule: dict[str, int] = field(default_factory=dict)
     trusted_version: int | None = None
     quarantine_version: int | None = None
     skipped: bool = False
-    fused: bool = False
+    built_from_batch: bool = False
     """Built from the raw batch in hand rather than read back from raw."""
     max_batch_rows: int = 0
 
     @property
+    def duplicates(self) -> int:
+        """Rows that brought nothing new: in-batch duplicates plus re-deliveries."""
+        return self.in_batch_duplicates + self.redeliveries
+
+    @property
     def reconciled(self) -> bool:
-        return self.raw_rows == self.inserted + self.updated + self.duplicates + self.quarantined
+        accounted = self.inserted + self.updated + self.in_batch_duplicates + self.redeliveries + self.quarantined
+        return self.raw_rows == accounted and min(self.in_batch_duplicates, self.redeliveries) >= 0
 
     def as_metadata(self) -> dict[str, Any]:
         out = asdict(self)
+        out["duplicates"] = self.duplicates
         out["reconciled"] = self.reconciled
+        out["equation"] = EQUATION
         return out
 
 
@@ -96,50 +117,80 @@ def _scope_filter(scope: str | None, after: int) -> ds.Expression:
     return condition
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What one pass over the validated rows counts, and the keys counted independently of the dedup."""
+
+    raw_rows: int
+    valid_rows: int
+    batches: set[tuple[str, int]]
+    """(landing date, batch seq) of every row."""
+    by_rule: dict[str, int]
+    touched: list[str]
+    distinct_keys: int
+    matched_keys: int
+    """Distinct keys of the batch that the target's touched partitions already hold (before the write)."""
+
+    @property
+    def seqs(self) -> list[int]:
+        return sorted({seq for _, seq in self.batches})
+
+    def last_batch(self, scopes: Sequence[str | None]) -> dict[str | None, int]:
+        """Per scope (a landing date, or None for all), the newest raw batch among the rows."""
+        newest: dict[str | None, int] = {}
+        for scope in scopes:
+            of_scope = [seq for day, seq in self.batches if scope is None or day == scope]
+            if of_scope:
+                newest[scope] = max(of_scope)
+        return newest
+
+
 @dataclass
 class Promotion:
-    """A planned promotion: the validated batch, what each table still needs, and the two writes.
+    """A planned promotion: the counts, what each table still needs, and the two writes.
 
     Quarantine is written first, trusted second (a crash between them is repaired by the next run);
     `result()` reads what both writes did.
     """
 
     contract: Contract
-    raw_rows: int
-    valid_count: int
-    seqs: list[int]
-    touched: list[str]
-    by_rule: dict[str, int]
-    fused: bool
+    tally: Tally
+    built_from_batch: bool
     quarantine: TableWrite
     trusted: TableWrite
     all_quarantine_scopes: bool
     """Quarantine writes every scope of the run (so its written rows are the run's quarantined rows)."""
 
     @property
+    def touched(self) -> list[str]:
+        return self.tally.touched
+
+    @property
     def planned_quarantined(self) -> int:
-        return sum(self.by_rule.values())
+        return sum(self.tally.by_rule.values())
 
     def result(self) -> PromoteResult:
-        q_result, t_result = self.quarantine.written(), self.trusted.written()
+        """The run's counts, each from where it was counted, reconciled."""
+        quarantine_result, trusted_result = self.quarantine.written(), self.trusted.written()
+        tally = self.tally
         quarantined = self.planned_quarantined
-        if not q_result.skipped and self.all_quarantine_scopes:
-            quarantined = q_result.source_rows  # what was written, not what was planned
+        if not quarantine_result.skipped and self.all_quarantine_scopes:
+            quarantined = quarantine_result.source_rows  # what was written, not what was planned
         return PromoteResult(
             dataset=self.contract.name,
-            raw_rows=self.raw_rows,
-            inserted=t_result.inserted,
-            updated=t_result.updated,
-            # in-batch repeats of a key, plus rows that brought nothing new for a key already in trusted
-            duplicates=self.valid_count - t_result.inserted - t_result.updated,
+            raw_rows=tally.raw_rows,
+            inserted=trusted_result.inserted,
+            updated=trusted_result.updated,
+            in_batch_duplicates=tally.valid_rows - tally.distinct_keys,
+            redeliveries=tally.matched_keys - trusted_result.updated,
             quarantined=quarantined,
-            batch_seqs=self.seqs,
-            touched_partitions=self.touched,
-            quarantine_by_rule=dict(sorted(self.by_rule.items())),
-            trusted_version=t_result.version,
-            quarantine_version=q_result.version,
-            fused=self.fused,
-            max_batch_rows=max(q_result.max_batch_rows, t_result.max_batch_rows),
+            batch_seqs=tally.seqs,
+            touched_partitions=tally.touched,
+            quarantine_by_rule=dict(sorted(tally.by_rule.items())),
+            trusted_version=trusted_result.version,
+            quarantine_version=quarantine_result.version,
+            built_from_batch=self.built_from_batch,
+            max_batch_rows=max(quarantine_result.max_batch_rows, trusted_result.max_batch_rows),
         )
 
 
@@ -160,33 +211,74 @@ def plan_promotion(
     scopes: list[str | None] = list(landing_dates or []) or [None]
     trusted, quarantine = lake.trusted(contract.name), lake.quarantine(contract.name)
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
-    done_t = {s: trusted.transaction_version(app[s]) for s in scopes}
-    done_q = {s: quarantine.transaction_version(app[s]) for s in scopes}
-    start = {s: min(done_t[s], done_q[s]) for s in scopes}
-
-    raw = lake.raw(contract.name)
-    fused = batch is not None and all(_nothing_pending(raw, s, start[s], batch.seq) for s in scopes)
-    if batch is not None and fused:
-        source = engine.duckdb_frame(batch.connection, batch.table)
-        raw_rows = batch.rows  # counted by the parser, independently of what follows
-    else:
-        condition = None
-        for s in scopes:
-            part = _scope_filter(s, start[s])
-            condition = part if condition is None else condition | part
-        dataset = raw.duckdb_dataset(condition)
-        if dataset is None:
-            return None
-        raw_rows = dataset.count_rows()
-        source = engine.dataframe(dataset, "raw_batch")
-    if raw_rows == 0:
+    trusted_done = {s: trusted.transaction_version(app[s]) for s in scopes}
+    quarantine_done = {s: quarantine.transaction_version(app[s]) for s in scopes}
+    taken = {s: min(trusted_done[s], quarantine_done[s]) for s in scopes}
+    source = _raw_source(lake, engine, contract, scopes, taken, batch)
+    if source is None:
         return None
+    rows, raw_rows, built_from_batch = source
+    validated = engine.persist(validate(engine, rows, contract))
+    valid = valid_rows(engine, validated, contract)
+    tally = _tally(engine, contract, validated, valid, raw_rows, trusted)
+    last_batch = tally.last_batch(scopes)
+    quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]
+    trusted_scopes = [s for s in last_batch if trusted_done[s] < last_batch[s]]
+    deduplicated = deduplicate(engine, valid, contract, expected_rows=tally.valid_rows)
+    return Promotion(
+        contract=contract,
+        tally=tally,
+        built_from_batch=built_from_batch,
+        quarantine=_quarantine_write(
+            engine,
+            contract,
+            validated,
+            {app[s]: last_batch[s] for s in quarantine_scopes},
+            tally.seqs,
+            partial=(quarantine_scopes if len(quarantine_scopes) < len(last_batch) else None),
+        ),
+        trusted=TableWrite(
+            engine=engine,
+            frame=deduplicated if trusted_scopes else None,
+            spec=trusted_spec(contract, tally.touched, {app[s]: last_batch[s] for s in trusted_scopes}),
+            schema=trusted_schema(contract),
+        ),
+        all_quarantine_scopes=len(quarantine_scopes) == len(last_batch),
+    )
 
+
+def _raw_source(
+    lake: Lakehouse,
+    engine: Engine,
+    contract: Contract,
+    scopes: list[str | None],
+    taken: dict[str | None, int],
+    batch: RawBatch | None,
+) -> tuple[Frame, int, bool] | None:
+    """(raw rows to promote, their count, built from the batch in hand); None when raw has none."""
+    raw = lake.raw(contract.name)
+    if batch is not None and all(_nothing_pending(raw, s, taken[s], batch.seq) for s in scopes):
+        # counted by the parser, independently of what follows
+        return engine.duckdb_frame(batch.connection, batch.table), batch.rows, True
+    condition = None
+    for s in scopes:
+        part = _scope_filter(s, taken[s])
+        condition = part if condition is None else condition | part
+    dataset = raw.duckdb_dataset(condition)
+    if dataset is None:
+        return None
+    raw_rows = dataset.count_rows()
+    return (engine.dataframe(dataset, "raw_batch"), raw_rows, False) if raw_rows else None
+
+
+def _tally(
+    engine: Engine, contract: Contract, validated: Frame, valid: Frame, raw_rows: int, target: DeltaTableIO
+) -> Tally:
+    """One pass over the validated rows counts rows per batch, valid rows, quarantined rows per rule and
+    the partitions valid rows touch; the valid rows' distinct keys and those the target holds are counted
+    apart from the dedup and the write, so the reconciliation can catch either."""
     F = engine.F
-    validated = engine.persist(validate(engine, source, contract))
-    # One pass over the validated rows counts everything the run needs: rows per batch, valid rows,
-    # quarantined rows per rule, and the partitions valid rows touch.
-    tally = engine.to_arrow(
+    groups = engine.to_arrow(
         validated.groupBy(
             "_landing_date",
             "_batch_seq",
@@ -194,55 +286,66 @@ def plan_promotion(
             F.when(F.col("_rule").isNull(), partition_value(F, contract)).alias("__partition"),
         ).agg(F.count(F.lit(1)).alias("n"))
     ).to_pylist()
-    batches = {(t["_landing_date"], t["_batch_seq"]) for t in tally}
-    valid_count = sum(int(t["n"]) for t in tally if t["_rule"] is None)
-    seqs = sorted({seq for _, seq in batches})
-    upto: dict[str | None, int] = {}
-    for s in scopes:
-        mine = [seq for day, seq in batches if s is None or day == s]
-        if mine:
-            upto[s] = max(mine)
     by_rule: dict[str, int] = {}
-    for t in tally:
-        if t["_rule"] is not None:
-            by_rule[t["_rule"]] = by_rule.get(t["_rule"], 0) + int(t["n"])
+    for g in groups:
+        if g["_rule"] is not None:
+            by_rule[g["_rule"]] = by_rule.get(g["_rule"], 0) + int(g["n"])
     touched: list[str] = []
     if contract.partition is not None:
-        touched = sorted({str(t["__partition"]) for t in tally if t["_rule"] is None and t["__partition"] is not None})
-
-    # Quarantine: an append of only the scopes it has not committed.
-    bad = quarantine_rows(engine, validated, contract)
-    q_todo = [s for s in upto if done_q[s] < upto[s]]
-    if q_todo and len(q_todo) < len(upto):
-        bad = bad.where(F.col("_landing_date").isin(*q_todo))
-    quarantine_write = TableWrite(
-        engine=engine,
-        frame=bad if q_todo else None,
-        spec=Append(
-            txns={app[s]: upto[s] for s in q_todo}, metadata={"medallion.raw_batches": ",".join(map(str, seqs))}
-        ),
-        schema=quarantine_schema(contract),
-    )
-    valid = valid_rows(engine, validated, contract)
-    rows = deduplicate(engine, valid, contract, expected_rows=valid_count)
-    t_todo = [s for s in upto if done_t[s] < upto[s]]
-    trusted_write = TableWrite(
-        engine=engine,
-        frame=rows if t_todo else None,
-        spec=trusted_spec(contract, touched, {app[s]: upto[s] for s in t_todo}),
-        schema=trusted_schema(contract),
-    )
-    return Promotion(
-        contract=contract,
+        touched = sorted({str(g["__partition"]) for g in groups if g["_rule"] is None and g["__partition"] is not None})
+    valid_count = sum(int(g["n"]) for g in groups if g["_rule"] is None)
+    distinct, matched = _key_counts(engine, contract, valid, touched, target) if valid_count else (0, 0)
+    return Tally(
         raw_rows=raw_rows,
-        valid_count=valid_count,
-        seqs=seqs,
-        touched=touched,
+        valid_rows=valid_count,
+        batches={(g["_landing_date"], g["_batch_seq"]) for g in groups},
         by_rule=by_rule,
-        fused=fused,
-        quarantine=quarantine_write,
-        trusted=trusted_write,
-        all_quarantine_scopes=len(q_todo) == len(upto),
+        touched=touched,
+        distinct_keys=distinct,
+        matched_keys=matched,
+    )
+
+
+def _key_counts(
+    engine: Engine, contract: Contract, valid: Frame, touched: list[str], target: DeltaTableIO
+) -> tuple[int, int]:
+    """(distinct keys of the valid rows, how many of them the target's touched partitions hold), in one
+    query. Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
+    (A key trusted holds twice, a `key_unique` breach, counts twice and breaks the reconciliation too.)
+    """
+    F = engine.F
+    key = list(contract.primary_key)
+    keys = valid.select(*key).distinct()
+    if contract.trusted_write.mode != "merge" or not target.exists():
+        return engine.count(keys), 0
+    partition = contract.partition.column if contract.partition else None
+    values = [dt.date.fromisoformat(v) for v in touched] if partition else None
+    held = engine.delta_frame(target, partition, values).select(*key).withColumn("__held", F.lit(1))
+    counts = keys.join(held, on=key, how="left").agg(
+        F.count(F.lit(1)).alias("keys"), F.count(F.col("__held")).alias("held")
+    )
+    row = engine.to_arrow(counts).to_pylist()[0]
+    return int(row["keys"]), int(row["held"] or 0)
+
+
+def _quarantine_write(
+    engine: Engine,
+    contract: Contract,
+    validated: Frame,
+    txns: dict[str, int],
+    seqs: list[int],
+    *,
+    partial: list[str | None] | None,
+) -> TableWrite:
+    """Quarantine: an append of only the scopes it has not committed (`partial`, when not all)."""
+    bad = quarantine_rows(engine, validated, contract)
+    if partial:
+        bad = bad.where(engine.F.col("_landing_date").isin(*partial))
+    return TableWrite(
+        engine=engine,
+        frame=bad if txns else None,
+        spec=Append(txns=txns, metadata={"medallion.raw_batches": ",".join(map(str, seqs))}),
+        schema=quarantine_schema(contract),
     )
 
 
@@ -272,16 +375,14 @@ def promote(
     engine: Engine,
     contract: Contract,
     *,
-    landing_date: str | None = None,
     landing_dates: Sequence[str] | None = None,
     batch: RawBatch | None = None,
 ) -> PromoteResult:
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
-    dates = list(landing_dates or ([landing_date] if landing_date else []))
-    plan = plan_promotion(lake, engine, contract, landing_dates=dates, batch=batch)
+    plan = plan_promotion(lake, engine, contract, landing_dates=landing_dates, batch=batch)
     if plan is None:
-        return PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
+        return PromoteResult(dataset=contract.name, skipped=True)
     write_table(lake.quarantine(contract.name), plan.quarantine, batch_rows=lake.settings.write_batch_rows)
     write_table(lake.trusted(contract.name), plan.trusted, batch_rows=lake.settings.write_batch_rows)
     return plan.result()

@@ -36,7 +36,7 @@ def _typed(F: Any, column: Column) -> Any:
     return F.expr(f"try_cast(trim({column.name}) AS {sql_type})")
 
 
-def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
+def _failures(F: Any, column: Column, years: tuple[int, int] | None) -> list[tuple[str, Any, str]]:
     """(rule, condition, reason) for each rule of the column, in the order they are tried.
 
     Conditions read the typed value from `__typed_<name>`, computed once per row by `validate`.
@@ -58,6 +58,11 @@ def _failures(F: Any, column: Column) -> list[tuple[str, Any, str]]:
         out.append(("required", missing, f"{column.name} is required but missing"))
     if column.type != "string":
         out.append(("type", present(typed.isNull()), f"{column.name} is not a valid {column.type}"))
+    if years is not None:
+        first, last = years
+        year = F.year(typed)
+        outside = (year < F.lit(first)) | (year > F.lit(last))
+        out.append(("out_of_range", outside, f"{column.name} is outside the years {first}-{last}"))
     if column.min is not None:
         out.append(("min", typed < F.lit(column.min), f"{column.name} is below the minimum {_number(column.min)}"))
     if column.max is not None:
@@ -81,7 +86,7 @@ def validate(engine: Engine, raw: Frame, contract: Contract) -> Frame:
         ("malformed_record", F.col("_parse_error").isNotNull(), "the record could not be parsed", None)
     ]
     for col in contract.columns:
-        checks += [(name, cond, text, col.name) for name, cond, text in _failures(F, col)]
+        checks += [(name, cond, text, col.name) for name, cond, text in _failures(F, col, contract.years(col))]
     raw_text = [F.col(c) for c in contract.column_names]
     typed = raw.select(
         *raw_text,

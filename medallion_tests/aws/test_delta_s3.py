@@ -26,9 +26,7 @@ def test_concurrent_appends_all_commit_in_sequence(stack):
     def write(writer: int) -> int:
         data = pa.table({"writer": [writer] * ROWS, "n": list(range(ROWS))}, schema=schema)
         # each writer its own IO object, as separate processes would have
-        result = DeltaTableIO(uri, storage_options=settings.storage_options).append(
-            data, app_id=f"writer-{writer}", version=1
-        )
+        result = DeltaTableIO(uri, storage_options=settings.storage_options).append(data, txns={f"writer-{writer}": 1})
         return result.inserted
 
     with ThreadPoolExecutor(WRITERS) as pool:

@@ -31,7 +31,7 @@ def test_fused_ingest_streams_bounded_batches(tmp_path, contracts):
     engine = EmbeddedEngine()
     raw, result = ingest_and_promote(Lakehouse(settings), engine, contracts["order_events"])
     engine.close()
-    assert result.fused
+    assert result.built_from_batch
     assert 0 < raw.max_batch_rows <= 1000 and 0 < result.max_batch_rows <= 1000
     _assert_totals(settings, lines, raw, result)
 
@@ -43,6 +43,6 @@ def test_promote_from_raw_streams_bounded_batches(tmp_path, contracts):
     engine = EmbeddedEngine()
     result = promote(lake, engine, contracts["order_events"])
     engine.close()
-    assert not result.fused
+    assert not result.built_from_batch
     assert 0 < raw.max_batch_rows <= 1000 and 0 < result.max_batch_rows <= 1000
     _assert_totals(settings, lines, raw, result)

@@ -37,20 +37,21 @@ def test_json_lines_keep_their_line_numbers_across_blank_lines_crlf_and_bad_byte
         b"   \t\n"  # only whitespace
         b'\t{"event_id":"evt-4"}\n'  # an object after a tab
         b"[1, 2]\n"  # valid JSON, not an object
-        b'{"event_id":"evt-\xff"}\n'  # not UTF-8: replaced, kept
+        b'{"event_id":"evt-\xff"}\n'  # not UTF-8: a broken record (bytes replaced in _raw_record)
         b'{"event_id":"evt-7"}'  # no newline at the end
     )
     land(settings, "order_events", "2026/11/01/10/mixed", data)
     result = ingest_raw(lake, contracts["order_events"])
     rows = lake.raw("order_events").read().sort_by("_source_line").to_pylist()
-    assert result.rows == 5 and result.malformed == 1
+    assert result.rows == 5 and result.malformed == 2
     assert [(r["_source_line"], r["event_id"], r["_parse_error"]) for r in rows] == [
         (1, "evt-1", None),
         (4, "evt-4", None),
         (5, None, "not a JSON object"),
-        (6, "evt-\ufffd", None),
+        (6, None, "not UTF-8 text"),
         (7, "evt-7", None),
     ]
+    assert rows[3]["_raw_record"] == '{"event_id":"evt-\ufffd"}'
 
 
 def test_same_file_twice_adds_nothing_and_new_files_get_a_new_batch(settings, contracts, lake):
@@ -81,10 +82,12 @@ def test_landing_date_scopes_the_files_taken(settings, contracts, lake):
     land(settings, "order_events", "2026/11/01/23/a", jsonl(event(1)))
     land(settings, "order_events", "2026/11/02/00/b", jsonl(event(2)))
     land(settings, "order_events", "stray-file.json", jsonl(event(3)))
-    result = ingest_raw(lake, contract, landing_date="2026-11-02")
+    result = ingest_raw(lake, contract, landing_dates=["2026-11-02"])
     assert result.rows == 1 and result.landing_dates == ["2026-11-02"]
     rest = ingest_raw(lake, contract)
-    assert rest.rows == 1 and rest.unrecognised == ["landing/order_events/stray-file.json"]
+    assert rest.rows == 1 and [(r.key, r.reason) for r in rest.rejected] == [
+        ("landing/order_events/stray-file.json", "outside_layout")
+    ]
 
 
 def test_csv_export_with_bom_crlf_quotes_and_ragged_rows(contracts):
