@@ -160,7 +160,7 @@ _ROWS = (
     ("duplicated rows", "duplicated_rows"),
     ("rows not in the reference", "unexpected_rows"),
     ("tables differing from the reference", "differing_tables"),
-    ("hung reruns (killed at the timeout)", "hung_reruns"),
+    ("hung reruns and writers (killed at the timeout)", "hung_reruns"),
     ("failed reruns (exit code not 0)", "failed_reruns"),
     ("re-delivery left trusted unchanged", "redelivery_ok"),
     ("two writers: no crash, no double write", "writers_ok"),

@@ -48,8 +48,9 @@ class Outcome:
 
     @property
     def last_line(self) -> str:
-        """The last non-warning line of stderr (what a user reads first)."""
-        lines = [line for line in self.stderr_tail or [] if line.strip() and "Warning" not in line]
+        """The last line of stderr that is not a warning, an indented line (Dagster's telemetry banner, a
+        traceback's frames) or blank: what a user reads as the error."""
+        lines = [line for line in self.stderr_tail or [] if line.strip() and line[0] != " " and "Warning:" not in line]
         return lines[-1].strip() if lines else ""
 
     @property
