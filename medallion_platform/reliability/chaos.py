@@ -213,6 +213,7 @@ def write_json(result: ChaosResult, path: Path) -> None:
                 "instance_crashes": w.instance_crashes,
                 "unclear_failures": w.unclear_failures,
                 "differences": w.comparison.summary(),
+                "stale_pool_slots": w.stale_slots,
             }
             for w in result.writers
         ],
@@ -240,6 +241,7 @@ def _trial_json(trial: KillTrial) -> dict[str, object]:
         "lost_rows": trial.comparison.lost_rows,
         "duplicated_rows": trial.comparison.duplicated_rows,
         "differences": trial.comparison.summary(),
+        "stale_pool_slots": trial.stale_slots,
     }
 
 

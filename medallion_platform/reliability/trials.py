@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medallion_platform.contracts import Contract, load_contracts
+from medallion_platform.reliability.instance_state import stale_pool_slots
 from medallion_platform.reliability.lake_state import (
     LakeComparison,
     TableState,
@@ -143,6 +144,8 @@ class KillTrial:
     killed_after: float
     rerun: Outcome
     comparison: LakeComparison
+    stale_slots: list[str] = field(default_factory=list)
+    """Pool slots claimed or waited for after the rerun ended (the killed run's, if it never released them)."""
 
 
 def _kill_at(writer: Writer, data_dir: Path, point: KillPoint, rng: random.Random, reference: Reference) -> bool:
@@ -168,12 +171,14 @@ def kill_trial(reference: Reference, trial: int, *, seed: int = 7, log: Log = _q
     killed_after = writer.elapsed()
     rerun = run_materialize(data_dir, logs, f"trial-{trial:02d}-rerun", timeout=reference.rerun_timeout)
     comparison = reference.compare(data_dir)
+    stale = stale_pool_slots(data_dir)
     log(
         f"trial {trial}: {point.label}: {'killed' if killed else 'finished first'} at {killed_after:.1f} s; "
         f"rerun rc {rerun.returncode}{' HUNG' if rerun.hung else ''} in {rerun.seconds:.1f} s; "
         f"{'equal to the reference' if not comparison.differing else comparison.summary()}"
+        + (f"; pool slots still claimed: {stale}" if stale else "")
     )
-    return KillTrial(trial, point.label, killed, killed_after, rerun, comparison)
+    return KillTrial(trial, point.label, killed, killed_after, rerun, comparison, stale)
 
 
 def _is_derived_from_trusted(name: str) -> bool:
@@ -256,6 +261,8 @@ class WritersTrial:
     case: str
     outcomes: list[Outcome]
     comparison: LakeComparison
+    stale_slots: list[str] = field(default_factory=list)
+    """Pool slots claimed or waited for after both writers ended."""
 
     @property
     def instance_crashes(self) -> int:
@@ -286,7 +293,7 @@ def writers_trial(reference: Reference, *, existing: bool, log: Log = _quiet) ->
     writers = [Writer(data_dir, logs, f"{label}-{n}") for n in (1, 2)]
     outcomes = [w.finish(timeout=2 * reference.rerun_timeout) for w in writers]  # both timed from their start
     comparison = reference.compare(data_dir)
-    trial = WritersTrial(case, outcomes, comparison)
+    trial = WritersTrial(case, outcomes, comparison, stale_pool_slots(data_dir))
     described = ", ".join(
         f"rc {o.returncode}{' HUNG' if o.hung else ''} in {o.seconds:.1f} s"
         + (f" ({o.last_line[:160]})" if not o.ok else "")
@@ -295,6 +302,7 @@ def writers_trial(reference: Reference, *, existing: bool, log: Log = _quiet) ->
     log(
         f"two writers, {case}: {described}; "
         f"{'lake equal to the reference' if not comparison.differing else comparison.summary()}"
+        + (f"; pool slots left: {trial.stale_slots}" if trial.stale_slots else "")
     )
     return trial
 

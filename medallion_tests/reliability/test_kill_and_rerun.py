@@ -11,7 +11,9 @@ pytestmark = pytest.mark.reliability
 def test_a_rerun_after_kill_9_restores_every_table(reference, trial):
     result = kill_trial(reference, trial, seed=7)
     assert result.killed, f"the run ended before the kill point ({result.point}): the trial tested nothing"
-    assert not result.rerun.hung, f"the rerun after the kill hung (killed after {reference.rerun_timeout:.0f} s)"
+    assert not result.rerun.hung, (
+        f"the rerun after the kill hung (killed after {reference.rerun_timeout:.0f} s); pools: {result.stale_slots}"
+    )
     assert result.rerun.ok, f"the rerun failed: rc {result.rerun.returncode}: {result.rerun.last_line}"
     comparison = result.comparison
     assert comparison.corrupt == [], comparison.summary()

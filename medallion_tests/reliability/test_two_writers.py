@@ -11,7 +11,9 @@ pytestmark = pytest.mark.reliability
 def test_two_writers_at_once_neither_crashes_nor_double_writes(reference, existing):
     result = writers_trial(reference, existing=existing)
     for n, outcome in enumerate(result.outcomes, 1):
-        assert not outcome.hung, f"writer {n} hung (killed after {2 * reference.rerun_timeout:.0f} s)"
+        assert not outcome.hung, (
+            f"writer {n} hung (killed after {2 * reference.rerun_timeout:.0f} s); pools: {result.stale_slots}"
+        )
     assert result.instance_crashes == 0, [o.last_line for o in result.outcomes]
     assert any(o.ok for o in result.outcomes), [o.last_line for o in result.outcomes]
     assert result.unclear_failures == 0, "a writer failed with a traceback: " + "; ".join(
