@@ -53,7 +53,7 @@ def register(sub: Any, settings_for: SettingsFor) -> None:
 def cmd_local_aws_up(args: argparse.Namespace) -> int:
     """Starts moto's server on 127.0.0.1, creates the stack's buckets, streams, queue and rule, prints the
     variables to export, and serves until Ctrl-C (the emulator's state is in memory and goes with it)."""
-    from medallion_platform.ingestion.aws.commands import local_aws_up
+    from medallion_platform.ingestion.aws.serve import local_aws_up
 
     local_aws_up(args.stack, args.port, serve_forever=True, shards=args.shards)
     return 0

@@ -1,19 +1,24 @@
 """Where the lakehouse lives and how it runs, resolved from the environment when resources are built.
 
 Nothing here runs at import time: `Settings.from_env()` is called by the Dagster resources and the CLI.
+`MedallionEnvironment` (pydantic-settings) is the one reader of `MEDALLION_*` variables.
 """
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from medallion_platform.naming import ZONES
 
-__all__ = ["DEFAULT_GRANTS", "ConfigError", "Settings"]
+if TYPE_CHECKING:
+    import boto3
+
+__all__ = ["DEFAULT_GRANTS", "AwsAccess", "ConfigError", "MedallionEnvironment", "Settings"]
 
 Env = Literal["local", "local-aws", "aws", "databricks"]
 
@@ -28,6 +33,134 @@ DEFAULT_GRANTS: dict[str, dict[str, list[str]]] = {
 
 class ConfigError(ValueError):
     """A configuration value that cannot be used, naming the variable and what to do."""
+
+
+class MedallionEnvironment(BaseSettings):
+    """Every `MEDALLION_*` variable the platform reads, typed, and the standard `AWS_*` ones it forwards.
+
+    Read from `os.environ` by pydantic-settings, or from an explicit mapping (`read(environ)`: tests,
+    subprocess environments). `Settings.from_env` resolves these into a deployment's settings.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEDALLION_", env_ignore_empty=True, extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    env: Env = "local"
+    data_dir: Path = Path("data")
+    engine: Literal["embedded", "spark", "databricks"] = "embedded"
+    batch_rows: int = 250_000
+    catalog: str = "medallion"
+    catalog_kind: Literal["embedded", "unity"] | None = None
+    databricks_warehouse_id: str | None = None
+    platform_principal: str = "medallion-platform"
+    grants: Annotated[dict[str, dict[str, list[str]]] | None, NoDecode] = None
+    """JSON: per zone, per principal, Unity Catalog privileges on the zone's schema."""
+    raw_bucket: str | None = None
+    trusted_bucket: str | None = None
+    refined_bucket: str | None = None
+    aws_region: str | None = None
+    aws_endpoint_url: str | None = None
+    landing_queue_url: str | None = None
+    duckdb_memory_limit: str = "384MB"
+    """DuckDB's memory limit in the embedded engine; past it DuckDB spills to its temp directory."""
+    stack: str | None = None
+    """The Pulumi stack (or emulator stack) the AWS resource names derive from."""
+    project: str = "medallion"
+    bucket_suffix: str = ""
+    """Appended to bucket names (the account id in AWS; empty on the emulator)."""
+    default_region: str | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
+    access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
+    secret_access_key: str | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
+    session_token: str | None = Field(default=None, validation_alias="AWS_SESSION_TOKEN")
+
+    @field_validator("grants", mode="before")
+    @classmethod
+    def _grants_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'not JSON ({exc}): give {{"<zone>": {{"<principal>": ["SELECT", ...]}}}}') from None
+        return value
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> "MedallionEnvironment":
+        """The variables of `os.environ` (None) or of `environ` alone."""
+        try:
+            if environ is None:
+                return cls()
+            prefix = cls.model_config.get("env_prefix", "")
+            values = {
+                (key.removeprefix(prefix).lower() if key.startswith(prefix) else key): value
+                for key, value in environ.items()
+                if value != ""
+            }
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid Medallion configuration ({_env_problems(exc)})") from None
+
+
+def _env_problems(exc: ValidationError) -> str:
+    """Names each bad variable as the user wrote it (`MEDALLION_BATCH_ROWS`, not `batch_rows`)."""
+    out = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = field if field.isupper() else f"MEDALLION_{field.upper()}"
+        out.append(f"{name}: {error['msg']}")
+    return "; ".join(out)
+
+
+class AwsAccess(BaseModel):
+    """Region, endpoint and (optional) keys of a deployment: one translation to boto3, Arrow and delta-rs.
+
+    Without keys, boto3's default chain (profile, SSO, instance role) and delta-rs' own chain apply.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+
+    @classmethod
+    def from_storage_options(cls, options: Mapping[str, str], *, default_region: str | None = None) -> "AwsAccess":
+        """From delta-rs style storage options (`AWS_REGION`, `AWS_ENDPOINT_URL`, keys)."""
+        return cls(
+            region=options.get("AWS_REGION") or default_region or "us-east-1",
+            endpoint_url=options.get("AWS_ENDPOINT_URL"),
+            access_key_id=options.get("AWS_ACCESS_KEY_ID"),
+            secret_access_key=options.get("AWS_SECRET_ACCESS_KEY"),
+            session_token=options.get("AWS_SESSION_TOKEN"),
+        )
+
+    def session(self) -> "boto3.session.Session":
+        """A boto3 session with these keys (or the default chain) in this region."""
+        import boto3
+
+        return boto3.session.Session(
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+            region_name=self.region,
+        )
+
+    def arrow_s3(self) -> dict[str, object]:
+        """Keyword arguments of `pyarrow.fs.S3FileSystem`."""
+        kwargs: dict[str, object] = {"region": self.region}
+        if self.endpoint_url:
+            url = urlparse(self.endpoint_url)
+            kwargs["endpoint_override"] = url.netloc
+            kwargs["scheme"] = url.scheme or "https"
+        if self.access_key_id:
+            kwargs |= {
+                "access_key": self.access_key_id,
+                "secret_key": self.secret_access_key,
+                "session_token": self.session_token,
+            }
+        return kwargs
 
 
 class Settings(BaseModel):
@@ -56,6 +189,10 @@ class Settings(BaseModel):
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
     landing_queue_url: str | None = None
+    duckdb_memory_limit: str = "384MB"
+    stack: str | None = None
+    project: str = "medallion"
+    bucket_suffix: str = ""
 
     @property
     def write_batch_rows(self) -> int:
@@ -76,62 +213,56 @@ class Settings(BaseModel):
     def catalog_path(self) -> Path:
         return self.data_dir / "_catalog" / "catalog.json"
 
+    @property
+    def aws(self) -> "AwsAccess":
+        """How this deployment reaches AWS (or the emulator): the one translation every client uses."""
+        return AwsAccess.from_storage_options(self.storage_options, default_region=self.aws_region)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
-        """Builds settings from `MEDALLION_*` variables, with keyword overrides winning."""
-        env = dict(os.environ if environ is None else environ)
-        kind = str(overrides.pop("env", None) or env.get("MEDALLION_ENV", "local"))
-        data_dir = Path(str(overrides.pop("data_dir", None) or env.get("MEDALLION_DATA_DIR", "data"))).resolve()
+        """Settings from `MEDALLION_*` variables (of `os.environ`, or of `environ` alone); keyword overrides win."""
+        variables = MedallionEnvironment.read(environ)
+        kind = str(overrides.pop("env", None) or variables.env)
+        data_dir = Path(str(overrides.pop("data_dir", None) or variables.data_dir)).resolve()
         values: dict[str, object] = {
             "env": kind,
             "data_dir": data_dir,
-            "engine": env.get("MEDALLION_ENGINE", "embedded"),
-            "aws_region": env.get("MEDALLION_AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-            "aws_endpoint_url": env.get("MEDALLION_AWS_ENDPOINT_URL"),
-            "landing_queue_url": env.get("MEDALLION_LANDING_QUEUE_URL"),
+            "engine": variables.engine,
+            "batch_rows": variables.batch_rows,
+            "catalog_name": variables.catalog,
+            "catalog_kind": variables.catalog_kind or ("unity" if kind == "databricks" else "embedded"),
+            "databricks_warehouse_id": variables.databricks_warehouse_id,
+            "platform_principal": variables.platform_principal,
+            "grants": variables.grants if variables.grants is not None else dict(DEFAULT_GRANTS),
+            "aws_region": variables.aws_region or variables.default_region,
+            "aws_endpoint_url": variables.aws_endpoint_url,
+            "landing_queue_url": variables.landing_queue_url,
+            "duckdb_memory_limit": variables.duckdb_memory_limit,
+            "stack": variables.stack,
+            "project": variables.project,
+            "bucket_suffix": variables.bucket_suffix,
         }
-        values["catalog_kind"] = env.get("MEDALLION_CATALOG_KIND") or ("unity" if kind == "databricks" else "embedded")
-        for field, var in (
-            ("catalog_name", "MEDALLION_CATALOG"),
-            ("databricks_warehouse_id", "MEDALLION_DATABRICKS_WAREHOUSE_ID"),
-            ("platform_principal", "MEDALLION_PLATFORM_PRINCIPAL"),
-        ):
-            if env.get(var):
-                values[field] = env[var]
-        if env.get("MEDALLION_GRANTS"):
-            try:
-                values["grants"] = json.loads(env["MEDALLION_GRANTS"])
-            except json.JSONDecodeError as exc:
-                raise ConfigError(
-                    f'MEDALLION_GRANTS is not JSON ({exc}): give {{"<zone>": {{"<principal>": ["SELECT", ...]}}}}'
-                ) from None
-        if "MEDALLION_BATCH_ROWS" in env:
-            values["batch_rows"] = env["MEDALLION_BATCH_ROWS"]
-        if kind == "local" or (kind == "databricks" and not env.get("MEDALLION_RAW_BUCKET")):
+        buckets = {zone: getattr(variables, f"{zone}_bucket") for zone in ZONES}
+        if kind == "local" or (kind == "databricks" and not buckets["raw"]):
             # databricks without zone buckets: the zones in local folders (the local Databricks stand-in)
             values["zone_roots"] = {zone: str(data_dir / zone) for zone in ZONES}
         else:
-            roots = {}
-            for zone in ZONES:
-                var = f"MEDALLION_{zone.upper()}_BUCKET"
-                bucket = env.get(var)
+            for zone, bucket in buckets.items():
                 if not bucket:
                     raise ConfigError(
-                        f"MEDALLION_ENV={kind} needs {var} (the {zone} zone bucket); "
+                        f"MEDALLION_ENV={kind} needs MEDALLION_{zone.upper()}_BUCKET (the {zone} zone bucket); "
                         "get it from the Pulumi stack outputs: python infra_pulumi/outputs_to_env.py"
                     )
-                roots[zone] = f"s3://{bucket}"
-            values["zone_roots"] = roots
-            values["storage_options"] = _s3_storage_options(env, values)
+            values["zone_roots"] = {zone: f"s3://{bucket}" for zone, bucket in buckets.items()}
+            values["storage_options"] = _s3_storage_options(variables, values)
         values.update(overrides)
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"invalid Medallion configuration ({problems})") from None
+            raise ConfigError(f"invalid Medallion configuration ({_problems(exc)})") from None
 
 
-def _s3_storage_options(env: Mapping[str, str], values: Mapping[str, object]) -> dict[str, str]:
+def _s3_storage_options(variables: "MedallionEnvironment", values: Mapping[str, object]) -> dict[str, str]:
     options: dict[str, str] = {}
     if values.get("aws_region"):
         options["AWS_REGION"] = str(values["aws_region"])
@@ -140,7 +271,15 @@ def _s3_storage_options(env: Mapping[str, str], values: Mapping[str, object]) ->
         options["AWS_ENDPOINT_URL"] = str(endpoint)
         if str(endpoint).startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        if env.get(key):
-            options[key] = env[key]
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", variables.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", variables.secret_access_key),
+        ("AWS_SESSION_TOKEN", variables.session_token),
+    ):
+        if value:
+            options[key] = value
     return options
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

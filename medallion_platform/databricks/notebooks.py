@@ -20,9 +20,8 @@ from typing import Any
 
 import dagster as dg
 
-from medallion_platform.catalog import TableEntry, build_catalog
+from medallion_platform.catalog import TableEntry
 from medallion_platform.databricks.launcher import DatabricksSettings, cluster_environment, cluster_libraries
-from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.resources import LakehouseResource
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
@@ -56,13 +55,13 @@ def refresh_on_cluster(
     definition = dataclasses.replace(tables[table], name=target or table)
     if not dates:  # a dated table built for every date: one whole-table rewrite
         definition = dataclasses.replace(definition, partitioned=False)
-    settings = Settings.from_env()
+    lakehouse = LakehouseResource()  # the notebook's own resource, resolved from the environment set above
     result = refresh_refined(
-        Lakehouse(settings), DatabricksEngine(spark), definition, dates if definition.partitioned else None
+        lakehouse.lake(), DatabricksEngine(spark), definition, dates if definition.partitioned else None
     )
     # registered right after the write, as the IO manager registers every other table
     entry = TableEntry(description=f"{definition.description} (built by a notebook)", owner=definition.owner)
-    build_catalog(settings).register("refined", definition.name, schema=definition.schema, entry=entry)
+    lakehouse.catalog().register("refined", definition.name, schema=definition.schema, entry=entry)
     return result
 
 

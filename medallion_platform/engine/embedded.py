@@ -21,6 +21,7 @@ from sqlframe.duckdb import functions as F
 from sqlglot.dialects.dialect import Dialect
 
 from medallion_platform.engine.base import ArrowData, Engine, Frame
+from medallion_platform.settings import MedallionEnvironment
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
@@ -44,7 +45,7 @@ def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute("SET enable_progress_bar = false")
             # Bounded memory: past the limit DuckDB spills to its temp directory.
-            limit = os.environ.get("MEDALLION_DUCKDB_MEMORY_LIMIT", "384MB")
+            limit = MedallionEnvironment.read().duckdb_memory_limit
             connection.execute(f"SET memory_limit = '{limit}'")
             spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{os.getpid()}"
             connection.execute(f"SET temp_directory = '{spill}'")

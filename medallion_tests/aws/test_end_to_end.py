@@ -100,20 +100,20 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         tick = Tick(instance)
 
         # -- stream, in two halves, with a sensor restart between them ----------------------------------
-        first = ingest_stream(settings, "order_events", [parts[0]], environ=stack.environ)
+        first = ingest_stream(settings, "order_events", [parts[0]])
         assert first.forwarded is not None and first.forwarded.records == first.produced.records
         requests = tick()
         assert requests and all(r.partition_key for r in requests)
-        ingest_stream(settings, "order_events", [parts[1]], environ=stack.environ)
+        ingest_stream(settings, "order_events", [parts[1]])
         requests += tick()  # a new sensor definition, resuming from the stored cursor
         landed = stack.keys("raw", "landing/order_events/")
         assert sorted(r.tags["medallion/landing_key"] for r in requests) == landed  # each object once
         assert tick() == []  # drained; the last messages are deleted now
 
         # -- batch exports: staging, the copy, the sensor ----------------------------------------------
-        batch = ingest_batch(settings, "products", exports["products"], environ=stack.environ)
+        batch = ingest_batch(settings, "products", exports["products"])
         assert batch.copy == "local" and batch.landing_keys[0].startswith("landing/products/")
-        batch = ingest_batch(settings, "customers", exports["customers"][:1], environ=stack.environ)
+        batch = ingest_batch(settings, "customers", exports["customers"][:1])
         requests += tick()
         targets = _run(settings, engine, requests, instance)
         assert set(targets) == {"order_events", "products", "customers"}
@@ -130,7 +130,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
             assert settings.table_uri(zone, events).startswith(f"s3://{stack.names.buckets[zone]}/")
 
         # -- the later customer export: MERGE updates 20 customers and adds the late-known ones -----------
-        ingest_batch(settings, "customers", exports["customers"][1:], environ=stack.environ)
+        ingest_batch(settings, "customers", exports["customers"][1:])
         _run(settings, engine, tick(), instance)
         customers = lake.trusted("customers").read()
         assert customers.num_rows == manifest.valid_unique["customers"]
@@ -139,7 +139,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
 
         # -- every record produced twice: raw doubles, trusted does not change ----------------------------
         before = lake.trusted(events).read().sort_by("event_id")
-        again = ingest_stream(settings, "order_events", parts, environ=stack.environ)
+        again = ingest_stream(settings, "order_events", parts)
         assert again.produced.records == produced
         _run(settings, engine, tick(), instance)
         assert _count(lake.raw(events)) == 2 * produced

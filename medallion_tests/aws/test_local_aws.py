@@ -59,7 +59,7 @@ def test_settings_reach_the_emulator_through_configuration_only(stack):
     settings = Settings.from_env(stack.environ)
     assert settings.env == "local-aws"
     assert settings.zone_roots["raw"] == f"s3://{stack.names.buckets['raw']}"
-    assert deployment_names(settings, stack.environ) == stack.names
+    assert deployment_names(settings) == stack.names
     s3 = aws_client(settings, "s3")
     s3.put_object(Bucket=stack.names.buckets["raw"], Key="hello.txt", Body=b"hi")
     assert stack.keys("raw") == ["hello.txt"]
@@ -67,6 +67,6 @@ def test_settings_reach_the_emulator_through_configuration_only(stack):
 
 def test_wrong_stack_is_reported(stack):
     with pytest.raises(ConfigError, match="MEDALLION_STACK"):
-        deployment_names(stack.settings, {**stack.environ, "MEDALLION_STACK": "other"})
+        deployment_names(Settings.from_env({**stack.environ, "MEDALLION_STACK": "other"}))
     with pytest.raises(ConfigError, match="MEDALLION_STACK is not set"):
-        deployment_names(stack.settings, {})
+        deployment_names(stack.settings.model_copy(update={"stack": None}))

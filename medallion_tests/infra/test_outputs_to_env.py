@@ -35,7 +35,7 @@ def test_aws_env_names_the_stack_so_the_ingestion_commands_derive_the_deployed_n
     env = to_env(out, env="aws")
     assert (env["MEDALLION_STACK"], env["MEDALLION_PROJECT"]) == ("test", "medallion")
     assert env["MEDALLION_BUCKET_SUFFIX"] == out["aws_account_id"]
-    names = deployment_names(Settings.from_env(env), env)  # what `medallion ingest` resolves from the .env
+    names = deployment_names(Settings.from_env(env))  # what `medallion ingest` resolves from the .env
     assert names.buckets["staging"] == out["staging_bucket"]
     assert names.streams == out["kinesis_streams"]
     assert names.delivery_streams == out["firehose_delivery_streams"]

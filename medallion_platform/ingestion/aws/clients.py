@@ -1,10 +1,7 @@
 """boto3 clients and AWS resource names for a deployment, from `Settings` and `MEDALLION_*` variables."""
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from medallion_platform.naming import ResourceNames, resource_names
@@ -21,18 +18,11 @@ def aws_client(settings: Settings, service: str, *, config: Config | None = None
     Credentials come from the settings' storage options when set (the `AWS_*` variables the
     settings read), else from boto3's default chain (profile, SSO, instance role).
     """
-    options = settings.storage_options
-    session = boto3.session.Session(
-        aws_access_key_id=options.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=options.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=options.get("AWS_SESSION_TOKEN"),
-        region_name=settings.aws_region or options.get("AWS_REGION") or "us-east-1",
-    )
     merged = _RETRIES.merge(config) if config is not None else _RETRIES
-    return session.client(service, endpoint_url=settings.aws_endpoint_url, config=merged)
+    return settings.aws.session().client(service, endpoint_url=settings.aws_endpoint_url, config=merged)
 
 
-def deployment_names(settings: Settings, environ: Mapping[str, str] | None = None) -> ResourceNames:
+def deployment_names(settings: Settings) -> ResourceNames:
     """The resource names of the deployment: `resource_names(MEDALLION_STACK)`, checked against the buckets.
 
     `MEDALLION_PROJECT` (default `medallion`) and `MEDALLION_BUCKET_SUFFIX` (the account id in AWS,
@@ -43,16 +33,13 @@ def deployment_names(settings: Settings, environ: Mapping[str, str] | None = Non
             "MEDALLION_ENV is local, which has no AWS resources: run `medallion local-aws up` and export the "
             "variables it prints (or the Pulumi outputs, for aws)"
         )
-    env = os.environ if environ is None else environ
-    stack = env.get("MEDALLION_STACK")
+    stack = settings.stack
     if not stack:
         raise ConfigError(
             "MEDALLION_STACK is not set: the stream, queue and staging names derive from the stack name "
             "(export it with the other MEDALLION_* variables from `medallion local-aws up` or the Pulumi outputs)"
         )
-    names = resource_names(
-        stack, project=env.get("MEDALLION_PROJECT", "medallion"), bucket_suffix=env.get("MEDALLION_BUCKET_SUFFIX", "")
-    )
+    names = resource_names(stack, project=settings.project, bucket_suffix=settings.bucket_suffix)
     if settings.zone_roots.get("raw") != names.zone_root("raw"):
         raise ConfigError(
             f"MEDALLION_RAW_BUCKET ({settings.zone_roots.get('raw')}) is not the raw bucket of stack {stack!r} "

@@ -1,4 +1,4 @@
-"""The AWS ingestion commands behind the CLI: `local-aws up`, `ingest stream`, `ingest batch`.
+"""The AWS ingestion commands behind the CLI: `ingest stream` and `ingest batch` (`local-aws up` is in `serve.py`).
 
 Plain functions (the CLI only parses arguments and calls them). The environment decides the
 mechanics, never the caller: on `local-aws` the stream is forwarded to Firehose and the batch copy
@@ -6,7 +6,6 @@ runs locally; on `aws` Firehose and the Step Functions state machine do those ho
 """
 
 import gzip
-import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import WaiterError
 
 from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.ingestion.aws.batch import (
@@ -28,10 +27,8 @@ from medallion_platform.ingestion.aws.batch import (
 )
 from medallion_platform.ingestion.aws.clients import aws_client, deployment_names
 from medallion_platform.ingestion.aws.forwarder import ForwardSummary, S3Checkpoint, forward_stream
-from medallion_platform.ingestion.aws.local_aws import LocalAws, create_resources, local_aws_environ, start_emulator
 from medallion_platform.ingestion.aws.producer import ProduceSummary, jsonl_records, put_records
 from medallion_platform.ingestion.aws.progress import Progress
-from medallion_platform.naming import resource_names
 from medallion_platform.settings import ConfigError, Settings
 
 __all__ = [
@@ -39,61 +36,9 @@ __all__ = [
     "StreamIngestResult",
     "ingest_batch",
     "ingest_stream",
-    "local_aws_down",
-    "local_aws_up",
 ]
 
 CopyMode = Literal["auto", "local", "job", "state-machine"]
-_RUNNING: dict[str, LocalAws] = {}
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def local_aws_up(
-    stack: str = "local", port: int | None = None, *, serve_forever: bool = False, shards: int = 2
-) -> dict[str, str]:
-    """Starts the emulator on 127.0.0.1 (a free port unless `port`), creates the stack's resources,
-    prints the variables to export and returns them. With `serve_forever`, blocks until Ctrl-C, then stops.
-    """
-    if serve_forever:
-        # Ctrl-C and SIGTERM stop it, even when it was started with Ctrl-C ignored (as a background job
-        # of a script is): the disposition is inherited, and Python keeps an inherited "ignore".
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, _interrupt)
-    aws = start_emulator(port)
-    environ: dict[str, str] = {}
-    kept = False
-    # From here on the server thread runs: whatever ends this call (Ctrl-C even while the exports are
-    # printed, or a failure) stops it, or the process would wait for that thread forever.
-    try:
-        resources = create_resources(aws, resource_names(stack), shards=shards)
-        environ = local_aws_environ(aws, resources)
-        print(f"# local AWS for stack {stack!r} on {aws.endpoint_url} (moto; loopback only)", flush=True)
-        for key, value in environ.items():
-            print(f"export {key}={value}", flush=True)
-        if not serve_forever:
-            _RUNNING[aws.endpoint_url] = aws  # stopped by local_aws_down, or with the process
-            kept = True
-            return environ
-        print("# serving; Ctrl-C stops the emulator (its state is in memory and goes with it)", file=sys.stderr)
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        if not serve_forever:
-            raise
-        return environ
-    finally:
-        if not kept:
-            aws.stop()
-
-
-def local_aws_down(endpoint_url: str) -> None:
-    """Stops an emulator started by `local_aws_up(serve_forever=False)` in this process."""
-    aws = _RUNNING.pop(endpoint_url, None)
-    if aws is not None:
-        aws.stop()
 
 
 # -- stream ------------------------------------------------------------------------------------
@@ -108,7 +53,6 @@ def ingest_stream(
     dataset: str,
     files_or_records: Iterable[Path | str | Mapping[str, Any]],
     *,
-    environ: Mapping[str, str] | None = None,
     forward: bool | None = None,
     contracts: dict[str, Contract] | None = None,
 ) -> StreamIngestResult:
@@ -118,7 +62,7 @@ def ingest_stream(
     the forwarder then moves the new stream records to Firehose, as AWS does by itself.
     """
     contract = _contract(dataset, "stream", contracts)
-    names = deployment_names(settings, environ)
+    names = deployment_names(settings)
     items = list(files_or_records)
     total = sum(_count_lines(Path(i)) if isinstance(i, str | Path) else 1 for i in items)
     stream = names.streams[dataset]
@@ -179,7 +123,6 @@ def ingest_batch(
     dataset: str,
     files: Sequence[Path | str],
     *,
-    environ: Mapping[str, str] | None = None,
     copy: CopyMode = "auto",
     wait_seconds: float = 600,
     contracts: dict[str, Contract] | None = None,
@@ -191,7 +134,7 @@ def ingest_batch(
     objects are in raw. `copy="job"` submits the S3 Batch Operations job from here and waits for it.
     """
     _contract(dataset, "batch", contracts)
-    names = deployment_names(settings, environ)
+    names = deployment_names(settings)
     s3 = aws_client(settings, "s3")
     for file in map(Path, files):
         if not file.is_file():
@@ -221,16 +164,18 @@ def ingest_batch(
 
 
 def _wait_for_objects(s3: Any, bucket: str, keys: list[str], wait_seconds: float) -> None:
+    """Waits (boto3's `object_exists` waiter, 5 s apart) until every key is in `bucket`, at most `wait_seconds`."""
+    waiter = s3.get_waiter("object_exists")
     deadline = time.monotonic() + wait_seconds
     for key in keys:
-        while True:
-            try:
-                s3.head_object(Bucket=bucket, Key=key)
-                break
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] not in ("404", "NoSuchKey") or time.monotonic() > deadline:
-                    raise
-                time.sleep(5)
+        remaining = max(1, int((deadline - time.monotonic()) // 5))
+        try:
+            waiter.wait(Bucket=bucket, Key=key, WaiterConfig={"Delay": 5, "MaxAttempts": remaining})
+        except WaiterError:
+            raise RuntimeError(
+                f"s3://{bucket}/{key} did not arrive within {wait_seconds:.0f} s: check the batch-copy state machine's "
+                "executions in Step Functions"
+            ) from None
 
 
 def _contract(dataset: str, kind: str, contracts: dict[str, Contract] | None) -> Contract:
