@@ -11,7 +11,8 @@ pytestmark = pytest.mark.reliability
 def test_two_writers_at_once_neither_crashes_nor_double_writes(reference, existing):
     result = writers_trial(reference, existing=existing)
     for n, outcome in enumerate(result.outcomes, 1):
-        assert not outcome.hung, (
+        hung = outcome.hung
+        assert not hung, (
             f"writer {n} hung (killed after {2 * reference.rerun_timeout:.0f} s); pools: {result.stale_slots}"
         )
     assert result.instance_crashes == 0, [o.last_line for o in result.outcomes]
