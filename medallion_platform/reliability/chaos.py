@@ -98,7 +98,7 @@ def _reference_figures(reference: Reference, figures: Figures) -> None:
     corrupt = [name for name, state in reference.tables.items() if state.error]
     if not reference.outcome.ok or corrupt:
         figures.notes.append(
-            f"reference run failed: rc {reference.outcome.returncode}, corrupt {corrupt}: {reference.outcome.last_line}"
+            f"reference run failed: rc {reference.outcome.returncode}, corrupt {corrupt}: {reference.outcome.error}"
         )
 
 
@@ -175,7 +175,7 @@ _ROWS = (
 def format_figures(figures: Figures) -> str:
     """The figures as a two-column table, then the notes and the verdict."""
     values = asdict(figures)
-    lines = [f"{'figure':42} value", *(f"{label:42} {_show(values[key])}" for label, key in _ROWS)]
+    lines = [f"{'figure':50} value", *(f"{label:50} {_show(values[key])}" for label, key in _ROWS)]
     lines += [f"note: {note}" for note in figures.notes]
     lines.append("FAILED: " + _why(figures) if figures.failed else "passed")
     return "\n".join(lines)
@@ -227,6 +227,7 @@ def _outcome_json(outcome) -> dict[str, object]:
         "seconds": round(outcome.seconds, 2),
         "hung": outcome.hung,
         "last_line": outcome.last_line,
+        "error": outcome.error if not outcome.ok else "",
     }
 
 

@@ -6,6 +6,7 @@ Every wait here has a limit: a child that outlives it has its whole process grou
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 __all__ = ["Outcome", "Writer", "materialize_command", "run_materialize"]
 
 _POLL_SECONDS = 0.01
+_EXCEPTION = re.compile(r"^[\w.]*(Error|Exception|Failure|Interrupt)\b")
 
 
 def materialize_command(data_dir: Path) -> list[str]:
@@ -40,6 +42,7 @@ class Outcome:
     killed: bool = False
     hung: bool = False
     stderr_tail: list[str] | None = None
+    stdout_tail: list[str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -52,6 +55,23 @@ class Outcome:
         traceback's frames) or blank: what a user reads as the error."""
         lines = [line for line in self.stderr_tail or [] if line.strip() and line[0] != " " and "Warning:" not in line]
         return lines[-1].strip() if lines else ""
+
+    @property
+    def error(self) -> str:
+        """What went wrong, for a report: the runs `materialize` printed as FAILED and the first
+        exception line of stderr (else its last line)."""
+        failed = [
+            line.removeprefix("run ").removesuffix("FAILED").strip()
+            for line in self.stdout_tail or []
+            if line.startswith("run ") and line.rstrip().endswith("FAILED")
+        ]
+        exceptions = [
+            line.strip()
+            for line in self.stderr_tail or []
+            if _EXCEPTION.match(line) and "StepExecutionError" not in line
+        ]
+        cause = exceptions[0] if exceptions else self.last_line  # the first failure; later ones follow from it
+        return (f"runs failed: {', '.join(failed)}; " if failed else "") + cause[:300]
 
     @property
     def traceback(self) -> bool:
@@ -113,14 +133,22 @@ class Writer:
         except subprocess.TimeoutExpired:
             self.kill_group()
             code, hung = None, True
-        return Outcome(code, self.elapsed(), killed=hung, hung=hung, stderr_tail=self._stderr_tail())
+        return Outcome(
+            code,
+            self.elapsed(),
+            killed=hung,
+            hung=hung,
+            stderr_tail=self._tail(self.stderr_path),
+            stdout_tail=self._tail(self.stdout_path),
+        )
 
     def killed_outcome(self) -> Outcome:
         """The outcome after `kill_group` (the run the trial killed on purpose)."""
-        return Outcome(self.process.returncode, self.elapsed(), killed=True, stderr_tail=self._stderr_tail())
+        return Outcome(self.process.returncode, self.elapsed(), killed=True, stderr_tail=self._tail(self.stderr_path))
 
-    def _stderr_tail(self, lines: int = 40) -> list[str]:
-        text = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+    @staticmethod
+    def _tail(path: Path, lines: int = 200) -> list[str]:
+        text = path.read_text(errors="replace") if path.exists() else ""
         return text.splitlines()[-lines:]
 
 

@@ -296,7 +296,7 @@ def writers_trial(reference: Reference, *, existing: bool, log: Log = _quiet) ->
     trial = WritersTrial(case, outcomes, comparison, stale_pool_slots(data_dir))
     described = ", ".join(
         f"rc {o.returncode}{' HUNG' if o.hung else ''} in {o.seconds:.1f} s"
-        + (f" ({o.last_line[:160]})" if not o.ok else "")
+        + (f" ({o.error[:200]})" if not o.ok else "")
         for o in outcomes
     )
     log(

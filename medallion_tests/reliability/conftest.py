@@ -12,5 +12,5 @@ ORDERS = 400
 def reference(tmp_path_factory) -> Reference:
     """The corpus and the reference run every trial is compared with (it must itself succeed)."""
     ref = prepare_reference(tmp_path_factory.mktemp("reliability"), orders=ORDERS, seed=7)
-    assert ref.ok, f"reference run: rc {ref.outcome.returncode}: {ref.outcome.last_line}"
+    assert ref.ok, f"reference run: rc {ref.outcome.returncode}: {ref.outcome.error}"
     return ref

@@ -14,7 +14,7 @@ def test_a_rerun_after_kill_9_restores_every_table(reference, trial):
     assert result.killed, f"the run ended before the kill point ({result.point}): the trial tested nothing"
     hung, ok = rerun.hung, rerun.ok
     assert not hung, f"the rerun after the kill hung (killed after {rerun.seconds:.0f} s); pools: {result.stale_slots}"
-    assert ok, f"the rerun failed: rc {rerun.returncode}: {rerun.last_line}"
+    assert ok, f"the rerun failed: rc {rerun.returncode}: {rerun.error}"
     corrupt, duplicated, lost, differing = (
         comparison.corrupt,
         comparison.duplicated_rows,

@@ -11,7 +11,7 @@ def test_redelivery_of_every_object_leaves_trusted_and_refined_unchanged(referen
     result = redelivery_trial(reference)
     assert result.objects == sum(1 for p in (reference.source / "raw" / "landing").rglob("*") if p.is_file())
     assert result.rerun.ok, (
-        f"rc {result.rerun.returncode}{' (hung)' if result.rerun.hung else ''}: {result.rerun.last_line}"
+        f"rc {result.rerun.returncode}{' (hung)' if result.rerun.hung else ''}: {result.rerun.error}"
     )
     assert result.comparison.differing == [], result.comparison.summary()
     for dataset, (redelivered, gained) in result.raw_growth.items():
