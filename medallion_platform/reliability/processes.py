@@ -142,10 +142,6 @@ class Writer:
             stdout_tail=self._tail(self.stdout_path),
         )
 
-    def killed_outcome(self) -> Outcome:
-        """The outcome after `kill_group` (the run the trial killed on purpose)."""
-        return Outcome(self.process.returncode, self.elapsed(), killed=True, stderr_tail=self._tail(self.stderr_path))
-
     @staticmethod
     def _tail(path: Path, lines: int = 200) -> list[str]:
         text = path.read_text(errors="replace") if path.exists() else ""
