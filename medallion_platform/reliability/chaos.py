@@ -164,7 +164,7 @@ _ROWS = (
     ("failed reruns (exit code not 0)", "failed_reruns"),
     ("re-delivery left trusted unchanged", "redelivery_ok"),
     ("two writers: no crash, no double write", "writers_ok"),
-    ("writers dead on instance creation", "instance_crashes"),
+    ("writers dead on / instances broken by creation", "instance_crashes"),
     ("poison objects injected", "poison_injected"),
     ("poison objects isolated", "poison_isolated"),
     ("reference run (s)", "reference_seconds"),

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
-__all__ = ["stale_pool_slots"]
+__all__ = ["UNREADABLE", "stale_pool_slots"]
+
+UNREADABLE = "instance unreadable"
+"""How an entry starts when the instance itself cannot be opened (e.g. two writers created it at once)."""
 
 
 def stale_pool_slots(data_dir: Path) -> list[str]:
@@ -16,8 +19,15 @@ def stale_pool_slots(data_dir: Path) -> list[str]:
     home = data_dir / ".dagster"
     if not (home / "dagster.yaml").exists():
         return []
+    try:
+        return _stale(dg.DagsterInstance.from_config(str(home)))
+    except Exception as exc:  # a broken instance is itself a finding of the trial, never a crash of the harness
+        return [f"{UNREADABLE}: {type(exc).__name__}: {exc}".splitlines()[0][:300]]
+
+
+def _stale(opened) -> list[str]:
     stale = []
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with opened as instance:
         storage = instance.event_log_storage
         for pool in sorted(storage.get_concurrency_keys()):
             info = storage.get_concurrency_info(pool)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medallion_platform.contracts import Contract, load_contracts
-from medallion_platform.reliability.instance_state import stale_pool_slots
+from medallion_platform.reliability.instance_state import UNREADABLE, stale_pool_slots
 from medallion_platform.reliability.lake_state import (
     LakeComparison,
     TableState,
@@ -266,8 +266,9 @@ class WritersTrial:
 
     @property
     def instance_crashes(self) -> int:
-        """Writers that died creating or opening the Dagster instance."""
-        return sum(1 for o in self.outcomes if any(s in "\n".join(o.stderr_tail or []) for s in _INSTANCE_CRASH))
+        """Writers that died creating or opening the Dagster instance, plus one if they left it unreadable."""
+        died = sum(1 for o in self.outcomes if any(s in "\n".join(o.stderr_tail or []) for s in _INSTANCE_CRASH))
+        return died + int(any(s.startswith(UNREADABLE) for s in self.stale_slots))
 
     @property
     def unclear_failures(self) -> int:
