@@ -34,8 +34,7 @@ check-infra: $(STAMP)
 	@if [ -x infra_pulumi/scan/run_scan.sh ]; then infra_pulumi/scan/run_scan.sh; else echo "no infra scan yet"; fi
 
 ui: $(STAMP)
-	mkdir -p data/.dagster
-	DAGSTER_HOME=$(CURDIR)/data/.dagster $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+	$(BIN)/medallion ui
 
 bench: $(STAMP)
 	$(BIN)/medallion bench

@@ -12,15 +12,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ConfigError", "DatabricksConfig", "InfraConfig", "NetworkConfig", "VpnConfig", "load_config"]
+from medallion_platform.settings import ConfigError
+
+__all__ = [
+    "DATABRICKS_AMI_OWNER",
+    "ConfigError",
+    "DatabricksConfig",
+    "InfraConfig",
+    "NetworkConfig",
+    "VpnConfig",
+    "load_config",
+]
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/[\w+=,.@/-]+$")
 MAX_NONCURRENT_DAYS = 7
-
-
-class ConfigError(ValueError):
-    """A stack config value is missing or wrong; the message names the key and the fix."""
+DATABRICKS_AMI_OWNER = "601306020600"
+"""The AWS account that owns the Databricks runtime images (the image-owner condition of the cross-account role)."""
+REGIONAL_BUCKET_KINDS = ("artifacts", "logs", "systemTables", "datasets")
+"""Databricks' own regional buckets that clusters without internet reach through the S3 gateway endpoint."""
 
 
 def _subnet_of(
@@ -45,6 +55,10 @@ class NetworkConfig:
     subnet2_cidr: str
     subnet3_cidr: str
     databricks_subnet_cidrs: tuple[str, str]
+    endpoint_subnet_cidrs: tuple[str, str]
+    """VPC 1 subnets (two AZs) that hold the shared interface endpoints and the Route 53 Resolver."""
+    vpc2_endpoint_subnet_cidr: str
+    """The VPC 2 subnet that holds its STS endpoint."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +87,23 @@ class DatabricksConfig:
     unity_catalog_external_id: str
     workspace_endpoint_service: str
     relay_endpoint_service: str
-    artifact_buckets: tuple[str, ...]
-    """Databricks regional buckets (artifacts, logs) the S3 endpoint policy must still let clusters read."""
+    regional_buckets: Mapping[str, tuple[str, ...]]
+    """Databricks' regional buckets by kind (`REGIONAL_BUCKET_KINDS`), from Databricks' per-region table."""
+    register: bool = False
+    """Register the workspace and Unity Catalog objects with pulumi-databricks (`databricks.register`)."""
+    metastore_id: str = ""
+    """The region's Unity Catalog metastore the workspace is assigned to (needed when registering)."""
+    client_id: str = ""
+    """OAuth client id of the Databricks account service principal that registers (when registering)."""
+    client_secret: Any = None
+    """Its secret: `pulumi config set --secret medallion:databricksClientSecret` (a Pulumi secret)."""
+    platform_principal: str = ""
+    """The platform's own principal (application id), the only reader of raw (`MEDALLION_PLATFORM_PRINCIPAL`)."""
+    catalog: str = "medallion"
+
+    def buckets(self, *kinds: str) -> list[str]:
+        """Regional bucket names of the given kinds (all kinds when none is given)."""
+        return [b for kind in (kinds or REGIONAL_BUCKET_KINDS) for b in self.regional_buckets.get(kind, ())]
 
 
 @dataclass(frozen=True)
@@ -135,6 +164,8 @@ class InfraConfig:
                 subnet2_cidr=field(net, p + "network", "subnet2Cidr"),
                 subnet3_cidr=field(net, p + "network", "subnet3Cidr"),
                 databricks_subnet_cidrs=tuple(field(net, p + "network", "databricksSubnetCidrs")),
+                endpoint_subnet_cidrs=tuple(field(net, p + "network", "endpointSubnetCidrs")),
+                vpc2_endpoint_subnet_cidr=field(net, p + "network", "vpc2EndpointSubnetCidr"),
             ),
             vpn=VpnConfig(
                 customer_gateway_ip=str(field(vpn, p + "vpn", "customerGatewayIp", "")),
@@ -148,7 +179,16 @@ class InfraConfig:
                 unity_catalog_external_id=str(field(dbx, p + "databricks", "unityCatalogExternalId")),
                 workspace_endpoint_service=str(field(dbx, p + "databricks", "workspaceEndpointService")),
                 relay_endpoint_service=str(field(dbx, p + "databricks", "relayEndpointService")),
-                artifact_buckets=tuple(field(dbx, p + "databricks", "artifactBuckets", ())),
+                regional_buckets={
+                    kind: tuple(field(dbx.get("regionalBuckets") or {}, p + "databricks.regionalBuckets", kind, ()))
+                    for kind in REGIONAL_BUCKET_KINDS
+                },
+                register=bool(field(dbx, p + "databricks", "register", False)),
+                metastore_id=str(field(dbx, p + "databricks", "metastoreId", "")),
+                client_id=str(field(dbx, p + "databricks", "clientId", "")),
+                client_secret=values.get(p + "databricksClientSecret"),
+                platform_principal=str(field(dbx, p + "databricks", "platformPrincipal", "")),
+                catalog=str(field(dbx, p + "databricks", "catalog", "medallion")),
             ),
             landing_retention_days=int(field(ret, p + "retention", "landingDays", 30)),
             noncurrent_version_days=int(field(ret, p + "retention", "noncurrentVersionDays", MAX_NONCURRENT_DAYS)),
@@ -170,25 +210,63 @@ class InfraConfig:
         net = self.network
         if len(net.availability_zones) != 2 or len(set(net.availability_zones)) != 2:
             raise ConfigError(f"{src}: `{self.project}:network.availabilityZones` needs two different zones")
-        if len(net.databricks_subnet_cidrs) != 2:
-            raise ConfigError(f"{src}: `{self.project}:network.databricksSubnetCidrs` needs two CIDRs (two AZs)")
+        for key, pair in (
+            ("databricksSubnetCidrs", net.databricks_subnet_cidrs),
+            ("endpointSubnetCidrs", net.endpoint_subnet_cidrs),
+        ):
+            if len(pair) != 2:
+                raise ConfigError(f"{src}: `{self.project}:network.{key}` needs two CIDRs (two AZs)")
         vpc1, vpc2 = ipaddress.ip_network(net.vpc1_cidr), ipaddress.ip_network(net.vpc2_cidr)
         if vpc1.overlaps(vpc2):
-            raise ConfigError(f"{src}: `{self.project}:network` VPC CIDRs overlap; peering needs disjoint ranges")
-        for name, cidr, vpc in (
-            ("subnet1Cidr", net.subnet1_cidr, vpc1),
-            ("subnet2Cidr", net.subnet2_cidr, vpc1),
-            ("subnet3Cidr", net.subnet3_cidr, vpc2),
-            *(("databricksSubnetCidrs", c, vpc1) for c in net.databricks_subnet_cidrs),
-        ):
-            if not _subnet_of(ipaddress.ip_network(cidr), vpc):
-                raise ConfigError(f"{src}: `{self.project}:network.{name}` {cidr} is not inside {vpc}")
+            raise ConfigError(
+                f"{src}: `{self.project}:network` VPC CIDRs overlap; on-premises routing needs disjoint ranges"
+            )
+        self._validate_subnets(src, vpc1, vpc2)
         if self.vpn.enabled and not self.vpn.on_prem_cidrs:
             raise ConfigError(f"{src}: `{self.project}:vpn.onPremCidrs` is required when a customer gateway is set")
+        self._validate_registration(src)
         if not 1 <= self.noncurrent_version_days <= MAX_NONCURRENT_DAYS:
             raise ConfigError(
                 f"{src}: `{self.project}:retention.noncurrentVersionDays` must be 1..{MAX_NONCURRENT_DAYS}"
             )
+
+    def _validate_subnets(self, src: str, vpc1: Any, vpc2: Any) -> None:
+        """Every subnet inside its VPC, and no two subnets overlapping."""
+        net = self.network
+        placed = [
+            ("subnet1Cidr", net.subnet1_cidr, vpc1),
+            ("subnet2Cidr", net.subnet2_cidr, vpc1),
+            ("subnet3Cidr", net.subnet3_cidr, vpc2),
+            ("vpc2EndpointSubnetCidr", net.vpc2_endpoint_subnet_cidr, vpc2),
+            *(("databricksSubnetCidrs", c, vpc1) for c in net.databricks_subnet_cidrs),
+            *(("endpointSubnetCidrs", c, vpc1) for c in net.endpoint_subnet_cidrs),
+        ]
+        seen: list[tuple[str, Any]] = []
+        for name, cidr, vpc in placed:
+            subnet = ipaddress.ip_network(cidr)
+            if not _subnet_of(subnet, vpc):
+                raise ConfigError(f"{src}: `{self.project}:network.{name}` {cidr} is not inside {vpc}")
+            for other_name, other in seen:
+                if subnet.overlaps(other):
+                    raise ConfigError(f"{src}: `{self.project}:network.{name}` {cidr} overlaps `{other_name}` {other}")
+            seen.append((name, subnet))
+
+    def _validate_registration(self, src: str) -> None:
+        """With `databricks.register` on, the account credentials and the metastore must be set."""
+        dbx = self.databricks
+        if not dbx.register:
+            return
+        for key, value in (
+            ("databricks.metastoreId", dbx.metastore_id),
+            ("databricks.clientId", dbx.client_id),
+            ("databricks.platformPrincipal", dbx.platform_principal),
+            ("databricksClientSecret", dbx.client_secret),
+        ):
+            if not value:
+                raise ConfigError(
+                    f"{src}: `{self.project}:{key}` is required when `{self.project}:databricks.register` is true"
+                    + (" (set it with `pulumi config set --secret`)" if key == "databricksClientSecret" else "")
+                )
 
 
 # How each top-level key is read from pulumi.Config: structured values through get_object.
@@ -201,6 +279,7 @@ _KEYS: dict[str, str] = {
     "databricks": "object",
     "retention": "object",
     "protect": "bool",
+    "databricksClientSecret": "secret",
 }
 
 
@@ -210,7 +289,12 @@ def load_config() -> InfraConfig:
 
     project = pulumi.get_project()
     cfg = pulumi.Config(project)
-    getters: dict[str, Callable[[str], Any]] = {"str": cfg.get, "object": cfg.get_object, "bool": cfg.get_bool}
+    getters: dict[str, Callable[[str], Any]] = {
+        "str": cfg.get,
+        "object": cfg.get_object,
+        "bool": cfg.get_bool,
+        "secret": cfg.get_secret,
+    }
     values: dict[str, Any] = {"aws:region": pulumi.Config("aws").get("region")}
     for key, kind in _KEYS.items():
         value = getters[kind](key)

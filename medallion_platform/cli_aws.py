@@ -61,9 +61,11 @@ def cmd_local_aws_up(args: argparse.Namespace) -> int:
 
 def cmd_ingest_stream(args: argparse.Namespace) -> int:
     """Puts JSON-lines records on the dataset's Kinesis stream (on local-aws also forwards them to Firehose)."""
+    from medallion_platform.cli_progress import phases
     from medallion_platform.ingestion.aws.commands import ingest_stream
 
-    result = ingest_stream(args.settings_for(args), args.dataset, args.files)
+    with phases("ingest stream", 1) as progress, progress.step(f"{args.dataset}: {len(args.files)} files"):
+        result = ingest_stream(args.settings_for(args), args.dataset, args.files)
     produced = result.produced
     print(f"stream     {produced.stream}: {produced.records} records, {produced.retried_records} retried")
     if result.forwarded is not None:
@@ -74,10 +76,12 @@ def cmd_ingest_stream(args: argparse.Namespace) -> int:
 
 def cmd_ingest_batch(args: argparse.Namespace) -> int:
     """Uploads export files to staging, then copies them to raw landing (locally, or by S3 Batch Operations)."""
+    from medallion_platform.cli_progress import phases
     from medallion_platform.ingestion.aws.commands import ingest_batch
 
     settings = args.settings_for(args)
-    result = ingest_batch(settings, args.dataset, args.files, copy=args.copy)
+    with phases("ingest batch", 1) as progress, progress.step(f"{args.dataset}: {len(args.files)} files"):
+        result = ingest_batch(settings, args.dataset, args.files, copy=args.copy)
     for staged in result.staged:
         print(f"staged   s3://{staged.bucket}/{staged.key}  {staged.size} bytes  sha256={staged.checksum_sha256}")
     for key in result.landing_keys:

@@ -7,11 +7,11 @@ Nothing here runs at import time: `Settings.from_env()` is called by the Dagster
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from medallion_platform.naming import ZONES
 
@@ -91,14 +91,35 @@ class MedallionEnvironment(BaseSettings):
             if environ is None:
                 return cls()
             prefix = cls.model_config.get("env_prefix", "")
-            values = {
+            values: dict[str, Any] = {
                 (key.removeprefix(prefix).lower() if key.startswith(prefix) else key): value
                 for key, value in environ.items()
                 if value != ""
             }
-            return cls.model_validate(values)
+            return _ExplicitEnvironment(**values)
         except ValidationError as exc:
+            for error in exc.errors():
+                if error["loc"] == ("env",):
+                    raise ConfigError(
+                        f"MEDALLION_ENV={error['input']!r} is not an environment: use one of "
+                        f"{', '.join(get_args(Env))} (unset it for local)"
+                    ) from None
             raise ConfigError(f"invalid Medallion configuration ({_env_problems(exc)})") from None
+
+
+class _ExplicitEnvironment(MedallionEnvironment):
+    """The variables of an explicit mapping only: no other source (`os.environ`, dotenv) is read."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def _env_problems(exc: ValidationError) -> str:

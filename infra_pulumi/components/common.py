@@ -5,13 +5,25 @@ without a dependency cycle (a role policy names a stream that the streaming laye
 """
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 from infra_pulumi.config import InfraConfig
 
-__all__ = ["Arns", "PolicyStatement", "log_group_name", "policy_json", "tags", "zone_prefixes"]
+__all__ = [
+    "Arns",
+    "CarveOut",
+    "PolicyStatement",
+    "deny_for_principal",
+    "deny_outside_endpoints",
+    "log_group_name",
+    "policy_json",
+    "tags",
+    "zone_prefixes",
+]
 
 PolicyStatement = dict[str, Any]
 """One IAM policy statement in its JSON form (`Sid`, `Effect`, `Action`, ...); values may hold Outputs."""
@@ -60,6 +72,10 @@ class Arns:
         """ARN of a CloudWatch log group and its streams."""
         return f"arn:aws:logs:{self.region}:{self.account}:log-group:{name}:*"
 
+    def keys(self) -> str:
+        """ARN pattern of the account's KMS keys in the region."""
+        return f"arn:aws:kms:{self.region}:{self.account}:key/*"
+
     def batch_jobs(self) -> str:
         """ARN pattern of the account's S3 Batch Operations jobs."""
         return f"arn:aws:s3:{self.region}:{self.account}:job/*"
@@ -70,6 +86,87 @@ def policy_json(*statements: PolicyStatement) -> pulumi.Output[str]:
     return pulumi.Output.from_input(list(statements)).apply(
         lambda stmts: json.dumps({"Version": "2012-10-17", "Statement": stmts}, sort_keys=True)
     )
+
+
+@dataclass(frozen=True)
+class CarveOut:
+    """A principal allowed from outside the project's endpoints; `actions` None = every action, else only those."""
+
+    label: str
+    arn: Any
+    actions: tuple[str, ...] | None = None
+
+
+def deny_outside_endpoints(
+    service: str,
+    resources: Sequence[Any],
+    endpoint_ids: Sequence[Any],
+    carve_outs: Sequence[CarveOut],
+    *,
+    extra_exemptions: dict[str, dict[str, Any]] | None = None,
+) -> list[PolicyStatement]:
+    """Resource-policy statements denying `service:*` unless the request came through `endpoint_ids`.
+
+    With no `endpoint_ids` the Deny covers every request (a resource no endpoint serves). The named
+    carve-outs are exempt: whole (`actions` None), or only for their `actions` (a second Deny with
+    `NotAction` catches the rest). AWS service principals (log delivery, EventBridge) stay exempt via
+    `aws:PrincipalIsAWSService`. `extra_exemptions` adds conditions (e.g. Databricks' own principal account).
+    """
+    outside = {"StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)}} if endpoint_ids else {}
+    statements: list[PolicyStatement] = [
+        {
+            "Sid": "DenyOutsideProjectVpcEndpoints" if endpoint_ids else "DenyAllButNamedPrincipals",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": f"{service}:*",
+            "Resource": list(resources),
+            "Condition": _merge_conditions(
+                outside,
+                extra_exemptions or {},
+                {
+                    "ArnNotEquals": {"aws:PrincipalArn": [c.arn for c in sorted(carve_outs, key=lambda c: c.label)]},
+                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+                },
+            ),
+        }
+    ]
+    for carve in sorted(carve_outs, key=lambda c: c.label):
+        if carve.actions is None:
+            continue
+        statements.append(
+            {
+                "Sid": "Limit" + "".join(w.capitalize() for w in carve.label.split("_")) + "OutsideEndpoints",
+                "Effect": "Deny",
+                "Principal": "*",
+                "NotAction": list(carve.actions),
+                "Resource": list(resources),
+                "Condition": {**outside, "ArnEquals": {"aws:PrincipalArn": carve.arn}},
+            }
+        )
+    return statements
+
+
+def deny_for_principal(
+    sid: str, principal_arn: Any, actions: Sequence[str], resources: Sequence[Any]
+) -> PolicyStatement:
+    """A Deny of `actions` on `resources` for one principal, wherever the request comes from."""
+    return {
+        "Sid": sid,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": list(actions),
+        "Resource": list(resources),
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": principal_arn}},
+    }
+
+
+def _merge_conditions(*conditions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One IAM Condition block from several (keys under the same operator are combined, all must hold)."""
+    merged: dict[str, dict[str, Any]] = {}
+    for condition in conditions:
+        for operator, keys in condition.items():
+            merged.setdefault(operator, {}).update(keys)
+    return merged
 
 
 def tags(config: InfraConfig, **extra: str) -> dict[str, str]:

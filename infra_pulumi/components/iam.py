@@ -5,6 +5,8 @@ service (`kms:ViaService`). The only `*` resources are the AWS actions that supp
 (S3 Batch Operations `CreateJob`, CloudWatch Logs delivery, X-Ray), listed in `NO_RESOURCE_ACTIONS`.
 """
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_aws as aws
 
@@ -13,7 +15,7 @@ from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
 
-__all__ = ["NO_RESOURCE_ACTIONS", "Iam"]
+__all__ = ["NO_RESOURCE_ACTIONS", "Iam", "IamArgs"]
 
 _LOG_DELIVERY = [
     "logs:CreateLogDelivery",
@@ -43,25 +45,42 @@ _READ = ["s3:GetObject", "s3:GetObjectVersion"]
 _WRITE = ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 
 
+@dataclass(frozen=True)
+class IamArgs:
+    """What the IAM layer needs: the config, the names, the keys and the contract datasets."""
+
+    config: InfraConfig
+    names: ResourceNames
+    keys: Keys
+    datasets: list[str]
+
+
 class Iam(pulumi.ComponentResource):
     """Service roles, named by `medallion_platform.naming` so the emulator and the cloud agree."""
 
-    def __init__(
-        self,
-        name: str,
-        config: InfraConfig,
-        names: ResourceNames,
-        keys: Keys,
-        datasets: list[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: IamArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("medallion:infra:Iam", name, None, opts)
-        self._config, self._names, self._arns = config, names, Arns(config)
-        a, b = self._arns, names.buckets
-        via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}}
-        raw, staging = b["raw"], b["staging"]
+        self._name, self._args, self._arns = name, args, Arns(args.config)
+        self._via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{args.config.region}.amazonaws.com"}}
+        self.firehose = self._firehose()
+        self.batch_operations = self._batch_operations()
+        self.step_functions = self._step_functions()
+        self.events_start_batch_copy = self._events_start_batch_copy()
+        self.dagster_worker = self._role("dagster_worker", "ecs-tasks.amazonaws.com", self._worker_statements())
+        self.register_outputs(
+            {
+                "firehose_role_arn": self.firehose.arn,
+                "batch_operations_role_arn": self.batch_operations.arn,
+                "step_functions_role_arn": self.step_functions.arn,
+                "dagster_worker_role_arn": self.dagster_worker.arn,
+            }
+        )
 
-        firehose_statements: list[PolicyStatement] = [
+    def _firehose(self) -> aws.iam.Role:
+        """Firehose: read the project streams, write raw `landing/` and `errors/`, deliver its logs."""
+        cfg, names, keys, a = self._args.config, self._args.names, self._args.keys, self._arns
+        raw = names.buckets["raw"]
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "ReadProjectStreams",
                 "Effect": "Allow",
@@ -79,7 +98,7 @@ class Iam(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt"],
                 "Resource": [keys.streams.arn],
-                "Condition": {"StringEquals": {"kms:ViaService": f"kinesis.{config.region}.amazonaws.com"}},
+                "Condition": {"StringEquals": {"kms:ViaService": f"kinesis.{cfg.region}.amazonaws.com"}},
             },
             {
                 "Sid": "LocateRaw",
@@ -99,18 +118,22 @@ class Iam(pulumi.ComponentResource):
                 "Effect": "Allow",
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": [keys.raw.arn],
-                "Condition": via_s3,
+                "Condition": self._via_s3,
             },
             {
                 "Sid": "WriteDeliveryLogs",
                 "Effect": "Allow",
                 "Action": ["logs:PutLogEvents", "logs:CreateLogStream"],
-                "Resource": [a.log_group(log_group_name(config, "firehose"))],
+                "Resource": [a.log_group(log_group_name(cfg, "firehose"))],
             },
         ]
-        self.firehose = self._role("firehose", "firehose.amazonaws.com", firehose_statements)
+        return self._role("firehose", "firehose.amazonaws.com", statements)
 
-        batch_statements: list[PolicyStatement] = [
+    def _batch_operations(self) -> aws.iam.Role:
+        """S3 Batch Operations: read staging exports, write reports there, copy into raw `landing/`."""
+        names, keys, a = self._args.names, self._args.keys, self._arns
+        raw, staging = names.buckets["raw"], names.buckets["staging"]
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "ListStagingForManifest",
                 "Effect": "Allow",
@@ -118,30 +141,22 @@ class Iam(pulumi.ComponentResource):
                 "Resource": [a.bucket(staging)],
             },
             {"Sid": "ReadExports", "Effect": "Allow", "Action": _READ, "Resource": [a.objects(staging)]},
-            {
-                "Sid": "WriteReports",
-                "Effect": "Allow",
-                "Action": _WRITE,
-                "Resource": [a.objects(staging, "_reports/")],
-            },
+            {"Sid": "WriteReports", "Effect": "Allow", "Action": _WRITE, "Resource": [a.objects(staging, "_reports/")]},
             {"Sid": "LocateRaw", "Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [a.bucket(raw)]},
+            {"Sid": "CopyIntoLanding", "Effect": "Allow", "Action": _WRITE, "Resource": [a.objects(raw, "landing/")]},
             {
-                "Sid": "CopyIntoLanding",
-                "Effect": "Allow",
-                "Action": _WRITE,
-                "Resource": [a.objects(raw, "landing/")],
-            },
-            {
-                "Sid": "UseRawKey",
+                "Sid": "UseStagingAndRawKeys",
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": [keys.raw.arn],
-                "Condition": via_s3,
+                "Resource": [keys.staging.arn, keys.raw.arn],
+                "Condition": self._via_s3,
             },
         ]
-        self.batch_operations = self._role("batch_operations", "batchoperations.s3.amazonaws.com", batch_statements)
+        return self._role("batch_operations", "batchoperations.s3.amazonaws.com", statements)
 
-        sfn_statements: list[PolicyStatement] = [
+    def _step_functions(self) -> aws.iam.Role:
+        """Step Functions: create and watch the copy jobs, pass the Batch Operations role, log, trace."""
+        statements: list[PolicyStatement] = [
             {
                 "Sid": "StartCopyJobs",
                 "Effect": "Allow",
@@ -149,7 +164,12 @@ class Iam(pulumi.ComponentResource):
                 "Resource": "*",
                 "Condition": {"StringEquals": {"s3:RequestJobOperation": "S3PutObjectCopy"}},
             },
-            {"Sid": "WatchCopyJobs", "Effect": "Allow", "Action": ["s3:DescribeJob"], "Resource": [a.batch_jobs()]},
+            {
+                "Sid": "WatchCopyJobs",
+                "Effect": "Allow",
+                "Action": ["s3:DescribeJob"],
+                "Resource": [self._arns.batch_jobs()],
+            },
             {
                 "Sid": "PassBatchRole",
                 "Effect": "Allow",
@@ -165,36 +185,22 @@ class Iam(pulumi.ComponentResource):
                 "Resource": "*",
             },
         ]
-        self.step_functions = self._role("step_functions", "states.amazonaws.com", sfn_statements)
+        return self._role("step_functions", "states.amazonaws.com", statements)
 
-        self.events_start_batch_copy = self._role(
-            "events_start_batch_copy",
-            "events.amazonaws.com",
-            [
-                {
-                    "Sid": "StartBatchCopy",
-                    "Effect": "Allow",
-                    "Action": ["states:StartExecution"],
-                    "Resource": [a.state_machine(names.batch_copy_state_machine)],
-                }
-            ],
-        )
+    def _events_start_batch_copy(self) -> aws.iam.Role:
+        """EventBridge: start the batch-copy state machine, nothing else."""
+        machine = self._arns.state_machine(self._args.names.batch_copy_state_machine)
+        statement = {
+            "Sid": "StartBatchCopy",
+            "Effect": "Allow",
+            "Action": ["states:StartExecution"],
+            "Resource": [machine],
+        }
+        return self._role("events_start_batch_copy", "events.amazonaws.com", [statement])
 
-        self.dagster_worker = self._role(
-            "dagster_worker", "ecs-tasks.amazonaws.com", self._worker_statements(keys, datasets)
-        )
-        self.register_outputs(
-            {
-                "firehose_role_arn": self.firehose.arn,
-                "batch_operations_role_arn": self.batch_operations.arn,
-                "step_functions_role_arn": self.step_functions.arn,
-                "dagster_worker_role_arn": self.dagster_worker.arn,
-            }
-        )
-
-    def _worker_statements(self, keys: Keys, datasets: list[str]) -> list[PolicyStatement]:
+    def _worker_statements(self) -> list[PolicyStatement]:
         """Dagster workers: read landing, write each zone's table prefixes, read the landing queue."""
-        cfg, names, a = self._config, self._names, self._arns
+        cfg, names, keys, a = self._args.config, self._args.names, self._args.keys, self._arns
         statements: list[PolicyStatement] = [
             {
                 "Sid": "ReadLanding",
@@ -203,38 +209,15 @@ class Iam(pulumi.ComponentResource):
                 "Resource": [a.objects(names.buckets["raw"], "landing/")],
             }
         ]
-        for zone, prefixes in zone_prefixes(datasets).items():
-            bucket = names.buckets[zone]
-            statements.append(
-                {
-                    "Sid": f"List{zone.capitalize()}",
-                    "Effect": "Allow",
-                    "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-                    "Resource": [a.bucket(bucket)],
-                    **(
-                        {"Condition": {"StringLike": {"s3:prefix": ["landing/*", *(f"{p}*" for p in prefixes)]}}}
-                        if zone == "raw"
-                        else {"Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}}}
-                        if prefixes != [""]
-                        else {}
-                    ),
-                }
-            )
-            statements.append(
-                {
-                    "Sid": f"ReadWrite{zone.capitalize()}Tables",
-                    "Effect": "Allow",
-                    "Action": [*_READ, *_WRITE, "s3:DeleteObject"],
-                    "Resource": [a.objects(bucket, p) for p in prefixes],
-                }
-            )
+        for zone, prefixes in zone_prefixes(self._args.datasets).items():
+            statements += self._zone_table_statements(zone, prefixes)
         statements += [
             {
                 "Sid": "UseZoneKeys",
                 "Effect": "Allow",
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": [keys.raw.arn, keys.curated.arn],
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{cfg.region}.amazonaws.com"}},
+                "Resource": [keys.raw.arn, keys.trusted.arn, keys.refined.arn],
+                "Condition": self._via_s3,
             },
             {
                 "Sid": "ConsumeLandingEvents",
@@ -258,12 +241,35 @@ class Iam(pulumi.ComponentResource):
         ]
         return statements
 
+    def _zone_table_statements(self, zone: str, prefixes: list[str]) -> list[PolicyStatement]:
+        """List the zone's table prefixes (raw also `landing/`) and read/write their objects."""
+        bucket, a = self._args.names.buckets[zone], self._arns
+        listed = ["landing/*", *(f"{p}*" for p in prefixes)] if zone == "raw" else [f"{p}*" for p in prefixes]
+        listing: PolicyStatement = {
+            "Sid": f"List{zone.capitalize()}",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": [a.bucket(bucket)],
+        }
+        if prefixes != [""]:
+            listing["Condition"] = {"StringLike": {"s3:prefix": listed}}
+        return [
+            listing,
+            {
+                "Sid": f"ReadWrite{zone.capitalize()}Tables",
+                "Effect": "Allow",
+                "Action": [*_READ, *_WRITE, "s3:DeleteObject"],
+                "Resource": [a.objects(bucket, p) for p in prefixes],
+            },
+        ]
+
     def _role(self, key: str, service: str, statements: list[PolicyStatement]) -> aws.iam.Role:
-        cfg = self._config
-        role_name = self._names.roles.get(key, f"{self._names.project}-{self._names.stack}-{key.replace('_', '-')}")
-        child = pulumi.ResourceOptions(parent=self)
+        cfg, names = self._args.config, self._args.names
+        role_name = names.roles.get(key, f"{names.project}-{names.stack}-{key.replace('_', '-')}")
+        former = key.replace("_", "-")  # the child names before the `<component>-` prefix: aliased, stacks keep them
+        slug = f"{self._name}-{former}"
         role = aws.iam.Role(
-            f"{key.replace('_', '-')}-role",
+            f"{slug}-role",
             name=role_name,
             assume_role_policy=policy_json(
                 {
@@ -275,13 +281,13 @@ class Iam(pulumi.ComponentResource):
             ),
             max_session_duration=3600,
             tags=tags(cfg, role=key),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{former}-role")]),
         )
         aws.iam.RolePolicy(
-            f"{key.replace('_', '-')}-policy",
+            f"{slug}-policy",
             name=f"{role_name}-least-privilege",
             role=role.id,
             policy=policy_json(*statements),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=f"{former}-policy")]),
         )
         return role

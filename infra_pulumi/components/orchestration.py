@@ -7,17 +7,34 @@
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import log_group_name, policy_json, tags
+from infra_pulumi.components.common import (
+    CarveOut,
+    deny_for_principal,
+    deny_outside_endpoints,
+    log_group_name,
+    policy_json,
+    tags,
+)
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.ingestion.aws.events import LANDING_MAX_RECEIVE_COUNT, landing_event_pattern
 from medallion_platform.naming import ResourceNames
 
-__all__ = ["Orchestration", "batch_copy_definition"]
+__all__ = ["QUEUE_DATA_ACTIONS", "Orchestration", "OrchestrationArgs", "batch_copy_definition"]
+
+QUEUE_DATA_ACTIONS = (
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:PurgeQueue",
+)
+"""Queue actions that touch messages; the deploy role may do everything else (attributes, tags) from outside."""
 
 
 def batch_copy_definition(
@@ -97,134 +114,185 @@ def batch_copy_definition(
     return json.dumps(definition, sort_keys=True)
 
 
+@dataclass(frozen=True)
+class OrchestrationArgs:
+    """The buckets, roles and endpoints the orchestration layer wires together."""
+
+    config: InfraConfig
+    names: ResourceNames
+    keys: Keys
+    raw_bucket: aws.s3.Bucket
+    staging_bucket: aws.s3.Bucket
+    batch_role: aws.iam.Role
+    step_functions_role: aws.iam.Role
+    events_role: aws.iam.Role
+    batch_datasets: Sequence[str]
+    sqs_endpoint_ids: Sequence[pulumi.Input[str]]
+    """The SQS interface endpoint(s): the only network path to the queues, but for EventBridge and admins."""
+
+
 class Orchestration(pulumi.ComponentResource):
     """Landing queue and its rule; the batch-copy state machine and its rule."""
 
-    def __init__(
-        self,
-        name: str,
-        config: InfraConfig,
-        names: ResourceNames,
-        keys: Keys,
-        raw_bucket: aws.s3.Bucket,
-        staging_bucket: aws.s3.Bucket,
-        batch_role: aws.iam.Role,
-        step_functions_role: aws.iam.Role,
-        events_role: aws.iam.Role,
-        batch_datasets: Sequence[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: OrchestrationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("medallion:infra:Orchestration", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name, self._args = name, args
+        self.dead_letter_queue, self.queue = self._queues()
+        self.landing_rule = self._landing_rule()
+        self.log_group, self.state_machine = self._state_machine()
+        self.staging_rule = self._staging_rule()
+        self._queue_policies()
+        self.register_outputs(
+            {
+                "landing_queue_url": self.queue.url,
+                "landing_dlq_url": self.dead_letter_queue.url,
+                "batch_copy_state_machine_arn": self.state_machine.arn,
+            }
+        )
 
-        self.dead_letter_queue = aws.sqs.Queue(
-            "landing-dlq",
+    def _child(self, former_name: str) -> pulumi.ResourceOptions:
+        """Parented here; aliased to the child's name before the `<component>-` prefix, so stacks keep it."""
+        return pulumi.ResourceOptions(parent=self, aliases=[pulumi.Alias(name=former_name)])
+
+    def _queues(self) -> tuple[aws.sqs.Queue, aws.sqs.Queue]:
+        """The landing queue (CMK, long polling) and its DLQ, with a redrive that only it may use."""
+        cfg, names, keys = self._args.config, self._args.names, self._args.keys
+        dlq = aws.sqs.Queue(
+            f"{self._name}-landing-dlq",
             name=names.landing_dlq,
             kms_master_key_id=keys.events.arn,
             kms_data_key_reuse_period_seconds=300,
             message_retention_seconds=14 * 24 * 3600,
-            tags=tags(config),
-            opts=child,
+            tags=tags(cfg),
+            opts=self._child("landing-dlq"),
         )
-        self.queue = aws.sqs.Queue(
-            "landing-queue",
+        queue = aws.sqs.Queue(
+            f"{self._name}-landing-queue",
             name=names.landing_queue,
             kms_master_key_id=keys.events.arn,
             kms_data_key_reuse_period_seconds=300,
             visibility_timeout_seconds=300,
             message_retention_seconds=4 * 24 * 3600,
             receive_wait_time_seconds=20,
-            redrive_policy=self.dead_letter_queue.arn.apply(
+            redrive_policy=dlq.arn.apply(
                 lambda arn: json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": LANDING_MAX_RECEIVE_COUNT})
             ),
-            tags=tags(config),
-            opts=child,
+            tags=tags(cfg),
+            opts=self._child("landing-queue"),
         )
         aws.sqs.RedriveAllowPolicy(
-            "landing-dlq-redrive-allow",
-            queue_url=self.dead_letter_queue.id,
-            redrive_allow_policy=self.queue.arn.apply(
+            f"{self._name}-landing-dlq-redrive-allow",
+            queue_url=dlq.id,
+            redrive_allow_policy=queue.arn.apply(
                 lambda arn: json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [arn]})
             ),
-            opts=child,
+            opts=self._child("landing-dlq-redrive-allow"),
         )
-        self.landing_rule = aws.cloudwatch.EventRule(
-            "landing-object-created",
+        return dlq, queue
+
+    def _landing_rule(self) -> aws.cloudwatch.EventRule:
+        """raw "Object Created" under `landing/` → the landing queue (pattern shared with the emulator)."""
+        cfg, names = self._args.config, self._args.names
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-landing-object-created",
             name=names.landing_rule,
             description="Objects created under landing/ in raw, for the Dagster landing sensor",
-            event_pattern=raw_bucket.bucket.apply(lambda b: json.dumps(landing_event_pattern(b))),
-            tags=tags(config),
-            opts=child,
+            event_pattern=self._args.raw_bucket.bucket.apply(lambda b: json.dumps(landing_event_pattern(b))),
+            tags=tags(cfg),
+            opts=self._child("landing-object-created"),
         )
         aws.cloudwatch.EventTarget(
-            "landing-to-queue",
-            rule=self.landing_rule.name,
+            f"{self._name}-landing-to-queue",
+            rule=rule.name,
             arn=self.queue.arn,
             dead_letter_config={"arn": self.dead_letter_queue.arn},
             retry_policy={"maximum_event_age_in_seconds": 24 * 3600, "maximum_retry_attempts": 185},
-            opts=child,
+            opts=self._child("landing-to-queue"),
         )
+        return rule
 
-        self.log_group = aws.cloudwatch.LogGroup(
-            "batch-copy-logs",
-            name=log_group_name(config, "states/batch-copy"),
-            kms_key_id=keys.logs.arn,
-            retention_in_days=config.log_retention_days,
-            tags=tags(config),
-            opts=child,
+    def _state_machine(self) -> tuple[aws.cloudwatch.LogGroup, aws.sfn.StateMachine]:
+        """The batch-copy state machine (logged with the logs CMK, traced)."""
+        a = self._args
+        cfg = a.config
+        log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-batch-copy-logs",
+            name=log_group_name(cfg, "states/batch-copy"),
+            kms_key_id=a.keys.logs.arn,
+            retention_in_days=cfg.log_retention_days,
+            tags=tags(cfg),
+            opts=self._child("batch-copy-logs"),
         )
-        self.state_machine = aws.sfn.StateMachine(
-            "batch-copy",
-            name=names.batch_copy_state_machine,
+        machine = aws.sfn.StateMachine(
+            f"{self._name}-batch-copy",
+            name=a.names.batch_copy_state_machine,
             type="STANDARD",
-            role_arn=step_functions_role.arn,
-            definition=pulumi.Output.all(staging_bucket.arn, raw_bucket.arn, keys.raw.arn, batch_role.arn).apply(
+            role_arn=a.step_functions_role.arn,
+            definition=pulumi.Output.all(
+                a.staging_bucket.arn, a.raw_bucket.arn, a.keys.raw.arn, a.batch_role.arn
+            ).apply(
                 lambda v: batch_copy_definition(
-                    config, staging_bucket_arn=v[0], raw_bucket_arn=v[1], raw_key_arn=v[2], batch_role_arn=v[3]
+                    cfg, staging_bucket_arn=v[0], raw_bucket_arn=v[1], raw_key_arn=v[2], batch_role_arn=v[3]
                 )
             ),
             logging_configuration={
                 "level": "ALL",
                 "include_execution_data": True,
-                "log_destination": self.log_group.arn.apply(lambda arn: f"{arn}:*"),
+                "log_destination": log_group.arn.apply(lambda arn: f"{arn}:*"),
             },
             tracing_configuration={"enabled": True},
-            tags=tags(config),
-            opts=child,
+            tags=tags(cfg),
+            opts=self._child("batch-copy"),
         )
-        self.staging_rule = aws.cloudwatch.EventRule(
-            "staging-export-created",
-            name=names.staging_rule,
+        return log_group, machine
+
+    def _staging_rule(self) -> aws.cloudwatch.EventRule:
+        """staging "Object Created" under `<batch dataset>/` → the state machine."""
+        a = self._args
+        datasets = list(a.batch_datasets)
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-staging-export-created",
+            name=a.names.staging_rule,
             description="On-premises export landed in staging: copy it to raw landing",
-            event_pattern=staging_bucket.bucket.apply(
+            event_pattern=a.staging_bucket.bucket.apply(
                 lambda b: json.dumps(
                     {
                         "source": ["aws.s3"],
                         "detail-type": ["Object Created"],
-                        "detail": {
-                            "bucket": {"name": [b]},
-                            "object": {"key": [{"prefix": f"{d}/"} for d in batch_datasets]},
-                        },
+                        "detail": {"bucket": {"name": [b]}, "object": {"key": [{"prefix": f"{d}/"} for d in datasets]}},
                     }
                 )
             ),
-            tags=tags(config),
-            opts=child,
+            tags=tags(a.config),
+            opts=self._child("staging-export-created"),
         )
         aws.cloudwatch.EventTarget(
-            "staging-to-batch-copy",
-            rule=self.staging_rule.name,
+            f"{self._name}-staging-to-batch-copy",
+            rule=rule.name,
             arn=self.state_machine.arn,
-            role_arn=events_role.arn,
+            role_arn=a.events_role.arn,
             dead_letter_config={"arn": self.dead_letter_queue.arn},
-            opts=child,
+            opts=self._child("staging-to-batch-copy"),
         )
+        return rule
+
+    def _queue_policies(self) -> None:
+        """EventBridge (its rules only) sends; nothing else from outside the SQS endpoint; TLS only."""
+        cfg = self._args.config
+        carve_outs = [
+            CarveOut("break_glass", cfg.break_glass_role_arn),
+            CarveOut("deployer", cfg.deploy_role_arn),
+        ]
         for queue, label, rules in (
             (self.queue, "landing", [self.landing_rule.arn]),
             (self.dead_letter_queue, "landing-dlq", [self.landing_rule.arn, self.staging_rule.arn]),
         ):
+            outside = deny_outside_endpoints("sqs", [queue.arn], self._args.sqs_endpoint_ids, carve_outs)
+            outside.append(
+                deny_for_principal("DeployerNeverTouchesMessages", cfg.deploy_role_arn, QUEUE_DATA_ACTIONS, [queue.arn])
+            )
             aws.sqs.QueuePolicy(
-                f"{label}-queue-policy",
+                f"{self._name}-{label}-queue-policy",
                 queue_url=queue.id,
                 policy=policy_json(
                     {
@@ -243,13 +311,7 @@ class Orchestration(pulumi.ComponentResource):
                         "Resource": queue.arn,
                         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
                     },
+                    *outside,
                 ),
-                opts=child,
+                opts=self._child(f"{label}-queue-policy"),
             )
-        self.register_outputs(
-            {
-                "landing_queue_url": self.queue.url,
-                "landing_dlq_url": self.dead_letter_queue.url,
-                "batch_copy_state_machine_arn": self.state_machine.arn,
-            }
-        )

@@ -1,27 +1,33 @@
-"""Storage: the raw, trusted, refined, staging and access-log buckets, locked down.
+"""Storage: the raw, trusted, refined, staging and access-log buckets (and the Databricks root bucket), locked down.
 
 Every bucket: ACLs disabled, public access blocked, versioning with noncurrent versions expired after
 `retention.noncurrentVersionDays` (at most 7), incomplete uploads aborted, access logs, and a policy
-that denies plain HTTP and any request that did not come through the project's S3 endpoints, except
-for the named service roles that cannot (Firehose, S3 Batch Operations, Unity Catalog, break-glass,
-the deployer). Data buckets use a customer-managed key with an S3 bucket key and refuse SSE-C.
+that denies plain HTTP and any request that did not come through the bucket's own endpoints (its zone's
+S3 interface endpoint, and for the zones the compute gateway endpoint), except for named carve-outs:
+service roles whose requests cannot (Firehose, S3 Batch Operations), the break-glass role, the deployer
+(bucket configuration only) and Unity Catalog (its data actions only; raw read-only). Data buckets use
+their own customer-managed key with an S3 bucket key and refuse SSE-C.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import Arns, PolicyStatement, policy_json, tags
+from infra_pulumi.components.common import Arns, CarveOut, PolicyStatement, deny_outside_endpoints, policy_json, tags
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
 
-__all__ = ["BUCKET_ROLES", "EVENT_BUCKETS", "Storage"]
+__all__ = ["BUCKET_CONFIG_ACTIONS", "BUCKET_ROLES", "EVENT_BUCKETS", "Storage"]
 
 BUCKET_ROLES = ("raw", "trusted", "refined", "staging", "access_logs")
 EVENT_BUCKETS = ("raw", "staging")
 """Buckets that send "Object Created" events to EventBridge (landing sensor, batch copy)."""
+BUCKET_CONFIG_ACTIONS = ("s3:*Bucket*", "s3:*Configuration")
+"""What the deploy role may do from outside the endpoints: bucket settings (policy, versioning, lifecycle,
+encryption, logging, notifications, tags; HeadBucket needs s3:ListBucket), never object reads or writes."""
 
 
 class Storage(pulumi.ComponentResource):
@@ -33,18 +39,26 @@ class Storage(pulumi.ComponentResource):
         config: InfraConfig,
         names: ResourceNames,
         keys: Keys,
-        endpoint_ids: Sequence[pulumi.Input[str]],
-        carve_outs: Mapping[str, Mapping[str, pulumi.Input[str]]],
+        endpoint_ids: Mapping[str, Sequence[pulumi.Input[str]]],
+        carve_outs: Mapping[str, Sequence[CarveOut]],
+        extra_statements: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        """`carve_outs[bucket_role]` maps a label (e.g. "firehose") to a role ARN allowed from outside the endpoints."""
+        """Per bucket role: the endpoints it accepts, the principals allowed from outside them, and (e.g. for
+        the Databricks root bucket, role `databricks_root`, given in `names.buckets`) a JSON policy to merge in."""
         super().__init__("medallion:infra:Storage", name, None, opts)
         self._config, self._names, self._arns = config, names, Arns(config)
-        bucket_keys = {"raw": keys.raw, "staging": keys.raw, "trusted": keys.curated, "refined": keys.curated}
+        # SSE-S3 where the writer cannot use our keys: S3 log delivery, and Databricks' control plane on the
+        # workspace root bucket (a customer key there is a separate Databricks storage-key configuration)
+        bucket_keys = {**keys.data, "access_logs": None, "databricks_root": None}
         self.buckets: dict[str, aws.s3.Bucket] = {}
-        self.access_logs = self._bucket("access_logs", None, endpoint_ids, carve_outs.get("access_logs", {}))
-        for role in BUCKET_ROLES[:-1]:
-            self.buckets[role] = self._bucket(role, bucket_keys[role], endpoint_ids, carve_outs.get(role, {}))
+        extra = extra_statements or {}
+        self.access_logs = self._bucket("access_logs", None, [], carve_outs.get("access_logs", []))
+        roles = [r for r in names.buckets if r != "access_logs"]
+        for role in roles:
+            self.buckets[role] = self._bucket(
+                role, bucket_keys[role], endpoint_ids.get(role, []), carve_outs.get(role, []), extra.get(role)
+            )
         self.buckets["access_logs"] = self.access_logs
         self.register_outputs({f"{r}_bucket": b.bucket for r, b in self.buckets.items()})
 
@@ -53,7 +67,8 @@ class Storage(pulumi.ComponentResource):
         role: str,
         key: aws.kms.Key | None,
         endpoint_ids: Sequence[pulumi.Input[str]],
-        carve_outs: Mapping[str, pulumi.Input[str]],
+        carve_outs: Sequence[CarveOut],
+        extra_policy: pulumi.Input[str] | None = None,
     ) -> aws.s3.Bucket:
         cfg, name = self._config, self._names.buckets[role]
         slug = role.replace("_", "-")
@@ -117,7 +132,7 @@ class Storage(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{slug}-policy",
             bucket=bucket.id,
-            policy=self._policy(role, endpoint_ids, carve_outs),
+            policy=self._policy(role, endpoint_ids, carve_outs, extra_policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[public_block]),
         )
         return bucket
@@ -165,7 +180,8 @@ class Storage(pulumi.ComponentResource):
         self,
         role: str,
         endpoint_ids: Sequence[pulumi.Input[str]],
-        carve_outs: Mapping[str, pulumi.Input[str]],
+        carve_outs: Sequence[CarveOut],
+        extra_policy: pulumi.Input[str] | None,
     ) -> pulumi.Output[str]:
         name = self._names.buckets[role]
         resources = [self._arns.bucket(name), self._arns.objects(name)]
@@ -177,35 +193,43 @@ class Storage(pulumi.ComponentResource):
                 "Action": "s3:*",
                 "Resource": resources,
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-            {
-                # Carve-outs by name: service roles whose requests cannot come through our endpoints.
-                "Sid": "DenyOutsideProjectVpcEndpoints",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": resources,
-                "Condition": {
-                    "StringNotEquals": {"aws:SourceVpce": list(endpoint_ids)},
-                    "ArnNotEquals": {"aws:PrincipalArn": [carve_outs[k] for k in sorted(carve_outs)]},
-                    "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+            }
+        ]
+        # No endpoint serves the access logs: there the Deny covers every request but the carve-outs'.
+        statements += deny_outside_endpoints("s3", resources, endpoint_ids, carve_outs, **self._exempt(role))
+        if role == "access_logs":
+            statements.append(self._log_delivery(name))
+        document = policy_json(*statements)
+        if extra_policy is None:
+            return document
+        return pulumi.Output.all(document, extra_policy).apply(lambda docs: _merge_policies(*docs))
+
+    def _exempt(self, role: str) -> dict:
+        """The Databricks root bucket is also used by Databricks' control plane, from its own account."""
+        if role != "databricks_root":
+            return {}
+        account = self._config.databricks.aws_account_id
+        return {"extra_exemptions": {"StringNotEquals": {"aws:PrincipalAccount": account}}}
+
+    def _log_delivery(self, name: str) -> PolicyStatement:
+        return {
+            "Sid": "S3ServerAccessLogDelivery",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": self._arns.objects(name),
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": self._config.account_id},
+                "ArnLike": {
+                    "aws:SourceArn": [
+                        self._arns.bucket(b) for r, b in self._names.buckets.items() if r != "access_logs"
+                    ]
                 },
             },
-        ]
-        if role == "access_logs":
-            statements.append(
-                {
-                    "Sid": "S3ServerAccessLogDelivery",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "logging.s3.amazonaws.com"},
-                    "Action": "s3:PutObject",
-                    "Resource": self._arns.objects(name),
-                    "Condition": {
-                        "StringEquals": {"aws:SourceAccount": self._config.account_id},
-                        "ArnLike": {
-                            "aws:SourceArn": [self._arns.bucket(b) for r, b in self._names.buckets.items() if r != role]
-                        },
-                    },
-                }
-            )
-        return policy_json(*statements)
+        }
+
+
+def _merge_policies(*documents: str) -> str:
+    """One policy document with the statements of all `documents` (JSON)."""
+    statements = [stmt for doc in documents for stmt in json.loads(doc)["Statement"]]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)

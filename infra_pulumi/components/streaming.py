@@ -2,19 +2,38 @@
 
 Firehose writes `landing/<dataset>/YYYY/MM/DD/HH/…` in the raw bucket with the raw key, and failed
 records under `errors/firehose/<dataset>/<error type>/YYYY/MM/DD/HH/`, the layout the platform reads.
+Each stream's resource policy denies every request that does not come through the project's Kinesis
+endpoint, except Firehose's role (it reads from the AWS side), the break-glass role, and the deployer
+for stream configuration only.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_aws as aws
 
-from infra_pulumi.components.common import log_group_name, tags
+from infra_pulumi.components.common import (
+    CarveOut,
+    deny_for_principal,
+    deny_outside_endpoints,
+    log_group_name,
+    policy_json,
+    tags,
+)
 from infra_pulumi.components.keys import Keys
 from infra_pulumi.config import InfraConfig
 from medallion_platform.naming import ResourceNames
 
-__all__ = ["Streaming", "firehose_prefixes"]
+__all__ = ["STREAM_DATA_ACTIONS", "Streaming", "firehose_prefixes"]
+
+STREAM_DATA_ACTIONS = (
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:SubscribeToShard",
+)
+"""Record reads and writes; the deploy role may do everything else (describe, tag, retention) from outside."""
 
 
 def firehose_prefixes(names: ResourceNames, dataset: str) -> tuple[str, str]:
@@ -37,6 +56,7 @@ class Streaming(pulumi.ComponentResource):
         keys: Keys,
         raw_bucket: aws.s3.Bucket,
         firehose_role: aws.iam.Role,
+        kinesis_endpoint_ids: Sequence[pulumi.Input[str]],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("medallion:infra:Streaming", name, None, opts)
@@ -66,6 +86,7 @@ class Streaming(pulumi.ComponentResource):
             log_stream = aws.cloudwatch.LogStream(
                 f"{slug}-delivery-log", name=f"{dataset}-to-raw", log_group_name=self.log_group.name, opts=child
             )
+            self._stream_policy(slug, stream, config, firehose_role, kinesis_endpoint_ids)
             prefix, error_prefix = firehose_prefixes(names, dataset)
             self.streams[dataset] = stream
             self.delivery_streams[dataset] = aws.kinesis.FirehoseDeliveryStream(
@@ -96,6 +117,32 @@ class Streaming(pulumi.ComponentResource):
                 "streams": _names(self.streams),
                 "delivery_streams": _names(self.delivery_streams),
             }
+        )
+
+    def _stream_policy(
+        self,
+        slug: str,
+        stream: aws.kinesis.Stream,
+        config: InfraConfig,
+        firehose_role: aws.iam.Role,
+        endpoint_ids: Sequence[pulumi.Input[str]],
+    ) -> None:
+        """Only through the Kinesis endpoint, but Firehose (AWS side), break-glass and the deployer (no records)."""
+        carve_outs = [
+            CarveOut("firehose", firehose_role.arn),
+            CarveOut("break_glass", config.break_glass_role_arn),
+            CarveOut("deployer", config.deploy_role_arn),
+        ]
+        aws.kinesis.ResourcePolicy(
+            f"{slug}-stream-policy",
+            resource_arn=stream.arn,
+            policy=policy_json(
+                *deny_outside_endpoints("kinesis", [stream.arn], endpoint_ids, carve_outs),
+                deny_for_principal(
+                    "DeployerNeverTouchesRecords", config.deploy_role_arn, STREAM_DATA_ACTIONS, [stream.arn]
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
 

@@ -173,10 +173,20 @@ def to_terraform_plan(resources: list, *, region: str) -> dict[str, Any]:
     return _Exporter(resources).plan(region)
 
 
+REGISTERED_SUFFIX = "+register"
+"""`--stack prod+register`: the example stack with `databricks.register` on (placeholder account values),
+so the scan also sees what the registration adds on the AWS side (the workspace root bucket)."""
+
+
 def stack_config(stack: str) -> InfraConfig:
-    """The config of an example stack, parsed from `infra_pulumi/Pulumi.<stack>.yaml`."""
-    values = yaml.safe_load((_INFRA / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return InfraConfig.from_values(stack, values)
+    """The config of an example stack, parsed from `infra_pulumi/Pulumi.<stack>.yaml` (see `REGISTERED_SUFFIX`)."""
+    name = stack.removesuffix(REGISTERED_SUFFIX)
+    values = yaml.safe_load((_INFRA / f"Pulumi.{name}.yaml").read_text())["config"]
+    if stack.endswith(REGISTERED_SUFFIX):
+        placeholders = {"metastoreId": "scan", "clientId": "scan", "platformPrincipal": "scan"}
+        values["medallion:databricks"] = {**values["medallion:databricks"], "register": True, **placeholders}
+        values["medallion:databricksClientSecret"] = "scan"
+    return InfraConfig.from_values(name, values)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,7 +197,9 @@ def main(argv: list[str] | None = None) -> None:
     from infra_pulumi.mocks import record_program
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stack", default="prod", help="example stack whose Pulumi.<stack>.yaml to use")
+    parser.add_argument(
+        "--stack", default="prod", help=f"example stack whose Pulumi.<stack>.yaml to use (suffix {REGISTERED_SUFFIX})"
+    )
     parser.add_argument("--out", type=Path, required=True, help="where to write the plan JSON")
     args = parser.parse_args(argv)
     config = stack_config(args.stack)

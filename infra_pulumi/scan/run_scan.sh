@@ -17,7 +17,7 @@ if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
   "$CHECKOV_VENV/bin/pip" install --quiet "checkov==$CHECKOV_VERSION"
 fi
 
-stacks=("${@:-prod dev}")
+stacks=("${@:-prod dev prod+register}")
 read -r -a stacks <<< "${stacks[*]}"
 status=0
 for stack in "${stacks[@]}"; do
@@ -29,7 +29,7 @@ for stack in "${stacks[@]}"; do
     --framework terraform_plan --file "$plan" \
     --external-checks-dir infra_pulumi/scan/checks \
     --output json > "$report"
-  .venv/bin/python -m infra_pulumi.scan.evaluate --report "$report" \
+  .venv/bin/python -m infra_pulumi.scan.evaluate --report "$report" --plan "$plan" \
     --exceptions infra_pulumi/scan/exceptions.yaml --stack "$stack" || status=1
 done
 exit "$status"

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from medallion_platform.automation.partitions import partition_dates
 from medallion_platform.zones.keys import refined_key, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
 
@@ -33,7 +34,10 @@ def late_event_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     requests: dict[str, dg.RunRequest] = {}
     for record in records.records:
         metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        for date in touched_dates(metadata):
+        dates = partition_dates(touched_dates(metadata))
+        if dates.outside:  # no partition can hold them; the refined assets report their rows
+            context.log.warning(f"event dates outside the daily partitions, not requested: {', '.join(dates.outside)}")
+        for date in dates.keys:
             run_key = f"{record.run_id}:{date}"
             requests.setdefault(run_key, dg.RunRequest(run_key=run_key, partition_key=date))
     return dg.SensorResult(run_requests=list(requests.values()), cursor=records.cursor or context.cursor)

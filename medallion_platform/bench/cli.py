@@ -1,26 +1,37 @@
 """`medallion bench` (and `python -m medallion_platform.bench`): arguments, run, print, write."""
 
 import argparse
-import sys
 from pathlib import Path
 
-__all__ = ["add_bench_parser", "cmd_bench", "main"]
+__all__ = ["add_bench_parser", "cmd_bench", "main", "result_path"]
+
+DEFAULT_OUT = Path("bench_results/latest.json")
+
+
+def result_path(out: str | None, work_dir: str | None) -> Path:
+    """Where the JSON goes: `--out`; else `<work dir>/latest.json` when a work directory is given (the
+    benchmark then writes nothing outside it); else `bench_results/latest.json`."""
+    if out:
+        return Path(out)
+    return Path(work_dir) / DEFAULT_OUT.name if work_dir else DEFAULT_OUT
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Runs the benchmark, prints the table, writes the JSON (and the table beside it)."""
     from medallion_platform.bench.report import format_report
-    from medallion_platform.bench.run import BenchConfig, run_benchmark
+    from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
+    from medallion_platform.cli_progress import phases
 
     config = BenchConfig(
         events=args.events,
-        out=Path(args.out),
+        out=result_path(args.out, args.work_dir),
         work_dir=Path(args.work_dir) if args.work_dir else None,
         spark=not args.no_spark,
         keep=args.keep,
         rss_baseline=Path(args.rss_baseline) if args.rss_baseline else None,
     )
-    result = run_benchmark(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    with phases("bench", len(plan(config.events, config.spark))) as progress:
+        result = run_benchmark(config, step=progress.step)
     text = format_report(result)
     config.out.with_suffix(".txt").write_text(text)
     print(text)
@@ -29,13 +40,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--events", type=int, default=3_000_000, help="events in the full batch (default 3000000)")
+    parser.add_argument("--events", type=int, default=3_000_000, help="events in the full batch")
     parser.add_argument(
-        "--out", default="bench_results/latest.json", help="JSON result (a .txt table is written beside)"
+        "--out",
+        default=None,
+        help=f"JSON result, a .txt table beside it (default: <work dir>/{DEFAULT_OUT.name} with --work-dir, "
+        f"else {DEFAULT_OUT})",
     )
-    parser.add_argument("--work-dir", help="where the lake is built (default: a new temporary folder)")
+    parser.add_argument(
+        "--work-dir",
+        help="where the lake, the phases' logs and temporary files go; emptied at the end but for the result "
+        "(default: a new temporary folder, removed)",
+    )
     parser.add_argument("--no-spark", action="store_true", help="skip the local Spark comparison")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (lake, phase logs)")
     parser.add_argument("--rss-baseline", help="an earlier result JSON (smaller --events) for the RSS-growth target")
     parser.set_defaults(func=cmd_bench)
     return parser
@@ -47,6 +65,9 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _configure(argparse.ArgumentParser(prog="medallion bench", description=cmd_bench.__doc__))
+    """`python -m medallion_platform.bench`: the same command as `medallion bench`."""
+    from medallion_platform.cli import Parser
+
+    parser = _configure(Parser(prog="medallion bench", description=cmd_bench.__doc__))
     args = parser.parse_args(argv)
     return args.func(args)

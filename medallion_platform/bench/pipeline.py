@@ -7,6 +7,7 @@ the run touched. The full run, the incremental batches and the doubled table all
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -135,14 +136,49 @@ def import_pipeline() -> None:
     import medallion_platform.zones.refined  # noqa: F401
 
 
+def _master_data(lake: Lakehouse, contracts: dict) -> dict:
+    """customers and products through raw and trusted, measured as one stage."""
+    from medallion_platform.engine.embedded import EmbeddedEngine
+    from medallion_platform.zones.flow import ingest_and_promote
+
+    with measured() as span:
+        rows = 0
+        for name in ("customers", "products"):
+            engine = EmbeddedEngine()
+            raw_result, _ = ingest_and_promote(lake, engine, contracts[name])
+            engine.close()
+            rows += raw_result.rows
+    return _stage(span, rows, 0)
+
+
+def _refined(lake: Lakehouse, result: Any, size: int) -> dict:
+    """Every refined table refreshed for the dates `result` touched, each measured."""
+    from medallion_platform.engine.embedded import EmbeddedEngine
+    from medallion_platform.zones.refined import REFINED_TABLES
+    from medallion_platform.zones.refined.base import refresh_refined
+
+    tables: dict[str, dict] = {}
+    with measured() as span:
+        for table in REFINED_TABLES:
+            dates = result.touched_partitions if table.partitioned else None
+            with measured() as one:
+                engine = EmbeddedEngine()
+                refreshed = refresh_refined(lake, engine, table, dates)
+                engine.close()
+            tables[table.name] = {
+                **one.as_dict(),
+                "rows": refreshed.rows,
+                "dates": len(dates or []),
+                "refresh": refreshed.mode,
+            }
+    return _stage(span, result.inserted + result.updated, size, tables=tables)
+
+
 def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
     """Raw -> trusted (+ quarantine) -> refined over what has newly landed, measured per stage."""
     from medallion_platform.contracts import load_contracts
     from medallion_platform.engine.embedded import EmbeddedEngine, shared_connection
-    from medallion_platform.zones.flow import ingest_and_promote
     from medallion_platform.zones.raw import commit_raw, stage_raw
-    from medallion_platform.zones.refined import REFINED_TABLES
-    from medallion_platform.zones.refined.base import refresh_refined
     from medallion_platform.zones.trusted import promote
 
     lake = Lakehouse(settings)
@@ -152,14 +188,7 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
     started = dt.datetime.now(dt.UTC)
     with measured() as total:
         if master:
-            with measured() as span:
-                rows = 0
-                for name in ("customers", "products"):
-                    engine = EmbeddedEngine()
-                    raw_result, _ = ingest_and_promote(lake, engine, contracts[name])
-                    engine.close()
-                    rows += raw_result.rows
-            stages["master_data"] = _stage(span, rows, 0)
+            stages["master_data"] = _master_data(lake, contracts)
 
         with measured() as span:
             batch = stage_raw(lake, contract, shared_connection())
@@ -181,21 +210,7 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
             span, result.raw_rows, size, fused=result.fused, max_batch_rows=result.max_batch_rows
         )
 
-        refined: dict[str, dict] = {}
-        with measured() as span:
-            for table in REFINED_TABLES:
-                dates = result.touched_partitions if table.partitioned else None
-                with measured() as one:
-                    engine = EmbeddedEngine()
-                    refreshed = refresh_refined(lake, engine, table, dates)
-                    engine.close()
-                refined[table.name] = {
-                    **one.as_dict(),
-                    "rows": refreshed.rows,
-                    "dates": len(dates or []),
-                    "refresh": refreshed.mode,
-                }
-        stages["refined"] = _stage(span, result.inserted + result.updated, size, tables=refined)
+        stages["refined"] = _refined(lake, result, size)
 
     trusted = lake.trusted(contract.name).table()
     quarantine = lake.quarantine(contract.name).table()

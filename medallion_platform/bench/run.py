@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -57,7 +58,20 @@ def _work_dir(config: BenchConfig) -> Path:
     return work
 
 
+def _phase_environment(work: Path) -> dict[str, str]:
+    """The phases' environment: temporary files (DuckDB spill, Dagster test instances) under the work
+    directory, and an absolute PYTHONPATH (phases run in the work directory, so relative entries would break)."""
+    tmp = work / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    if env.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
+    return env
+
+
 def _run_phase(work: Path, phase: str, options: dict[str, object]) -> dict:
+    """One phase in its own interpreter, in the work directory; its output goes to `phases/<phase>.log`
+    (Dagster's DEBUG event lines among it) and only a failure shows its tail."""
     out = work / "phases" / f"{phase}.json"
     out.parent.mkdir(exist_ok=True)
     worker = str(options.pop("worker"))
@@ -66,13 +80,30 @@ def _run_phase(work: Path, phase: str, options: dict[str, object]) -> dict:
     for key, value in options.items():
         flag = f"--{key.replace('_', '-')}"
         command += [flag] if value is True else [flag, str(value)]
-    process = subprocess.Popen(command)
-    code = process.wait()
-    spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{process.pid}"
-    shutil.rmtree(spill, ignore_errors=True)  # the phase's DuckDB spill folder
+    log = out.with_suffix(".log")
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=work, env=_phase_environment(work), stdout=sink, stderr=subprocess.STDOUT
+        )
+        code = process.wait()
+    shutil.rmtree(work / "tmp" / f"medallion-duckdb-{process.pid}", ignore_errors=True)  # the phase's spill
     if code != 0:
-        raise RuntimeError(f"benchmark phase {phase} failed (exit {code}): {' '.join(command)}")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise RuntimeError(f"benchmark phase {phase} failed (exit {code}): {' '.join(command)}\n{tail}")
     return json.loads(out.read_text())
+
+
+def _clean(work: Path, keep: Path) -> None:
+    """Removes the work directory, or, when the result is written inside it, all of it but the result."""
+    keep = keep.resolve()
+    if not keep.is_relative_to(work):
+        shutil.rmtree(work, ignore_errors=True)
+        return
+    top = keep.relative_to(work).parts[0]
+    for child in work.iterdir():
+        if child.name in (MARKER, top, keep.with_suffix(".txt").name):
+            continue
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
 
 
 def plan(events: int, spark: bool) -> list[tuple[str, dict[str, object]]]:
@@ -171,19 +202,29 @@ def source_state() -> dict:
     }
 
 
-def run_benchmark(config: BenchConfig, *, log: Callable[[str], None] = print) -> dict:
-    """Runs every phase, writes the JSON to `config.out`, returns it."""
+def run_benchmark(
+    config: BenchConfig,
+    *,
+    log: Callable[[str], None] = print,
+    step: Callable[[str], AbstractContextManager[object]] | None = None,
+) -> dict:
+    """Runs every phase, writes the JSON to `config.out`, returns it. Each phase runs inside `step(name)`
+    when given (the command's progress bar), else between two `log` lines."""
     work = _work_dir(config)
     started, source = dt.datetime.now(dt.UTC), source_state()
     phases: dict[str, dict] = {}
     try:
         for name, options in plan(config.events, config.spark):
+            if step is not None:
+                with step(name):
+                    phases[name] = _run_phase(work, name, dict(options))
+                continue
             log(f"bench: {name} ...")
             phases[name] = _run_phase(work, name, dict(options))
             log(f"bench: {name} {phases[name].get('wall_s', 0):.2f} s")
     finally:
         if not config.keep:
-            shutil.rmtree(work, ignore_errors=True)
+            _clean(work, config.out)
     baseline = json.loads(config.rss_baseline.read_text()) if config.rss_baseline else None
     result = {
         "benchmark": "medallion bench",

@@ -1,7 +1,7 @@
 """The typed data contract: one YAML file per source dataset becomes one `Contract`."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -112,6 +112,8 @@ class Partition(_Strict):
 
     column: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     derived_from: str
+    start: date | None = None
+    """First day of the Dagster daily partitions (landing and event dates); None: the platform default."""
 
 
 class Freshness(_Strict):

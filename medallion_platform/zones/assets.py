@@ -1,30 +1,41 @@
 """Dagster assets built from the contracts (raw, trusted + quarantine) and the refined modules.
 
-Asset keys are `[zone, name]` and groups are the zones. Trusted `order_events` and its raw table
-are partitioned by landing date; date-partitioned refined tables by event date.
+Asset keys are `[zone, name]` and groups are the zones. Stream sources (raw and trusted) are partitioned
+by landing date; date-partitioned refined tables by event date, each event date depending on the
+fact's landing dates D .. D+3 (`automation/partitions.py`). A run that finds nothing new records
+observations (the figures, no output), so the last real materialization keeps its metadata.
 """
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 import pyarrow as pa
 
-from medallion_platform.automation.partitions import DAILY
+from medallion_platform.automation.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.catalog import TableEntry
-from medallion_platform.contracts import Contract
+from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.contracts.model import parse_duration
 from medallion_platform.engine.base import Frame
-from medallion_platform.io_manager import PARTITION_COLUMN, persist
-from medallion_platform.lake.delta_io import WriteResult
+from medallion_platform.io_manager import persist
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
-from medallion_platform.lake.writes import Append, TableWrite
+from medallion_platform.lake.writes import TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
-from medallion_platform.zones.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata
+from medallion_platform.zones.keys import (
+    TOUCHED_DATES,
+    is_partitioned,
+    refined_key,
+    source_keys,
+    touched_dates_metadata,
+    trusted_key,
+)
 from medallion_platform.zones.raw import log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
-from medallion_platform.zones.refined.base import PARTITION, plan_refresh
+from medallion_platform.zones.refined.base import PARTITION, fact_rows_by_date, plan_refresh
+from medallion_platform.zones.refined.checks import refined_check_results, refined_check_specs
 from medallion_platform.zones.trusted import PromoteResult, plan_promotion
 
 __all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
@@ -33,6 +44,9 @@ KINDS = {"delta", "duckdb"}
 
 StepLauncherParam = dg.ResourceParam[object]
 """The `step_launcher` resource: Databricks' step launcher in the databricks environment, else None."""
+
+_BACKFILL_POLICY_BETA = r"Parameter `backfill_policy` of function `asset` is currently in beta"
+"""Dagster 1.13 warns on every definitions load (each run and code server) about a parameter we rely on."""
 
 
 def _column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
@@ -82,39 +96,28 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
     }
 
 
-def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
-    """`raw/<dataset>`, `trusted/<dataset>` and `trusted/<dataset>_quarantine` of one source.
-
-    One step with three assets (subsettable): run together, the new landing files are parsed once,
-    committed to raw and promoted to trusted from the batch in hand; run alone, raw ingests and
-    trusted promotes whatever raw holds that it has not taken.
-    """
+def source_specs(contract: Contract) -> list[dg.AssetSpec]:
+    """The raw, trusted and quarantine asset specs of one source (all skippable: a run may write none)."""
     raw_key, key, quarantine_key = source_keys(contract.name)
-    partitioned = is_partitioned(contract)
     descriptions = {c.name: c.description for c in contract.columns}
     tags = {"medallion/pii": "true"} if contract.pii else {}
     freshness = _freshness(contract)
-
-    specs = [
+    common: dict[str, Any] = {"owners": [contract.owner], "kinds": KINDS, "tags": tags, "skippable": True}
+    return [
         dg.AssetSpec(
             raw_key,
             group_name="raw",
             description=f"Raw {contract.name} as it landed under {contract.source.landing_prefix}. "
             f"{contract.description}",
-            owners=[contract.owner],
-            kinds=KINDS,
             freshness_policy=freshness,
             metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
-            tags={**tags, "medallion/source_kind": contract.source.kind},
-            skippable=True,
+            **{**common, "tags": {**tags, "medallion/source_kind": contract.source.kind}},
         ),
         dg.AssetSpec(
             key,
             deps=[raw_key],
             group_name="trusted",
             description=f"{contract.description} Typed, validated and deduplicated per its contract.",
-            owners=[contract.owner],
-            kinds=KINDS,
             freshness_policy=freshness,
             automation_condition=dg.AutomationCondition.eager(),
             metadata={
@@ -122,30 +125,36 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
                 "primary_key": ",".join(contract.primary_key),
                 "pii_columns": ",".join(contract.pii) or "none",
             },
-            tags=tags,
-            skippable=True,
+            **common,
         ),
         dg.AssetSpec(
             quarantine_key,
             deps=[raw_key],
             group_name="trusted",
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
-            owners=[contract.owner],
-            kinds=KINDS,
             automation_condition=dg.AutomationCondition.eager(),
             metadata={"dagster/column_schema": _column_schema(quarantine_schema(contract))},
-            tags=tags,
-            skippable=True,
+            **common,
         ),
     ]
+
+
+def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
+    """`raw/<dataset>`, `trusted/<dataset>` and `trusted/<dataset>_quarantine` of one source.
+
+    One step with three assets (subsettable): run together, the new landing files are parsed once,
+    committed to raw and promoted to trusted from the batch in hand; run alone, raw ingests and
+    trusted promotes whatever raw holds that it has not taken.
+    """
+    partitioned = is_partitioned(contract)
 
     @dg.multi_asset(
         # skippable outputs of type TableWrite, persisted by the Delta IO manager
         outs={
             spec.key.to_python_identifier(): dg.AssetOut(spec=spec, dagster_type=TableWrite, is_required=False)
-            for spec in specs
+            for spec in source_specs(contract)
         },
-        check_specs=contract_check_specs(contract, key),
+        check_specs=contract_check_specs(contract, trusted_key(contract.name)),
         partitions_def=DAILY if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         can_subset=True,
@@ -158,143 +167,229 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
         engine: EngineResource,
         step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
     ):
-        from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
-
-        lake = lakehouse.lake()
-        selected = context.selected_asset_keys
-        want_raw, want_trusted = raw_key in selected, bool({key, quarantine_key} & selected)
-        dates = _partition_keys(context)
-        catalog = lakehouse.catalog()
-        entries = source_entries(contract, lake.settings.platform_principal)
-        with engine.session() as session:
-            batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if want_raw else None
-            try:
-                if want_raw:
-                    if batch is None:  # nothing new landed: the write records the table as it stands
-                        raw_result = nothing_new(lake, contract, dates)
-                        raw_out = TableWrite(session, None, Append(), raw_schema(contract))
-                    else:
-                        raw_out = raw_write(batch)
-                    raw_out.entry = entries["raw"]
-                    yield dg.MaterializeResult(
-                        asset_key=raw_key,
-                        value=raw_out,
-                        metadata={
-                            "new_files": len(batch.files) if batch else 0,
-                            "already_ingested_files": batch.already_ingested if batch else raw_result.already_ingested,
-                            "malformed_records": batch.malformed() if batch else 0,
-                            "batch_id": batch.batch_id if batch else "none",
-                        },
-                    )
-                    if batch is not None:  # committed by the IO manager: log the files it took
-                        raw_result = log_batch(lake, batch, raw_out.written())
-                    for stray in raw_result.unrecognised:
-                        context.log.warning(
-                            f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/..."
-                        )
-                    context.log.info(
-                        f"raw/{contract.name}: {raw_result.rows} new rows from {len(raw_result.files)} files, "
-                        f"{raw_result.already_ingested} already ingested, {raw_result.malformed} malformed"
-                    )
-                if not want_trusted:
-                    return
-                plan = plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
-                if plan is None:
-                    promoted = PromoteResult(contract.name, 0, 0, 0, 0, 0, skipped=True)
-                    q_out = TableWrite(session, None, Append(), quarantine_schema(contract))
-                    t_out = TableWrite(session, None, Append(), trusted_schema(contract))
-                else:
-                    q_out, t_out = plan.quarantine, plan.trusted
-                q_out.entry, t_out.entry = entries["quarantine"], entries["trusted"]
-                # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
-                q_figures = {"new_rows": plan.planned_quarantined if plan else 0}
-                if quarantine_key in selected:
-                    yield dg.MaterializeResult(asset_key=quarantine_key, value=q_out, metadata=q_figures)
-                else:
-                    persist(lake, catalog, quarantine_key, q_out)
-
-                def reconciliation(written: WriteResult) -> dict[str, object]:
-                    result = promoted if plan is None else plan.result()
-                    meta = result.as_metadata()
-                    return {
-                        **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
-                        "quarantine_by_rule": meta["quarantine_by_rule"],
-                    }
-
-                t_out.figures = reconciliation
-                touched = plan.touched if plan else []
-                if key in selected:
-                    yield dg.MaterializeResult(
-                        asset_key=key, value=t_out, metadata={TOUCHED_DATES: touched_dates_metadata(touched)}
-                    )
-                else:
-                    persist(lake, catalog, key, t_out)
-                promoted = promoted if plan is None else plan.result()
-            finally:
-                if batch is not None:
-                    batch.drop()
-        if not promoted.reconciled:
-            context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
-        wanted = context.selected_asset_check_keys
-        for result in contract_check_results(
-            lake.trusted(contract.name),
-            contract,
-            key,
-            reconciled=promoted.reconciled,
-            reconciliation=promoted.as_metadata(),
-            partitions=promoted.touched_partitions if partitioned else None,
-        ):
-            if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
-                yield result
+        yield from _run_source_step(context, lakehouse, engine, contract)
 
     return source_asset
+
+
+SourceEvents = Generator[dg.MaterializeResult | dg.AssetObservation, None, Any]
+
+
+def _run_source_step(
+    context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource, contract: Contract
+) -> Iterator[Any]:
+    """Raw (if selected) from the new landing files, then trusted + quarantine, then the trusted checks."""
+    from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
+
+    lake = lakehouse.lake()
+    raw_key, key, quarantine_key = source_keys(contract.name)
+    selected = context.selected_asset_keys
+    dates = _partition_keys(context)
+    entries = source_entries(contract, lake.settings.platform_principal)
+    promoted: PromoteResult | None = None
+    with engine.session() as session:
+        batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates) if raw_key in selected else None
+        try:
+            if raw_key in selected:
+                yield from _raw_events(context, lake, contract, session, batch, dates, entries["raw"])
+            if {key, quarantine_key} & selected:
+                step = _Promotion(context, lake, lakehouse, contract, session, entries)
+                promoted = yield from step.events(
+                    plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
+                )
+        finally:
+            if batch is not None:
+                batch.drop()
+    if promoted is not None:
+        yield from _trusted_checks(context, lake, contract, promoted)
+
+
+def _raw_events(
+    context: dg.AssetExecutionContext,
+    lake: Lakehouse,
+    contract: Contract,
+    session: Any,
+    batch: Any,
+    dates: list[str] | None,
+    entry: TableEntry,
+) -> SourceEvents:
+    """The raw materialization of a new batch (then its files are logged), or an observation when nothing landed."""
+    raw_key = source_keys(contract.name)[0]
+    if batch is None:
+        result = nothing_new(lake, contract, dates)
+        version = lake.raw(contract.name).version()
+        yield dg.AssetObservation(
+            asset_key=raw_key,
+            metadata={
+                "new_files": 0,
+                "already_ingested_files": result.already_ingested,
+                **({"delta_version": version} if version is not None else {}),
+            },
+        )
+    else:
+        out = raw_write(batch)
+        out.entry = entry
+        metadata = {
+            "new_files": len(batch.files),
+            "already_ingested_files": batch.already_ingested,
+            "malformed_records": batch.malformed(),
+            "batch_id": batch.batch_id,
+        }
+        yield dg.MaterializeResult(asset_key=raw_key, value=out, metadata=metadata)
+        result = log_batch(lake, batch, out.written())  # committed by the IO manager: log the files it took
+    for stray in result.unrecognised:
+        context.log.warning(f"{stray} is not in the landing layout landing/{contract.name}/YYYY/MM/DD/...")
+    context.log.info(
+        f"raw/{contract.name}: {result.rows} new rows from {len(result.files)} files, "
+        f"{result.already_ingested} already ingested, {result.malformed} malformed"
+    )
+
+
+class _Promotion:
+    """Trusted + quarantine of one step: their writes (quarantine first) or observations when nothing is pending."""
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        lake: Lakehouse,
+        lakehouse: LakehouseResource,
+        contract: Contract,
+        session: Any,
+        entries: Mapping[str, TableEntry],
+    ) -> None:
+        self.context, self.lake, self.contract, self.session, self.entries = context, lake, contract, session, entries
+        self.catalog = lakehouse.catalog()
+        _, self.key, self.quarantine_key = source_keys(contract.name)
+
+    def events(self, plan: Any) -> SourceEvents:
+        """Yields what the selected assets record and returns the promotion's figures."""
+        selected = self.context.selected_asset_keys
+        if plan is None:
+            for key in (self.quarantine_key, self.key):
+                if key in selected:
+                    yield dg.AssetObservation(asset_key=key, metadata={"new_rows": 0, "pending_raw_batches": 0})
+            return PromoteResult(
+                dataset=self.contract.name, raw_rows=0, inserted=0, updated=0, duplicates=0, quarantined=0, skipped=True
+            )
+        plan.quarantine.entry, plan.trusted.entry = self.entries["quarantine"], self.entries["trusted"]
+        plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
+        # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
+        yield from self._write(self.quarantine_key, plan.quarantine, {"new_rows": plan.planned_quarantined})
+        yield from self._write(self.key, plan.trusted, {TOUCHED_DATES: touched_dates_metadata(plan.touched)})
+        return plan.result()
+
+    def _write(self, key: dg.AssetKey, out: TableWrite, metadata: dict[str, Any]) -> SourceEvents:
+        if key in self.context.selected_asset_keys:
+            yield dg.MaterializeResult(asset_key=key, value=out, metadata=metadata)
+        else:  # not selected, but trusted and its quarantine are written together
+            persist(self.lake, self.catalog, key, out)
+
+
+def _reconciliation_figures(result: PromoteResult) -> dict[str, object]:
+    meta = result.as_metadata()
+    return {
+        **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
+        "quarantine_by_rule": meta["quarantine_by_rule"],
+    }
+
+
+def _trusted_checks(
+    context: dg.AssetExecutionContext, lake: Lakehouse, contract: Contract, promoted: PromoteResult
+) -> Iterator[dg.AssetCheckResult]:
+    key = trusted_key(contract.name)
+    if not promoted.reconciled:
+        context.log.error(f"reconciliation failed for trusted/{contract.name}: {promoted.as_metadata()}")
+    wanted = context.selected_asset_check_keys
+    for result in contract_check_results(
+        lake.trusted(contract.name),
+        contract,
+        key,
+        reconciled=promoted.reconciled,
+        reconciliation=promoted.as_metadata(),
+        partitions=promoted.touched_partitions if is_partitioned(contract) else None,
+    ):
+        if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
+            yield result
 
 
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite.
 
-    Its trusted inputs come from the Delta IO manager as DataFrames; `order_events` is read only
-    for the event dates being built.
+    The fact input is a dependency (event date D <- landing dates D .. D+3 for dated tables) read by
+    the body for the dates being built; master data comes from the Delta IO manager as DataFrames.
     """
-    ins = {
-        name: dg.AssetIn(
-            key=["trusted", name],
-            metadata={PARTITION_COLUMN: PARTITION} if name == "order_events" and table.partitioned else None,
-        )
-        for name in table.inputs
-    }
+    key = refined_key(table.name)
+    fact = trusted_key(table.fact)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_BACKFILL_POLICY_BETA, category=dg.BetaWarning)
 
-    @dg.asset(
-        key=["refined", table.name],
-        group_name="refined",
-        description=table.description,
-        owners=[table.owner],
-        kinds=KINDS,
-        ins=ins,
-        partitions_def=DAILY if table.partitioned else None,
-        backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
-        automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
-        metadata={"dagster/column_schema": _column_schema(table.schema)},
-        code_version="1",
-    )
-    def refined_asset(
-        context: dg.AssetExecutionContext,
-        lakehouse: LakehouseResource,
-        engine: EngineResource,
-        step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
-        **inputs: Frame,
-    ) -> Iterator[dg.MaterializeResult]:
-        lake = lakehouse.lake()
-        dates = _partition_keys(context) if table.partitioned else None
-        with engine.session() as session:
-            plan = plan_refresh(lake, session, table, dates, inputs)
+        @dg.asset(
+            key=key,
+            group_name="refined",
+            description=table.description,
+            owners=[table.owner],
+            kinds=KINDS,
+            deps=[dg.AssetDep(fact, partition_mapping=EVENT_DATE_MAPPING if table.partitioned else None)],
+            ins={name: dg.AssetIn(key=trusted_key(name)) for name in table.master_data},
+            check_specs=refined_check_specs(table, key),
+            partitions_def=DAILY if table.partitioned else None,
+            backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
+            automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
+            freshness_policy=_freshness(load_contracts()[table.fact]),
+            metadata={"dagster/column_schema": _column_schema(table.schema, dict(table.columns))},
+            output_required=False,  # nothing new: an observation, no output
+            code_version="1",
+        )
+        def refined_asset(
+            context: dg.AssetExecutionContext,
+            lakehouse: LakehouseResource,
+            engine: EngineResource,
+            step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
+            **inputs: Frame,
+        ) -> Iterator[Any]:
+            yield from _refine(context, lakehouse.lake(), engine, table, inputs)
+
+    return refined_asset
+
+
+def _refine(
+    context: dg.AssetExecutionContext, lake: Lakehouse, engine: EngineResource, table: RefinedTable, inputs: dict
+) -> Iterator[Any]:
+    """The refresh of one refined table (materialization, or observation when unchanged), then its checks."""
+    key = refined_key(table.name)
+    dates = _partition_keys(context) if table.partitioned else None
+    with engine.session() as session:
+        plan = plan_refresh(lake, session, table, dates, inputs)
+        metadata: dict[str, Any] = {"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
+        if table.partitioned:
+            metadata |= _dates_outside_partitions(context, lake, table)
+        if plan.mode == "unchanged":
+            yield dg.AssetObservation(asset_key=key, metadata=metadata)
+        else:
             plan.write.entry = TableEntry(
                 description=table.description,
                 owner=table.owner,
                 partition_by=(PARTITION,) if table.partitioned else (),
+                column_descriptions=table.columns,
             )
-            yield dg.MaterializeResult(
-                value=plan.write, metadata={"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
-            )
+            yield dg.MaterializeResult(value=plan.write, metadata=metadata)
+    wanted = context.selected_asset_check_keys
+    for result in refined_check_results(lake, table, key, dates):
+        if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
+            yield result
 
-    return refined_asset
+
+def _dates_outside_partitions(context: Any, lake: Lakehouse, table: RefinedTable) -> dict[str, Any]:
+    """Event dates of the fact that no partition holds (before the first day, after tomorrow): warned
+    about by date and row count, and recorded, never dropped in silence or turned into a partition key."""
+    rows = fact_rows_by_date(lake, table)
+    outside = partition_dates(rows).outside
+    if not outside:
+        return {"dates_outside_partitions": dg.JsonMetadataValue({})}
+    listed = ", ".join(f"{d} ({rows[d]} rows)" for d in outside)
+    context.log.warning(
+        f"refined/{table.name}: trusted/{table.fact} holds {sum(rows[d] for d in outside)} rows with event dates "
+        f"outside the daily partitions ({DAILY.start:%Y-%m-%d} to tomorrow), which no refined partition holds: "
+        f"{listed}. Set `partition.start` in the {table.fact} contract to include them."
+    )
+    return {"dates_outside_partitions": dg.JsonMetadataValue({d: rows[d] for d in outside})}

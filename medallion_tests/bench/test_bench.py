@@ -1,16 +1,19 @@
 """`medallion bench` at a tiny size: every figure is in the JSON and the rows reconcile. No timing assertions."""
 
 import argparse
+import contextlib
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from medallion_platform.bench.cli import add_bench_parser
+from medallion_platform.bench.cli import add_bench_parser, result_path
 from medallion_platform.bench.report import format_report
 from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
 from medallion_platform.bench.targets import TARGETS, evaluate, ratios
-from medallion_platform.cli import build_parser
+from medallion_platform.cli import build_parser, main
 
 EVENTS = 5_000
 MEASURED = ("wall_s", "cpu_s", "peak_rss_mb", "rows", "rows_per_s")
@@ -28,16 +31,34 @@ STAGES = ("stage_raw", "commit_raw", "promote", "refined")
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
+    """`medallion bench --work-dir <tmp>/work` run from `<tmp>` as a user would: (result, JSON path, work
+    directory, what it printed on stdout and stderr)."""
     tmp = tmp_path_factory.mktemp("bench")
-    out = tmp / "results" / "latest.json"
-    result = run_benchmark(BenchConfig(events=EVENTS, out=out, work_dir=tmp / "work"), log=lambda _: None)
-    return result, out, tmp / "work"
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        mp.chdir(tmp)
+        assert main(["bench", "--events", str(EVENTS), "--work-dir", "work"]) == 0
+    work = tmp / "work"
+    result = json.loads((work / "latest.json").read_text())
+    return result, work / "latest.json", work, out.getvalue() + err.getvalue()
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_bench_writes_only_under_its_work_dir_and_prints_no_debug_lines(bench):
+    _result, out, work, printed = bench
+    assert sorted(p.name for p in work.parent.iterdir()) == ["work"]  # nothing beside it (the cwd)
+    assert sorted(p.name for p in work.iterdir()) == [".medallion-bench", "latest.json", "latest.txt"]
+    assert "DEBUG" not in printed
+    assert "wrote work/latest.json and work/latest.txt" in printed and out == work / "latest.json"
+    # not a terminal: one plain line per phase on stderr, no progress bar
+    assert all(re.search(rf"(?m)^bench: {name} \d+\.\d s$", printed) for name, _ in plan(EVENTS, spark=True))
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 def test_json_has_every_phase_figure_ratio_and_target(bench):
-    result, out, _ = bench
+    result, out, _, _ = bench
     assert json.loads(out.read_text()) == json.loads(json.dumps(result, default=str))
     phases = result["phases"]
     assert [name for name, _ in plan(EVENTS, spark=True)] + ["incremental_1pct", "incremental_after_double"] == list(
@@ -85,9 +106,9 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_rows_reconcile_across_every_batch(bench):
-    result, _, work = bench
+    result, _, work, _ = bench
     phases, recon = result["phases"], result["reconciliation"]
-    assert not work.exists()  # removed without --keep
+    assert not (work / "phases").exists()  # the lake and phases are removed without --keep; the result stays
     for land, run in RUNS:
         counts = phases[run]["counts"]
         assert counts["raw_rows"] == phases[land]["lines"] == counts["promoted_rows"], run
@@ -111,7 +132,7 @@ def test_rows_reconcile_across_every_batch(bench):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_report_prints_every_phase_ratio_and_target(bench):
-    result, _, _ = bench
+    result, _, _, _ = bench
     text = format_report(result)
     for word in ("parse limit", "full pipeline", "local Spark", "incremental 1 %", "dagster:", *TARGETS):
         assert word in text
@@ -121,7 +142,7 @@ def test_report_prints_every_phase_ratio_and_target(bench):
 @pytest.mark.spark
 @pytest.mark.slow
 def test_without_spark_the_spark_figures_are_absent_not_invented(bench):
-    result, _, _ = bench
+    result, _, _, _ = bench
     assert "spark" not in [name for name, _ in plan(EVENTS, spark=False)]
     phases = {name: value for name, value in result["phases"].items() if name != "spark"}
     ratio = ratios(phases)
@@ -148,7 +169,11 @@ def test_bench_command_line(tmp_path: Path):
     parser = argparse.ArgumentParser()
     add_bench_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["bench", "--events", "1000", "--no-spark", "--work-dir", str(tmp_path), "--keep"])
-    assert (args.events, args.no_spark, args.keep, args.out) == (1000, True, True, "bench_results/latest.json")
+    assert (args.events, args.no_spark, args.keep) == (1000, True, True)
+    # with a work directory the result goes inside it (nothing is written elsewhere), else bench_results/
+    assert result_path(args.out, args.work_dir) == tmp_path / "latest.json"
+    assert result_path(None, None) == Path("bench_results/latest.json")
+    assert result_path("x/y.json", str(tmp_path)) == Path("x/y.json")
     assert args.func.__name__ == "cmd_bench"
     registered = build_parser().parse_args(["bench", "--events", "1000", "--no-spark"])  # `medallion bench`
     assert registered.func.__name__ == "cmd_bench" and registered.events == 1000

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra_pulumi.config import InfraConfig
-from medallion_tests.infra.helpers import make_config
+from medallion_tests.infra.helpers import make_config, make_registered_config
 
 if TYPE_CHECKING:
     from infra_pulumi.mocks import Recording
@@ -32,3 +32,17 @@ def recording(config: InfraConfig) -> "Recording":
     from infra_pulumi.mocks import record_program
 
     return record_program(config)
+
+
+@pytest.fixture(scope="session")
+def registered_config() -> InfraConfig:
+    """The test stack with `databricks.register` on."""
+    return make_registered_config()
+
+
+@pytest.fixture(scope="session")
+def registered(registered_config: InfraConfig) -> "Recording":
+    """The whole program with the Databricks registration, built once per session."""
+    from infra_pulumi.mocks import record_program
+
+    return record_program(registered_config)

@@ -25,6 +25,8 @@ BASE_VALUES: dict[str, Any] = {
         "subnet2Cidr": "10.1.2.0/24",
         "subnet3Cidr": "10.2.3.0/24",
         "databricksSubnetCidrs": ["10.1.64.0/19", "10.1.96.0/19"],
+        "endpointSubnetCidrs": ["10.1.10.0/24", "10.1.11.0/24"],
+        "vpc2EndpointSubnetCidr": "10.2.10.0/24",
     },
     "medallion:vpn": {"customerGatewayIp": "198.51.100.7", "bgpAsn": 65010, "onPremCidrs": ["192.168.0.0/16"]},
     "medallion:databricks": {
@@ -34,7 +36,13 @@ BASE_VALUES: dict[str, Any] = {
         "unityCatalogExternalId": "uc-external-id",
         "workspaceEndpointService": "com.amazonaws.vpce.eu-central-1.vpce-svc-workspace",
         "relayEndpointService": "com.amazonaws.vpce.eu-central-1.vpce-svc-relay",
-        "artifactBuckets": ["databricks-prod-artifacts-eu-central-1"],
+        "regionalBuckets": {
+            "artifacts": ["databricks-prod-artifacts-eu-central-1"],
+            "logs": ["databricks-prod-storage-frankfurt"],
+            "systemTables": ["system-tables-prod-eu-central-1-uc-metastore-bucket"],
+            "datasets": ["databricks-datasets-frankfurt"],
+        },
+        "platformPrincipal": "platform-sp-application-id",
     },
     "medallion:retention": {"landingDays": 30, "noncurrentVersionDays": 7, "logDays": 365, "kinesisHours": 48},
 }
@@ -65,3 +73,16 @@ def as_list(value: Any) -> list:
 def by_bucket(recording: "Recording", token: str) -> dict[str, "Recorded"]:
     """Bucket-attached resources of `token`, keyed by bucket name."""
     return {r.inputs["bucket"]: r for r in recording.of_type(token)}
+
+
+def make_registered_config(stack: str = "reg") -> InfraConfig:
+    """The test config with `databricks.register` on (account credentials and metastore filled in)."""
+    values = copy.deepcopy(BASE_VALUES)
+    values["medallion:databricks"] = {
+        **values["medallion:databricks"],
+        "register": True,
+        "metastoreId": "metastore-eu-central-1",
+        "clientId": "account-sp-client-id",
+    }
+    values["medallion:databricksClientSecret"] = "account-sp-oauth-secret"
+    return InfraConfig.from_values(stack, values)

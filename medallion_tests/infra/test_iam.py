@@ -4,6 +4,7 @@ import json
 
 from infra_pulumi.components.databricks import DATABRICKS_EGRESS_PORTS
 from infra_pulumi.components.iam import NO_RESOURCE_ACTIONS
+from infra_pulumi.config import DATABRICKS_AMI_OWNER
 from infra_pulumi.mocks import Recording
 from medallion_tests.infra.helpers import as_list, statements
 
@@ -29,7 +30,8 @@ def test_no_role_policy_grants_a_wildcard_action(recording: Recording) -> None:
 def test_no_wildcard_resource_on_data_buckets_or_keys(recording: Recording) -> None:
     for policy in _role_policies(recording):
         for stmt in statements(policy):
-            actions, resources = as_list(stmt["Action"]), as_list(stmt["Resource"])
+            # NotResource appears once: Databricks' RunInstances on everything but the conditioned resources
+            actions, resources = as_list(stmt["Action"]), as_list(stmt.get("Resource", []))
             data = [a for a in actions if a.split(":")[0] in {"s3", "kms"} and a not in NO_RESOURCE_ACTIONS]
             if data:
                 assert "*" not in resources, (policy.name, stmt.get("Sid"))
@@ -37,7 +39,7 @@ def test_no_wildcard_resource_on_data_buckets_or_keys(recording: Recording) -> N
                     assert resource.startswith(("arn:aws:s3:::medallion-", "arn:aws:kms:", "arn:aws:s3:eu")), resource
                     assert not resource.startswith("arn:aws:s3:::*"), resource
             if "*" in resources:
-                assert set(actions) <= NO_RESOURCE_ACTIONS or stmt["Sid"] in {"DescribeCompute", "ManageCompute"}, (
+                assert set(actions) <= NO_RESOURCE_ACTIONS or stmt["Sid"] == "NonResourceBasedPermissions", (
                     policy.name,
                     stmt.get("Sid"),
                 )
@@ -51,7 +53,7 @@ def test_kms_use_is_tied_to_the_calling_service(recording: Recording) -> None:
 
 
 def test_dagster_worker_writes_only_zone_prefixes(recording: Recording, config) -> None:
-    (policy,) = [p for p in _role_policies(recording) if p.name == "dagster-worker-policy"]
+    (policy,) = [p for p in _role_policies(recording) if p.name == "iam-dagster-worker-policy"]
     stmts = {s["Sid"]: s for s in statements(policy)}
     raw = recording.outputs["raw_bucket"]
     assert stmts["ReadLanding"]["Resource"] == [f"arn:aws:s3:::{raw}/landing/*"]
@@ -64,7 +66,7 @@ def test_dagster_worker_writes_only_zone_prefixes(recording: Recording, config) 
 def test_service_role_trusts_are_confined_to_the_account(recording: Recording, config) -> None:
     services = {"firehose", "batch-operations", "step-functions", "dagster-worker", "events-start-batch-copy"}
     for role in recording.of_type("aws:iam/role:Role"):
-        if role.name.removesuffix("-role") in services:
+        if role.name.removeprefix("iam-").removesuffix("-role") in services:
             (stmt,) = statements(role, "assumeRolePolicy")
             assert stmt["Condition"] == {"StringEquals": {"aws:SourceAccount": config.account_id}}, role.name
 
@@ -88,8 +90,50 @@ def test_unity_catalog_role_is_scoped_to_the_zone_buckets_and_keys(recording: Re
     out = recording.outputs
     zones = {out[f"{z}_bucket"] for z in ("raw", "trusted", "refined")}
     granted = {s["Sid"]: s for s in statements(policy)}
-    assert {r.split(":::")[1].split("/")[0] for r in granted["ZoneObjects"]["Resource"]} == zones
-    assert set(granted["ZoneKeys"]["Resource"]) == {out["raw_key_arn"], out["curated_key_arn"]}
+    assert {r.split(":::")[1].split("/")[0] for r in granted["ReadZoneObjects"]["Resource"]} == zones
+    assert set(granted["ZoneKeys"]["Resource"]) == {out[f"{z}_key_arn"] for z in ("raw", "trusted", "refined")}
+
+
+def test_unity_catalog_role_never_writes_raw(recording: Recording) -> None:
+    (policy,) = [p for p in _role_policies(recording) if p.name == "unity-catalog-policy"]
+    raw = recording.outputs["raw_bucket"]
+    for stmt in statements(policy):
+        if {"s3:PutObject", "s3:DeleteObject", "s3:PutLifecycleConfiguration"} & set(stmt["Action"]):
+            assert not any(f":::{raw}" in r for r in stmt["Resource"]), stmt["Sid"]
+
+
+def _cross_account(recording: Recording) -> dict[str, dict]:
+    return {s["Sid"]: s for s in statements(recording.named("databricks-cross-account-policy"))}
+
+
+def test_cross_account_role_launches_only_tagged_instances_in_our_vpc_from_databricks_images(
+    recording: Recording,
+) -> None:
+    stmts, vpc = _cross_account(recording), recording.named("vpc1").id
+    assert stmts["AllowEc2RunInstancePerTag"]["Condition"] == {"StringEquals": {"aws:RequestTag/Vendor": "Databricks"}}
+    assert stmts["AllowEc2RunInstancePerVPCid"]["Condition"]["StringEquals"]["ec2:vpc"].endswith(f":vpc/{vpc}")
+    assert stmts["AllowEc2RunInstanceImageByOwner"]["Condition"] == {
+        "StringEquals": {"ec2:Owner": DATABRICKS_AMI_OWNER}
+    }
+    for sid in ("EC2TerminateInstancesTag", "EC2AttachDetachVolumeTag", "EC2DeleteVolumeByTag", "InstancePoolsSupport"):
+        assert stmts[sid]["Condition"] == {"StringEquals": {"ec2:ResourceTag/Vendor": "Databricks"}}, sid
+
+
+def test_cross_account_role_changes_rules_only_on_the_workspace_security_group(recording: Recording) -> None:
+    stmt = _cross_account(recording)["VpcNonresourceSpecificActions"]
+    assert stmt["Resource"] == [
+        f"arn:aws:ec2:eu-central-1:123456789012:security-group/{recording.named('databricks-workspace-sg').id}"
+    ]
+    assert stmt["Condition"]["StringEquals"]["ec2:vpc"].endswith(recording.named("vpc1").id)
+
+
+def test_cross_account_role_runs_instances_nowhere_else_unconditioned(recording: Recording) -> None:
+    stmts = _cross_account(recording)
+    unconditioned = [s for s in stmts.values() if "ec2:RunInstances" in s["Action"] and "Condition" not in s]
+    assert [s["Sid"] for s in unconditioned] == ["AllowEc2RunInstanceOtherResources"]
+    assert "Resource" not in unconditioned[0] and unconditioned[0]["NotResource"]
+    untagged = stmts["NonResourceBasedPermissions"]["Action"]
+    assert not {"ec2:RunInstances", "ec2:TerminateInstances", "ec2:AuthorizeSecurityGroupIngress"} & set(untagged)
 
 
 def test_databricks_cross_account_role_trusts_databricks_with_the_account_id(recording: Recording, config) -> None:
@@ -120,7 +164,13 @@ def test_databricks_back_end_privatelink_endpoints(recording: Recording, config)
     sg = recording.named("databricks-endpoints-sg").inputs
     ports = {(r["fromPort"], r["toPort"]) for r in sg["ingress"]}
     assert {(443, 443), (6666, 6666)} <= ports
-    assert all(r["securityGroups"] == [recording.named("databricks-workspace-sg").id] for r in sg["ingress"])
+    by_group = [r for r in sg["ingress"] if "securityGroups" in r]
+    assert by_group and all(r["securityGroups"] == [recording.named("databricks-workspace-sg").id] for r in by_group)
+    (rest,) = [r for r in sg["ingress"] if "cidrBlocks" in r]
+    assert (rest["fromPort"], rest["toPort"]) == (443, 443)
+    assert rest["cidrBlocks"] == [*config.network.databricks_subnet_cidrs, *config.vpn.on_prem_cidrs]
+    endpoint_subnets = {recording.named("endpoints-1").id, recording.named("endpoints-2").id}
+    assert set(workspace["subnetIds"]) == set(relay["subnetIds"]) == endpoint_subnets
     for ep in (workspace, relay):
         assert ep["privateDnsEnabled"] is True and ep["securityGroupIds"] == [
             recording.named("databricks-endpoints-sg").id

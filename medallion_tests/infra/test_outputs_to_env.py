@@ -64,3 +64,46 @@ def test_script_turns_stack_output_json_into_a_dotenv_file(recording: Recording,
     )
     parsed = dict(line.split("=", 1) for line in dotenv.read_text().splitlines() if not line.startswith("#"))
     assert parsed == to_env(recording.outputs, env="aws")
+
+
+def test_compute_site_sets_no_endpoint_variables(recording: Recording) -> None:
+    """Workers and clusters use the compute gateway and private DNS: an override would break them."""
+    assert not [k for k in to_env(recording.outputs, env="aws") if k.startswith("AWS_ENDPOINT_URL")]
+
+
+def test_on_prem_site_points_boto3_at_the_privatelink_endpoints(recording: Recording) -> None:
+    out = recording.outputs
+    env = to_env(out, env="aws", site="on-prem")
+    assert env["AWS_ENDPOINT_URL_S3"] == out["s3_endpoint_urls"]["raw"]  # staging uploads go through subnet 1's
+    assert env["AWS_ENDPOINT_URL_S3_CONTROL"] == out["s3_control_endpoint_url"]
+    assert env["AWS_ENDPOINT_URL_KINESIS"] == out["kinesis_endpoint_url"]
+    assert env["AWS_ENDPOINT_URL_STS"] == out["sts_endpoint_url"]
+
+
+@pytest.mark.parametrize(("site", "zone"), [("subnet1", "raw"), ("subnet2", "trusted"), ("subnet3", "refined")])
+def test_zone_sites_use_their_zone_endpoint(recording: Recording, site: str, zone: str) -> None:
+    env = to_env(recording.outputs, env="aws", site=site)
+    assert env["AWS_ENDPOINT_URL_S3"] == recording.outputs["s3_endpoint_urls"][zone]
+
+
+def test_the_platform_clients_honour_the_endpoint_variables(recording: Recording, monkeypatch) -> None:
+    """`medallion ingest` builds its boto3 clients without endpoint_url, so botocore's variables apply."""
+    from medallion_platform.ingestion.aws.clients import aws_client
+
+    env = to_env(recording.outputs, env="aws", site="on-prem")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env(env)
+    assert aws_client(settings, "s3").meta.endpoint_url == env["AWS_ENDPOINT_URL_S3"]
+    assert aws_client(settings, "kinesis").meta.endpoint_url == env["AWS_ENDPOINT_URL_KINESIS"]
+    assert aws_client(settings, "sts").meta.endpoint_url == env["AWS_ENDPOINT_URL_STS"]
+
+
+def test_registered_databricks_env_names_the_workspace_catalog_and_platform_principal(
+    registered: Recording, registered_config
+) -> None:
+    env = to_env(registered.outputs, env="databricks")
+    assert env["DATABRICKS_HOST"] == registered.outputs["databricks_workspace_url"]
+    assert env["MEDALLION_CATALOG"] == "medallion"
+    assert env["MEDALLION_PLATFORM_PRINCIPAL"] == registered_config.databricks.platform_principal
+    assert "DATABRICKS_HOST" not in to_env(registered.outputs, env="aws")

@@ -121,3 +121,39 @@ def test_queue_policies_allow_only_the_project_rules_and_deny_plain_http(recordi
         stmts = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
         assert set(stmts["EventBridgeRuleSends"]["Condition"]["ArnEquals"]["aws:SourceArn"]) <= rule_arns
         assert stmts["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _denies(policy: dict) -> dict[str, dict]:
+    return {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+
+
+def test_streams_deny_every_request_not_through_the_kinesis_endpoint(recording: Recording, config) -> None:
+    policies = recording.of_type("aws:kinesis/resourcePolicy:ResourcePolicy")
+    assert {p.inputs["resourceArn"] for p in policies} == {
+        s.state["arn"] for s in recording.of_type("aws:kinesis/stream:Stream")
+    }
+    kinesis = recording.named("kinesis-streams-interface").id
+    for policy in policies:
+        outside = _denies(json.loads(policy.inputs["policy"]))["DenyOutsideProjectVpcEndpoints"]
+        assert outside["Action"] == "kinesis:*" and outside["Principal"] == "*"
+        assert outside["Condition"]["StringNotEquals"] == {"aws:SourceVpce": [kinesis]}
+        exempt = set(outside["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+        assert exempt == {recording.outputs["firehose_role_arn"], config.break_glass_role_arn, config.deploy_role_arn}
+
+
+def test_deployer_never_reads_or_writes_records(recording: Recording, config) -> None:
+    for policy in recording.of_type("aws:kinesis/resourcePolicy:ResourcePolicy"):
+        stmt = _denies(json.loads(policy.inputs["policy"]))["DeployerNeverTouchesRecords"]
+        assert stmt["Condition"] == {"ArnEquals": {"aws:PrincipalArn": config.deploy_role_arn}}
+        assert {"kinesis:PutRecords", "kinesis:GetRecords"} <= set(stmt["Action"])
+
+
+def test_queues_deny_every_request_not_through_the_sqs_endpoint_but_eventbridge(recording: Recording, config) -> None:
+    sqs = recording.named("sqs-interface").id
+    for policy in recording.of_type("aws:sqs/queuePolicy:QueuePolicy"):
+        denies = _denies(json.loads(policy.inputs["policy"]))
+        outside = denies["DenyOutsideProjectVpcEndpoints"]["Condition"]
+        assert outside["StringNotEquals"] == {"aws:SourceVpce": [sqs]}
+        assert outside["BoolIfExists"] == {"aws:PrincipalIsAWSService": "false"}, "EventBridge delivers as a service"
+        assert set(outside["ArnNotEquals"]["aws:PrincipalArn"]) == {config.break_glass_role_arn, config.deploy_role_arn}
+        assert "sqs:ReceiveMessage" in denies["DeployerNeverTouchesMessages"]["Action"]

@@ -103,6 +103,20 @@ def test_scan_fails_when_checkov_saw_no_resources() -> None:
     assert errors and "0 resources" in errors[0]
 
 
+def test_scan_fails_on_an_exception_that_no_longer_fires() -> None:
+    exceptions = {("aws_s3_bucket.a", "CKV_AWS_144"): "single region", ("aws_s3_bucket.gone", "CKV_AWS_1"): "old"}
+    errors, _ = evaluate(_report(5, [("aws_s3_bucket.a", "CKV_AWS_144")]), exceptions)
+    assert errors == [
+        "STALE exception CKV_AWS_1 on aws_s3_bucket.gone: it no longer fires, remove it from exceptions.yaml"
+    ]
+
+
+def test_an_exception_for_a_resource_the_plan_lacks_is_not_stale() -> None:
+    exceptions = {("aws_s3_bucket.databricks_root_bucket", "CKV_AWS_145"): "only when registering"}
+    errors, _ = evaluate(_report(5, []), exceptions, {"aws_s3_bucket.raw_bucket"})
+    assert errors == []
+
+
 def test_scan_fails_on_unexcepted_failures_only() -> None:
     exceptions = {("aws_s3_bucket.a", "CKV_AWS_144"): "single region"}
     errors, counts = evaluate(

@@ -1,5 +1,11 @@
 """Storage policy: keys, public access, ACLs, TLS-only and endpoint-only policies, versioning, lifecycle, logs."""
 
+import fnmatch
+
+import pytest
+
+from infra_pulumi.components.databricks import UNITY_CATALOG_ACTIONS, UNITY_CATALOG_READ_ACTIONS
+from infra_pulumi.components.storage import BUCKET_CONFIG_ACTIONS
 from infra_pulumi.config import MAX_NONCURRENT_DAYS
 from infra_pulumi.mocks import Recording
 from medallion_tests.infra.helpers import as_list, by_bucket, statements
@@ -26,13 +32,8 @@ def test_every_role_has_a_bucket_named_by_the_platform(recording: Recording, con
 
 def test_data_buckets_use_their_zone_cmk_with_bucket_key_and_block_sse_c(recording: Recording) -> None:
     names = _names(recording)
-    expected_key = {
-        "raw": _key_arn(recording, "raw"),
-        "staging": _key_arn(recording, "raw"),
-        "trusted": _key_arn(recording, "curated"),
-        "refined": _key_arn(recording, "curated"),
-    }
-    assert expected_key["raw"] != expected_key["trusted"], "raw must not share a key with trusted/refined"
+    expected_key = {role: _key_arn(recording, role) for role in ("raw", "trusted", "refined", "staging")}
+    assert len(set(expected_key.values())) == 4, "one key per data zone, and one for staging"
     enc = by_bucket(recording, f"{S3}bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     for role, key in expected_key.items():
         (rule,) = enc[names[role]].inputs["rules"]
@@ -50,8 +51,43 @@ def test_access_log_bucket_uses_sse_s3_because_log_delivery_requires_it(recordin
 
 def test_kms_keys_rotate(recording: Recording) -> None:
     keys = recording.of_type("aws:kms/key:Key")
-    assert len(keys) == 5
+    assert len(keys) == 7
     assert all(k.inputs["enableKeyRotation"] is True for k in keys)
+
+
+def test_key_administrators_cannot_use_the_keys(recording: Recording, config) -> None:
+    for key in recording.of_type("aws:kms/key:Key"):
+        (admin,) = [s for s in statements(key) if s["Sid"] == "AdministratorsManageButDoNotUse"]
+        assert admin["Principal"] == {"AWS": [config.deploy_role_arn, config.break_glass_role_arn]}, key.name
+        assert not any(
+            a.startswith(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncrypt")) or a == "kms:*"
+            for a in admin["Action"]
+        )
+
+
+def test_no_key_policy_lets_the_whole_account_use_a_key_unconditionally(recording: Recording, config) -> None:
+    root = {"AWS": f"arn:aws:iam::{config.account_id}:root"}
+    for key in recording.of_type("aws:kms/key:Key"):
+        for stmt in statements(key):
+            if stmt["Principal"] == root:
+                assert "kms:ViaService" in stmt["Condition"]["StringEquals"], (key.name, stmt["Sid"])
+
+
+def test_zone_keys_are_used_only_by_the_roles_of_their_zone(recording: Recording) -> None:
+    out = recording.outputs
+    roles = {
+        "raw": {
+            out["firehose_role_arn"],
+            out["batch_operations_role_arn"],
+            out["dagster_worker_role_arn"],
+            out["unity_catalog_role_arn"],
+        },
+        "trusted": {out["dagster_worker_role_arn"], out["unity_catalog_role_arn"]},
+        "refined": {out["dagster_worker_role_arn"], out["unity_catalog_role_arn"]},
+    }
+    for zone, expected in roles.items():
+        (users,) = [s for s in statements(recording.named(f"{zone}-key")) if s["Sid"] == "NamedRolesUseThroughS3"]
+        assert set(users["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == expected, zone
 
 
 def test_public_access_blocked_on_every_bucket(recording: Recording) -> None:
@@ -80,24 +116,80 @@ def test_every_bucket_policy_denies_non_tls(recording: Recording) -> None:
         assert set(stmt["Resource"]) == {f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"}
 
 
-def test_bucket_policies_deny_outside_project_endpoints_with_named_carve_outs(recording: Recording, config) -> None:
-    names, out = _names(recording), recording.outputs
-    admins = {config.break_glass_role_arn, config.deploy_role_arn}
-    expected = {
-        "raw": admins | {out["firehose_role_arn"], out["batch_operations_role_arn"], out["unity_catalog_role_arn"]},
-        "trusted": admins | {out["unity_catalog_role_arn"]},
-        "refined": admins | {out["unity_catalog_role_arn"]},
-        "staging": admins | {out["batch_operations_role_arn"]},
-        "access_logs": admins,
+def _deny(recording: Recording, role: str, sid: str) -> dict:
+    policy = by_bucket(recording, f"{S3}bucketPolicy:BucketPolicy")[_names(recording)[role]]
+    (stmt,) = [s for s in statements(policy) if s["Sid"] == sid]
+    return stmt
+
+
+@pytest.mark.parametrize(
+    ("role", "endpoints"),
+    [
+        ("raw", {"s3-raw-interface", "compute-s3-gateway"}),
+        ("trusted", {"s3-trusted-interface", "compute-s3-gateway"}),
+        ("refined", {"s3-refined-interface", "compute-s3-gateway"}),
+        ("staging", {"s3-raw-interface"}),
+    ],
+)
+def test_bucket_policy_accepts_only_its_zone_endpoint_and_the_compute_path(
+    recording: Recording, role: str, endpoints: set[str]
+) -> None:
+    stmt = _deny(recording, role, "DenyOutsideProjectVpcEndpoints")
+    assert stmt["Effect"] == "Deny" and stmt["Action"] == "s3:*" and stmt["Principal"] == "*"
+    assert set(stmt["Condition"]["StringNotEquals"]["aws:SourceVpce"]) == {recording.named(e).id for e in endpoints}
+
+
+def test_access_log_bucket_denies_everyone_but_the_carve_outs(recording: Recording) -> None:
+    stmt = _deny(recording, "access_logs", "DenyAllButNamedPrincipals")
+    assert "StringNotEquals" not in stmt["Condition"], "no endpoint serves the access logs"
+
+
+@pytest.mark.parametrize(
+    ("role", "carve_outs"),
+    [
+        ("raw", {"break_glass", "deployer", "firehose", "batch_operations", "unity_catalog"}),
+        ("trusted", {"break_glass", "deployer", "unity_catalog"}),
+        ("refined", {"break_glass", "deployer", "unity_catalog"}),
+        ("staging", {"break_glass", "deployer", "batch_operations"}),
+        ("access_logs", {"break_glass", "deployer"}),
+    ],
+)
+def test_bucket_policy_carve_outs_are_named(recording: Recording, config, role: str, carve_outs: set[str]) -> None:
+    out = recording.outputs
+    arns = {
+        "break_glass": config.break_glass_role_arn,
+        "deployer": config.deploy_role_arn,
+        "firehose": out["firehose_role_arn"],
+        "batch_operations": out["batch_operations_role_arn"],
+        "unity_catalog": out["unity_catalog_role_arn"],
     }
-    endpoints = set(out["s3_endpoint_ids"])
-    assert len(endpoints) == 3  # S3 interface (VPC 1) and the gateway endpoints of both VPCs
-    policies = by_bucket(recording, f"{S3}bucketPolicy:BucketPolicy")
-    for role, carve_outs in expected.items():
-        (stmt,) = [s for s in statements(policies[names[role]]) if s["Sid"] == "DenyOutsideProjectVpcEndpoints"]
-        assert stmt["Effect"] == "Deny" and stmt["Action"] == "s3:*" and stmt["Principal"] == "*"
-        assert set(stmt["Condition"]["StringNotEquals"]["aws:SourceVpce"]) == endpoints, role
-        assert set(stmt["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == carve_outs, role
+    sid = "DenyAllButNamedPrincipals" if role == "access_logs" else "DenyOutsideProjectVpcEndpoints"
+    stmt = _deny(recording, role, sid)
+    assert set(stmt["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == {arns[c] for c in carve_outs}
+
+
+@pytest.mark.parametrize("role", ["raw", "trusted", "refined", "staging", "access_logs"])
+def test_deployer_is_exempt_only_for_bucket_configuration(recording: Recording, config, role: str) -> None:
+    stmt = _deny(recording, role, "LimitDeployerOutsideEndpoints")
+    assert stmt["Condition"]["ArnEquals"] == {"aws:PrincipalArn": config.deploy_role_arn}
+    assert stmt["NotAction"] == list(BUCKET_CONFIG_ACTIONS)
+    for data in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"):
+        assert not any(fnmatch.fnmatchcase(data, allowed) for allowed in stmt["NotAction"]), data
+
+
+@pytest.mark.parametrize(
+    ("role", "actions"),
+    [("raw", UNITY_CATALOG_READ_ACTIONS), ("trusted", UNITY_CATALOG_ACTIONS), ("refined", UNITY_CATALOG_ACTIONS)],
+)
+def test_unity_catalog_is_exempt_only_for_its_data_actions(recording: Recording, role: str, actions: tuple) -> None:
+    stmt = _deny(recording, role, "LimitUnityCatalogOutsideEndpoints")
+    assert stmt["Condition"]["ArnEquals"] == {"aws:PrincipalArn": recording.outputs["unity_catalog_role_arn"]}
+    assert stmt["NotAction"] == list(actions)
+
+
+def test_unity_catalog_reads_raw_only(recording: Recording) -> None:
+    stmt = _deny(recording, "raw", "LimitUnityCatalogOutsideEndpoints")
+    assert not {"s3:PutObject", "s3:DeleteObject"} & set(stmt["NotAction"])
 
 
 def test_no_bucket_policy_allows_anyone_but_the_log_delivery_service(recording: Recording) -> None:

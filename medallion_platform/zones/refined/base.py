@@ -2,7 +2,7 @@
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -16,11 +16,14 @@ from medallion_platform.lake.writes import Overwrite, OverwritePartitions, Table
 __all__ = [
     "CURRENCIES",
     "MONEY",
+    "PARTITION",
     "RefinedTable",
     "RefreshPlan",
     "RefreshResult",
+    "Tally",
     "amount",
     "build_refined",
+    "fact_rows_by_date",
     "input_frame",
     "plan_refresh",
     "refined_frame",
@@ -35,6 +38,16 @@ CURRENCIES = ("EUR", "USD", "GBP")
 
 
 @dataclass(frozen=True)
+class Tally:
+    """One figure a refined table must agree on with its fact input over the same dates: `refined` is an
+    SQL aggregate over the refined rows (relation `r`), `fact` one over the fact's valid rows (`f`)."""
+
+    name: str
+    refined: str
+    fact: str
+
+
+@dataclass(frozen=True)
 class RefinedTable:
     """A refined table: its trusted inputs, its schema and the PySpark-API function that builds it."""
 
@@ -45,6 +58,14 @@ class RefinedTable:
     """Trusted tables it reads; the fact input is read only for the partitions being built."""
     schema: pa.Schema
     build: Callable[..., Any]
+    key: tuple[str, ...] = ()
+    """Columns unique per row (per partition when partitioned): the `key_unique` check."""
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """A description of every column of `schema` (the UI's column schema and the catalog)."""
+    non_negative: tuple[str, ...] = ()
+    """Amount columns that are never negative: the `amounts_non_negative` check."""
+    tallies: tuple[Tally, ...] = ()
+    """Figures reconciled with the fact input for the dates built: the `reconciles_with_fact` check."""
     fact: str = "order_events"
     """The input whose rows it aggregates (one of `inputs`): its event dates are the table's partitions,
     and its new rows are what an incremental refresh folds in. The other inputs are master data."""
@@ -54,20 +75,44 @@ class RefinedTable:
     """For unpartitioned tables: folds `build` over new events into the stored rows
     (`combine(engine, stored, partial, **master_data)`), so a refresh costs what the new events cost."""
 
+    @property
+    def master_data(self) -> tuple[str, ...]:
+        """The inputs other than the fact (read whole)."""
+        return tuple(name for name in self.inputs if name != self.fact)
+
 
 def amount(F: Any) -> Any:
     """quantity x unit_price as decimal(18,2) on every engine."""
     return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
-def input_frame(lake: Lakehouse, engine: Engine, name: str, dates: Sequence[str] | None) -> Frame:
-    """A trusted input as a DataFrame on `engine`: `order_events` only for `dates` (its event dates), if given."""
-    scoped = name == "order_events" and dates is not None
+def _missing_input(name: str) -> RuntimeError:
+    return RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
+
+
+def input_frame(
+    lake: Lakehouse, engine: Engine, name: str, dates: Sequence[str] | None, *, scoped: bool = False
+) -> Frame:
+    """A trusted input as a DataFrame on `engine`; the fact input (`scoped`) only for `dates`, if given."""
+    scoped = scoped and dates is not None
     values = [dt.date.fromisoformat(d) for d in dates or []] if scoped else None
     table = lake.trusted(name)
     if not table.exists():
-        raise RuntimeError(f"trusted/{name} does not exist yet: materialize it before the refined tables")
+        raise _missing_input(name)
     return engine.delta_frame(table, PARTITION if scoped else None, values)
+
+
+def fact_rows_by_date(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
+    """Rows of the fact input per event date, from the Delta log (no data file is read)."""
+    delta = lake.trusted(table.fact).table()
+    if delta is None:
+        return {}
+    counts: dict[str, int] = {}
+    for action in pa.table(delta.get_add_actions(flatten=True)).to_pylist():
+        date = action.get(f"partition.{PARTITION}")
+        if date is not None:
+            counts[str(date)] = counts.get(str(date), 0) + int(action.get("num_records") or 0)
+    return counts
 
 
 def refined_frame(
@@ -81,7 +126,7 @@ def refined_frame(
     frames = {name: (inputs or {}).get(name) for name in table.inputs}
     for name, frame in frames.items():
         if frame is None:
-            frames[name] = input_frame(lake, engine, name, dates)
+            frames[name] = input_frame(lake, engine, name, dates, scoped=name == table.fact)
     return table.build(engine, **frames)
 
 
@@ -138,32 +183,61 @@ def plan_refresh(
         return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values))
     if table.combine is None:
         return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite())
-    sources = {name: lake.trusted(name) for name in table.inputs}
-    found = {name: io.version() for name, io in sources.items()}
-    missing = [n for n, v in found.items() if v is None]
-    if missing:
-        raise RuntimeError(f"trusted/{missing[0]} does not exist yet: materialize it before the refined tables")
-    versions = {name: int(v) for name, v in found.items() if v is not None}
+    versions = _input_versions(lake, table)
     target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
-    done = {name: target.transaction_version(_app(table, name)) for name in table.inputs}
-    masters_same = all(done[n] == versions[n] for n in table.inputs if n != "order_events")
-    if target.exists() and masters_same and done["order_events"] == versions["order_events"]:
+    folded = {name: target.transaction_version(_app(table, name)) for name in table.inputs}
+    masters_unchanged = all(folded[n] == versions[n] for n in table.master_data)
+    if target.exists() and masters_unchanged and folded[table.fact] == versions[table.fact]:
         return write("unchanged", None, Overwrite())
     new_events = None
-    if target.exists() and masters_same and done["order_events"] >= 0:
-        events_schema = sources["order_events"].table().schema().to_arrow()  # type: ignore[union-attr]
-        columns = [f.name for f in pa.schema(events_schema) if not f.name.startswith("_")]
-        new_events = sources["order_events"].inserted_since(done["order_events"], columns)
+    if target.exists() and masters_unchanged and folded[table.fact] >= 0:
+        new_events = _fact_inserted_since(lake, table, folded[table.fact])
     if new_events is None:
         return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite(txns=txns))
-    masters = {n: (inputs or {}).get(n) for n in table.inputs if n != "order_events"}
-    masters = {n: f if f is not None else input_frame(lake, engine, n, None) for n, f in masters.items()}
+    frame = _fold_new_events(lake, engine, table, new_events, inputs)
+    return write("incremental", frame, Overwrite(txns=txns))
+
+
+def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
+    """The current Delta version of every input (all must exist)."""
+    versions: dict[str, int] = {}
+    for name in table.inputs:
+        version = lake.trusted(name).version()
+        if version is None:
+            raise _missing_input(name)
+        versions[name] = int(version)
+    return versions
+
+
+def _fact_inserted_since(lake: Lakehouse, table: RefinedTable, version: int) -> pa.RecordBatchReader | None:
+    """The fact rows inserted after `version` (its business columns), or None if the feed cannot tell."""
+    fact = lake.trusted(table.fact)
+    delta = fact.table()
+    if delta is None:
+        raise _missing_input(table.fact)
+    columns = [f.name for f in pa.schema(delta.schema().to_arrow()) if not f.name.startswith("_")]
+    return fact.inserted_since(version, columns)
+
+
+def _fold_new_events(
+    lake: Lakehouse,
+    engine: Engine,
+    table: RefinedTable,
+    new_events: pa.RecordBatchReader,
+    inputs: Mapping[str, Frame] | None,
+) -> Frame:
+    """`combine` of the stored rows with `build` over the new fact rows only."""
+    assert table.combine is not None  # only tables with `combine` refresh incrementally
+    given = inputs or {}
+    masters = {
+        n: given[n] if given.get(n) is not None else input_frame(lake, engine, n, None) for n in table.master_data
+    }
     # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
     events = engine.persist(engine.dataframe(new_events, "new_events"))
-    partial = engine.checkpoint(table.build(engine, order_events=events, **masters))
-    stored = engine.delta_frame(target)
-    return write("incremental", table.combine(engine, stored, partial, **masters), Overwrite(txns=txns))
+    partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **masters))
+    stored = engine.delta_frame(lake.refined(table.name))
+    return table.combine(engine, stored, partial, **masters)
 
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:

@@ -3,7 +3,8 @@
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, amount
+from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, Tally, amount
+from medallion_platform.zones.refined.checks import PLACED, SIGNED_AMOUNT
 
 SCHEMA = pa.schema(
     [
@@ -78,6 +79,19 @@ def _with_master_data(engine: Engine, grouped: Frame, customers: Frame) -> Frame
     )
 
 
+NET_REVENUE = [f"net_revenue_{c.lower()}" for c in CURRENCIES]
+
+COLUMNS = {
+    "customer_id": "Customer who ordered",
+    "country": "Current CRM country (`unknown` if the CRM does not know the customer yet)",
+    "segment": "Current CRM segment (`unknown` if the CRM does not know the customer yet)",
+    "first_order_at": "Time of the customer's first placed event (UTC)",
+    "last_order_at": "Time of the customer's latest placed event (UTC)",
+    "orders": "Orders placed (placed events)",
+    "units": "Units placed",
+    **{f"net_revenue_{c.lower()}": f"Placed minus cancelled and refunded amounts in {c}" for c in CURRENCIES},
+}
+
 TABLE = RefinedTable(
     name="customer_lifetime",
     description=(build.__doc__ or "customer_lifetime").split("\n")[0],
@@ -85,6 +99,15 @@ TABLE = RefinedTable(
     inputs=("order_events", "customers"),
     schema=SCHEMA,
     build=build,
+    key=("customer_id",),
+    columns=COLUMNS,
+    non_negative=("orders", "units"),
+    tallies=(
+        Tally("rows", "count(*)", "count(DISTINCT customer_id)"),
+        Tally("orders", "sum(orders)", f"count(*) FILTER (WHERE {PLACED})"),
+        Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
+        Tally("net_revenue", f"sum({' + '.join(NET_REVENUE)})", f"sum({SIGNED_AMOUNT})"),
+    ),
     partitioned=False,
     combine=combine,
 )

@@ -5,7 +5,8 @@ from typing import Any
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import MONEY, RefinedTable, amount
+from medallion_platform.zones.refined.base import MONEY, RefinedTable, Tally, amount
+from medallion_platform.zones.refined.checks import AMOUNT, PLACED, SIGNED_AMOUNT
 
 SCHEMA = pa.schema(
     [
@@ -60,6 +61,19 @@ def build(engine: Engine, order_events: Frame, customers: Frame, products: Frame
     )
 
 
+COLUMNS = {
+    "event_date": "Day the events happened (UTC), the partition",
+    "country": "Customer's current CRM country (`unknown` if the CRM does not know the customer yet)",
+    "category": "Product's current ERP category (`unknown` if the ERP does not know the product yet)",
+    "currency": "ISO 4217 currency of the amounts",
+    "orders": "Distinct orders placed",
+    "units": "Units placed",
+    "gross_revenue": "Sum of quantity x unit price of placed events",
+    "cancelled_amount": "Sum of quantity x unit price of cancelled events",
+    "refunded_amount": "Sum of quantity x unit price of refunded events",
+    "net_revenue": "gross_revenue - cancelled_amount - refunded_amount (negative when cancellations outweigh sales)",
+}
+
 TABLE = RefinedTable(
     name="daily_revenue",
     description=(build.__doc__ or "daily_revenue").split("\n")[0],
@@ -67,4 +81,15 @@ TABLE = RefinedTable(
     inputs=("order_events", "customers", "products"),
     schema=SCHEMA,
     build=build,
+    key=("event_date", "country", "category", "currency"),
+    columns=COLUMNS,
+    non_negative=("orders", "units", "gross_revenue", "cancelled_amount", "refunded_amount"),
+    tallies=(
+        Tally("gross_revenue", "sum(gross_revenue)", f"sum({AMOUNT}) FILTER (WHERE {PLACED})"),
+        Tally("net_revenue", "sum(net_revenue)", f"sum({SIGNED_AMOUNT})"),
+        Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
+        Tally(
+            "dates_and_currencies", "count(DISTINCT (event_date, currency))", "count(DISTINCT (event_date, currency))"
+        ),
+    ),
 )

@@ -3,7 +3,8 @@
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, amount
+from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, Tally, amount
+from medallion_platform.zones.refined.checks import AMOUNT, PLACED
 
 SCHEMA = pa.schema(
     [
@@ -51,6 +52,19 @@ def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
     )
 
 
+REVENUE = [f"revenue_{c.lower()}" for c in CURRENCIES]
+
+COLUMNS = {
+    "event_date": "Day the events happened (UTC), the partition",
+    "product_id": "Product ordered",
+    "category": "Product's current ERP category (`unknown` if the ERP does not know the product yet)",
+    "orders_placed": "Distinct orders placed that day",
+    "orders_cancelled": "Distinct orders cancelled that day",
+    "units": "Units placed",
+    **{f"revenue_{c.lower()}": f"Sum of quantity x unit price of placed events in {c}" for c in CURRENCIES},
+    "cancellation_rate": "orders_cancelled / orders_placed (null when none were placed)",
+}
+
 TABLE = RefinedTable(
     name="product_performance",
     description=(build.__doc__ or "product_performance").split("\n")[0],
@@ -58,4 +72,12 @@ TABLE = RefinedTable(
     inputs=("order_events", "products"),
     schema=SCHEMA,
     build=build,
+    key=("event_date", "product_id"),
+    columns=COLUMNS,
+    non_negative=("orders_placed", "orders_cancelled", "units", *REVENUE, "cancellation_rate"),
+    tallies=(
+        Tally("rows", "count(*)", "count(DISTINCT (event_date, product_id))"),
+        Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
+        Tally("revenue", f"sum({' + '.join(REVENUE)})", f"sum({AMOUNT}) FILTER (WHERE {PLACED})"),
+    ),
 )

@@ -1,0 +1,268 @@
+"""Databricks registration (pulumi-databricks), behind `databricks.register`: the workspace, then Unity Catalog.
+
+`DatabricksWorkspace` (account level): credentials on the cross-account role, the storage configuration on
+the workspace root bucket, the two back-end VPC endpoints, the network configuration, private access
+settings (no public access), the workspace, its metastore assignment, and the Unity Catalog storage
+credential on the (name-derived) storage-credential role. Databricks issues the credential's external id;
+`UnityCatalogRole` is created from it, so nobody pastes it.
+
+`UnityCatalog` (workspace level, after that role exists): one external location per zone (raw read-only),
+the catalog, one schema per zone, and grants: the platform principal on every zone, and
+`medallion_platform.settings.DEFAULT_GRANTS` on top (raw: nobody else).
+
+The account service principal's OAuth secret is a Pulumi secret (`medallion:databricksClientSecret`).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_databricks as databricks
+
+from infra_pulumi.config import InfraConfig
+from medallion_platform.naming import ZONES, ResourceNames
+from medallion_platform.settings import DEFAULT_GRANTS
+
+__all__ = [
+    "ACCOUNT_HOST",
+    "PLATFORM_PRIVILEGES",
+    "DatabricksWorkspace",
+    "UnityCatalog",
+    "WorkspaceArgs",
+    "root_bucket_policy",
+    "schema_grants",
+]
+
+ACCOUNT_HOST = "https://accounts.cloud.databricks.com"
+PLATFORM_PRIVILEGES: Mapping[str, list[str]] = {
+    "raw": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
+    "trusted": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
+    "refined": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
+}
+"""The platform principal registers and writes every zone's tables (it owns raw tables)."""
+
+
+def schema_grants(platform_principal: str) -> dict[str, dict[str, list[str]]]:
+    """Per zone, per principal, the privileges on the zone's schema: platform + `DEFAULT_GRANTS`."""
+    grants: dict[str, dict[str, list[str]]] = {}
+    for zone in ZONES:
+        merged = {platform_principal: list(PLATFORM_PRIVILEGES[zone])}
+        for principal, privileges in DEFAULT_GRANTS.get(zone, {}).items():
+            merged[principal] = sorted({*merged.get(principal, []), *privileges})
+        grants[zone] = merged
+    return grants
+
+
+def root_bucket_policy(bucket: pulumi.Input[str], config: InfraConfig) -> pulumi.Output[str]:
+    """Databricks' own policy for a workspace root bucket (pulumi-databricks' `get_aws_bucket_policy`)."""
+    result = databricks.get_aws_bucket_policy_output(
+        bucket=bucket, databricks_e2_account_id=config.databricks.account_id
+    )
+    return result.json
+
+
+@dataclass(frozen=True)
+class WorkspaceArgs:
+    """The AWS pieces the workspace is registered with."""
+
+    config: InfraConfig
+    names: ResourceNames
+    cross_account_role_arn: pulumi.Input[str]
+    root_bucket: pulumi.Input[str]
+    vpc_id: pulumi.Input[str]
+    subnet_ids: list[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    workspace_endpoint_id: pulumi.Input[str]
+    relay_endpoint_id: pulumi.Input[str]
+    unity_catalog_role_arn: str
+    """Name-derived: the role is created after the credential, from its external id."""
+
+
+class DatabricksWorkspace(pulumi.ComponentResource):
+    """Account-level registration: credentials, storage, network, private access, workspace, metastore, credential."""
+
+    def __init__(self, name: str, args: WorkspaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("medallion:infra:DatabricksWorkspace", name, None, opts)
+        self._name, self._args = name, args
+        cfg, dbx = args.config, args.config.databricks
+        self._secret = pulumi.Output.secret(dbx.client_secret)
+        self.account = databricks.Provider(
+            f"{name}-account",
+            host=ACCOUNT_HOST,
+            account_id=dbx.account_id,
+            client_id=dbx.client_id,
+            client_secret=self._secret,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.workspace = self._workspace()
+        assignment = databricks.MetastoreAssignment(
+            f"{name}-metastore",
+            metastore_id=dbx.metastore_id,
+            workspace_id=self.workspace.workspace_id.apply(lambda i: str(int(i))),  # numbers cross the wire as floats
+            opts=self._on(self.account),
+        )
+        self.provider = databricks.Provider(
+            f"{name}-workspace",
+            host=self.workspace.workspace_url,
+            client_id=dbx.client_id,
+            client_secret=self._secret,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.storage_credential = databricks.StorageCredential(
+            f"{name}-storage-credential",
+            name=f"{cfg.project}-{cfg.stack}-zones",
+            aws_iam_role={"role_arn": args.unity_catalog_role_arn},
+            comment="Medallion zone buckets (raw, trusted, refined)",
+            # the role is created from this credential's external id, after it: validate on the locations
+            skip_validation=True,
+            opts=self._on(self.provider, depends_on=[assignment]),
+        )
+        self.external_id: pulumi.Output[str] = self.storage_credential.aws_iam_role.apply(_external_id)
+        self.register_outputs(
+            {"workspace_url": self.workspace.workspace_url, "workspace_id": self.workspace.workspace_id}
+        )
+
+    def _on(
+        self, provider: databricks.Provider, depends_on: list[pulumi.Resource] | None = None
+    ) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, provider=provider, depends_on=depends_on or [])
+
+    def _workspace(self) -> databricks.MwsWorkspaces:
+        args, name = self._args, self._name
+        cfg, dbx = args.config, args.config.databricks
+        base = f"{cfg.project}-{cfg.stack}"
+        on = self._on(self.account)
+        credentials = databricks.MwsCredentials(
+            f"{name}-credentials",
+            account_id=dbx.account_id,
+            credentials_name=f"{base}-credentials",
+            role_arn=args.cross_account_role_arn,
+            opts=on,
+        )
+        storage = databricks.MwsStorageConfigurations(
+            f"{name}-storage",
+            account_id=dbx.account_id,
+            storage_configuration_name=f"{base}-root",
+            bucket_name=args.root_bucket,
+            opts=on,
+        )
+        endpoints = {
+            purpose: databricks.MwsVpcEndpoint(
+                f"{name}-{purpose}-endpoint",
+                account_id=dbx.account_id,
+                aws_vpc_endpoint_id=endpoint_id,
+                vpc_endpoint_name=f"{base}-{purpose}",
+                region=cfg.region,
+                opts=on,
+            )
+            for purpose, endpoint_id in (("rest", args.workspace_endpoint_id), ("relay", args.relay_endpoint_id))
+        }
+        network = databricks.MwsNetworks(
+            f"{name}-network",
+            account_id=dbx.account_id,
+            network_name=f"{base}-network",
+            vpc_id=args.vpc_id,
+            subnet_ids=args.subnet_ids,
+            security_group_ids=[args.security_group_id],
+            vpc_endpoints={
+                "rest_apis": [endpoints["rest"].vpc_endpoint_id],
+                "dataplane_relays": [endpoints["relay"].vpc_endpoint_id],
+            },
+            opts=on,
+        )
+        access = databricks.MwsPrivateAccessSettings(
+            f"{name}-private-access",
+            private_access_settings_name=f"{base}-private-access",
+            region=cfg.region,
+            public_access_enabled=False,
+            private_access_level="ENDPOINT",
+            allowed_vpc_endpoint_ids=[endpoints["rest"].vpc_endpoint_id],
+            opts=on,
+        )
+        return databricks.MwsWorkspaces(
+            f"{name}-workspace",
+            account_id=dbx.account_id,
+            workspace_name=base,
+            aws_region=cfg.region,
+            credentials_id=credentials.credentials_id,
+            storage_configuration_id=storage.storage_configuration_id,
+            network_id=network.network_id,
+            private_access_settings_id=access.private_access_settings_id,
+            pricing_tier="ENTERPRISE",
+            opts=on,
+        )
+
+
+def _external_id(role: Any) -> str:
+    """The external id Databricks issued for the storage credential's role."""
+    return str(role["external_id"] if isinstance(role, dict) else role.external_id)
+
+
+class UnityCatalog(pulumi.ComponentResource):
+    """External locations (raw read-only), the catalog, a schema per zone, grants."""
+
+    def __init__(
+        self,
+        name: str,
+        config: InfraConfig,
+        names: ResourceNames,
+        workspace: DatabricksWorkspace,
+        role: pulumi.Resource,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """`role`: the storage-credential role's policy; the locations are validated once it exists."""
+        super().__init__("medallion:infra:UnityCatalog", name, None, opts)
+        dbx = config.databricks
+        on = pulumi.ResourceOptions(parent=self, provider=workspace.provider)
+        credential = workspace.storage_credential
+        self.locations = {
+            zone: databricks.ExternalLocation(
+                f"{name}-{zone}-location",
+                name=f"{config.project}-{config.stack}-{zone}",
+                url=f"s3://{names.buckets[zone]}/",
+                credential_name=credential.name,
+                read_only=zone == "raw",
+                comment=f"the {zone} zone bucket",
+                opts=pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=[role])),
+            )
+            for zone in ZONES
+        }
+        self.catalog = databricks.Catalog(
+            f"{name}-catalog", name=dbx.catalog, comment="Medallion: raw, trusted and refined zones", opts=on
+        )
+        grants = schema_grants(dbx.platform_principal)
+        self.schemas: dict[str, databricks.Schema] = {}
+        for zone in ZONES:
+            # raw's location is read-only, so raw has no managed storage root (its tables are external)
+            schema = databricks.Schema(
+                f"{name}-{zone}-schema",
+                catalog_name=self.catalog.name,
+                name=zone,
+                storage_root=None if zone == "raw" else f"s3://{names.buckets[zone]}/",
+                comment=f"the {zone} zone",
+                opts=pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=[self.locations[zone]])),
+            )
+            databricks.Grants(
+                f"{name}-{zone}-grants",
+                schema=schema.id,
+                grants=[{"principal": p, "privileges": privs} for p, privs in sorted(grants[zone].items())],
+                opts=on,
+            )
+            self.schemas[zone] = schema
+        readers = sorted({p for zone in ZONES for p in grants[zone]})
+        databricks.Grants(
+            f"{name}-catalog-grants",
+            catalog=self.catalog.name,
+            grants=[{"principal": p, "privileges": ["USE_CATALOG"]} for p in readers],
+            opts=on,
+        )
+        for zone, location in self.locations.items():
+            files = ["READ_FILES"] if zone == "raw" else ["READ_FILES", "WRITE_FILES"]
+            databricks.Grants(
+                f"{name}-{zone}-location-grants",
+                external_location=location.name,
+                grants=[{"principal": dbx.platform_principal, "privileges": [*files, "CREATE_EXTERNAL_TABLE"]}],
+                opts=on,
+            )
+        self.register_outputs({"catalog": self.catalog.name})
