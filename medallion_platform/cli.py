@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     from medallion_platform.bench.cli import add_bench_parser
 
     add_bench_parser(sub)
+    from medallion_platform.cli_chaos import register as register_chaos
+
+    register_chaos(sub)
     return parser
 
 
