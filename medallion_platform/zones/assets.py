@@ -276,6 +276,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
         automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
         metadata={"dagster/column_schema": _column_schema(table.schema)},
         code_version="1",
+        pool=f"medallion_refined_{table.name}",  # one writer per refined table (sensor, UI, materialize)
     )
     def refined_asset(
         context: dg.AssetExecutionContext,
