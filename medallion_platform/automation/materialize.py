@@ -179,9 +179,9 @@ def _refined(runner: _Runner, lake: Lakehouse) -> None:
         runner.report.refined_dates[table.name] = dates
         if dates:
             by_dates.setdefault(tuple(dates), []).append(key)
-    for dates, keys in by_dates.items():
+    for group, keys in by_dates.items():
         label = "refined by date" if len(by_dates) == 1 else f"refined by date ({', '.join(k.path[1] for k in keys)})"
-        runner.run(label, dg.AssetSelection.assets(*keys), _range_tags(list(dates)))
+        runner.run(label, dg.AssetSelection.assets(*keys), _range_tags(list(group)))
     if whole:
         runner.run("refined whole tables", dg.AssetSelection.assets(*whole))
 
