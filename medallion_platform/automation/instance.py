@@ -113,3 +113,9 @@ def prepare_instance(dagster_home: Path) -> None:
         _write_config(home)
         with dg.DagsterInstance.from_config(str(home)):
             pass  # creates (or migrates) the SQLite storage while the lock is held
+
+
+if __name__ == "__main__":  # `python -m medallion_platform.automation.instance "$DAGSTER_HOME"` (README, make ui)
+    import sys
+
+    prepare_instance(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ["DAGSTER_HOME"]))
