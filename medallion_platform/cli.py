@@ -42,14 +42,9 @@ def _dagster_home(settings) -> Path:
     """The Dagster instance folder this lake's runs use: `$DAGSTER_HOME`, else `<data dir>/.dagster`, made
     ready (created, with the project's `dagster.yaml`)."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / ".dagster").resolve()
-    home.mkdir(parents=True, exist_ok=True)
-    # TODO(lead): once `medallion_platform.automation.instance.prepare_instance` is on main, call
-    # `prepare_instance(home)` here instead of writing dagster.yaml (pools, telemetry off, run monitoring,
-    # the automation condition sensor on); the lines below are the CLI's previous, pools-only version.
-    config = home / "dagster.yaml"
-    if not config.exists():
-        # One writer per source at a time: each source step runs in the pool `medallion_<dataset>`.
-        config.write_text("concurrency:\n  pools:\n    default_limit: 1\n")
+    from medallion_platform.automation.instance import prepare_instance
+
+    prepare_instance(home)  # pools, run monitoring, telemetry off, automation on; safe when two start at once
     return home
 
 

@@ -17,6 +17,14 @@ from medallion_platform.resources import platform_resources
 from medallion_platform.zones.assets import build_refined_asset, build_source_asset
 from medallion_platform.zones.refined import REFINED_TABLES
 
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "default_automation_condition_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Declarative automation (trusted and customer_lifetime follow their inputs), on by default.",
+)
+"""Replaces the sensor Dagster would add stopped: the eager conditions fire in every instance, as the README says."""
+
 NOTEBOOK_TABLES = ("daily_revenue",)
 """Refined tables also built by the Databricks notebook, as `refined/<table>_notebook` (databricks only)."""
 
@@ -29,7 +37,7 @@ def build_definitions() -> dg.Definitions:
     assets += [build_notebook_asset(t) for t in REFINED_TABLES if t.name in NOTEBOOK_TABLES]
     return dg.Definitions(
         assets=assets,
-        sensors=[build_landing_sensor(contracts), late_event_sensor],
+        sensors=[build_landing_sensor(contracts), late_event_sensor, automation_sensor],
         schedules=[batch_sources_schedule(contracts), maintenance_schedule],
         jobs=[maintenance_job, dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all())],
         resources=platform_resources(),

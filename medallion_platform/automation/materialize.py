@@ -1,21 +1,29 @@
 """Materialize the whole medallion in-process, in dependency order, with real Dagster runs.
 
-Used by `medallion demo` / `medallion materialize` and the end-to-end test. Date-partitioned assets
-run as one single-run backfill over the partition range each step needs:
-1. raw + trusted of the batch sources; 2. raw + trusted order_events for the landing dates found;
-3. the date-partitioned refined tables for the event dates trusted reported as touched;
-4. the unpartitioned refined tables.
+Used by `medallion demo` / `medallion materialize` and the end-to-end tests. Before anything runs,
+runs whose process died (a killed `materialize`) are failed and their pool slots freed
+(`automation/recovery.py`), so a rerun never waits on a dead run. Date-partitioned assets run as one
+single-run backfill over the partition range each step needs:
+1. raw + trusted of the batch sources; 2. raw + trusted of each stream source for the landing dates found;
+3. the date-partitioned refined tables for their pending event dates (`automation/pending.py`: what
+   their fact input holds that they were not built from, every date for a missing table), whatever the
+   earlier steps of this run touched; 4. the unpartitioned refined tables.
+A refined table whose trusted inputs do not exist yet is not run; the report says what it waits for.
 """
 
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
 from dagster._core.execution.execution_result import ExecutionResult  # the base of both results: no public name
 
-from medallion_platform.automation.partitions import partition_dates
+from medallion_platform.automation.pending import inputs_missing, pending_dates
+from medallion_platform.automation.recovery import release_dead_runs, run_process_alive
 from medallion_platform.contracts import load_contracts
 from medallion_platform.ingestion.landing import list_landing_files
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.zones.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
@@ -28,10 +36,13 @@ ALL_ASSETS_JOB = "medallion_all_assets"
 
 @dataclass
 class MaterializeReport:
-    """The runs made and whether each succeeded."""
+    """The runs made and whether each succeeded, the event dates trusted touched, and notes for people
+    (dead runs released, a pool another run holds, refined tables waiting for their inputs)."""
 
     runs: list[tuple[str, bool]] = field(default_factory=list)
     touched_dates: list[str] = field(default_factory=list)
+    refined_dates: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -42,75 +53,137 @@ def _range_tags(keys: list[str]) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": min(keys), "dagster/asset_partition_range_end": max(keys)}
 
 
-def materialize_all(
-    settings: Settings, *, instance: dg.DagsterInstance, defs: dg.Definitions | None = None, log_level: str = "WARNING"
-) -> MaterializeReport:
-    """Runs every asset of `defs` (default: the code location) over what has landed."""
-    if defs is None:
-        from medallion_platform.definitions import defs
-    from medallion_platform.resources import platform_resources
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
-    resources = platform_resources(settings)
-    assets = list(defs.assets or [])  # type: ignore[union-attr]  # `defs` is set above
-    contracts = load_contracts()
-    report = MaterializeReport()
 
-    run_config: dict = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if settings.env == "databricks":
-        # The reconstructed job resolves its resources from the environment, here and on the cluster.
-        os.environ.update({"MEDALLION_ENV": "databricks", "MEDALLION_DATA_DIR": str(settings.data_dir)})
+@dataclass
+class _Runner:
+    """Runs selections of the code location's assets in this process and records them in the report."""
 
-    def run(label: str, selection: dg.AssetSelection, tags: dict[str, str] | None = None):
-        if settings.env == "databricks":
+    settings: Settings
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    log_level: str
+    notify: Callable[[str], None]
+    report: MaterializeReport = field(default_factory=MaterializeReport)
+
+    def note(self, line: str) -> None:
+        self.report.notes.append(line)
+        self.notify(line)
+
+    @property
+    def assets(self) -> list:
+        return list(self.defs.assets or [])
+
+    def run(self, label: str, selection: dg.AssetSelection, tags: dict[str, str] | None = None) -> None:
+        self._say_who_holds_the_pools(selection)
+        run_config: dict = {"loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        if self.settings.env == "databricks":
             # The step launcher ships each step by reference: the job must be reconstructable, and its
             # resources resolve from the environment (on the orchestrator and on the cluster alike).
-            keys = list(selection.resolve(assets))
             with dg.execute_job(
                 dg.reconstructable(medallion_asset_job),
-                instance=instance,
-                asset_selection=keys,
+                instance=self.instance,
+                asset_selection=list(selection.resolve(self.assets)),
                 tags=tags,
                 raise_on_error=False,
                 run_config={**run_config, "execution": {"config": {"in_process": {}}}},
             ) as job_result:
-                report.runs.append((label, job_result.success))
-                touched(job_result)
+                self._record(label, job_result)
             return
+        from medallion_platform.resources import platform_resources
+
         result = dg.materialize(
-            assets,
+            self.assets,
             selection=selection,
-            resources=resources,
-            instance=instance,
+            resources=platform_resources(self.settings),
+            instance=self.instance,
             tags=tags,
             raise_on_error=False,
             run_config=run_config,
         )
-        report.runs.append((label, result.success))
-        touched(result)
+        self._record(label, result)
 
-    def touched(result: ExecutionResult) -> None:
+    def _record(self, label: str, result: ExecutionResult) -> None:
+        self.report.runs.append((label, result.success))
         for event in result.get_asset_materialization_events():
             mat = event.event_specific_data.materialization  # type: ignore[union-attr]
-            if mat.asset_key.path[0] == "trusted" and mat.asset_key.path[1] in streams:
-                report.touched_dates += touched_dates(mat.metadata)
+            if mat.asset_key.path[0] == "trusted":
+                self.report.touched_dates += touched_dates(mat.metadata)
 
+    def _say_who_holds_the_pools(self, selection: dg.AssetSelection) -> None:
+        """One line per pool of `selection` a live run holds: this run's steps wait for it."""
+        storage = self.instance.event_log_storage
+        if not storage.supports_global_concurrency_limits:
+            return
+        keys = selection.resolve(self.assets)
+        pools = {p for a in self.assets if set(a.keys) & keys for p in (a.node_def.pools or ())}
+        for pool in sorted(pools):
+            holders = {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots}
+            for run_id in sorted(h for h in holders if run_process_alive(self.instance, h)):
+                self.note(f"waiting for pool {pool}: run {run_id} is writing to that source (one writer at a time)")
+
+
+def materialize_all(
+    settings: Settings,
+    *,
+    instance: dg.DagsterInstance,
+    defs: dg.Definitions | None = None,
+    log_level: str = "WARNING",
+    notify: Callable[[str], None] | None = None,
+) -> MaterializeReport:
+    """Runs every asset of `defs` (default: the code location) over what has landed; `notify` (default:
+    stderr) gets one line per dead run released, pool held by another run, or refined table waiting."""
+    if defs is None:
+        from medallion_platform.definitions import defs
+    if settings.env == "databricks":
+        # The reconstructed job resolves its resources from the environment, here and on the cluster.
+        os.environ.update({"MEDALLION_ENV": "databricks", "MEDALLION_DATA_DIR": str(settings.data_dir)})
+    runner = _Runner(settings, instance, defs, log_level, notify or _stderr)  # type: ignore[arg-type]  # set above
+    for line in release_dead_runs(instance):
+        runner.note(line)
+    contracts = load_contracts()
     batch = [c.name for c in contracts.values() if not is_partitioned(c)]
-    streams = [c.name for c in contracts.values() if is_partitioned(c)]
-    run("batch sources", _raw_and_trusted(batch))
-    for name in streams:
+    runner.run("batch sources", _raw_and_trusted(batch))
+    for name in (c.name for c in contracts.values() if is_partitioned(c)):
         files, _ = list_landing_files(settings, contracts[name])
         dates = sorted({f.landing_date for f in files})
-        if not dates:
+        if dates:
+            runner.run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
+    runner.report.touched_dates = sorted(set(runner.report.touched_dates))
+    _refined(runner, Lakehouse(settings))
+    return runner.report
+
+
+def _refined(runner: _Runner, lake: Lakehouse) -> None:
+    """Steps 3 and 4: dated refined tables over their pending dates (grouped by date set), then whole tables."""
+    graph = runner.defs.resolve_asset_graph()
+    by_dates: dict[tuple[str, ...], list[dg.AssetKey]] = {}
+    whole: list[dg.AssetKey] = []
+    for table in REFINED_TABLES:
+        key = refined_key(table.name)
+        missing = inputs_missing(lake, table)
+        if missing:
+            runner.note(f"refined/{table.name} not built: it waits for {', '.join(missing)} (nothing landed for it)")
             continue
-        run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
-    report.touched_dates = sorted(set(report.touched_dates))
-    dated = [refined_key(t.name) for t in REFINED_TABLES if t.partitioned]
-    refined_dates = partition_dates(report.touched_dates).keys  # the refined assets report dates outside
-    if refined_dates:
-        run("refined by date", dg.AssetSelection.assets(*dated), _range_tags(refined_dates))
-    whole = [refined_key(t.name) for t in REFINED_TABLES if not t.partitioned]
-    run("refined whole tables", dg.AssetSelection.assets(*whole))
-    return report
+        if not table.partitioned:
+            whole.append(key)
+            continue
+        partitions = graph.get(key).partitions_def
+        pending = pending_dates(lake, table)
+        dates = [d for d in pending if partitions is None or partitions.has_partition_key(d)]
+        if len(dates) < len(pending):
+            outside = sorted(set(pending) - set(dates))
+            runner.note(f"refined/{table.name}: event dates {outside[0]}..{outside[-1]} are outside its partitions")
+        runner.report.refined_dates[table.name] = dates
+        if dates:
+            by_dates.setdefault(tuple(dates), []).append(key)
+    for group, keys in by_dates.items():
+        label = "refined by date" if len(by_dates) == 1 else f"refined by date ({', '.join(k.path[1] for k in keys)})"
+        runner.run(label, dg.AssetSelection.assets(*keys), _range_tags(list(group)))
+    if whole:
+        runner.run("refined whole tables", dg.AssetSelection.assets(*whole))
 
 
 def medallion_asset_job() -> dg.JobDefinition:

@@ -1,19 +1,54 @@
-"""Late events: after trusted/order_events lands, rebuild exactly the refined dates it touched."""
+"""Refined dates behind their inputs: one run per set of date-partitioned refined tables with pending dates.
+
+The dates come from the lake, not from materialization events (`automation/pending.py`): what each
+table's fact input (`RefinedTable.fact`) holds that the table was not built from, every date for a
+missing table. So late events rebuild only their dates, and dates whose run died or failed are asked
+for again. A table whose trusted inputs do not exist yet is not asked for; the run key carries the
+versions of its inputs, so a run that failed is requested again once an input changes (arrives).
+"""
 
 import dagster as dg
 
-from medallion_platform.automation.partitions import partition_dates
-from medallion_platform.zones.keys import refined_key, touched_dates
-from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.automation.pending import inputs_missing, pending_dates
+from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.resources import LakehouseResource
+from medallion_platform.zones.keys import refined_key
+from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 
-__all__ = ["late_event_sensor", "refined_dates_job"]
+__all__ = ["late_event_sensor", "pending_run_requests", "refined_dates_job"]
 
-_TRUSTED_EVENTS = dg.AssetKey(["trusted", "order_events"])
-_DATED_REFINED = [refined_key(t.name) for t in REFINED_TABLES if t.partitioned]
+_DATED = [t for t in REFINED_TABLES if t.partitioned]
 
 refined_dates_job = dg.define_asset_job(
-    "refined_touched_dates_job", selection=dg.AssetSelection.assets(*_DATED_REFINED)
+    "refined_touched_dates_job", selection=dg.AssetSelection.assets(*(refined_key(t.name) for t in _DATED))
 )
+
+
+def _versions(lake: Lakehouse, table: RefinedTable) -> str:
+    return ",".join(f"{name}:{lake.trusted(name).version()}" for name in table.inputs)
+
+
+def pending_run_requests(lake: Lakehouse, partitions: dg.PartitionsDefinition) -> list[dg.RunRequest]:
+    """One range run per group of tables pending for the same dates (dates outside `partitions` left out)."""
+    groups: dict[tuple[str, ...], list[RefinedTable]] = {}
+    for table in _DATED:
+        if inputs_missing(lake, table):
+            continue
+        dates = tuple(d for d in pending_dates(lake, table) if partitions.has_partition_key(d))
+        if dates:
+            groups.setdefault(dates, []).append(table)
+    requests = []
+    for dates, tables in groups.items():
+        start, end = dates[0], dates[-1]
+        inputs = ";".join(f"{t.name}={_versions(lake, t)}" for t in tables)
+        requests.append(
+            dg.RunRequest(
+                run_key=f"refined {start}..{end} ({len(dates)} dates) from {inputs}",
+                asset_selection=[refined_key(t.name) for t in tables],
+                tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end},
+            )
+        )
+    return requests
 
 
 @dg.sensor(
@@ -22,22 +57,11 @@ refined_dates_job = dg.define_asset_job(
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
 )
-def late_event_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-    """One run per event date touched by trusted/order_events materializations since the cursor.
+def late_event_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
+    """Requests a rebuild of the refined dates that are behind what trusted holds (see the module)."""
+    from medallion_platform.automation.partitions import DAILY
 
-    A run over a range of landing dates records one materialization per landing date with the
-    same run id; each run's touched dates are requested once (run key: run id + date).
-    """
-    records = context.instance.fetch_materializations(
-        _TRUSTED_EVENTS, limit=1000, cursor=context.cursor, ascending=True
-    )
-    requests: dict[str, dg.RunRequest] = {}
-    for record in records.records:
-        metadata = record.asset_materialization.metadata if record.asset_materialization else {}
-        dates = partition_dates(touched_dates(metadata))
-        if dates.outside:  # no partition can hold them; the refined assets report their rows
-            context.log.warning(f"event dates outside the daily partitions, not requested: {', '.join(dates.outside)}")
-        for date in dates.keys:
-            run_key = f"{record.run_id}:{date}"
-            requests.setdefault(run_key, dg.RunRequest(run_key=run_key, partition_key=date))
-    return dg.SensorResult(run_requests=list(requests.values()), cursor=records.cursor or context.cursor)
+    requests = pending_run_requests(lakehouse.lake(), DAILY)
+    if not requests:
+        return dg.SensorResult(skip_reason="every dated refined table is up to date with trusted")
+    return dg.SensorResult(run_requests=requests)

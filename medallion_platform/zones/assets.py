@@ -360,6 +360,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             metadata={"dagster/column_schema": _column_schema(table.schema, dict(table.columns))},
             output_required=False,  # nothing new: an observation, no output
             code_version="1",
+            pool=f"medallion_refined_{table.name}",  # one writer per refined table (sensor, UI, materialize)
         )
         def refined_asset(
             context: dg.AssetExecutionContext,

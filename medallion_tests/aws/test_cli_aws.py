@@ -22,6 +22,7 @@ import pytest
 from medallion_platform.cli import main
 from medallion_platform.definitions import build_definitions
 from medallion_platform.ingestion.landing import landing_date
+from medallion_platform.resources import LakehouseResource
 from medallion_tests.aws.conftest import Stack
 
 pytestmark = pytest.mark.aws
@@ -62,7 +63,9 @@ def test_ingest_stream_lands_every_record_and_the_landing_sensor_requests_its_ru
     assert sorted(lines) == [f"evt-{i:016d}" for i in range(50)]
 
     with dg.DagsterInstance.ephemeral() as instance:
-        result = _landing_sensor()(dg.build_sensor_context(instance=instance))
+        result = _landing_sensor()(
+            dg.build_sensor_context(instance=instance, resources={"lakehouse": LakehouseResource()})
+        )
     assert {r.tags["medallion/landing_key"] for r in result.run_requests} == set(landed)
     assert {r.partition_key for r in result.run_requests} == {landing_date(k) for k in landed}
 
@@ -91,7 +94,9 @@ def test_ingest_batch_copies_staged_exports_into_dated_raw_landing(stack_env: St
     assert all(landing_date(k) for k in landing_keys)
 
     with dg.DagsterInstance.ephemeral() as instance:
-        result = _landing_sensor()(dg.build_sensor_context(instance=instance))
+        result = _landing_sensor()(
+            dg.build_sensor_context(instance=instance, resources={"lakehouse": LakehouseResource()})
+        )
     assert {r.tags["medallion/landing_key"] for r in result.run_requests} == set(landing_keys)
     assert {r.asset_selection[0].path[-1] for r in result.run_requests} == {"customers"}
 

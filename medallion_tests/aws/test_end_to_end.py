@@ -9,12 +9,14 @@ import dagster as dg
 import pyarrow.compute as pc
 import pytest
 
+from medallion_platform.automation.landing_queue import QueueOptions
 from medallion_platform.automation.landing_sensors import build_landing_sensor
 from medallion_platform.contracts import load_contracts
 from medallion_platform.engine import build_engine
 from medallion_platform.ingestion.aws.commands import ingest_batch, ingest_stream
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.resources import LakehouseResource
 
 pytestmark = [pytest.mark.aws, pytest.mark.timeout(240)]
 
@@ -48,8 +50,12 @@ class Tick:
 
     def __call__(self) -> list[dg.RunRequest]:
         stored = self.instance.run_storage.get_cursor_values({"landing_sensor"}).get("landing_sensor")
-        sensor = build_landing_sensor(load_contracts(), wait_seconds=1)  # a fresh definition: a restart each time
-        result = sensor(dg.build_sensor_context(instance=self.instance, cursor=stored))
+        # a fresh definition: a restart each time; its resource resolves the stack's variables
+        sensor = build_landing_sensor(load_contracts(), queue=QueueOptions(wait_seconds=1))
+        context = dg.build_sensor_context(
+            instance=self.instance, cursor=stored, resources={"lakehouse": LakehouseResource()}
+        )
+        result = sensor(context)
         self.instance.run_storage.set_cursor_values({"landing_sensor": result.cursor})
         requests = [r for r in result.run_requests if r.run_key not in self.run_keys]  # Dagster's run-key dedup
         self.run_keys += [r.run_key for r in result.run_requests]

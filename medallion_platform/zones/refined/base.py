@@ -178,9 +178,13 @@ def plan_refresh(
         return RefreshPlan(mode, TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema))
 
     if table.partitioned:
+        from medallion_platform.automation.pending import coverage_metadata  # imports this module
+
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
         frame = refined_frame(lake, engine, table, dates, inputs)
-        return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values))
+        # records the fact version these dates are built from, so later runs know which dates are behind
+        covered = coverage_metadata(lake, table, dates or [])
+        return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered))
     if table.combine is None:
         return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite())
     versions = _input_versions(lake, table)

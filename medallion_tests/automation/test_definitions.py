@@ -86,7 +86,8 @@ def test_contract_checks_are_blocking():
 def test_sensors_and_schedules():
     defs = build_definitions()
     sensors = {s.name: s for s in defs.sensors}
-    assert set(sensors) == {"landing_sensor", "refined_touched_dates"}
+    assert set(sensors) == {"landing_sensor", "refined_touched_dates", "default_automation_condition_sensor"}
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())  # automation on
     landing = sensors["landing_sensor"]
     step_keys = {
         dg.AssetKey([zone, f"{name}{suffix}"])

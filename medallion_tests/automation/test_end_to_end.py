@@ -8,6 +8,7 @@ from medallion_platform.catalog import EmbeddedCatalog
 from medallion_platform.databricks.notebooks import RUNS_ON
 from medallion_platform.definitions import build_definitions
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.resources import LakehouseResource
 
 
 def test_every_run_succeeds_and_every_asset_is_materialized(sample_lake):
@@ -105,11 +106,11 @@ def test_refined_totals_match_trusted(sample_lake):
         assert units == placed, table
 
 
-def test_late_event_sensor_requests_exactly_the_touched_dates(sample_lake):
-    _, manifest, _, instance = sample_lake
-    context = dg.build_sensor_context(instance=instance, definitions=build_definitions())
+def test_late_event_sensor_requests_nothing_when_refined_is_up_to_date(sample_lake):
+    settings, _, report, instance = sample_lake
+    assert report.refined_dates["daily_revenue"] == report.touched_dates  # a new table: every date built
+    context = dg.build_sensor_context(
+        instance=instance, resources={"lakehouse": LakehouseResource(data_dir=str(settings.data_dir), env="local")}
+    )
     result = late_event_sensor(context)
-    keys = sorted(r.partition_key for r in result.run_requests)
-    assert keys == sorted(manifest.event_dates)
-    again = late_event_sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
-    assert again.run_requests == []  # the cursor moved past what was requested
+    assert result.run_requests == [] and result.skip_reason

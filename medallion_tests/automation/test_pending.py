@@ -1,0 +1,75 @@
+"""Pending refined dates from the Delta logs: what the fact input holds that a refined table was not built from."""
+
+import datetime as dt
+
+import pyarrow as pa
+
+from medallion_platform.automation.pending import coverage_metadata, inputs_missing, pending_dates, read_coverage
+from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.zones.refined import REFINED_TABLES
+
+DAILY_REVENUE = next(t for t in REFINED_TABLES if t.name == "daily_revenue")
+LIFETIME = next(t for t in REFINED_TABLES if not t.partitioned)
+
+
+def _events(*days: int) -> pa.Table:
+    dates = [dt.date(2026, 11, d) for d in days]
+    return pa.table({"event_id": [f"e{d}-{i}" for i, d in enumerate(days)], "event_date": dates})
+
+
+def _land(lake: Lakehouse, *days: int) -> None:
+    lake.trusted("order_events").append(_events(*days), partition_by=["event_date"])
+
+
+def _build(lake: Lakehouse, *days: int) -> None:
+    """What a refined run writes: a partition overwrite of `days` with the coverage record."""
+    dates = [dt.date(2026, 11, d).isoformat() for d in days]
+    lake.refined(DAILY_REVENUE.name).overwrite_partitions(
+        _events(*days),
+        partition_column="event_date",
+        values=[dt.date.fromisoformat(d) for d in dates],
+        metadata=coverage_metadata(lake, DAILY_REVENUE, dates),
+    )
+
+
+def test_a_missing_table_is_pending_for_every_date_its_fact_holds(lake: Lakehouse):
+    assert pending_dates(lake, DAILY_REVENUE) == []  # no fact yet: nothing to build
+    _land(lake, 1, 2, 2, 3)
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-01", "2026-11-02", "2026-11-03"]
+    assert pending_dates(lake, LIFETIME) == []  # unpartitioned tables follow their txn versions instead
+
+
+def test_built_dates_leave_the_list_and_new_fact_rows_bring_back_only_their_dates(lake: Lakehouse):
+    _land(lake, 1, 2, 3)
+    _build(lake, 1, 2, 3)
+    assert pending_dates(lake, DAILY_REVENUE) == []
+    _land(lake, 2)  # a late event
+    _land(lake, 5)
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-02", "2026-11-05"]
+
+
+def test_dates_a_run_did_not_build_stay_pending_across_later_runs(lake: Lakehouse):
+    """A run killed or failed before a date was built: the next runs still see it."""
+    _land(lake, 1, 2, 3)
+    _build(lake, 2)  # only one date built (the UI, one partition)
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-01", "2026-11-03"]
+    _land(lake, 4)
+    _build(lake, 4)
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-01", "2026-11-03"]
+    covered = read_coverage(lake.refined(DAILY_REVENUE.name))
+    assert covered is not None and covered.version == lake.trusted("order_events").version()
+
+
+def test_a_maintenance_commit_keeps_the_record(lake: Lakehouse):
+    _land(lake, 1)
+    _build(lake, 1)
+    _build(lake, 1)
+    table = lake.refined(DAILY_REVENUE.name).table()
+    assert table is not None
+    table.optimize.compact()  # a commit without the record
+    assert pending_dates(lake, DAILY_REVENUE) == []
+
+
+def test_a_table_waits_for_its_master_data(lake: Lakehouse):
+    _land(lake, 1)
+    assert inputs_missing(lake, DAILY_REVENUE) == ["trusted/customers", "trusted/products"]
