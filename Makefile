@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format check-infra ui bench clean
+.PHONY: demo test test-fast lint format check-infra ui bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ format: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 	$(MAKE) check-infra
+
+# The inner loop: no Spark, emulators, stand-ins, browser, walkthroughs or trials (CI runs everything).
+test-fast: lint
+	$(BIN)/python -m pytest -m "not spark and not aws and not databricks and not ui and not walkthrough and not reliability and not slow"
 
 check-infra: $(STAMP)
 	@if [ -x infra_pulumi/scan/run_scan.sh ]; then infra_pulumi/scan/run_scan.sh; else echo "no infra scan yet"; fi
