@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.sql import ident
 from medallion_platform.settings import Settings
 
 __all__ = ["Catalog", "CatalogEntry", "CatalogError", "TableEntry"]
@@ -68,16 +69,18 @@ class Catalog(ABC):
         Delta table (the location comes from the catalog)."""
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        catalog = self.settings.catalog_name
-        con.execute(f"ATTACH ':memory:' AS \"{catalog}\"")
+        catalog = ident(self.settings.catalog_name)
+        con.execute(f"ATTACH ':memory:' AS {catalog}")
+        lake = Lakehouse(self.settings)
         for entry in self.entries().values():
-            dataset = Lakehouse(self.settings).at(entry.location).duckdb_dataset()
+            dataset = lake.at(entry.location).duckdb_dataset()
             if dataset is None:
                 continue
             source = f"__{entry.zone}__{entry.table}".replace("/", "_")
             con.register(source, dataset)
-            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{catalog}"."{entry.zone}"')
-            con.execute(f'CREATE VIEW "{catalog}"."{entry.zone}"."{entry.table}" AS SELECT * FROM "{source}"')
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(self.settings.catalog_name, entry.zone)}")
+            view = ident(self.settings.catalog_name, entry.zone, entry.table)
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {ident(source)}")
         return con
 
     def sql(self, query: str) -> pa.Table:
