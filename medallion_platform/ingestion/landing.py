@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -198,6 +198,13 @@ def list_landing_files(
     take (outside the layout, directories, dangling links, non-files)."""
     scan = scan_landing(settings, contract, date=date)
     return scan.files, [r.key for r in scan.rejected]
+
+
+def landing_sizes(settings: Settings, keys: Sequence[str]) -> dict[str, int | None]:
+    """The size in bytes of each landing object (None where it is gone), as the ingest log records it."""
+    fs, base = filesystem_for(settings.landing_root, settings)
+    infos = fs.get_file_info([join(base, key) for key in keys]) if keys else []
+    return {key: info.size if info.type == pafs.FileType.File else None for key, info in zip(keys, infos, strict=True)}
 
 
 def read_landing_file(settings: Settings, contract: Contract, key: str) -> bytes:

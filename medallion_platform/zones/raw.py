@@ -31,6 +31,7 @@ from medallion_platform.ingestion.landing import (
     LandingScan,
     RejectedObject,
     UnreadableObject,
+    landing_sizes,
     read_landing_file,
     scan_landing,
 )
@@ -122,21 +123,24 @@ def _ingested_keys(lake: Lakehouse, contract: Contract, raw: DeltaTableIO, last_
             filter=ds.field("_batch_seq") > logged_max,
             columns=["_source_file", "_batch_seq", "_batch_id", "_ingested_at", "_landing_date"],
         )
-        repaired = _summarise(lost)
+        repaired = _summarise(lake, lost)
         if repaired.num_rows:
             log.append(repaired)
         keys |= set(repaired.column("source_file").to_pylist())
     return keys
 
 
-def _summarise(rows: pa.Table) -> pa.Table:
+def _summarise(lake: Lakehouse, rows: pa.Table) -> pa.Table:
+    """The ingest-log rows of raw rows whose batch the log lost (sizes from the landing objects, as logged)."""
     grouped = rows.group_by(["_source_file", "_batch_seq", "_batch_id", "_landing_date"]).aggregate(
         [("_ingested_at", "max"), ("_source_file", "count")]
     )
+    keys = grouped["_source_file"].to_pylist()
+    sizes = landing_sizes(lake.settings, keys)
     return pa.table(
         {
             "source_file": grouped["_source_file"],
-            "size": pa.nulls(grouped.num_rows, pa.int64()),
+            "size": pa.array([sizes[k] for k in keys], pa.int64()),
             "rows": grouped["_source_file_count"].cast(pa.int64()),
             "landing_date": grouped["_landing_date"],
             "batch_seq": grouped["_batch_seq"],
