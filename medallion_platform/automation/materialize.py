@@ -11,9 +11,11 @@ single-run backfill over the partition range each step needs:
 A refined table whose trusted inputs do not exist yet is not run; the report says what it waits for.
 """
 
+import fcntl
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -141,6 +143,35 @@ def materialize_all(
         # The reconstructed job resolves its resources from the environment, here and on the cluster.
         os.environ.update({"MEDALLION_ENV": "databricks", "MEDALLION_DATA_DIR": str(settings.data_dir)})
     runner = _Runner(settings, instance, defs, log_level, notify or _stderr)  # type: ignore[arg-type]  # set above
+    with _one_writer(settings, runner.note):
+        return _materialize(runner, settings, instance)
+
+
+@contextmanager
+def _one_writer(settings: Settings, note: Callable[[str], None]) -> Iterator[None]:
+    """One `materialize` per lake at a time: a second waits, saying for whom. The lock is the kernel's
+    (`flock`), so a killed holder releases it with its process; sensor and UI runs are held to one writer
+    per source by the pools."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / ".materialize.lock", "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            note(f"waiting for the materialize run of {holder} on {settings.data_dir} (one writer per lake)")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _materialize(runner: "_Runner", settings: Settings, instance: dg.DagsterInstance) -> MaterializeReport:
     for line in release_dead_runs(instance):
         runner.note(line)
     contracts = load_contracts()
