@@ -94,7 +94,9 @@ def _reference_figures(reference: Reference, figures: Figures) -> None:
     isolated = poison_isolated(reference)
     figures.poison_isolated = isolated or 0
     if isolated is None:
-        figures.notes.append("poison objects isolated: 0, the lake has no rejected-objects table (raw/_rejected/…)")
+        figures.notes.append(
+            "poison objects isolated: 0, the lake has no rejected-objects table (raw/<dataset>_rejected)"
+        )
     corrupt = [name for name, state in reference.tables.items() if state.error]
     if not reference.outcome.ok or corrupt:
         figures.notes.append(

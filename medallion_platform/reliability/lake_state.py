@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from medallion_platform.contracts import Contract
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX
 from medallion_platform.naming import ZONES
 
 __all__ = [
@@ -219,17 +220,9 @@ def compare_lakes(
     return LakeComparison([diff_table(n, reference.get(n), lake.get(n), contracts) for n in names])
 
 
-_OBJECT_COLUMNS = ("key", "object_key", "source_file", "_source_file", "object")
-
-
 def rejected_objects(lake: Mapping[str, TableState]) -> int | None:
-    """Distinct objects in the rejected-objects tables (`raw/_rejected/<dataset>`); None if there are none."""
-    tables = [s for n, s in lake.items() if n.startswith("raw/_rejected/") and s.rows is not None]
+    """Distinct objects in the rejected-objects tables (`raw/<dataset>_rejected`); None if there are none."""
+    tables = [s for n, s in lake.items() if n.startswith("raw/") and n.endswith(REJECTED_SUFFIX) and s.rows is not None]
     if not tables:
         return None
-    total = 0
-    for state in tables:
-        assert state.rows is not None
-        column = next((c for c in _OBJECT_COLUMNS if c in state.rows.column_names), None)
-        total += len(pc.unique(state.rows[column])) if column else state.rows.num_rows
-    return total
+    return sum(len(pc.unique(state.rows["source_file"])) for state in tables if state.rows is not None)
