@@ -4,7 +4,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from medallion_platform.settings import Settings
+from medallion_platform.settings import AwsAccess, Settings
 
 __all__ = ["file_system", "filesystem_for", "join"]
 
@@ -19,18 +19,8 @@ def file_system(
         return pafs.LocalFileSystem(), (parsed.path if parsed.scheme else uri).rstrip("/")
     if parsed.scheme not in ("s3", "s3a"):
         raise ValueError(f"unsupported storage URI {uri!r}: use a local path or s3://bucket/prefix")
-    options = storage_options or {}
-    kwargs: dict[str, object] = {"region": options.get("AWS_REGION") or default_region or "us-east-1"}
-    endpoint = options.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        url = urlparse(endpoint)
-        kwargs["endpoint_override"] = url.netloc
-        kwargs["scheme"] = url.scheme or "https"
-    if options.get("AWS_ACCESS_KEY_ID"):
-        kwargs["access_key"] = options["AWS_ACCESS_KEY_ID"]
-        kwargs["secret_key"] = options.get("AWS_SECRET_ACCESS_KEY")
-        kwargs["session_token"] = options.get("AWS_SESSION_TOKEN")
-    return pafs.S3FileSystem(**kwargs), f"{parsed.netloc}{parsed.path}".rstrip("/")
+    access = AwsAccess.from_storage_options(storage_options or {}, default_region=default_region)
+    return pafs.S3FileSystem(**access.arrow_s3()), f"{parsed.netloc}{parsed.path}".rstrip("/")
 
 
 def join(root: str, *parts: str) -> str:
