@@ -220,9 +220,9 @@ def _raw_events(
     if plan.rejections is not None:
         plan.rejections.apply()
     metadata: dict[str, Any] = {**plan.figures(), "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures())}
-    if plan.write is None:  # nothing new
+    if plan.nothing_new:
         yield dg.AssetObservation(asset_key=raw_key, metadata=metadata)
-    else:
+    elif plan.write is not None:
         plan.write.entry = entries["raw"]
         yield dg.MaterializeResult(asset_key=raw_key, value=plan.write, metadata=metadata)
         plan.log_write().apply()  # committed by the IO manager: log the files it took

@@ -1,7 +1,7 @@
 """One landing -> trusted step of a source, planned once: every caller runs this plan.
 
-The Dagster source asset (raw, trusted and quarantine in one step), `zones/flow.py` (the tests, the
-CLI's helpers) and the benchmark take the same path:
+The Dagster source asset (raw, trusted and quarantine in one step: `medallion materialize`, the
+sensors, the UI), `zones/flow.py` (the tests and tools) and the benchmark take the same path:
 
 1. `SourceStep.plan_raw` surveys the landing prefix once (`raw_ledger.survey_landing`), parses the
    new objects into one DuckDB table (`raw_stage.stage_batch`) and plans raw's writes: the
