@@ -5,7 +5,7 @@ import signal
 import sys
 import time
 
-from medallion_platform.ingestion.aws.local_aws import LocalAws, create_resources, local_aws_environ, start_emulator
+from medallion_devtools.local_aws import LocalAws, create_resources, local_aws_environ, start_emulator
 from medallion_platform.naming import resource_names
 
 __all__ = ["local_aws_down", "local_aws_up"]

@@ -3,9 +3,9 @@
 import json
 
 import pytest
+from medallion_devtools.local_aws import create_resources
 
 from medallion_platform.ingestion.aws.clients import aws_client, deployment_names
-from medallion_platform.ingestion.aws.local_aws import create_resources
 from medallion_platform.settings import ConfigError, Settings
 
 pytestmark = pytest.mark.aws

@@ -1,7 +1,7 @@
-"""`python -m medallion_platform.bench`: the same as `medallion bench`."""
+"""`python -m medallion_devtools.bench`: the same as `medallion bench`."""
 
 import sys
 
-from medallion_platform.bench.cli import main
+from medallion_devtools.bench.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""`medallion bench` (and `python -m medallion_platform.bench`): arguments, run, print, write."""
+"""`medallion bench` (and `python -m medallion_devtools.bench`): arguments, run, print, write."""
 
 import argparse
 from pathlib import Path
@@ -18,9 +18,9 @@ def result_path(out: str | None, work_dir: str | None) -> Path:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Runs the benchmark, prints the table, writes the JSON (and the table beside it)."""
-    from medallion_platform.bench.report import format_report
-    from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
-    from medallion_platform.cli_progress import phases
+    from medallion_devtools.bench.report import format_report
+    from medallion_devtools.bench.run import BenchConfig, plan, run_benchmark
+    from medallion_platform.cli.progress import phases
 
     config = BenchConfig(
         events=args.events,
@@ -65,8 +65,8 @@ def add_bench_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m medallion_platform.bench`: the same command as `medallion bench`."""
-    from medallion_platform.cli import Parser
+    """`python -m medallion_devtools.bench`: the same command as `medallion bench`."""
+    from medallion_platform.cli.parser import Parser
 
     parser = _configure(Parser(prog="medallion bench", description=cmd_bench.__doc__))
     args = parser.parse_args(argv)

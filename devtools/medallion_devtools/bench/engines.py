@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow.compute as pc
 
-from medallion_platform.bench.measure import descendant_pids, measured, peak_rss_mb, process_peak_rss_mb
+from medallion_devtools.bench.measure import descendant_pids, measured, peak_rss_mb, process_peak_rss_mb
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from medallion_platform.bench.measure import measured, peak_rss_mb
+from medallion_devtools.bench.measure import measured, peak_rss_mb
 
 __all__ = ["ASSETS", "dagster_overhead"]
 

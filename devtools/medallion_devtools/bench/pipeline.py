@@ -11,8 +11,8 @@ from typing import Any
 
 import duckdb
 
-from medallion_platform.bench.data import generate_events, generate_master_data, redeliver_events
-from medallion_platform.bench.measure import measured, peak_rss_mb
+from medallion_devtools.bench.data import generate_events, generate_master_data, redeliver_events
+from medallion_devtools.bench.measure import measured, peak_rss_mb
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from medallion_platform.bench.targets import evaluate, ratios, reconciliation
+from medallion_devtools.bench.targets import evaluate, ratios, reconciliation
 
 __all__ = ["INCREMENTAL_RUNS", "BenchConfig", "plan", "run_benchmark", "summarise_repeats"]
 
@@ -75,7 +75,7 @@ def _run_phase(work: Path, phase: str, options: dict[str, object]) -> dict:
     out = work / "phases" / f"{phase}.json"
     out.parent.mkdir(exist_ok=True)
     worker = str(options.pop("worker"))
-    command = [sys.executable, "-m", "medallion_platform.bench.worker", worker, "--work-dir", str(work)]
+    command = [sys.executable, "-m", "medallion_devtools.bench.worker", worker, "--work-dir", str(work)]
     command += ["--out", str(out)]
     for key, value in options.items():
         flag = f"--{key.replace('_', '-')}"
@@ -186,15 +186,14 @@ def machine() -> dict:
 
 def source_state() -> dict:
     """The commit the numbers belong to, and whether the working tree differed from it."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # the checkout: devtools/medallion_devtools/bench/run.py
+    code = ["medallion_platform", "devtools/medallion_devtools"]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(
-            ["git", "status", "--short", "--", "medallion_platform"], cwd=root, capture_output=True, text=True
-        )
+        dirty = subprocess.run(["git", "status", "--short", "--", *code], cwd=root, capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError):
         return {}
-    diff = subprocess.run(["git", "diff", "HEAD", "--", "medallion_platform"], cwd=root, capture_output=True)
+    diff = subprocess.run(["git", "diff", "HEAD", "--", *code], cwd=root, capture_output=True)
     return {
         "commit": head.stdout.strip(),
         "modified": [line[3:] for line in dirty.stdout.splitlines()],

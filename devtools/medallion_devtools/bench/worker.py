@@ -1,6 +1,6 @@
 """One benchmark phase in its own process, so CPU time and peak RSS are that phase's alone.
 
-`python -m medallion_platform.bench.worker <phase> --work-dir DIR --out PHASE.json [phase options]`
+`python -m medallion_devtools.bench.worker <phase> --work-dir DIR --out PHASE.json [phase options]`
 """
 
 import argparse
@@ -16,7 +16,7 @@ PHASES = ("land", "parse_limit", "pipeline", "same_transforms", "dagster_overhea
 
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
-    parser = argparse.ArgumentParser(prog="medallion_platform.bench.worker")
+    parser = argparse.ArgumentParser(prog="medallion_devtools.bench.worker")
     parser.add_argument("phase", choices=PHASES)
     parser.add_argument("--work-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("embedded", "spark"), default="embedded")
     args = parser.parse_args(argv)
 
-    from medallion_platform.bench import pipeline
+    from medallion_devtools.bench import pipeline
     from medallion_platform.settings import Settings
 
     settings = Settings.from_env({}, data_dir=args.work_dir / "lake")
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.phase == "pipeline":
         result = pipeline.run_pipeline(settings, master=args.master)
     elif args.phase == "same_transforms":
-        from medallion_platform.bench.engines import same_transforms
+        from medallion_devtools.bench.engines import same_transforms
 
         result = same_transforms(settings, args.engine)
     else:
-        from medallion_platform.bench.orchestration import dagster_overhead
+        from medallion_devtools.bench.orchestration import dagster_overhead
 
         result = dagster_overhead()
-    from medallion_platform.bench.measure import peak_rss_mb
+    from medallion_devtools.bench.measure import peak_rss_mb
 
     result.setdefault("peak_rss_mb", round(peak_rss_mb(), 1))
     result["startup_s"] = round(imported, 4)

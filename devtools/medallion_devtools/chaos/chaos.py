@@ -5,8 +5,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from medallion_platform.reliability.lake_state import LakeComparison
-from medallion_platform.reliability.trials import (
+from medallion_devtools.chaos.lake_state import LakeComparison
+from medallion_devtools.chaos.trials import (
     KillTrial,
     Log,
     RedeliveryTrial,

@@ -11,7 +11,7 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     """Kills `materialize` -9 at several points and reruns it, re-delivers every object, starts two writers at
     once; compares every table with an uninterrupted run of the same landing objects and prints the figures.
     Exits 1 on a corrupt table, a lost or duplicated row or a hung rerun."""
-    from medallion_platform.reliability.chaos import ChaosConfig, format_figures, run_chaos, write_json
+    from medallion_devtools.chaos.chaos import ChaosConfig, format_figures, run_chaos, write_json
 
     work_dir = Path(args.work_dir).resolve()
     if work_dir.exists() and any(work_dir.iterdir()) and not (work_dir / _MARKER).exists():
@@ -44,7 +44,7 @@ _MARKER = ".medallion-chaos"
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Registers `chaos` on the `medallion` command's subparsers."""
-    from medallion_platform.reliability.landing import POISON_KINDS
+    from medallion_devtools.chaos.landing import POISON_KINDS
 
     p = subparsers.add_parser(
         "chaos",

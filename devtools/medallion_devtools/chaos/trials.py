@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medallion_platform.contracts import Contract, load_contracts
-from medallion_platform.reliability.instance_state import UNREADABLE, stale_pool_slots
-from medallion_platform.reliability.lake_state import (
+from medallion_devtools.chaos.instance_state import UNREADABLE, stale_pool_slots
+from medallion_devtools.chaos.lake_state import (
     LakeComparison,
     TableState,
     compare_lakes,
     read_lake,
     rejected_objects,
 )
-from medallion_platform.reliability.landing import add_poison, copy_landing, generate_landing, redeliver
-from medallion_platform.reliability.processes import Outcome, Writer, run_materialize
+from medallion_devtools.chaos.landing import add_poison, copy_landing, generate_landing, redeliver
+from medallion_devtools.chaos.processes import Outcome, Writer, run_materialize
+from medallion_platform.contracts import Contract, load_contracts
 
 __all__ = [
     "KILL_POINTS",

@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from medallion_devtools.bench.cli import add_bench_parser, result_path
+from medallion_devtools.bench.report import format_report
+from medallion_devtools.bench.run import BenchConfig, plan, run_benchmark
+from medallion_devtools.bench.targets import TARGETS, evaluate, ratios
 
-from medallion_platform.bench.cli import add_bench_parser, result_path
-from medallion_platform.bench.report import format_report
-from medallion_platform.bench.run import BenchConfig, plan, run_benchmark
-from medallion_platform.bench.targets import TARGETS, evaluate, ratios
 from medallion_platform.cli import build_parser, main
 
 EVENTS = 5_000

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from medallion_platform.bench.data import generate_events
+from medallion_devtools.bench.data import generate_events
+
 from medallion_platform.engine.embedded import EmbeddedEngine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings

@@ -1,8 +1,7 @@
 """One landing corpus and its uninterrupted reference run, shared by the reliability trials."""
 
 import pytest
-
-from medallion_platform.reliability.trials import Reference, prepare_reference
+from medallion_devtools.chaos.trials import Reference, prepare_reference
 
 ORDERS = 400
 """Small enough for CI (each `materialize` takes seconds), large enough for several landing dates and commits."""

@@ -1,9 +1,9 @@
 """`medallion chaos`: its verdict and where it may write."""
 
 import pytest
+from medallion_devtools.chaos.chaos import Figures, format_figures
 
 from medallion_platform.cli import main
-from medallion_platform.reliability.chaos import Figures, format_figures
 
 pytestmark = pytest.mark.reliability
 

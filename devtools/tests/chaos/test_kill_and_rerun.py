@@ -1,8 +1,7 @@
 """kill -9 of `materialize` at several points, each followed by a bounded rerun that must restore the lake."""
 
 import pytest
-
-from medallion_platform.reliability.trials import KILL_POINTS, kill_trial
+from medallion_devtools.chaos.trials import KILL_POINTS, kill_trial
 
 pytestmark = pytest.mark.reliability
 

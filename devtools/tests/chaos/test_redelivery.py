@@ -1,8 +1,7 @@
 """Every landed object delivered again under a new key: trusted and refined unchanged, raw takes it once more."""
 
 import pytest
-
-from medallion_platform.reliability.trials import redelivery_trial
+from medallion_devtools.chaos.trials import redelivery_trial
 
 pytestmark = pytest.mark.reliability
 

@@ -1,8 +1,7 @@
 """Two `materialize` at once on one data directory: no crash, no double write, a clear wait or failure."""
 
 import pytest
-
-from medallion_platform.reliability.trials import writers_trial
+from medallion_devtools.chaos.trials import writers_trial
 
 pytestmark = pytest.mark.reliability
 

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from medallion_platform.ingestion.aws.local_aws import (
+from medallion_devtools.local_aws import (
     LocalAws,
     LocalResources,
     create_resources,
     local_aws_environ,
     start_emulator,
 )
+
 from medallion_platform.naming import ResourceNames, resource_names
 from medallion_platform.settings import Settings
 

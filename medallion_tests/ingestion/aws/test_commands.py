@@ -1,11 +1,11 @@
 """The functions behind `medallion local-aws up`, `ingest stream` and `ingest batch`."""
 
 import pytest
+from medallion_devtools.serve import local_aws_down, local_aws_up
 
 from medallion_platform.ingestion.aws.commands import ingest_batch, ingest_stream
-from medallion_platform.ingestion.aws.serve import local_aws_down, local_aws_up
 from medallion_platform.settings import ConfigError, Settings
-from medallion_tests.aws.helpers import stream_records
+from medallion_tests.ingestion.aws.helpers import stream_records
 
 pytestmark = pytest.mark.aws
 

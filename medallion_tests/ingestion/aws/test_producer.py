@@ -14,7 +14,7 @@ from medallion_platform.ingestion.aws.producer import (
     put_records,
 )
 from medallion_platform.ingestion.aws.progress import Progress
-from medallion_tests.aws.helpers import FlakyKinesis, stream_records
+from medallion_tests.ingestion.aws.helpers import FlakyKinesis, stream_records
 
 
 def _events(n: int) -> list[dict]:

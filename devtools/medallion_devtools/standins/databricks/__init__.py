@@ -7,7 +7,7 @@ own `uc://` client with the temporary S3 credentials it vends).
     with LocalDatabricks() as dbx:
         w = WorkspaceClient(host=dbx.host, token=dbx.token)
 
-Loopback only. `medallion local-databricks up` serves one from the command line (`cli_databricks.py`).
+Loopback only. `medallion local-databricks up` serves one from the command line (`medallion_devtools/commands.py`).
 """
 
 import secrets
@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from medallion_platform.databricks.standin.dbfs import Dbfs
-from medallion_platform.databricks.standin.jobs import Cluster, Jobs
-from medallion_platform.databricks.standin.mount import DbfsMount, probe_dbfs_mount
-from medallion_platform.databricks.standin.server import RecordedRequest, StandinServer
-from medallion_platform.databricks.standin.unity import DEFAULT_CURRENT_USER, UnityCatalog
-from medallion_platform.databricks.standin.warehouse import DEFAULT_WAREHOUSE_ID, SqlWarehouse
-from medallion_platform.databricks.standin.workspace import Workspace
+from medallion_devtools.standins.databricks.dbfs import Dbfs
+from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
+from medallion_devtools.standins.databricks.mount import DbfsMount, probe_dbfs_mount
+from medallion_devtools.standins.databricks.server import RecordedRequest, StandinServer
+from medallion_devtools.standins.databricks.unity import DEFAULT_CURRENT_USER, UnityCatalog
+from medallion_devtools.standins.databricks.warehouse import DEFAULT_WAREHOUSE_ID, SqlWarehouse
+from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = [
     "DEFAULT_CLUSTER_ID",

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request, not_found
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
 
 __all__ = ["MAX_BLOCK_BYTES", "Dbfs", "dbfs_path"]
 

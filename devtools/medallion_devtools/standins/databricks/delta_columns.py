@@ -14,7 +14,7 @@ from typing import Any
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from medallion_platform.databricks.standin.errors import JsonObject
+from medallion_devtools.standins.databricks.errors import JsonObject
 
 __all__ = ["DeltaSnapshot", "NotADeltaTable", "column_infos", "read_delta_snapshot", "type_text"]
 

@@ -1,4 +1,4 @@
-"""A task's driver process: `python -m medallion_platform.databricks.standin.driver <spec.json>`.
+"""A task's driver process: `python -m medallion_devtools.standins.databricks.driver <spec.json>`.
 
 Started by the stand-in (in its own session and process group, with `/dbfs` mounted, see `mount.py`),
 it runs one `spark_python_task` or `notebook_task` the way a Databricks driver does: `dbutils`, `spark`
@@ -15,7 +15,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from medallion_platform.databricks.standin.runtime import DBUtils, LazySpark, NotebookExit
+from medallion_devtools.standins.databricks.runtime import DBUtils, LazySpark, NotebookExit
 
 __all__ = ["main"]
 

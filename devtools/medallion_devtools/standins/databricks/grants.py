@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable
 from typing import Literal
 
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 
 __all__ = ["PRIVILEGES", "Grants", "SecurableType", "principal_does_not_exist", "securable_type"]
 

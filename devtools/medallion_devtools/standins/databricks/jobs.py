@@ -22,11 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medallion_platform.databricks.standin.dbfs import Dbfs
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request
-from medallion_platform.databricks.standin.libraries import LibraryInstallFailed, check_libraries
-from medallion_platform.databricks.standin.mount import MOUNT_POINT, DbfsMount
-from medallion_platform.databricks.standin.workspace import Workspace
+from medallion_devtools.standins.databricks.dbfs import Dbfs
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
+from medallion_devtools.standins.databricks.libraries import LibraryInstallFailed, check_libraries
+from medallion_devtools.standins.databricks.mount import MOUNT_POINT, DbfsMount
+from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = ["Cluster", "Jobs"]
 
@@ -497,7 +497,7 @@ class Jobs:
         )
         work = task.directory / "work"
         work.mkdir(exist_ok=True)
-        command = self._mount.wrap([sys.executable, "-m", "medallion_platform.databricks.standin.driver", str(spec)])
+        command = self._mount.wrap([sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)])
         with (task.directory / "stdout").open("wb") as stdout, (task.directory / "stderr").open("wb") as stderr:
             return subprocess.Popen(
                 command,

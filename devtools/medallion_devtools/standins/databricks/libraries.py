@@ -8,7 +8,7 @@ from importlib import metadata
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from medallion_platform.databricks.standin.errors import JsonObject
+from medallion_devtools.standins.databricks.errors import JsonObject
 
 __all__ = ["LibraryInstallFailed", "check_libraries"]
 

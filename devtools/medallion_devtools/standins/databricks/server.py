@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from medallion_platform.databricks.standin.dbfs import Dbfs
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request, optional, required
-from medallion_platform.databricks.standin.grants import securable_type
-from medallion_platform.databricks.standin.jobs import Jobs
-from medallion_platform.databricks.standin.unity import UnityCatalog
-from medallion_platform.databricks.standin.warehouse import SqlWarehouse
-from medallion_platform.databricks.standin.workspace import Workspace
+from medallion_devtools.standins.databricks.dbfs import Dbfs
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, optional, required
+from medallion_devtools.standins.databricks.grants import securable_type
+from medallion_devtools.standins.databricks.jobs import Jobs
+from medallion_devtools.standins.databricks.unity import UnityCatalog
+from medallion_devtools.standins.databricks.warehouse import SqlWarehouse
+from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = ["RecordedRequest", "StandinServer"]
 

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from medallion_platform.databricks.standin.delta_columns import DeltaSnapshot, read_delta_snapshot
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request, not_found
-from medallion_platform.databricks.standin.grants import Grants
+from medallion_devtools.standins.databricks.delta_columns import DeltaSnapshot, read_delta_snapshot
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
+from medallion_devtools.standins.databricks.grants import Grants
 
 __all__ = ["DEFAULT_CURRENT_USER", "EntityType", "TableEntry", "UnityCatalog", "now_ms"]
 

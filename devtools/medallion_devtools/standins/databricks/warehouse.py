@@ -8,9 +8,9 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from medallion_platform.databricks.standin.delta_columns import NotADeltaTable
-from medallion_platform.databricks.standin.errors import ApiError, JsonObject, bad_request, not_found, required
-from medallion_platform.databricks.standin.sql import (
+from medallion_devtools.standins.databricks.delta_columns import NotADeltaTable
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found, required
+from medallion_devtools.standins.databricks.sql import (
     AlterColumnComment,
     CommentOnTable,
     CreateTable,
@@ -23,7 +23,7 @@ from medallion_platform.databricks.standin.sql import (
     parse_statement,
     quote_name,
 )
-from medallion_platform.databricks.standin.unity import TableEntry, UnityCatalog
+from medallion_devtools.standins.databricks.unity import TableEntry, UnityCatalog
 
 __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 

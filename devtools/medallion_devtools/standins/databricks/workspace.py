@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from medallion_platform.databricks.standin.errors import JsonObject, bad_request, not_found
+from medallion_devtools.standins.databricks.errors import JsonObject, bad_request, not_found
 
 __all__ = ["NOTEBOOK_HEADER", "Workspace", "WorkspaceObject", "workspace_path"]
 

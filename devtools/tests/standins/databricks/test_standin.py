@@ -8,8 +8,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service import jobs
-
-from medallion_platform.databricks.standin import LocalDatabricks
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 

@@ -22,10 +22,10 @@ from databricks.sdk.service.catalog import (
 )
 from databricks.sdk.service.sql import StatementResponse, StatementState
 from deltalake import DeltaTable, write_deltalake
+from medallion_devtools.local_aws import LocalAws
+from medallion_devtools.standins.databricks import LocalDatabricks
+from medallion_devtools.standins.databricks.sql import Grant, SetTags, SqlError, parse_statement
 
-from medallion_platform.databricks.standin import LocalDatabricks
-from medallion_platform.databricks.standin.sql import Grant, SetTags, SqlError, parse_statement
-from medallion_platform.ingestion.aws.local_aws import LocalAws
 from medallion_tests.databricks.helpers import as_json_rows, read_through_unity_catalog
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
