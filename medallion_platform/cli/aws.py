@@ -1,8 +1,8 @@
-"""The `medallion local-aws` and `medallion ingest` subcommands: AWS ingestion, on AWS or the local emulator.
+"""The `medallion ingest` subcommands: AWS ingestion, on AWS or the local emulator (`medallion local-aws up`,
+from the development tools).
 
 Argument parsing and printing only; the work is done by `ingestion/aws/commands.py`. Registered by
-`cli.build_parser`, which passes its `add` helper and settings function so both files build commands
-and settings one way.
+`cli.main.build_parser`, which passes its settings function so both files build settings one way.
 """
 
 import argparse
@@ -17,17 +17,10 @@ SettingsFor = Callable[[argparse.Namespace], Any]
 
 
 def register(sub: Any, settings_for: SettingsFor) -> None:
-    """Adds `local-aws up`, `ingest stream` and `ingest batch` to the `medallion` subparsers `sub`."""
+    """Adds `ingest stream` and `ingest batch` to the `medallion` subparsers `sub`."""
 
     def group(name: str, help_text: str) -> Any:
         return sub.add_parser(name, help=help_text).add_subparsers(dest="action", required=True, metavar="ACTION")
-
-    local = group("local-aws", "the local AWS emulator (moto on 127.0.0.1)")
-    p = local.add_parser("up", help="start it with the stack's resources", description=cmd_local_aws_up.__doc__)
-    p.add_argument("--stack", default="local", help="stack name the resource names derive from (default: local)")
-    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--shards", type=int, default=2, help="shards per Kinesis stream (default: 2)")
-    p.set_defaults(func=cmd_local_aws_up)
 
     ingest = group("ingest", "send files through the AWS ingestion paths into raw landing")
     parsers = {}
@@ -50,18 +43,9 @@ def register(sub: Any, settings_for: SettingsFor) -> None:
     )
 
 
-def cmd_local_aws_up(args: argparse.Namespace) -> int:
-    """Starts moto's server on 127.0.0.1, creates the stack's buckets, streams, queue and rule, prints the
-    variables to export, and serves until Ctrl-C (the emulator's state is in memory and goes with it)."""
-    from medallion_platform.ingestion.aws.serve import local_aws_up
-
-    local_aws_up(args.stack, args.port, serve_forever=True, shards=args.shards)
-    return 0
-
-
 def cmd_ingest_stream(args: argparse.Namespace) -> int:
     """Puts JSON-lines records on the dataset's Kinesis stream (on local-aws also forwards them to Firehose)."""
-    from medallion_platform.cli_progress import phases
+    from medallion_platform.cli.progress import phases
     from medallion_platform.ingestion.aws.commands import ingest_stream
 
     with phases("ingest stream", 1) as progress, progress.step(f"{args.dataset}: {len(args.files)} files"):
@@ -76,7 +60,7 @@ def cmd_ingest_stream(args: argparse.Namespace) -> int:
 
 def cmd_ingest_batch(args: argparse.Namespace) -> int:
     """Uploads export files to staging, then copies them to raw landing (locally, or by S3 Batch Operations)."""
-    from medallion_platform.cli_progress import phases
+    from medallion_platform.cli.progress import phases
     from medallion_platform.ingestion.aws.commands import ingest_batch
 
     settings = args.settings_for(args)
@@ -91,17 +75,16 @@ def cmd_ingest_batch(args: argparse.Namespace) -> int:
 
 
 def _reporting_aws_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """AWS failures (unreachable endpoint, no credentials, a refused call, a failed copy) as one line, exit 1."""
+    """AWS's own failures (unreachable endpoint, no credentials, a refused call) as one line, exit 1; the
+    product's (a failed copy, a checksum, records the producer could not put) are `MedallionError`s, which
+    `main` describes."""
 
     def run(args: argparse.Namespace) -> int:
         from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-        from medallion_platform.ingestion.aws.batch import ChecksumMismatch, CopyFailed
-        from medallion_platform.ingestion.aws.producer import ProducerError
-
         try:
             return func(args)
-        except (BotoCoreError, ClientError, ChecksumMismatch, CopyFailed, ProducerError) as exc:
+        except (BotoCoreError, ClientError) as exc:
             hint = " (is `medallion local-aws up` running?)" if isinstance(exc, EndpointConnectionError) else ""
             print(f"medallion ingest {args.action}: {exc}{hint}", file=sys.stderr)
             return 1

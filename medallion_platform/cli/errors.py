@@ -1,24 +1,21 @@
 """Expected failures of the `medallion` command as one line: what is wrong and what to do.
 
-Exit 2 for usage and configuration (a setting, a flag, a data directory that holds no lake), 1 for
-runtime failures (a query DuckDB rejects, a service that does not answer, a failed run). `main` prints
-the line; `--debug` re-raises instead, so the traceback shows.
+Exit 2 for usage and configuration (a setting, a flag, a contract, a data directory that holds no lake, a
+development tool that is not installed), 1 for runtime failures (a query DuckDB rejects, a service that does not
+answer, a failed run). The product's own errors are one family (`medallion_platform/errors.py`): each says its
+exit code and line, so `describe` dispatches on `MedallionError` and names only libraries' errors. `main`
+prints the line; `--debug` re-raises instead, so the traceback shows.
 """
 
 import os
 import socket
 from urllib.parse import urlsplit
 
+from medallion_platform.errors import EXIT_RUNTIME, EXIT_USAGE, MedallionError, ServiceDown
+
 __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "ServiceDown", "check_services", "describe"]
 
-EXIT_USAGE = 2
-EXIT_RUNTIME = 1
-
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-class ServiceDown(RuntimeError):
-    """A local emulator or stand-in the environment points at does not answer."""
 
 
 def _answers(url: str, timeout: float = 2.0) -> bool:
@@ -62,20 +59,13 @@ def describe(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one line for `exc`."""
     import duckdb
 
-    from medallion_platform.catalog import CatalogError
-    from medallion_platform.settings import ConfigError
-
-    if isinstance(exc, ConfigError):
-        return EXIT_USAGE, str(exc)
-    if isinstance(exc, ServiceDown):
-        return EXIT_RUNTIME, str(exc)
+    if isinstance(exc, MedallionError):
+        return exc.exit_code, exc.line()
     if isinstance(exc, duckdb.ParserException):
         return EXIT_RUNTIME, f"the query is not valid SQL: {_first_lines(str(exc)).removeprefix('Parser Error: ')}"
     if isinstance(exc, duckdb.CatalogException | duckdb.BinderException):
         return EXIT_RUNTIME, f"{_first_lines(str(exc))} (`medallion catalog` lists the tables)"
     if isinstance(exc, duckdb.Error):
         return EXIT_RUNTIME, f"the query failed: {_first_lines(str(exc))}"
-    if isinstance(exc, CatalogError):
-        return EXIT_RUNTIME, str(exc).splitlines()[0]
     text = (str(exc).strip().splitlines() or [""])[0]
     return EXIT_RUNTIME, f"{type(exc).__name__}: {text} (run with --debug for the traceback)"

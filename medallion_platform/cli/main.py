@@ -4,32 +4,19 @@ import argparse
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["HelpFormatter", "Parser", "build_parser", "main"]
+from medallion_platform.cli import plugins
+from medallion_platform.cli.aws import register as register_aws
+from medallion_platform.cli.errors import describe
+from medallion_platform.cli.parser import Parser
+
+__all__ = ["build_parser", "main"]
 
 DEMO_MARKER = ".medallion-demo"
-WORKSPACE = Path(__file__).resolve().parents[1] / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 """The code location of a source checkout (`dagster dev -w`); installed packages load the module instead."""
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """`--help` shows each option's default, unless the help text already says it or there is none."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        default = action.default
-        if "default" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings:
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-class Parser(argparse.ArgumentParser):
-    """An argument parser whose `--help` shows defaults; its subparsers (and theirs) are of this class too."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
-        super().__init__(*args, **kwargs)
 
 
 def _settings(args: argparse.Namespace):
@@ -104,8 +91,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_materialize(args: argparse.Namespace) -> int:
     """Materializes every asset over what has landed, then prints the summary."""
-    from medallion_platform.cli_errors import check_services
-    from medallion_platform.cli_progress import phases
+    from medallion_platform.cli.errors import check_services
+    from medallion_platform.cli.progress import phases
 
     settings = _settings(args)
     check_services(settings)
@@ -120,7 +107,7 @@ def cmd_materialize(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fresh sample data, the whole medallion, a summary, and the commands to browse and query it."""
-    from medallion_platform.cli_progress import phases
+    from medallion_platform.cli.progress import phases
     from medallion_platform.settings import ConfigError
 
     settings = _settings(args)
@@ -191,7 +178,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     """Runs SQL over `medallion.<zone>.<table>` names and prints the rows."""
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.cli_errors import check_services
+    from medallion_platform.cli.errors import check_services
 
     settings = _settings(args)
     _require_lake(settings)
@@ -210,7 +197,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     """Lists the registered tables: name, owner, location and PII columns."""
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.cli_errors import check_services
+    from medallion_platform.cli.errors import check_services
 
     settings = _settings(args)
     _require_lake(settings)
@@ -229,7 +216,7 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     says why when nothing changed."""
     from medallion_platform.automation.maintenance import maintain_lakehouse
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.cli_errors import check_services
+    from medallion_platform.cli.errors import check_services
     from medallion_platform.lake.lakehouse import Lakehouse
 
     settings = _settings(args)
@@ -241,8 +228,10 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `medallion` argument parser, every subcommand included."""
+def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argparse.ArgumentParser:
+    """The `medallion` argument parser, every subcommand included; `commands`: the subcommands other
+    distributions add (default: those installed, `plugins.installed_commands()`)."""
+    extra = plugins.installed_commands() if commands is None else commands
     parser = Parser(prog="medallion", description=__doc__)
     parser.add_argument("--data-dir", help="data directory (default: $MEDALLION_DATA_DIR, else ./data)")
     parser.add_argument("--verbose", action="store_true", help="show Dagster's DEBUG event lines of each run")
@@ -272,24 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("maintain", cmd_maintain, "compact and vacuum every table")
     p.add_argument("--retention-hours", type=int, default=168, help="vacuum deletes unreferenced files older than this")
 
-    from medallion_platform.cli_aws import register  # imported here: cli_aws may use this module
-
-    register(sub, _settings)
-    from medallion_platform.cli_databricks import register as register_databricks
-
-    register_databricks(sub)
-    from medallion_platform.bench.cli import add_bench_parser
-
-    add_bench_parser(sub)
-    from medallion_platform.cli_chaos import register as register_chaos
-
-    register_chaos(sub)
+    plugins.add_command(sub, "local-aws", extra)
+    register_aws(sub, _settings)
+    for name in (*plugins.DEV_COMMANDS[1:], *sorted(extra.keys() - set(plugins.DEV_COMMANDS))):
+        plugins.add_command(sub, name, extra)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs one `medallion` command; expected failures print one line (`--debug`: the traceback)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "takes_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -297,12 +281,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        from medallion_platform.cli_errors import describe
-
         code, line = describe(exc)
         print(f"medallion {args.command}: {line}", file=sys.stderr)
         return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
