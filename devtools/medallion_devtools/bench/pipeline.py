@@ -1,8 +1,10 @@
 """The measured phases that land data and run the platform's own code on it (embedded engine).
 
-`run_pipeline` is the full path a run takes: stage raw (parse the new landing objects), commit raw,
-promote to trusted + quarantine from the batch in hand, then the refined tables for the event dates
-the run touched. The full run, the incremental batches and the doubled table all go through it.
+`run_pipeline` is the full path a run takes, through the same source step plan the Dagster asset
+runs (`zones/source_step.py`): stage raw (survey the landing prefix, parse the new objects), commit
+raw (rejections, the batch, its ingest-log rows), promote to trusted + quarantine from the batch in
+hand (plan, then write), then the refined tables for the event dates the run touched. The full run,
+the incremental batches and the doubled table all go through it.
 """
 
 import datetime as dt
@@ -133,7 +135,8 @@ def import_pipeline() -> None:
     code-location process); the import time is reported as the phase's `startup_s`."""
     import medallion_platform.engine.embedded
     import medallion_platform.zones.flow
-    import medallion_platform.zones.refined  # noqa: F401
+    import medallion_platform.zones.refined
+    import medallion_platform.zones.source_step  # noqa: F401
 
 
 def _master_data(lake: Lakehouse, contracts: dict) -> dict:
@@ -177,9 +180,10 @@ def _refined(lake: Lakehouse, result: Any, size: int) -> dict:
 def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
     """Raw -> trusted (+ quarantine) -> refined over what has newly landed, measured per stage."""
     from medallion_platform.contracts import load_contracts
-    from medallion_platform.engine.embedded import EmbeddedEngine, shared_connection
-    from medallion_platform.zones.raw import commit_raw, stage_raw
-    from medallion_platform.zones.trusted import promote
+    from medallion_platform.engine.embedded import EmbeddedEngine
+    from medallion_platform.zones.flow import write_raw
+    from medallion_platform.zones.source_step import SourceStep
+    from medallion_platform.zones.trusted import write_promotion
 
     lake = Lakehouse(settings)
     contracts = load_contracts()
@@ -190,25 +194,31 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
         if master:
             stages["master_data"] = _master_data(lake, contracts)
 
-        with measured() as span:
-            batch = stage_raw(lake, contract, shared_connection())
-        if batch is None:
-            raise RuntimeError("nothing new has landed: the benchmark lands data before each pipeline run")
-        size = sum(f.size for f in batch.files)
-        stages["stage_raw"] = _stage(span, batch.rows, size, files=len(batch.files))
+        with SourceStep(lake, contract) as step:
+            with measured() as span:
+                plan = step.plan_raw()
+            batch = plan.batch
+            if batch is None:
+                raise RuntimeError("nothing new has landed: the benchmark lands data before each pipeline run")
+            size = sum(f.size for f in batch.files)
+            stages["stage_raw"] = _stage(span, batch.rows, size, files=len(batch.files))
 
-        with measured() as span:
-            raw_result = commit_raw(lake, batch)
-        stages["commit_raw"] = _stage(span, raw_result.rows, size, max_batch_rows=raw_result.max_batch_rows)
+            with measured() as span:
+                raw_result = write_raw(lake, plan)
+            stages["commit_raw"] = _stage(span, raw_result.rows, size, max_batch_rows=raw_result.max_batch_rows)
 
-        with measured() as span:
-            engine = EmbeddedEngine()
-            result = promote(lake, engine, contract, batch=batch)
-            engine.close()
-            batch.drop()
-        stages["promote"] = _stage(
-            span, result.raw_rows, size, built_from_batch=result.built_from_batch, max_batch_rows=result.max_batch_rows
-        )
+            with measured() as span:
+                engine = EmbeddedEngine()
+                result = write_promotion(lake, contract, step.plan_promotion(engine))
+                engine.close()
+                step.close()
+            stages["promote"] = _stage(
+                span,
+                result.raw_rows,
+                size,
+                built_from_batch=result.built_from_batch,
+                max_batch_rows=result.max_batch_rows,
+            )
 
         stages["refined"] = _refined(lake, result, size)
 

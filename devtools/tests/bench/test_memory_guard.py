@@ -7,8 +7,7 @@ from medallion_devtools.bench.data import generate_events
 from medallion_platform.engine.embedded import EmbeddedEngine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
-from medallion_platform.zones.flow import ingest_and_promote
-from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.flow import ingest_and_promote, ingest_raw
 from medallion_platform.zones.trusted import promote
 
 
