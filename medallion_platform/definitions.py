@@ -6,15 +6,15 @@ and loading touches neither the network, Spark nor the data.
 
 import dagster as dg
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor
-from medallion_platform.automation.maintenance import maintenance_job, maintenance_schedule
-from medallion_platform.automation.materialize import ALL_ASSETS_JOB
-from medallion_platform.automation.schedules import batch_sources_schedule
-from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.contracts import load_contracts
-from medallion_platform.databricks.notebooks import build_notebook_asset
-from medallion_platform.resources import platform_resources
-from medallion_platform.zones.assets import build_refined_asset, build_source_asset
+from medallion_platform.defs.assets.source import build_refined_asset, build_source_asset
+from medallion_platform.defs.landing.sensors import build_landing_sensor
+from medallion_platform.defs.maintenance import maintenance_job, maintenance_schedule
+from medallion_platform.defs.notebooks import build_notebook_asset
+from medallion_platform.defs.resources import platform_resources
+from medallion_platform.defs.schedules import batch_sources_schedule
+from medallion_platform.defs.sensors import late_event_sensor
+from medallion_platform.run.materialize import ALL_ASSETS_JOB
 from medallion_platform.zones.refined import REFINED_TABLES
 
 automation_sensor = dg.AutomationConditionSensorDefinition(

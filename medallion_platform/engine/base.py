@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
+    from medallion_platform.write.writers import DeltaWriter
 
 __all__ = ["ArrowData", "Engine", "EngineKind", "Frame", "build_engine"]
 

@@ -25,7 +25,7 @@ from medallion_platform.settings import MedallionEnvironment
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
+    from medallion_platform.write.writers import DeltaWriter
 
 __all__ = ["EmbeddedEngine"]
 
@@ -159,7 +159,7 @@ class EmbeddedEngine(Engine):
         return self.sql(self.sql_text(df), "checkpoint")
 
     def writer(self) -> "DeltaWriter":
-        from medallion_platform.lake.writers import DuckDBStreamedWriter
+        from medallion_platform.write.writers import DuckDBStreamedWriter
 
         return DuckDBStreamedWriter(self)
 

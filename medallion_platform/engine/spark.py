@@ -17,7 +17,7 @@ from medallion_platform.engine.base import ArrowData, Engine, Frame
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
+    from medallion_platform.write.writers import DeltaWriter
 
 __all__ = ["SparkEngine", "has_delta", "local_spark_session"]
 
@@ -100,7 +100,7 @@ class SparkEngine(Engine):
         return df.localCheckpoint()
 
     def writer(self) -> "DeltaWriter":
-        from medallion_platform.lake.writers import ArrowDeltaRsWriter, SparkNativeDeltaWriter
+        from medallion_platform.write.writers import ArrowDeltaRsWriter, SparkNativeDeltaWriter
 
         return SparkNativeDeltaWriter(self) if has_delta(self.spark) else ArrowDeltaRsWriter(self)
 

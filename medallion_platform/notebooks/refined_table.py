@@ -31,7 +31,7 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from medallion_platform.databricks.notebooks import refresh_on_cluster
+from medallion_platform.defs.notebooks import refresh_on_cluster
 
 with open_dagster_pipes(
     context_loader=PipesDbfsContextLoader(),

@@ -40,8 +40,8 @@ from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import raw_schema
 from medallion_platform.lake.sql import duckdb_type, ident, idents, literal
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Append, TableWrite
+from medallion_platform.write.spec import Append, TableWrite
+from medallion_platform.write.writers import write_table
 
 __all__ = [
     "REJECTED_SCHEMA",

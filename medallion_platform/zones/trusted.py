@@ -34,8 +34,8 @@ from medallion_platform.engine.base import ArrowData, Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.writers import write_table
 from medallion_platform.zones.raw import RawBatch
 from medallion_platform.zones.validation import deduplicate, partition_value, quarantine_rows, valid_rows, validate
 

@@ -10,8 +10,8 @@ import pyarrow as pa
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Overwrite, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.writers import write_table
 
 __all__ = [
     "CURRENCIES",
@@ -178,7 +178,7 @@ def plan_refresh(
         return RefreshPlan(mode, TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema))
 
     if table.partitioned:
-        from medallion_platform.automation.pending import coverage_metadata  # imports this module
+        from medallion_platform.zones.refined.coverage import coverage_metadata  # imports this module
 
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
         frame = refined_frame(lake, engine, table, dates, inputs)

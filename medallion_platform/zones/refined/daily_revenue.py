@@ -4,9 +4,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_platform.defs.checks.refined import AMOUNT, PLACED, SIGNED_AMOUNT
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.base import MONEY, RefinedTable, Tally, amount
-from medallion_platform.zones.refined.checks import AMOUNT, PLACED, SIGNED_AMOUNT
 
 SCHEMA = pa.schema(
     [

@@ -2,9 +2,9 @@
 
 import pyarrow as pa
 
+from medallion_platform.defs.checks.refined import AMOUNT, PLACED
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, Tally, amount
-from medallion_platform.zones.refined.checks import AMOUNT, PLACED
 
 SCHEMA = pa.schema(
     [

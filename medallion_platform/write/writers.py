@@ -21,7 +21,7 @@ import pyarrow as pa
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, spark_ident
-from medallion_platform.lake.writes import Append, Merge, Overwrite, OverwritePartitions, TableWrite
+from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, TableWrite
 
 if TYPE_CHECKING:
     from medallion_platform.engine.base import Engine

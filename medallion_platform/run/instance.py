@@ -28,7 +28,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus  # no public name for these
 
-from medallion_platform.automation.recovery import run_process_alive
+from medallion_platform.run.recovery import run_process_alive
 
 __all__ = ["DAGSTER_YAML", "MedallionRunLauncher", "prepare_instance"]
 
@@ -49,7 +49,7 @@ concurrency:
     # the queue holds a run while the pools of its first steps are full
     op_granularity_run_buffer: 0
 run_launcher:
-  module: medallion_platform.automation.instance
+  module: medallion_platform.run.instance
   class: MedallionRunLauncher
 run_monitoring:
   enabled: true
@@ -115,7 +115,7 @@ def prepare_instance(dagster_home: Path) -> None:
             pass  # creates (or migrates) the SQLite storage while the lock is held
 
 
-if __name__ == "__main__":  # `python -m medallion_platform.automation.instance "$DAGSTER_HOME"` (README, make ui)
+if __name__ == "__main__":  # `python -m medallion_platform.run.instance "$DAGSTER_HOME"` (README, make ui)
     import sys
 
     prepare_instance(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ["DAGSTER_HOME"]))

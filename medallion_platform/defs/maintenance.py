@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import dagster as dg
 
 from medallion_platform.catalog import Catalog
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.maintenance import MaintenanceResult, maintain_table
-from medallion_platform.resources import LakehouseResource
 
 __all__ = ["TableMaintenance", "maintain_lakehouse", "maintenance_job", "maintenance_schedule"]
 

@@ -19,12 +19,12 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from medallion_platform.catalog import Catalog
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.engine.base import Engine, Frame, build_engine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import TableWrite
-from medallion_platform.resources import LakehouseResource
+from medallion_platform.write.spec import TableWrite
+from medallion_platform.write.writers import write_table
 
 __all__ = ["PARTITION_COLUMN", "DeltaIOManager", "persist", "write_metadata"]
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.execution.execution_result import ExecutionResult  # the base of both results: no public name
 
-from medallion_platform.automation.pending import inputs_missing, pending_dates
-from medallion_platform.automation.recovery import release_dead_runs, run_process_alive
 from medallion_platform.contracts import load_contracts
+from medallion_platform.defs.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.run.recovery import release_dead_runs, run_process_alive
 from medallion_platform.settings import Settings
-from medallion_platform.zones.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.zones.refined.coverage import inputs_missing, pending_dates
 
 __all__ = ["ALL_ASSETS_JOB", "MaterializeReport", "materialize_all", "medallion_asset_job"]
 
@@ -94,7 +94,7 @@ class _Runner:
             ) as job_result:
                 self._record(label, job_result)
             return
-        from medallion_platform.resources import platform_resources
+        from medallion_platform.defs.resources import platform_resources
 
         result = dg.materialize(
             self.assets,

@@ -13,18 +13,13 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from medallion_platform.automation.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.contracts.model import parse_duration
-from medallion_platform.engine.base import Frame
-from medallion_platform.io_manager import persist
-from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
-from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
-from medallion_platform.lake.writes import TableWrite
-from medallion_platform.resources import EngineResource, LakehouseResource
-from medallion_platform.zones.checks import contract_check_results, contract_check_specs
-from medallion_platform.zones.keys import (
+from medallion_platform.defs.checks.refined import refined_check_results, refined_check_specs
+from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
+from medallion_platform.defs.io_manager import persist
+from medallion_platform.defs.keys import (
     TOUCHED_DATES,
     is_partitioned,
     refined_key,
@@ -32,10 +27,15 @@ from medallion_platform.zones.keys import (
     touched_dates_metadata,
     trusted_key,
 )
+from medallion_platform.defs.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
+from medallion_platform.defs.resources import EngineResource, LakehouseResource
+from medallion_platform.engine.base import Frame
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
+from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
+from medallion_platform.write.spec import TableWrite
 from medallion_platform.zones.raw import REJECTED_SCHEMA, log_batch, nothing_new, raw_write, stage_raw
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, fact_rows_by_date, plan_refresh
-from medallion_platform.zones.refined.checks import refined_check_results, refined_check_specs
 from medallion_platform.zones.trusted import PromoteResult, plan_promotion
 
 __all__ = ["build_refined_asset", "build_source_asset", "source_entries"]

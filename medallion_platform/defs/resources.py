@@ -56,9 +56,9 @@ class EngineResource(dg.ConfigurableResource):
 
 def platform_resources(settings: Settings | None = None) -> dict[str, Any]:
     """The resources every Medallion asset needs, bound to `settings` (None: `MEDALLION_*` at run time)."""
-    from medallion_platform.databricks.launcher import medallion_step_launcher
-    from medallion_platform.databricks.notebooks import DatabricksNotebooks
-    from medallion_platform.io_manager import DeltaIOManager
+    from medallion_platform.defs.io_manager import DeltaIOManager
+    from medallion_platform.defs.launcher import medallion_step_launcher
+    from medallion_platform.defs.notebooks import DatabricksNotebooks
 
     lakehouse = (
         LakehouseResource()

@@ -1,0 +1,1 @@
+"""The write layer: write specs, the Delta writers per engine, and `persist()` (write, then register)."""
