@@ -229,8 +229,8 @@ def cmd_maintain(args: argparse.Namespace) -> int:
     says why when nothing changed."""
     from medallion_platform.catalog import build_catalog
     from medallion_platform.cli_errors import check_services
-    from medallion_platform.defs.maintenance import maintain_lakehouse
     from medallion_platform.lake.lakehouse import Lakehouse
+    from medallion_platform.zones.maintenance import maintain_lakehouse
 
     settings = _settings(args)
     _require_lake(settings)

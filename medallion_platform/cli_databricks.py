@@ -41,9 +41,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     # the disposition is inherited, and Python keeps an inherited "ignore".
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    from medallion_platform.catalog.unity import governed_principals
     from medallion_platform.databricks.standin import LocalDatabricks
     from medallion_platform.settings import Settings
+    from medallion_platform.zones.entries import governed_principals
 
     # Unity Catalog knows the principals the platform names (owners, the platform, the grantees).
     dbx = LocalDatabricks(root=args.root, port=args.port, principals=governed_principals(Settings.from_env()))

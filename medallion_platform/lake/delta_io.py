@@ -7,7 +7,7 @@ recorded versions and writes nothing when the batch was already committed.
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote
 
 import duckdb
@@ -18,13 +18,13 @@ from deltalake import Schema as DeltaSchema
 from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from medallion_platform.contracts.model import WhenMatched
 from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
 from medallion_platform.lake.sql import duckdb_type, ident, literal
 
 __all__ = ["DeltaTableIO", "WriteResult", "is_local"]
 
-WhenMatched = Literal["ignore", "update", "update_if_newer"]
 
 # For the writes delta-rs still does itself (MERGE, partition overwrite, whole-table overwrite):
 # delta-rs holds each open partition's row group and each open file in memory until they are full,

@@ -37,11 +37,12 @@ from medallion_platform.ingestion.landing import (
 )
 from medallion_platform.ingestion.parsers import ParsedInserter
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
-from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import raw_schema
 from medallion_platform.lake.sql import duckdb_type, ident, idents, literal
-from medallion_platform.write.spec import Append, TableWrite
-from medallion_platform.write.writers import write_table
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import Append, RowsWrite, TableWrite
+from medallion_platform.zones.entries import rejected_entry, source_entries
 
 __all__ = [
     "REJECTED_SCHEMA",
@@ -125,7 +126,7 @@ def _ingested_keys(lake: Lakehouse, contract: Contract, raw: DeltaTableIO, last_
         )
         repaired = _summarise(lake, lost)
         if repaired.num_rows:
-            log.append(repaired)
+            _append_to_log(lake, contract.name, repaired)
         keys |= set(repaired.column("source_file").to_pylist())
     return keys
 
@@ -255,7 +256,9 @@ def _record_rejections(
         },
         schema=REJECTED_SCHEMA,
     )
-    lake.rejected(dataset).append(table)
+    entry = rejected_entry(dataset, lake.settings.platform_principal)
+    rows = RowsWrite(rows=table, spec=Append(), schema=REJECTED_SCHEMA, entry=entry)
+    persist(lake, ("raw", f"{dataset}{REJECTED_SUFFIX}"), rows)
 
 
 def stage_raw(
@@ -386,7 +389,8 @@ def raw_write(batch: RawBatch) -> TableWrite:
 def commit_raw(lake: Lakehouse, batch: RawBatch) -> RawIngestResult:
     """Appends the staged batch to raw in one commit (streamed), then logs its files."""
     write = raw_write(batch)
-    write_table(lake.raw(batch.contract.name), write, batch_rows=lake.settings.write_batch_rows)
+    write.entry = source_entries(batch.contract, lake.settings.platform_principal)["raw"]
+    persist(lake, ("raw", batch.contract.name), write)
     return log_batch(lake, batch, write.written())
 
 
@@ -405,7 +409,7 @@ def log_batch(lake: Lakehouse, batch: RawBatch, result: WriteResult) -> RawInges
         },
         schema=LOG_SCHEMA,
     )
-    lake.ingest_log(contract.name).append(log)
+    _append_to_log(lake, contract.name, log)
     return RawIngestResult(
         dataset=contract.name,
         batch_seq=batch.seq,
@@ -420,6 +424,13 @@ def log_batch(lake: Lakehouse, batch: RawBatch, result: WriteResult) -> RawInges
         landing_dates=sorted({f.landing_date for f in batch.files}),
         malformed=batch.malformed(),
         max_batch_rows=max(result.max_batch_rows, batch.max_chunk_rows),
+    )
+
+
+def _append_to_log(lake: Lakehouse, dataset: str, rows: pa.Table) -> None:
+    """Appends to the ingest log `raw/_ingest_log/<dataset>`: internal bookkeeping, which the catalog does not list."""
+    persist(
+        lake, ("raw", f"_ingest_log/{dataset}"), RowsWrite(rows, Append(), LOG_SCHEMA), table=lake.ingest_log(dataset)
     )
 
 

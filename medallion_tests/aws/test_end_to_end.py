@@ -66,8 +66,7 @@ def _run(settings, engine, requests: list[dg.RunRequest], instance: dg.DagsterIn
     """Executes the sensor's run requests as real Dagster runs of the source steps (raw + trusted +
     quarantine, parsed once). Requests for the same dataset and landing date are coalesced into one run:
     each run takes every new object of its partition, so the data is the same as one run per object."""
-    from medallion_platform.definitions import defs
-    from medallion_platform.defs.resources import platform_resources
+    from medallion_platform.definitions import defs, platform_resources
 
     assert settings.env == "local-aws"  # the resources below resolve the same settings from the environment
     targets: dict[str, set] = defaultdict(set)

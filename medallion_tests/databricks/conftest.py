@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 
-from medallion_platform.catalog.unity import governed_principals
 from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.ingestion.aws.local_aws import EMULATOR_CREDENTIALS, LocalAws
 from medallion_platform.settings import Settings
+from medallion_platform.zones.entries import governed_principals
 from medallion_tests.aws import conftest as aws_fixtures
 
 # The session's moto server (the AWS tests' fixture, shared rather than copied).

@@ -7,11 +7,10 @@ import dagster as dg
 import pytest
 
 from medallion_platform.contracts import load_contracts
-from medallion_platform.definitions import build_definitions
+from medallion_platform.definitions import build_definitions, platform_resources
 from medallion_platform.defs.keys import refined_key, source_keys, trusted_key
 from medallion_platform.defs.notebooks import RUNS_ON
 from medallion_platform.defs.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
-from medallion_platform.defs.resources import platform_resources
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.settings import Settings
 from medallion_platform.zones.raw import ingest_raw
