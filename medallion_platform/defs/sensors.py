@@ -1,6 +1,6 @@
 """Refined dates behind their inputs: one run per set of date-partitioned refined tables with pending dates.
 
-The dates come from the lake, not from materialization events (`automation/pending.py`): what each
+The dates come from the lake, not from materialization events (`zones/refined/coverage.py`): what each
 table's fact input (`RefinedTable.fact`) holds that the table was not built from, every date for a
 missing table. So late events rebuild only their dates, and dates whose run died or failed are asked
 for again. A table whose trusted inputs do not exist yet is not asked for; the run key carries the

@@ -9,7 +9,7 @@
   queue, and `materialize` does not go through the queue). The queued run coordinator (Dagster's default)
   keeps a run QUEUED while the pools of its first steps are full, so a second writer waits in the queue.
 - **run monitoring**: the daemon asks `MedallionRunLauncher` whether each started run's process lives
-  (`automation/recovery.py`) and fails the runs whose process died; their slots are freed shortly after.
+  (`run/recovery.py`) and fails the runs whose process died; their slots are freed shortly after.
   `max_resume_run_attempts: 0`: the default launcher cannot resume a run, it reruns it from the start.
 - **telemetry off**, and declarative automation through sensors (the code location turns the automation
   condition sensor on by default: `definitions.py`).
@@ -32,6 +32,7 @@ from medallion_platform.run.recovery import run_process_alive
 
 __all__ = ["DAGSTER_YAML", "MedallionRunLauncher", "prepare_instance"]
 
+# The header names the modules old path on purpose: it is how files written before the move are recognised.
 _HEADER = "# Written by medallion (medallion_platform/automation/instance.py); rewritten when the project changes it.\n"
 _LEGACY = "concurrency:\n  pools:\n    default_limit: 1\n"
 """What `medallion demo` wrote before this module: upgraded in place."""
