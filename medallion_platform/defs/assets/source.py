@@ -12,7 +12,8 @@ import dagster as dg
 
 from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract
-from medallion_platform.defs.assets.common import KINDS, column_schema, freshness, partition_keys
+from medallion_platform.defs.assets.common import KINDS, column_schema, freshness
+from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
 from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
 from medallion_platform.defs.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata, trusted_key
 from medallion_platform.defs.launcher import StepLauncherParam
@@ -119,7 +120,7 @@ def _run_source_step(
     lake = lakehouse.lake()
     raw_key, key, quarantine_key = source_keys(contract.name)
     selected = context.selected_asset_keys
-    dates = partition_keys(context)
+    dates = _partition_keys(context)
     entries = source_entries(contract, lake.settings.platform_principal)
     promoted: PromoteResult | None = None
     with engine.session() as session:
