@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine with Python 3.11:
 #   make demo   create the environment, generate and land sample data, materialize every asset, print a summary
-#   make test   create the environment, run ruff (format + lint), mypy, the test suite and the infra security scan
+#   make test   create the environment, run ruff (format + lint), mypy, import-linter, the test suite and the infra scan
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

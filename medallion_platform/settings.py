@@ -23,6 +23,9 @@ __all__ = ["DEFAULT_GRANTS", "AwsAccess", "ConfigError", "MedallionEnvironment",
 
 Env = Literal["local", "local-aws", "aws", "databricks"]
 
+EngineKind = Literal["embedded", "spark", "databricks"]
+"""The transform engines: SQLFrame on DuckDB, local PySpark, the Databricks cluster's session."""
+
 
 DEFAULT_GRANTS: dict[str, dict[str, list[str]]] = {
     "raw": {},
@@ -45,7 +48,7 @@ class MedallionEnvironment(BaseSettings):
 
     env: Env = "local"
     data_dir: Path = Path("data")
-    engine: Literal["embedded", "spark", "databricks"] = "embedded"
+    engine: EngineKind = "embedded"
     batch_rows: int = 250_000
     catalog: str = "medallion"
     catalog_kind: Literal["embedded", "unity"] | None = None
@@ -192,7 +195,7 @@ class Settings(BaseModel):
     """Root URI per zone: a local folder, or `s3://<bucket>` on AWS."""
     storage_options: dict[str, str] = Field(default_factory=dict)
     """Object-store options for delta-rs (endpoint, region, credentials) on S3."""
-    engine: Literal["embedded", "spark", "databricks"] = "embedded"
+    engine: EngineKind = "embedded"
     batch_rows: int = Field(default=250_000, ge=1_000)
     """Upper bound on rows held in memory per processing batch."""
     catalog_name: str = "medallion"

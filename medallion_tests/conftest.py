@@ -50,7 +50,7 @@ def spark_engine():
 @pytest.fixture(scope="session")
 def sample_lake(tmp_path_factory):
     """Generated sample data taken through every asset once, with real Dagster runs."""
-    from medallion_platform.automation.materialize import materialize_all
+    from medallion_platform.run.materialize import materialize_all
 
     data_dir = tmp_path_factory.mktemp("sample_lake")
     settings = Settings.from_env({}, data_dir=data_dir)

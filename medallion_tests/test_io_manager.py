@@ -7,9 +7,9 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
-from medallion_platform.io_manager import PARTITION_COLUMN, DeltaIOManager
-from medallion_platform.lake.writes import Merge, TableWrite
-from medallion_platform.resources import LakehouseResource
+from medallion_platform.defs.io_manager import PARTITION_COLUMN, DeltaIOManager
+from medallion_platform.defs.resources import LakehouseResource
+from medallion_platform.write.spec import Merge, TableWrite
 
 KEY = dg.AssetKey(["refined", "things"])
 D1, D2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)

@@ -66,8 +66,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     from medallion_devtools.standins.databricks import LocalDatabricks
-    from medallion_platform.catalog.unity import governed_principals
     from medallion_platform.settings import Settings
+    from medallion_platform.zones.entries import governed_principals
 
     # Unity Catalog knows the principals the platform names (owners, the platform, the grantees): the one
     # product-specific value the stand-in takes, passed in here so the stand-in imports nothing of the product.

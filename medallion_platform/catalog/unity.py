@@ -27,7 +27,7 @@ from medallion_platform.lake.sql import spark_ident as ident
 from medallion_platform.lake.sql import spark_literal as literal
 from medallion_platform.settings import Settings
 
-__all__ = ["UnityCatalog", "governed_principals", "ident", "literal"]
+__all__ = ["UnityCatalog", "ident", "literal"]
 
 STATEMENT_TIMEOUT_S = 120.0
 
@@ -241,14 +241,3 @@ class _Wrap:
 
         if isinstance(exc, DatabricksError):
             raise CatalogError(f"{self.subject}: {exc} (check {self.setting})") from None
-
-
-def governed_principals(settings: Settings) -> set[str]:
-    """Every principal Medallion names in Unity Catalog: table owners (contracts, refined modules), the
-    platform's own principal and the grantees of `MEDALLION_GRANTS` (they must exist in the workspace)."""
-    from medallion_platform.contracts import load_contracts
-    from medallion_platform.zones.refined import REFINED_TABLES
-
-    owners = {c.owner for c in load_contracts().values()} | {t.owner for t in REFINED_TABLES}
-    grantees = {principal for zone in settings.grants.values() for principal in zone}
-    return owners | grantees | {settings.platform_principal}

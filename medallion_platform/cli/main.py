@@ -29,7 +29,7 @@ def _dagster_home(settings) -> Path:
     """The Dagster instance folder this lake's runs use: `$DAGSTER_HOME`, else `<data dir>/.dagster`, made
     ready (created, with the project's `dagster.yaml`)."""
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / ".dagster").resolve()
-    from medallion_platform.automation.instance import prepare_instance
+    from medallion_platform.run.instance import prepare_instance
 
     prepare_instance(home)  # pools, run monitoring, telemetry off, automation on; safe when two start at once
     return home
@@ -77,7 +77,7 @@ def _generate(args: argparse.Namespace, settings) -> list[str]:
 
 
 def _materialize(args: argparse.Namespace, settings) -> tuple[bool, list[str]]:
-    from medallion_platform.automation.materialize import materialize_all
+    from medallion_platform.run.materialize import materialize_all
 
     report = materialize_all(settings, instance=_instance(settings), log_level="DEBUG" if args.verbose else "WARNING")
     return report.success, [f"run {label:28} {'ok' if ok else 'FAILED'}" for label, ok in report.runs]
@@ -214,10 +214,10 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 def cmd_maintain(args: argparse.Namespace) -> int:
     """Compacts and vacuums every registered table and the raw ingest logs (what the nightly job does), and
     says why when nothing changed."""
-    from medallion_platform.automation.maintenance import maintain_lakehouse
     from medallion_platform.catalog import build_catalog
     from medallion_platform.cli.errors import check_services
     from medallion_platform.lake.lakehouse import Lakehouse
+    from medallion_platform.zones.maintenance import maintain_lakehouse
 
     settings = _settings(args)
     _require_lake(settings)

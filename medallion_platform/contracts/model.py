@@ -14,6 +14,7 @@ __all__ = [
     "Partition",
     "Source",
     "TrustedWrite",
+    "WhenMatched",
     "parse_duration",
 ]
 
@@ -24,6 +25,9 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 DEFAULT_VALID_YEARS = (1900, 2100)
 """Years a date or timestamp value may have unless the contract says otherwise: what every date
 function, partition and downstream date arithmetic can hold (Python's dates end at 9999)."""
+WhenMatched = Literal["ignore", "update", "update_if_newer"]
+"""What a MERGE does with a key the target already holds: keep the target row, replace it, or replace it
+when the source row is newer (`newer_column`)."""
 # Ingestion metadata columns that every raw row carries; dedup may order by them.
 METADATA_COLUMNS = ("_source_file", "_source_line", "_ingested_at", "_batch_id", "_batch_seq")
 
@@ -167,7 +171,7 @@ class TrustedWrite(_Strict):
     """How validated rows are written to trusted."""
 
     mode: Literal["merge", "append", "partition_overwrite"]
-    when_matched: Literal["ignore", "update", "update_if_newer"] = "ignore"
+    when_matched: WhenMatched = "ignore"
     newer_column: str | None = None
 
     @model_validator(mode="after")

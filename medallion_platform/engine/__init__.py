@@ -5,12 +5,42 @@ Transforms receive an `Engine` and use `engine.F` and `engine.Window` exactly as
 themselves are imported on first use (`build_engine`), so loading the Dagster definitions stays fast.
 """
 
-from medallion_platform.engine.base import Engine, build_engine
+from typing import TYPE_CHECKING, get_args
 
-__all__ = ["EmbeddedEngine", "Engine", "build_engine"]
+from medallion_platform.engine.base import Engine, EngineKind
+
+if TYPE_CHECKING:
+    from medallion_platform.engine.embedded import EmbeddedEngine
+
+__all__ = ["EmbeddedEngine", "Engine", "EngineKind", "build_engine", "engine_kind"]
 
 
-def __getattr__(name: str):
+def engine_kind(name: str) -> EngineKind:
+    """`name` as an `EngineKind` (a Dagster resource's config field is a plain string), else ValueError."""
+    for kind in get_args(EngineKind):
+        if name == kind:
+            return kind  # type: ignore[no-any-return]  # one of the Literal's values
+    raise ValueError(f"unknown engine {name!r}: use 'embedded', 'spark' or 'databricks' (MEDALLION_ENGINE)")
+
+
+def build_engine(kind: EngineKind) -> Engine:
+    """The engine called `kind`: `embedded`, `spark` (local PySpark) or `databricks` (the cluster's session)."""
+    if kind == "embedded":
+        from medallion_platform.engine.embedded import EmbeddedEngine
+
+        return EmbeddedEngine()
+    if kind == "spark":
+        from medallion_platform.engine.spark import SparkEngine
+
+        return SparkEngine()
+    if kind == "databricks":
+        from medallion_platform.engine.databricks import DatabricksEngine
+
+        return DatabricksEngine()
+    raise ValueError(f"unknown engine {kind!r}: use 'embedded', 'spark' or 'databricks' (MEDALLION_ENGINE)")
+
+
+def __getattr__(name: str) -> object:
     if name == "EmbeddedEngine":
         from medallion_platform.engine.embedded import EmbeddedEngine
 

@@ -7,7 +7,7 @@ Three implementations: `embedded` (SQLFrame on DuckDB, the default), `spark` (lo
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import duckdb
 import pyarrow as pa
@@ -15,17 +15,16 @@ import pyarrow.dataset as ds
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
 
-__all__ = ["ArrowData", "Engine", "EngineKind", "Frame", "build_engine"]
+from medallion_platform.settings import EngineKind
+
+__all__ = ["ArrowData", "Engine", "EngineKind", "Frame"]
 
 ArrowData: TypeAlias = pa.Table | pa.RecordBatchReader | ds.Dataset
 
 Frame: TypeAlias = Any
 """A PySpark-API DataFrame of some engine: SQLFrame's on `embedded`, pyspark's on `spark`/`databricks`.
 The two share the API but no base class, so this is the one `Any` engines hand out."""
-
-EngineKind = Literal["embedded", "spark", "databricks"]
 
 
 class Engine(ABC):
@@ -85,10 +84,6 @@ class Engine(ABC):
         return df
 
     @abstractmethod
-    def writer(self) -> "DeltaWriter":
-        """The Delta writer for this engine's frames (chosen from what the session can do)."""
-
-    @abstractmethod
     def child(self) -> "Engine":
         """A child engine on the same session: frames pass freely between the two, and closing the
         child drops only what the child created (a step's persisted tables, not its inputs)."""
@@ -96,20 +91,3 @@ class Engine(ABC):
     @abstractmethod
     def close(self) -> None:
         """Releases what this engine created."""
-
-
-def build_engine(kind: str) -> Engine:
-    """The engine called `kind`: `embedded`, `spark` (local PySpark) or `databricks` (the cluster's session)."""
-    if kind == "embedded":
-        from medallion_platform.engine.embedded import EmbeddedEngine
-
-        return EmbeddedEngine()
-    if kind == "spark":
-        from medallion_platform.engine.spark import SparkEngine
-
-        return SparkEngine()
-    if kind == "databricks":
-        from medallion_platform.engine.databricks import DatabricksEngine
-
-        return DatabricksEngine()
-    raise ValueError(f"unknown engine {kind!r}: use 'embedded', 'spark' or 'databricks' (MEDALLION_ENGINE)")

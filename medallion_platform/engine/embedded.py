@@ -25,7 +25,6 @@ from medallion_platform.settings import MedallionEnvironment
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
 
 __all__ = ["EmbeddedEngine"]
 
@@ -70,6 +69,8 @@ class EmbeddedEngine(Engine):
     name = "embedded"
     F = F
     Window = Window
+    connection: duckdb.DuckDBPyConnection
+    """The process's DuckDB connection, which this engine's frames run on (writers stream from it)."""
 
     def __init__(self) -> None:
         self.connection, self.session = _shared_session()
@@ -157,11 +158,6 @@ class EmbeddedEngine(Engine):
         query it runs is the same.
         """
         return self.sql(self.sql_text(df), "checkpoint")
-
-    def writer(self) -> "DeltaWriter":
-        from medallion_platform.lake.writers import DuckDBStreamedWriter
-
-        return DuckDBStreamedWriter(self)
 
     def child(self) -> "EmbeddedEngine":
         return EmbeddedEngine()

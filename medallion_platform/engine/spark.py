@@ -1,7 +1,7 @@
 """Local PySpark (`local[2]`): the parity engine, and the model of what runs on Databricks.
 
 Spark cannot load Delta here (delta-spark fetches jars from Maven), so a session without Delta
-hands its rows to delta-rs as Arrow (`lake/writers.py::ArrowDeltaRsWriter`) and reads Delta tables
+hands its rows to delta-rs as Arrow (`write/writers.py::ArrowDeltaRsWriter`) and reads Delta tables
 through delta-rs; a session with Delta (a Databricks cluster) reads and writes them natively.
 """
 
@@ -17,7 +17,6 @@ from medallion_platform.engine.base import ArrowData, Engine, Frame
 
 if TYPE_CHECKING:
     from medallion_platform.lake.delta_io import DeltaTableIO
-    from medallion_platform.lake.writers import DeltaWriter
 
 __all__ = ["SparkEngine", "has_delta", "local_spark_session"]
 
@@ -54,6 +53,8 @@ class SparkEngine(Engine):
     """The PySpark API on a real Spark session."""
 
     name = "spark"
+    spark: Any
+    """The SparkSession this engine's frames live on (pyspark ships no usable stubs)."""
 
     def __init__(self, spark: Any | None = None):
         from pyspark.sql import Window
@@ -65,6 +66,10 @@ class SparkEngine(Engine):
 
     def _default_session(self) -> Any:
         return local_spark_session()
+
+    def has_delta(self) -> bool:
+        """True when the session reads and writes Delta itself (see the module function `has_delta`)."""
+        return has_delta(self.spark)
 
     def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
         if isinstance(data, ds.Dataset):
@@ -98,11 +103,6 @@ class SparkEngine(Engine):
 
     def persist(self, df: Frame) -> Frame:
         return df.localCheckpoint()
-
-    def writer(self) -> "DeltaWriter":
-        from medallion_platform.lake.writers import ArrowDeltaRsWriter, SparkNativeDeltaWriter
-
-        return SparkNativeDeltaWriter(self) if has_delta(self.spark) else ArrowDeltaRsWriter(self)
 
     def child(self) -> "SparkEngine":
         return self

@@ -10,7 +10,7 @@ read the same log, brought up to date after the commit. Reads are in `lake/delta
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +18,7 @@ from deltalake import CommitProperties, Transaction, WriterProperties, write_del
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from medallion_platform.contracts.model import WhenMatched
 from medallion_platform.lake.delta_reads import DeltaTableReader, is_local
 from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
@@ -25,7 +26,6 @@ from medallion_platform.lake.sql import ident, literal
 
 __all__ = ["DeltaTableIO", "WriteResult", "is_local"]
 
-WhenMatched = Literal["ignore", "update", "update_if_newer"]
 
 # For the writes delta-rs still does itself (MERGE, partition overwrite, whole-table overwrite):
 # delta-rs holds each open partition's row group and each open file in memory until they are full,

@@ -5,7 +5,7 @@
 # MAGIC Builds one of Medallion's refined tables with the same module code the Dagster assets use
 # MAGIC (`medallion_platform/zones/refined/`), on this cluster's `spark`, and reports the write back to
 # MAGIC Dagster through Pipes. Dagster runs it as a notebook task (`refined/<table>_notebook` assets,
-# MAGIC `medallion_platform/databricks/notebooks.py`); to develop in the notebook UI, set the widgets by hand.
+# MAGIC `medallion_platform/defs/notebooks.py`); to develop in the notebook UI, set the widgets by hand.
 # MAGIC
 # MAGIC Widgets: `table` (the refined module), `target` (the table to write, default `table`), `dates`
 # MAGIC (comma-separated event dates of a dated table; empty: all), `medallion_code` (a `/dbfs/…` zip of
@@ -31,7 +31,7 @@ from dagster_pipes import (
     open_dagster_pipes,
 )
 
-from medallion_platform.databricks.notebooks import refresh_on_cluster
+from medallion_platform.defs.notebooks import refresh_on_cluster
 
 with open_dagster_pipes(
     context_loader=PipesDbfsContextLoader(),

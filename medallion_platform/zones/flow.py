@@ -2,7 +2,8 @@
 
 `ingest_and_promote` is the whole step (raw, then trusted + quarantine from the batch in hand) and
 `ingest_raw` its raw half; the benchmark times the same calls phase by phase. Inside a Dagster run
-the source asset writes the same plan through the IO manager (`zones/assets.py`).
+the source asset writes the same plan through the IO manager (`defs/assets/source.py`); both write
+through `write/persist.py::persist()`, so every table written is registered.
 """
 
 import datetime as dt
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.lake.writers import write_table
+from medallion_platform.write.persist import persist
+from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.raw import RawIngestResult
 from medallion_platform.zones.source_step import RawPlan, SourceStep
 from medallion_platform.zones.trusted import PromoteResult, write_promotion
@@ -53,7 +55,8 @@ def write_raw(lake: Lakehouse, plan: RawPlan) -> RawIngestResult:
     """Writes raw's plan in order (new rejections, the batch, then its ingest-log rows); what raw took."""
     if plan.rejections is not None:
         plan.rejections.apply()
-    if plan.write is not None:
-        write_table(lake.raw(plan.dataset), plan.write, batch_rows=lake.settings.write_batch_rows)
+    if plan.write is not None and plan.batch is not None:
+        plan.write.entry = source_entries(plan.batch.contract, lake.settings.platform_principal)["raw"]
+        persist(lake, ("raw", plan.dataset), plan.write)
         plan.log_write().apply()
     return plan.result()

@@ -23,11 +23,19 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from medallion_platform.ingestion.landing import RejectedObject
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
-from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.delta_io import WriteResult
+from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import raw_schema
-from medallion_platform.lake.writes import Append, TableWrite
-from medallion_platform.zones.raw_ledger import LOG_SCHEMA, REJECTED_SCHEMA, raw_app_id, rejection_rows
+from medallion_platform.write.spec import Append, RowsWrite, TableWrite
+from medallion_platform.zones.entries import rejected_entry
+from medallion_platform.zones.raw_ledger import (
+    LOG_SCHEMA,
+    REJECTED_SCHEMA,
+    LedgerAppend,
+    ingest_log_append,
+    raw_app_id,
+    rejection_rows,
+)
 from medallion_platform.zones.raw_stage import RawBatch
 
 __all__ = [
@@ -61,25 +69,6 @@ class RawIngestResult:
     landing_dates: list[str] = field(default_factory=list)
     malformed: int = 0
     max_batch_rows: int = 0
-
-
-@dataclass(frozen=True)
-class LedgerAppend:
-    """Rows appended in one commit to one of raw's bookkeeping tables (the ingest log, the rejections):
-    small Arrow tables, written as they are."""
-
-    table: DeltaTableIO
-    rows: pa.Table
-    spec: Append = field(default_factory=Append)
-
-    def apply(self) -> WriteResult:
-        """Appends the rows (one commit)."""
-        return self.table.append(
-            self.rows,
-            partition_by=list(self.spec.partition_by) or None,
-            txns=dict(self.spec.txns),
-            metadata=dict(self.spec.metadata) or None,
-        )
 
 
 def raw_write(batch: RawBatch) -> TableWrite:
@@ -119,7 +108,7 @@ def log_write(lake: Lakehouse, batch: RawBatch) -> LedgerAppend:
         },
         schema=LOG_SCHEMA,
     )
-    return LedgerAppend(lake.ingest_log(batch.contract.name), rows)
+    return ingest_log_append(lake, batch.contract.name, rows)
 
 
 def rejections_write(
@@ -128,7 +117,13 @@ def rejections_write(
     """The rows recording objects rejected for the first time in `raw/<dataset>_rejected` (None: none)."""
     if not rejected:
         return None
-    return LedgerAppend(lake.rejected(dataset), rejection_rows(rejected, now))
+    write = RowsWrite(
+        rows=rejection_rows(rejected, now),
+        spec=Append(),
+        schema=REJECTED_SCHEMA,
+        entry=rejected_entry(dataset, lake.settings.platform_principal),
+    )
+    return LedgerAppend(lake, ("raw", f"{dataset}{REJECTED_SUFFIX}"), lake.rejected(dataset), write)
 
 
 def batch_result(batch: RawBatch, written: WriteResult) -> RawIngestResult:

@@ -17,13 +17,17 @@ import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.ingestion.landing import LandingFile, LandingScan, RejectedObject, landing_sizes, scan_landing
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import Append, RowsWrite
 
 __all__ = [
     "LOG_SCHEMA",
     "REJECTED_SCHEMA",
+    "LedgerAppend",
     "Survey",
+    "ingest_log_append",
     "raw_app_id",
     "rejected_objects",
     "rejection_rows",
@@ -53,6 +57,28 @@ REJECTED_SCHEMA = pa.schema(
         pa.field("rejected_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+
+@dataclass(frozen=True)
+class LedgerAppend:
+    """Rows appended in one commit to one of raw's bookkeeping tables (the ingest log, the rejections),
+    through `persist()` like every other write: small Arrow tables, written as they are."""
+
+    lake: Lakehouse
+    key: tuple[str, str]
+    """The table's `[zone, name]`; it is registered under it when `write.entry` is set."""
+    table: DeltaTableIO
+    write: RowsWrite
+
+    def apply(self) -> WriteResult:
+        """Appends the rows (one commit) and registers the table if it is catalogued."""
+        return persist(self.lake, self.key, self.write, table=self.table)
+
+
+def ingest_log_append(lake: Lakehouse, dataset: str, rows: pa.Table) -> LedgerAppend:
+    """Rows for the ingest log `raw/_ingest_log/<dataset>`: internal bookkeeping, which the catalog does not list."""
+    write = RowsWrite(rows=rows, spec=Append(), schema=LOG_SCHEMA)
+    return LedgerAppend(lake, ("raw", f"_ingest_log/{dataset}"), lake.ingest_log(dataset), write)
 
 
 def raw_app_id(dataset: str) -> str:
@@ -115,7 +141,7 @@ def _ingested_keys(lake: Lakehouse, contract: Contract, raw: DeltaTableIO, last_
         )
         repaired = _summarise(lake, lost)
         if repaired.num_rows:
-            log.append(repaired)
+            ingest_log_append(lake, contract.name, repaired).apply()
         keys |= set(repaired.column("source_file").to_pylist())
     return keys
 

@@ -29,7 +29,7 @@ from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine
 from medallion_platform.ingestion.landing import RejectedObject
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.lake.writes import TableWrite
+from medallion_platform.write.spec import TableWrite
 from medallion_platform.zones.raw import (
     LedgerAppend,
     RawBatch,

@@ -32,10 +32,11 @@ import pyarrow.dataset as ds
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import ArrowData, Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO
-from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
@@ -315,8 +316,10 @@ def write_promotion(lake: Lakehouse, contract: Contract, plan: Promotion | None)
     """Writes a planned promotion, quarantine first, then trusted (outside a Dagster run); its result."""
     if plan is None:
         return PromoteResult(dataset=contract.name, skipped=True)
-    write_table(lake.quarantine(contract.name), plan.quarantine, batch_rows=lake.settings.write_batch_rows)
-    write_table(lake.trusted(contract.name), plan.trusted, batch_rows=lake.settings.write_batch_rows)
+    entries = source_entries(contract, lake.settings.platform_principal)
+    plan.quarantine.entry, plan.trusted.entry = entries["quarantine"], entries["trusted"]
+    persist(lake, ("trusted", f"{contract.name}{QUARANTINE_SUFFIX}"), plan.quarantine)
+    persist(lake, ("trusted", contract.name), plan.trusted)
     return plan.result()
 
 

@@ -3,12 +3,12 @@
 import dagster as dg
 import pyarrow.compute as pc
 
-from medallion_platform.automation.sensors import late_event_sensor
 from medallion_platform.catalog import EmbeddedCatalog
-from medallion_platform.databricks.notebooks import RUNS_ON
 from medallion_platform.definitions import build_definitions
+from medallion_platform.defs.notebooks import RUNS_ON
+from medallion_platform.defs.resources import LakehouseResource
+from medallion_platform.defs.sensors import late_event_sensor
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.resources import LakehouseResource
 
 
 def test_every_run_succeeds_and_every_asset_is_materialized(sample_lake):

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.launcher.base import WorkerStatus
 
-from medallion_platform.automation.instance import DAGSTER_YAML, MedallionRunLauncher, prepare_instance
+from medallion_platform.run.instance import DAGSTER_YAML, MedallionRunLauncher, prepare_instance
 
 
 def test_the_instance_has_one_writer_per_source_run_monitoring_and_no_telemetry(tmp_path: Path):
@@ -45,7 +45,7 @@ def test_processes_creating_one_new_instance_at_once_all_succeed(tmp_path: Path)
     home, go = tmp_path / "home", tmp_path / "go"
     code = (
         "import sys, time, pathlib\n"
-        "from medallion_platform.automation.instance import prepare_instance\n"
+        "from medallion_platform.run.instance import prepare_instance\n"
         "import dagster as dg\n"
         "go = pathlib.Path(sys.argv[2])\n"
         "deadline = time.monotonic() + 60\n"

@@ -6,12 +6,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
 from medallion_platform.contracts import load_contracts
+from medallion_platform.defs.keys import source_keys
+from medallion_platform.defs.landing.sensors import build_landing_sensor, decode_cursor
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.ingestion.landing import landing_date
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
-from medallion_platform.resources import LakehouseResource
-from medallion_platform.zones.keys import source_keys
 
 
 @pytest.fixture
@@ -121,8 +121,8 @@ def test_without_a_cursor_objects_raw_already_took_are_not_requested(
     local_env: Path, lakehouse: LakehouseResource, tmp_path: Path
 ):
     """Opening the UI after `medallion demo` (or any CLI run): the first tick asks for nothing already in raw."""
-    from medallion_platform.automation.instance import prepare_instance
-    from medallion_platform.automation.materialize import materialize_all
+    from medallion_platform.run.instance import prepare_instance
+    from medallion_platform.run.materialize import materialize_all
 
     prepare_instance(tmp_path / "home")
     generate_sample_data(local_env, SampleSpec(orders=60, customers=30, products=20, days=1))

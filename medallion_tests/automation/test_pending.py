@@ -4,9 +4,9 @@ import datetime as dt
 
 import pyarrow as pa
 
-from medallion_platform.automation.pending import coverage_metadata, inputs_missing, pending_dates, read_coverage
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.zones.refined.coverage import coverage_metadata, inputs_missing, pending_dates, read_coverage
 
 DAILY_REVENUE = next(t for t in REFINED_TABLES if t.name == "daily_revenue")
 LIFETIME = next(t for t in REFINED_TABLES if not t.partitioned)

@@ -11,10 +11,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.instance import prepare_instance
-from medallion_platform.automation.materialize import materialize_all
-from medallion_platform.automation.recovery import release_dead_runs
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.run.instance import prepare_instance
+from medallion_platform.run.materialize import materialize_all
+from medallion_platform.run.recovery import release_dead_runs
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
 

@@ -7,8 +7,8 @@ import pytest
 
 from medallion_platform.catalog import TableEntry, build_catalog
 from medallion_platform.catalog.embedded import EmbeddedCatalog
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Append, TableWrite
+from medallion_platform.write.spec import Append, TableWrite
+from medallion_platform.write.writers import write_table
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("email", pa.string())])
 

@@ -11,8 +11,8 @@ from databricks.sdk import WorkspaceClient
 from medallion_devtools.local_aws import EMULATOR_CREDENTIALS, LocalAws
 from medallion_devtools.standins.databricks import LocalDatabricks
 
-from medallion_platform.catalog.unity import governed_principals
 from medallion_platform.settings import Settings
+from medallion_platform.zones.entries import governed_principals
 from medallion_tests.ingestion.aws import conftest as aws_fixtures
 
 # The session's moto server (the AWS tests' fixture, shared rather than copied).

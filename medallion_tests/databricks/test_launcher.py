@@ -4,7 +4,7 @@ import importlib.metadata
 
 import pytest
 
-from medallion_platform.databricks.launcher import (
+from medallion_platform.defs.launcher import (
     CLUSTER_LIBRARIES,
     DatabricksSettings,
     cluster_environment,

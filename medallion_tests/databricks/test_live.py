@@ -11,8 +11,8 @@ from urllib.parse import urlparse
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.materialize import materialize_all
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.run.materialize import materialize_all
 from medallion_platform.settings import Settings
 
 HOST = os.environ.get("DATABRICKS_HOST", "")

@@ -14,11 +14,12 @@ from databricks.sdk.service.catalog import DataSourceFormat, TableType
 from deltalake import DeltaTable, write_deltalake
 from medallion_devtools.standins.databricks import LocalDatabricks
 
-from medallion_platform.automation.materialize import MaterializeReport, materialize_all, medallion_asset_job
 from medallion_platform.catalog import CatalogError, TableEntry, build_catalog
 from medallion_platform.catalog.unity import UnityCatalog
+from medallion_platform.definitions import medallion_asset_job
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.run.materialize import MaterializeReport, materialize_all
 from medallion_platform.settings import Settings
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark, pytest.mark.slow]

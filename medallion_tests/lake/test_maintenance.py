@@ -3,10 +3,10 @@
 import dagster as dg
 import pyarrow as pa
 
-from medallion_platform.automation.maintenance import maintenance_job
 from medallion_platform.catalog import EmbeddedCatalog, TableEntry
+from medallion_platform.defs.maintenance import maintenance_job
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.lake.delta_io import DeltaTableIO
-from medallion_platform.resources import LakehouseResource
 from medallion_platform.zones.flow import ingest_raw
 from medallion_tests.helpers import event, jsonl, land
 

@@ -6,15 +6,14 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.contracts import load_contracts
-from medallion_platform.databricks.notebooks import RUNS_ON
-from medallion_platform.definitions import build_definitions
+from medallion_platform.definitions import build_definitions, platform_resources
+from medallion_platform.defs.keys import refined_key, source_keys, trusted_key
+from medallion_platform.defs.notebooks import RUNS_ON
+from medallion_platform.defs.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
-from medallion_platform.resources import platform_resources
 from medallion_platform.settings import Settings
 from medallion_platform.zones.flow import ingest_raw
-from medallion_platform.zones.keys import refined_key, source_keys, trusted_key
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.trusted import promote
 from medallion_tests.helpers import event, jsonl, land
@@ -143,8 +142,8 @@ def test_refined_reports_event_dates_outside_the_partitions(settings, contracts,
     for name in ("customers", "products", "order_events"):
         ingest_raw(lake, contracts[name])
         promote(lake, embedded, contracts[name])
-    from medallion_platform.automation.partitions import DAILY
-    from medallion_platform.automation.sensors import pending_run_requests
+    from medallion_platform.defs.partitions import DAILY
+    from medallion_platform.defs.sensors import pending_run_requests
 
     # the refined-dates sensor asks only for the dates the partitions hold (1999 and 2099 are left out)
     ranges = {

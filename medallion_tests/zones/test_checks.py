@@ -9,9 +9,9 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
+from medallion_platform.defs.checks.trusted import contract_check_results
 from medallion_platform.lake.delta_io import WriteResult
 from medallion_platform.lake.schema import trusted_schema
-from medallion_platform.zones.checks import contract_check_results
 from medallion_platform.zones.trusted import PromoteResult, Promotion, Tally
 
 KEY = dg.AssetKey(["trusted", "order_events"])

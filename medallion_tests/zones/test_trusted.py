@@ -194,7 +194,7 @@ def test_retried_promotion_writes_nothing_twice(settings, contracts, embedded, l
 
 def test_a_crash_between_quarantine_and_trusted_commits_recovers(settings, contracts, embedded, lake):
     """Quarantine committed, trusted not: the retry writes trusted only and loses nothing."""
-    from medallion_platform.lake.writers import write_table
+    from medallion_platform.write.writers import write_table
     from medallion_platform.zones.trusted import plan_promotion
 
     contract = contracts["order_events"]

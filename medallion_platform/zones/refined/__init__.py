@@ -1,8 +1,8 @@
 """Refined zone: business tables, one module per table, written in the PySpark DataFrame API."""
 
-from medallion_platform.zones.refined.base import RefinedTable
 from medallion_platform.zones.refined.customer_lifetime import TABLE as CUSTOMER_LIFETIME
 from medallion_platform.zones.refined.daily_revenue import TABLE as DAILY_REVENUE
+from medallion_platform.zones.refined.model import RefinedTable
 from medallion_platform.zones.refined.product_performance import TABLE as PRODUCT_PERFORMANCE
 
 __all__ = ["REFINED_TABLES", "RefinedTable"]

@@ -1,27 +1,23 @@
-"""What a refined table declares, and how it is computed and written."""
+"""How a refined table is computed and brought up to date (its declaration is `model.py`)."""
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import Overwrite, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.zones.entries import refined_entry
+from medallion_platform.zones.refined.coverage import coverage_metadata
+from medallion_platform.zones.refined.model import PARTITION, RefinedTable, RefreshMode
 
 __all__ = [
-    "CURRENCIES",
-    "MONEY",
-    "PARTITION",
-    "RefinedTable",
     "RefreshPlan",
     "RefreshResult",
-    "Tally",
-    "amount",
     "build_refined",
     "fact_rows_by_date",
     "input_frame",
@@ -29,61 +25,6 @@ __all__ = [
     "refined_frame",
     "refresh_refined",
 ]
-
-PARTITION = "event_date"
-MONEY = pa.decimal128(18, 2)
-"""Money in refined tables: decimal(18,2) on every engine."""
-CURRENCIES = ("EUR", "USD", "GBP")
-"""The currencies refined tables report a column for (the contracts allow exactly these)."""
-
-
-@dataclass(frozen=True)
-class Tally:
-    """One figure a refined table must agree on with its fact input over the same dates: `refined` is an
-    SQL aggregate over the refined rows (relation `r`), `fact` one over the fact's valid rows (`f`)."""
-
-    name: str
-    refined: str
-    fact: str
-
-
-@dataclass(frozen=True)
-class RefinedTable:
-    """A refined table: its trusted inputs, its schema and the PySpark-API function that builds it."""
-
-    name: str
-    description: str
-    owner: str
-    inputs: tuple[str, ...]
-    """Trusted tables it reads; the fact input is read only for the partitions being built."""
-    schema: pa.Schema
-    build: Callable[..., Any]
-    key: tuple[str, ...] = ()
-    """Columns unique per row (per partition when partitioned): the `key_unique` check."""
-    columns: Mapping[str, str] = field(default_factory=dict)
-    """A description of every column of `schema` (the UI's column schema and the catalog)."""
-    non_negative: tuple[str, ...] = ()
-    """Amount columns that are never negative: the `amounts_non_negative` check."""
-    tallies: tuple[Tally, ...] = ()
-    """Figures reconciled with the fact input for the dates built: the `reconciles_with_fact` check."""
-    fact: str = "order_events"
-    """The input whose rows it aggregates (one of `inputs`): its event dates are the table's partitions,
-    and its new rows are what an incremental refresh folds in. The other inputs are master data."""
-    partitioned: bool = True
-    """Partitioned by `event_date`: a run rewrites exactly the dates it is given."""
-    combine: Callable[..., Any] | None = None
-    """For unpartitioned tables: folds `build` over new events into the stored rows
-    (`combine(engine, stored, partial, **master_data)`), so a refresh costs what the new events cost."""
-
-    @property
-    def master_data(self) -> tuple[str, ...]:
-        """The inputs other than the fact (read whole)."""
-        return tuple(name for name in self.inputs if name != self.fact)
-
-
-def amount(F: Any) -> Any:
-    """quantity x unit_price as decimal(18,2) on every engine."""
-    return (F.col("quantity") * F.col("unit_price")).cast("decimal(18,2)")
 
 
 def _missing_input(name: str) -> RuntimeError:
@@ -139,7 +80,7 @@ def build_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: S
 class RefreshResult:
     """What a refresh did: `rebuild`, `incremental` (folded new events in) or `unchanged`."""
 
-    mode: str
+    mode: RefreshMode
     rows: int
     version: int | None
 
@@ -148,7 +89,7 @@ class RefreshResult:
 class RefreshPlan:
     """How a refined table is brought up to date, and the write that does it (frame None: unchanged)."""
 
-    mode: str
+    mode: RefreshMode
     write: TableWrite
 
     def result(self) -> RefreshResult:
@@ -174,12 +115,10 @@ def plan_refresh(
     master data (or anything the feed cannot express) means a full rebuild.
     """
 
-    def write(mode: str, frame: Frame | None, spec: WriteSpec) -> RefreshPlan:
+    def write(mode: RefreshMode, frame: Frame | None, spec: WriteSpec) -> RefreshPlan:
         return RefreshPlan(mode, TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema))
 
     if table.partitioned:
-        from medallion_platform.automation.pending import coverage_metadata  # imports this module
-
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
         frame = refined_frame(lake, engine, table, dates, inputs)
         # records the fact version these dates are built from, so later runs know which dates are behind
@@ -245,7 +184,8 @@ def _fold_new_events(
 
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
-    """Brings `table` up to date and writes it with the engine's writer (what the IO manager does in a run)."""
+    """Brings `table` up to date and persists it (what the IO manager does in a run)."""
     plan = plan_refresh(lake, engine, table, dates)
-    write_table(lake.refined(table.name), plan.write, batch_rows=lake.settings.write_batch_rows)
+    plan.write.entry = refined_entry(table)
+    persist(lake, ("refined", table.name), plan.write)
     return plan.result()

@@ -3,8 +3,7 @@
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, Tally, amount
-from medallion_platform.zones.refined.checks import PLACED, SIGNED_AMOUNT
+from medallion_platform.zones.refined.model import CURRENCIES, MONEY, PLACED, SIGNED_AMOUNT, RefinedTable, Tally, amount
 
 SCHEMA = pa.schema(
     [

@@ -5,8 +5,7 @@ from typing import Any
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import MONEY, RefinedTable, Tally, amount
-from medallion_platform.zones.refined.checks import AMOUNT, PLACED, SIGNED_AMOUNT
+from medallion_platform.zones.refined.model import AMOUNT, MONEY, PLACED, SIGNED_AMOUNT, RefinedTable, Tally, amount
 
 SCHEMA = pa.schema(
     [

@@ -3,8 +3,7 @@
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.zones.refined.base import CURRENCIES, MONEY, RefinedTable, Tally, amount
-from medallion_platform.zones.refined.checks import AMOUNT, PLACED
+from medallion_platform.zones.refined.model import AMOUNT, CURRENCIES, MONEY, PLACED, RefinedTable, Tally, amount
 
 SCHEMA = pa.schema(
     [

@@ -21,8 +21,8 @@ import pytest
 
 from medallion_platform.cli import main
 from medallion_platform.definitions import build_definitions
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.ingestion.landing import landing_date
-from medallion_platform.resources import LakehouseResource
 from medallion_tests.ingestion.aws.conftest import Stack
 
 pytestmark = pytest.mark.aws

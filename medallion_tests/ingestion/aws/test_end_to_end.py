@@ -9,14 +9,14 @@ import dagster as dg
 import pyarrow.compute as pc
 import pytest
 
-from medallion_platform.automation.landing_queue import QueueOptions
-from medallion_platform.automation.landing_sensors import build_landing_sensor
 from medallion_platform.contracts import load_contracts
+from medallion_platform.defs.landing.queue import QueueOptions
+from medallion_platform.defs.landing.sensors import build_landing_sensor
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.engine import build_engine
 from medallion_platform.ingestion.aws.commands import ingest_batch, ingest_stream
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.resources import LakehouseResource
 
 pytestmark = [pytest.mark.aws, pytest.mark.timeout(240)]
 
@@ -66,8 +66,7 @@ def _run(settings, engine, requests: list[dg.RunRequest], instance: dg.DagsterIn
     """Executes the sensor's run requests as real Dagster runs of the source steps (raw + trusted +
     quarantine, parsed once). Requests for the same dataset and landing date are coalesced into one run:
     each run takes every new object of its partition, so the data is the same as one run per object."""
-    from medallion_platform.definitions import defs
-    from medallion_platform.resources import platform_resources
+    from medallion_platform.definitions import defs, platform_resources
 
     assert settings.env == "local-aws"  # the resources below resolve the same settings from the environment
     targets: dict[str, set] = defaultdict(set)
@@ -161,7 +160,7 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
 
 def _refined(settings, manifest) -> None:
     try:
-        from medallion_platform.automation.materialize import materialize_all
+        from medallion_platform.run.materialize import materialize_all
         from medallion_platform.zones.refined import REFINED_TABLES
     except ImportError:  # the refined zone and code location are built in parallel
         return

@@ -6,12 +6,12 @@ import time
 import dagster as dg
 import pytest
 
-from medallion_platform.automation.landing_queue import QueueOptions
-from medallion_platform.automation.landing_sensors import build_landing_sensor, decode_cursor
 from medallion_platform.contracts import load_contracts
-from medallion_platform.resources import LakehouseResource
+from medallion_platform.defs.keys import source_keys
+from medallion_platform.defs.landing.queue import QueueOptions
+from medallion_platform.defs.landing.sensors import build_landing_sensor, decode_cursor
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.settings import Settings
-from medallion_platform.zones.keys import source_keys
 
 pytestmark = pytest.mark.aws
 

@@ -9,7 +9,7 @@
   queue, and `materialize` does not go through the queue). The queued run coordinator (Dagster's default)
   keeps a run QUEUED while the pools of its first steps are full, so a second writer waits in the queue.
 - **run monitoring**: the daemon asks `MedallionRunLauncher` whether each started run's process lives
-  (`automation/recovery.py`) and fails the runs whose process died; their slots are freed shortly after.
+  (`run/recovery.py`) and fails the runs whose process died; their slots are freed shortly after.
   `max_resume_run_attempts: 0`: the default launcher cannot resume a run, it reruns it from the start.
 - **telemetry off**, and declarative automation through sensors (the code location turns the automation
   condition sensor on by default: `definitions.py`).
@@ -28,10 +28,11 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus  # no public name for these
 
-from medallion_platform.automation.recovery import run_process_alive
+from medallion_platform.run.recovery import run_process_alive
 
 __all__ = ["DAGSTER_YAML", "MedallionRunLauncher", "prepare_instance"]
 
+# The header names the modules old path on purpose: it is how files written before the move are recognised.
 _HEADER = "# Written by medallion (medallion_platform/automation/instance.py); rewritten when the project changes it.\n"
 _LEGACY = "concurrency:\n  pools:\n    default_limit: 1\n"
 """What `medallion demo` wrote before this module: upgraded in place."""
@@ -49,7 +50,7 @@ concurrency:
     # the queue holds a run while the pools of its first steps are full
     op_granularity_run_buffer: 0
 run_launcher:
-  module: medallion_platform.automation.instance
+  module: medallion_platform.run.instance
   class: MedallionRunLauncher
 run_monitoring:
   enabled: true
@@ -115,7 +116,7 @@ def prepare_instance(dagster_home: Path) -> None:
             pass  # creates (or migrates) the SQLite storage while the lock is held
 
 
-if __name__ == "__main__":  # `python -m medallion_platform.automation.instance "$DAGSTER_HOME"` (README, make ui)
+if __name__ == "__main__":  # `python -m medallion_platform.run.instance "$DAGSTER_HOME"` (README, make ui)
     import sys
 
     prepare_instance(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ["DAGSTER_HOME"]))

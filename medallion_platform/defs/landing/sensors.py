@@ -8,12 +8,12 @@ already holds, so the sensor's first tick after `medallion demo` or a CLI run re
 
 import dagster as dg
 
-from medallion_platform.automation.landing_folders import decode_cursor, encode_cursor, folder_tick
-from medallion_platform.automation.landing_queue import QueueOptions, queue_tick
-from medallion_platform.automation.landing_requests import landing_run_request
 from medallion_platform.contracts import Contract, load_contracts
-from medallion_platform.resources import LakehouseResource
-from medallion_platform.zones.keys import source_keys
+from medallion_platform.defs.keys import source_keys
+from medallion_platform.defs.landing.folders import decode_cursor, encode_cursor, folder_tick
+from medallion_platform.defs.landing.queue import QueueOptions, queue_tick
+from medallion_platform.defs.landing.requests import landing_run_request
+from medallion_platform.defs.resources import LakehouseResource
 
 __all__ = ["build_landing_sensor", "decode_cursor", "encode_cursor", "landing_run_request"]
 

@@ -1,105 +1,35 @@
-"""Dagster assets built from the contracts (raw, trusted + quarantine) and the refined modules.
+"""The source assets built from the contracts: one step per source with raw, trusted and quarantine.
 
-Asset keys are `[zone, name]` and groups are the zones. Stream sources (raw and trusted) are partitioned
-by landing date; date-partitioned refined tables by event date, each event date depending on the
-fact's landing dates D .. D+3 (`automation/partitions.py`). A run that finds nothing new records
-observations (the figures, no output), so the last real materialization keeps its metadata.
+Asset keys are `[zone, name]` and groups are the zones. Stream sources are partitioned by landing date
+(`defs/partitions.py`). A run that finds nothing new records observations (the figures, no output), so
+the last real materialization keeps its metadata. The refined assets are `refined.py`.
 """
 
-import warnings
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
 
-from medallion_platform.automation.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.catalog import TableEntry
-from medallion_platform.contracts import Contract, load_contracts
-from medallion_platform.contracts.model import parse_duration
-from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.io_manager import persist
+from medallion_platform.contracts import Contract
+from medallion_platform.defs.assets.common import KINDS, column_schema, freshness
+from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
+from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
+from medallion_platform.defs.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata, trusted_key
+from medallion_platform.defs.launcher import StepLauncherParam
+from medallion_platform.defs.partitions import DAILY
+from medallion_platform.defs.resources import EngineResource, LakehouseResource
+from medallion_platform.engine.base import Engine
 from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
-from medallion_platform.lake.writes import TableWrite
-from medallion_platform.resources import EngineResource, LakehouseResource
-from medallion_platform.zones.checks import contract_check_results, contract_check_specs
-from medallion_platform.zones.keys import (
-    TOUCHED_DATES,
-    is_partitioned,
-    refined_key,
-    source_keys,
-    touched_dates_metadata,
-    trusted_key,
-)
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import TableWrite
+from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.raw import REJECTED_SCHEMA
-from medallion_platform.zones.refined import RefinedTable
-from medallion_platform.zones.refined.base import PARTITION, fact_rows_by_date, plan_refresh
-from medallion_platform.zones.refined.checks import refined_check_results, refined_check_specs
 from medallion_platform.zones.source_step import RawPlan, SourceStep
 from medallion_platform.zones.trusted import PromoteResult, Promotion
 
-__all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
-
-KINDS = {"delta", "duckdb"}
-
-StepLauncherParam = dg.ResourceParam[object]
-"""The `step_launcher` resource: Databricks' step launcher in the databricks environment, else None."""
-
-_BACKFILL_POLICY_BETA = r"Parameter `backfill_policy` of function `asset` is currently in beta"
-"""Dagster 1.13 warns on every definitions load (each run and code server) about a parameter we rely on."""
-
-
-def _column_schema(schema: pa.Schema, descriptions: dict[str, str] | None = None) -> dg.TableSchema:
-    descriptions = descriptions or {}
-    return dg.TableSchema(
-        columns=[dg.TableColumn(f.name, str(f.type), description=descriptions.get(f.name)) for f in schema]
-    )
-
-
-def _freshness(contract: Contract) -> dg.FreshnessPolicy:
-    return dg.FreshnessPolicy.time_window(
-        fail_window=parse_duration(contract.freshness.fail_after),
-        warn_window=parse_duration(contract.freshness.warn_after),
-    )
-
-
-def _partition_keys(context: Any) -> list[str] | None:
-    return list(context.partition_keys) if context.has_partition_key_range or context.has_partition_key else None
-
-
-def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
-    """The catalog metadata of a source's raw, trusted and quarantine tables. The platform's own principal
-    owns raw (nobody else reads it); the contract's owner owns trusted and its quarantine."""
-    described = {c.name: c.description for c in contract.columns if c.description}
-    pii = tuple(contract.pii)
-    partition = (contract.partition.column,) if contract.partition else ()
-    return {
-        "raw": TableEntry(
-            description=f"Raw {contract.name} as it landed (every value as text). {contract.description}",
-            owner=platform_principal,
-            pii=pii,
-            partition_by=("_landing_date",),
-            column_descriptions=described,
-        ),
-        "trusted": TableEntry(
-            description=contract.description,
-            owner=contract.owner,
-            pii=pii,
-            partition_by=partition,
-            column_descriptions=described,
-        ),
-        "quarantine": TableEntry(
-            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
-            owner=contract.owner,
-            pii=pii,
-        ),
-        "rejected": TableEntry(
-            description=f"Landing objects of {contract.name} raw could not take (unreadable, outside the layout), "
-            "each with the reason, recorded once per content.",
-            owner=platform_principal,
-        ),
-    }
+__all__ = ["build_source_asset", "source_specs"]
 
 
 def source_specs(contract: Contract) -> list[dg.AssetSpec]:
@@ -107,7 +37,7 @@ def source_specs(contract: Contract) -> list[dg.AssetSpec]:
     raw_key, key, quarantine_key = source_keys(contract.name)
     descriptions = {c.name: c.description for c in contract.columns}
     tags = {"medallion/pii": "true"} if contract.pii else {}
-    freshness = _freshness(contract)
+    policy = freshness(contract)
     common: dict[str, Any] = {"owners": [contract.owner], "kinds": KINDS, "tags": tags, "skippable": True}
     return [
         dg.AssetSpec(
@@ -115,8 +45,8 @@ def source_specs(contract: Contract) -> list[dg.AssetSpec]:
             group_name="raw",
             description=f"Raw {contract.name} as it landed under {contract.source.landing_prefix}. "
             f"{contract.description}",
-            freshness_policy=freshness,
-            metadata={"dagster/column_schema": _column_schema(raw_schema(contract), descriptions)},
+            freshness_policy=policy,
+            metadata={"dagster/column_schema": column_schema(raw_schema(contract), descriptions)},
             **{**common, "tags": {**tags, "medallion/source_kind": contract.source.kind}},
         ),
         dg.AssetSpec(
@@ -124,10 +54,10 @@ def source_specs(contract: Contract) -> list[dg.AssetSpec]:
             deps=[raw_key],
             group_name="trusted",
             description=f"{contract.description} Typed, validated and deduplicated per its contract.",
-            freshness_policy=freshness,
+            freshness_policy=policy,
             automation_condition=dg.AutomationCondition.eager(),
             metadata={
-                "dagster/column_schema": _column_schema(trusted_schema(contract), descriptions),
+                "dagster/column_schema": column_schema(trusted_schema(contract), descriptions),
                 "primary_key": ",".join(contract.primary_key),
                 "pii_columns": ",".join(contract.pii) or "none",
             },
@@ -139,7 +69,7 @@ def source_specs(contract: Contract) -> list[dg.AssetSpec]:
             group_name="trusted",
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
             automation_condition=dg.AutomationCondition.eager(),
-            metadata={"dagster/column_schema": _column_schema(quarantine_schema(contract))},
+            metadata={"dagster/column_schema": column_schema(quarantine_schema(contract))},
             **common,
         ),
     ]
@@ -273,7 +203,7 @@ class _Promotion:
         if key in self.context.selected_asset_keys:
             yield dg.MaterializeResult(asset_key=key, value=out, metadata=metadata)
         else:  # not selected, but trusted and its quarantine are written together
-            persist(self.lake, self.catalog, key, out)
+            persist(self.lake, key.path, out, catalog=self.catalog)
 
 
 def _reconciliation_figures(result: PromoteResult) -> dict[str, object]:
@@ -301,87 +231,3 @@ def _trusted_checks(
     ):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
             yield result
-
-
-def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
-    """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite.
-
-    The fact input is a dependency (event date D <- landing dates D .. D+3 for dated tables) read by
-    the body for the dates being built; master data comes from the Delta IO manager as DataFrames.
-    """
-    key = refined_key(table.name)
-    fact = trusted_key(table.fact)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=_BACKFILL_POLICY_BETA, category=dg.BetaWarning)
-
-        @dg.asset(
-            key=key,
-            group_name="refined",
-            description=table.description,
-            owners=[table.owner],
-            kinds=KINDS,
-            deps=[dg.AssetDep(fact, partition_mapping=EVENT_DATE_MAPPING if table.partitioned else None)],
-            ins={name: dg.AssetIn(key=trusted_key(name)) for name in table.master_data},
-            check_specs=refined_check_specs(table, key),
-            partitions_def=DAILY if table.partitioned else None,
-            backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
-            automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
-            freshness_policy=_freshness(load_contracts()[table.fact]),
-            metadata={"dagster/column_schema": _column_schema(table.schema, dict(table.columns))},
-            output_required=False,  # nothing new: an observation, no output
-            code_version="1",
-            pool=f"medallion_refined_{table.name}",  # one writer per refined table (sensor, UI, materialize)
-        )
-        def refined_asset(
-            context: dg.AssetExecutionContext,
-            lakehouse: LakehouseResource,
-            engine: EngineResource,
-            step_launcher: StepLauncherParam,  # runs the step on Databricks in the databricks environment
-            **inputs: Frame,
-        ) -> Iterator[Any]:
-            yield from _refine(context, lakehouse.lake(), engine, table, inputs)
-
-    return refined_asset
-
-
-def _refine(
-    context: dg.AssetExecutionContext, lake: Lakehouse, engine: EngineResource, table: RefinedTable, inputs: dict
-) -> Iterator[Any]:
-    """The refresh of one refined table (materialization, or observation when unchanged), then its checks."""
-    key = refined_key(table.name)
-    dates = _partition_keys(context) if table.partitioned else None
-    with engine.session() as session:
-        plan = plan_refresh(lake, session, table, dates, inputs)
-        metadata: dict[str, Any] = {"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
-        if table.partitioned:
-            metadata |= _dates_outside_partitions(context, lake, table)
-        if plan.mode == "unchanged":
-            yield dg.AssetObservation(asset_key=key, metadata=metadata)
-        else:
-            plan.write.entry = TableEntry(
-                description=table.description,
-                owner=table.owner,
-                partition_by=(PARTITION,) if table.partitioned else (),
-                column_descriptions=table.columns,
-            )
-            yield dg.MaterializeResult(value=plan.write, metadata=metadata)
-    wanted = context.selected_asset_check_keys
-    for result in refined_check_results(lake, table, key, dates):
-        if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
-            yield result
-
-
-def _dates_outside_partitions(context: Any, lake: Lakehouse, table: RefinedTable) -> dict[str, Any]:
-    """Event dates of the fact that no partition holds (before the first day, after tomorrow): warned
-    about by date and row count, and recorded, never dropped in silence or turned into a partition key."""
-    rows = fact_rows_by_date(lake, table)
-    outside = partition_dates(rows).outside
-    if not outside:
-        return {"dates_outside_partitions": dg.JsonMetadataValue({})}
-    listed = ", ".join(f"{d} ({rows[d]} rows)" for d in outside)
-    context.log.warning(
-        f"refined/{table.name}: trusted/{table.fact} holds {sum(rows[d] for d in outside)} rows with event dates "
-        f"outside the daily partitions ({DAILY.start:%Y-%m-%d} to tomorrow), which no refined partition holds: "
-        f"{listed}. Set `partition.start` in the {table.fact} contract to include them."
-    )
-    return {"dates_outside_partitions": dg.JsonMetadataValue({d: rows[d] for d in outside})}

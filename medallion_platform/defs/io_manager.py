@@ -1,9 +1,9 @@
 """The Delta IO manager: every asset's Delta write, and the DataFrames downstream assets read.
 
 Assets return a `TableWrite` (a lazy frame on the step's engine plus a typed write spec); the IO
-manager writes it with that engine's writer (`lake/writers.py`) in one commit, streaming, and adds
-the write's figures to the output's metadata. `dagster-deltalake`'s IO manager has no MERGE and
-collects each output into memory, so Medallion has its own.
+manager hands it to `write.persist.persist()` (the engine's writer, one commit, streaming, then the
+catalog registration) and adds the write's figures to the output's metadata. `dagster-deltalake`'s IO
+manager has no MERGE and collects each output into memory, so Medallion has its own.
 
 `load_input` hands a downstream asset its input as a DataFrame on the run's engine, over the Delta
 table's current version. An input whose `AssetIn` metadata names a `partition_column` is read only
@@ -18,15 +18,14 @@ from typing import Any
 import dagster as dg
 from pydantic import PrivateAttr
 
-from medallion_platform.catalog import Catalog
-from medallion_platform.engine.base import Engine, Frame, build_engine
+from medallion_platform.defs.resources import LakehouseResource
+from medallion_platform.engine import Engine, build_engine, engine_kind
+from medallion_platform.engine.base import Frame
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
-from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.lake.writers import write_table
-from medallion_platform.lake.writes import TableWrite
-from medallion_platform.resources import LakehouseResource
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import TableWrite
 
-__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "persist", "write_metadata"]
+__all__ = ["PARTITION_COLUMN", "DeltaIOManager", "write_metadata"]
 
 PARTITION_COLUMN = "partition_column"
 """`AssetIn` metadata key: the input's column that the partitions being built select."""
@@ -48,19 +47,6 @@ def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
     return out
 
 
-def persist(lake: Lakehouse, catalog: Catalog, key: dg.AssetKey, write: TableWrite) -> WriteResult:
-    """Writes `write` to the table of `key` and registers the table in the catalog right after, so no
-    table exists unregistered (what the IO manager does with each output)."""
-    table = lake.for_key(key.path)
-    with table.opened():  # the write and the test below read the table's log once
-        result = write_table(table, write, batch_rows=lake.settings.write_batch_rows)
-        exists = table.exists()
-    if write.entry is not None and exists:
-        zone, name = key.path
-        catalog.register(zone, name, schema=write.schema, entry=write.entry)
-    return result
-
-
 class DeltaIOManager(dg.ConfigurableIOManager):
     """Writes `TableWrite` outputs to their Delta tables and loads inputs as DataFrames."""
 
@@ -72,7 +58,9 @@ class DeltaIOManager(dg.ConfigurableIOManager):
 
     def _run_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = build_engine(self.engine_kind or self.lakehouse.settings().engine)
+            self._engine = build_engine(
+                engine_kind(self.engine_kind) if self.engine_kind else self.lakehouse.settings().engine
+            )
         return self._engine
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -84,7 +72,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
         if obj is None:  # an op without a table (the maintenance job)
             return
         lake = self.lakehouse.lake()
-        result = persist(lake, self.lakehouse.catalog(), context.asset_key, obj)
+        result = persist(lake, context.asset_key.path, obj, catalog=self.lakehouse.catalog())
         metadata = write_metadata(lake.for_key(context.asset_key.path), result)
         if obj.figures is not None:
             metadata |= dict(obj.figures(result))

@@ -1,4 +1,4 @@
-"""The Delta writers behind one interface, one per kind of engine session.
+"""The Delta writers behind one interface, one per kind of engine session, chosen by `writer_for(engine)`.
 
 - `DuckDBStreamedWriter` (embedded): DuckDB streams Arrow batches into the bounded Parquet writer
   (`lake/files.py`) and one delta-rs commit; an insert-only MERGE on a local lake is an anti-join in
@@ -14,21 +14,29 @@ Every writer makes one commit per write and skips a write whose app transactions
 
 import json
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.engine.spark import SparkEngine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, spark_ident
-from medallion_platform.lake.writes import Append, Merge, Overwrite, OverwritePartitions, TableWrite
+from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
 
-if TYPE_CHECKING:
-    from medallion_platform.engine.base import Engine
+if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
     from medallion_platform.engine.embedded import EmbeddedEngine
-    from medallion_platform.engine.spark import SparkEngine
 
-__all__ = ["ArrowDeltaRsWriter", "DeltaWriter", "DuckDBStreamedWriter", "SparkNativeDeltaWriter", "write_table"]
+__all__ = [
+    "ArrowDeltaRsWriter",
+    "DeltaWriter",
+    "DuckDBStreamedWriter",
+    "SparkNativeDeltaWriter",
+    "write_rows",
+    "write_table",
+    "writer_for",
+]
 
 
 class DeltaWriter(ABC):
@@ -39,23 +47,47 @@ class DeltaWriter(ABC):
         """Writes `write.frame` per `write.spec`, streaming in record batches of at most `batch_rows`."""
 
 
-def write_table(table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
-    """Persists `write` with its engine's writer and records the result on it (what the IO manager calls).
+def writer_for(engine: Engine) -> DeltaWriter:
+    """The Delta writer for `engine`'s frames: DuckDB's stream on `embedded`; on Spark, Spark's own Delta
+    writer when the session has Delta (a Databricks runtime), else Arrow into delta-rs."""
+    if isinstance(engine, SparkEngine):  # `databricks` included
+        return SparkNativeDeltaWriter(engine) if engine.has_delta() else ArrowDeltaRsWriter(engine)
+    if engine.name == "embedded":
+        from medallion_platform.engine.embedded import EmbeddedEngine
 
-    The table's log is opened once for the whole write (`DeltaTableIO.opened`)."""
+        if isinstance(engine, EmbeddedEngine):
+            return DuckDBStreamedWriter(engine)
+    return ArrowDeltaRsWriter(engine)
+
+
+def write_table(table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
+    """Writes `write` with the writer for its engine and records the result on it (`persist()` calls this,
+    then registers the table). The table's log is opened once for the whole write (`DeltaTableIO.opened`)."""
     with table.opened():
         if write.frame is None:
             result = WriteResult(version=table.version(), skipped=True)
         else:
-            result = write.engine.writer().write(table, write, batch_rows=batch_rows)
+            result = writer_for(write.engine).write(table, write, batch_rows=batch_rows)
     write.result = result
     return result
+
+
+def write_rows(table: DeltaTableIO, write: RowsWrite) -> WriteResult:
+    """Appends `write.rows` in one commit and records the result on it."""
+    spec = write.spec
+    write.result = table.append(
+        write.rows,
+        partition_by=list(spec.partition_by) or None,
+        txns=dict(spec.txns),
+        metadata=dict(spec.metadata) or None,
+    )
+    return write.result
 
 
 class ArrowDeltaRsWriter(DeltaWriter):
     """The engine's rows as an Arrow stream into delta-rs (works for any engine)."""
 
-    def __init__(self, engine: "Engine"):
+    def __init__(self, engine: Engine):
         self.engine = engine
 
     def _stream(self, write: TableWrite, batch_rows: int) -> pa.RecordBatchReader:
@@ -144,7 +176,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
     several goes through delta-rs instead, which records them all in the same commit.
     """
 
-    def __init__(self, engine: "SparkEngine"):
+    def __init__(self, engine: SparkEngine):
         self.engine = engine
 
     def write(self, table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
@@ -177,10 +209,10 @@ class SparkNativeDeltaWriter(DeltaWriter):
         inserted = int(metrics.get("numOutputRows", 0))
         return WriteResult(version=table.version(), inserted=inserted, metrics=metrics, source_rows=inserted)
 
-    def _merge(self, table: DeltaTableIO, df: object, spec: Merge, txn: tuple[str, int] | None) -> WriteResult:
+    def _merge(self, table: DeltaTableIO, df: Frame, spec: Merge, txn: tuple[str, int] | None) -> WriteResult:
         spark = self.engine.spark
         view = self.engine.unique_name("merge_source")
-        df.createOrReplaceTempView(view)  # type: ignore[attr-defined]  # a pyspark DataFrame
+        df.createOrReplaceTempView(view)
         on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in spec.keys)
         if spec.partition_column and spec.partition_values:
             values = ", ".join(literal(v) for v in spec.partition_values)
@@ -211,6 +243,6 @@ class SparkNativeDeltaWriter(DeltaWriter):
         )
 
 
-def _last_metrics(spark: object, uri: str) -> dict[str, str]:
-    rows = spark.sql(f"DESCRIBE HISTORY delta.{spark_ident(uri)} LIMIT 1").collect()  # type: ignore[attr-defined]
+def _last_metrics(spark: Any, uri: str) -> dict[str, str]:
+    rows = spark.sql(f"DESCRIBE HISTORY delta.{spark_ident(uri)} LIMIT 1").collect()
     return dict(rows[0]["operationMetrics"] or {}) if rows else {}

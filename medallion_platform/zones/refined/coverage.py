@@ -24,7 +24,7 @@ from deltalake import DeltaTable
 
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.refined.base import PARTITION, RefinedTable
+from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
 __all__ = ["COVERED", "Coverage", "coverage_metadata", "inputs_missing", "pending_dates", "read_coverage"]
 

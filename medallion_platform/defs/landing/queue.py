@@ -15,9 +15,9 @@ from typing import Any
 
 import dagster as dg
 
-from medallion_platform.automation.landing_folders import decode_cursor, encode_cursor
-from medallion_platform.automation.landing_requests import already_in_raw, landing_run_request
 from medallion_platform.contracts import Contract
+from medallion_platform.defs.landing.folders import decode_cursor, encode_cursor
+from medallion_platform.defs.landing.requests import already_in_raw, landing_run_request
 from medallion_platform.ingestion.aws.events import PoisonMessage, parse_created_objects
 from medallion_platform.ingestion.landing import dataset_for_key, landing_date
 from medallion_platform.lake.lakehouse import Lakehouse

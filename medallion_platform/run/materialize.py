@@ -2,10 +2,10 @@
 
 Used by `medallion demo` / `medallion materialize` and the end-to-end tests. Before anything runs,
 runs whose process died (a killed `materialize`) are failed and their pool slots freed
-(`automation/recovery.py`), so a rerun never waits on a dead run. Date-partitioned assets run as one
+(`run/recovery.py`), so a rerun never waits on a dead run. Date-partitioned assets run as one
 single-run backfill over the partition range each step needs:
 1. raw + trusted of the batch sources; 2. raw + trusted of each stream source for the landing dates found;
-3. the date-partitioned refined tables for their pending event dates (`automation/pending.py`: what
+3. the date-partitioned refined tables for their pending event dates (`zones/refined/coverage.py`: what
    their fact input holds that they were not built from, every date for a missing table), whatever the
    earlier steps of this run touched; 4. the unpartitioned refined tables.
 A refined table whose trusted inputs do not exist yet is not run; the report says what it waits for.
@@ -21,19 +21,17 @@ from dataclasses import dataclass, field
 import dagster as dg
 from dagster._core.execution.execution_result import ExecutionResult  # the base of both results: no public name
 
-from medallion_platform.automation.pending import inputs_missing, pending_dates
-from medallion_platform.automation.recovery import release_dead_runs, run_process_alive
 from medallion_platform.contracts import load_contracts
+from medallion_platform.definitions import medallion_asset_job, platform_resources
+from medallion_platform.defs.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.run.recovery import release_dead_runs, run_process_alive
 from medallion_platform.settings import Settings
-from medallion_platform.zones.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.zones.refined.coverage import inputs_missing, pending_dates
 
-__all__ = ["ALL_ASSETS_JOB", "MaterializeReport", "materialize_all", "medallion_asset_job"]
-
-ALL_ASSETS_JOB = "medallion_all_assets"
-"""Every asset as one job: runs select a subset of it."""
+__all__ = ["MaterializeReport", "materialize_all"]
 
 
 @dataclass
@@ -94,8 +92,6 @@ class _Runner:
             ) as job_result:
                 self._record(label, job_result)
             return
-        from medallion_platform.resources import platform_resources
-
         result = dg.materialize(
             self.assets,
             selection=selection,
@@ -215,13 +211,6 @@ def _refined(runner: _Runner, lake: Lakehouse) -> None:
         runner.run(label, dg.AssetSelection.assets(*keys), _range_tags(list(group)))
     if whole:
         runner.run("refined whole tables", dg.AssetSelection.assets(*whole))
-
-
-def medallion_asset_job() -> dg.JobDefinition:
-    """Every asset of the code location as one job (reconstructable: the Databricks step launcher needs it)."""
-    from medallion_platform.definitions import defs
-
-    return defs.resolve_job_def(ALL_ASSETS_JOB)
 
 
 def _raw_and_trusted(datasets: list[str]) -> dg.AssetSelection:

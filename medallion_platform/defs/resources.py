@@ -1,4 +1,6 @@
-"""Dagster resources: the lakehouse settings and the transform engine, resolved when built."""
+"""Dagster resources: the lakehouse settings and the transform engine, resolved when built.
+
+The composition of every resource a run needs (`platform_resources`) lives in `definitions.py`."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,11 +9,11 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.catalog import Catalog, build_catalog
-from medallion_platform.engine import Engine, build_engine
+from medallion_platform.engine import Engine, build_engine, engine_kind
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 
-__all__ = ["EngineResource", "LakehouseResource", "platform_resources"]
+__all__ = ["EngineResource", "LakehouseResource"]
 
 
 class LakehouseResource(dg.ConfigurableResource):
@@ -42,34 +44,14 @@ class EngineResource(dg.ConfigurableResource):
     (or `databricks`, which the Databricks step launcher sets on the cluster)."""
 
     kind: str | None = None
+    """One of `EngineKind` (Dagster config has no `Literal`); unset: `MEDALLION_ENGINE`."""
 
     @contextmanager
     def session(self) -> Iterator[Engine]:
         """A fresh engine for one asset computation (Spark reuses its process-wide session); closing it
         drops what the computation made, such as persisted validation tables."""
-        engine = build_engine(self.kind or Settings.from_env().engine)
+        engine = build_engine(engine_kind(self.kind) if self.kind else Settings.from_env().engine)
         try:
             yield engine
         finally:
             engine.close()
-
-
-def platform_resources(settings: Settings | None = None) -> dict[str, Any]:
-    """The resources every Medallion asset needs, bound to `settings` (None: `MEDALLION_*` at run time)."""
-    from medallion_platform.databricks.launcher import medallion_step_launcher
-    from medallion_platform.databricks.notebooks import DatabricksNotebooks
-    from medallion_platform.io_manager import DeltaIOManager
-
-    lakehouse = (
-        LakehouseResource()
-        if settings is None
-        else LakehouseResource(data_dir=str(settings.data_dir), env=settings.env)
-    )
-    engine = EngineResource() if settings is None else EngineResource(kind=settings.engine)
-    return {
-        "lakehouse": lakehouse,
-        "engine": engine,
-        "io_manager": DeltaIOManager(lakehouse=lakehouse, engine_kind=engine.kind),
-        "step_launcher": medallion_step_launcher,
-        "notebooks": DatabricksNotebooks(),
-    }

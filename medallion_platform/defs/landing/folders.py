@@ -15,8 +15,8 @@ import zlib
 
 import dagster as dg
 
-from medallion_platform.automation.landing_requests import already_in_raw, landing_run_request
 from medallion_platform.contracts import Contract
+from medallion_platform.defs.landing.requests import already_in_raw, landing_run_request
 from medallion_platform.ingestion.landing import LandingFile, list_landing_files
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.storage import filesystem_for, join

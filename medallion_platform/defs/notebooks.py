@@ -21,8 +21,8 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.catalog import TableEntry
-from medallion_platform.databricks.launcher import DatabricksSettings, cluster_environment, cluster_libraries
-from medallion_platform.resources import LakehouseResource
+from medallion_platform.defs.launcher import DatabricksSettings, cluster_environment, cluster_libraries
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 from medallion_platform.zones.refined.base import RefreshResult

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 import dagster as dg
 
 from medallion_platform.contracts import Contract
+from medallion_platform.defs.keys import is_partitioned, source_keys
 from medallion_platform.ingestion.landing import landing_date
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.keys import is_partitioned, source_keys
 
 __all__ = ["LANDING_KEY_TAG", "already_in_raw", "landing_run_request"]
 

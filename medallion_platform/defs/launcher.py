@@ -37,6 +37,7 @@ from medallion_platform.settings import ConfigError, Settings
 __all__ = [
     "CLUSTER_LIBRARIES",
     "DatabricksSettings",
+    "StepLauncherParam",
     "cluster_environment",
     "cluster_libraries",
     "medallion_step_launcher",
@@ -185,8 +186,13 @@ def step_launcher_config(settings: Settings, databricks: DatabricksSettings, pac
     }
 
 
+StepLauncherParam = dg.ResourceParam[dg.StepLauncher | None]
+"""How an asset asks for the `step_launcher` resource: Databricks' step launcher in the databricks environment,
+else None (the step runs in place)."""
+
+
 @dg.resource(description="Runs each step on a Databricks cluster when MEDALLION_ENV=databricks (else: in place).")
-def medallion_step_launcher(context: dg.InitResourceContext) -> Iterator[Any]:
+def medallion_step_launcher(context: dg.InitResourceContext) -> Iterator[dg.StepLauncher | None]:
     """dagster-databricks' step launcher in the `databricks` environment off the cluster; None elsewhere
     (a resource that is not a step launcher leaves steps running in the run's own process)."""
     settings = Settings.from_env()

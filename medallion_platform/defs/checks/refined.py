@@ -15,23 +15,15 @@ import duckdb
 import pyarrow.dataset as ds
 
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.refined.base import PARTITION, RefinedTable
+from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
-__all__ = ["AMOUNT", "CHECKS", "PLACED", "SIGNED_AMOUNT", "refined_check_results", "refined_check_specs"]
+__all__ = ["CHECKS", "refined_check_results", "refined_check_specs"]
 
 CHECKS = {
     "amounts_non_negative": "amount and count columns are never negative",
     "key_unique": "one row per key (per event date when partitioned)",
     "reconciles_with_fact": "row counts and sums agree with the fact input's rows for the dates built",
 }
-
-AMOUNT = "CAST(quantity * unit_price AS DECIMAL(18, 2))"
-"""An event's amount in SQL over the fact's rows, as `amount()` computes it in the builds."""
-PLACED = "status = 'placed'"
-SIGNED_AMOUNT = (
-    f"CASE WHEN status = 'placed' THEN {AMOUNT} WHEN status IN ('cancelled', 'refunded') THEN -{AMOUNT} ELSE 0 END"
-)
-"""Placed amounts minus cancelled and refunded ones (net revenue)."""
 
 
 def refined_check_specs(table: RefinedTable, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:

@@ -1,6 +1,6 @@
 """Refined dates behind their inputs: one run per set of date-partitioned refined tables with pending dates.
 
-The dates come from the lake, not from materialization events (`automation/pending.py`): what each
+The dates come from the lake, not from materialization events (`zones/refined/coverage.py`): what each
 table's fact input (`RefinedTable.fact`) holds that the table was not built from, every date for a
 missing table. So late events rebuild only their dates, and dates whose run died or failed are asked
 for again. A table whose trusted inputs do not exist yet is not asked for; the run key carries the
@@ -9,11 +9,11 @@ versions of its inputs, so a run that failed is requested again once an input ch
 
 import dagster as dg
 
-from medallion_platform.automation.pending import inputs_missing, pending_dates
+from medallion_platform.defs.keys import refined_key
+from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.resources import LakehouseResource
-from medallion_platform.zones.keys import refined_key
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
+from medallion_platform.zones.refined.coverage import inputs_missing, pending_dates
 
 __all__ = ["late_event_sensor", "pending_run_requests", "refined_dates_job"]
 
@@ -59,7 +59,7 @@ def pending_run_requests(lake: Lakehouse, partitions: dg.PartitionsDefinition) -
 )
 def late_event_sensor(context: dg.SensorEvaluationContext, lakehouse: LakehouseResource) -> dg.SensorResult:
     """Requests a rebuild of the refined dates that are behind what trusted holds (see the module)."""
-    from medallion_platform.automation.partitions import DAILY
+    from medallion_platform.defs.partitions import DAILY
 
     requests = pending_run_requests(lakehouse.lake(), DAILY)
     if not requests:

@@ -5,7 +5,7 @@ the instance storage with its pool slot (`medallion_<dataset>`) and its claimed 
 every later writer of that source waits for ever. Dagster records on every event the pid of the
 process that emitted it: the RUN_START event names the run's process. A run is dead when that process
 is gone, is a zombie, or is a newer process that reused the pid (it started after the run did). The
-run monitoring daemon asks `MedallionRunLauncher.check_run_worker_health` (`automation/instance.py`),
+run monitoring daemon asks `MedallionRunLauncher.check_run_worker_health` (`run/instance.py`),
 and `materialize_all` calls `release_dead_runs` before it starts; both use `run_process_alive`.
 
 Pids only mean something on the machine that ran the process: the instances the project creates keep

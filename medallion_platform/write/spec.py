@@ -1,26 +1,24 @@
-"""What an asset hands its Delta IO manager: rows on the step's engine and a typed write spec.
+"""What a step hands the write layer: rows (on the step's engine, or in memory) and a typed write spec.
 
-The IO manager (`medallion_platform/io_manager.py`) persists a `TableWrite` with the writer of the
-frame's engine (`Engine.writer()`), streaming, in one Delta commit, and fills in `result` before
-the asset body resumes, so the body (and its checks) can read what was written.
+`persist()` (`write/persist.py`) writes a `TableWrite` with the writer for the frame's engine
+(`writers.writer_for`), streaming, in one Delta commit, registers the table in the catalog, and fills
+in `result`, so the caller (an asset body and its checks, through the IO manager) can read what was
+written. A `RowsWrite` carries a small Arrow table instead of a frame (the ingest log, rejections).
 """
 
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import pyarrow as pa
 
+from medallion_platform.catalog.base import TableEntry
+from medallion_platform.contracts.model import WhenMatched
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.lake.delta_io import WriteResult
 
-if TYPE_CHECKING:
-    from medallion_platform.catalog.base import TableEntry
-    from medallion_platform.lake.delta_io import WriteResult
-
-__all__ = ["Append", "Merge", "Overwrite", "OverwritePartitions", "TableWrite", "WriteSpec"]
-
-WhenMatched = Literal["ignore", "update", "update_if_newer"]
+__all__ = ["Append", "Merge", "Overwrite", "OverwritePartitions", "RowsWrite", "TableWrite", "WhenMatched", "WriteSpec"]
 
 
 @dataclass(frozen=True)
@@ -79,14 +77,32 @@ class TableWrite:
     frame: Frame | None
     spec: WriteSpec
     schema: pa.Schema
-    figures: Callable[["WriteResult"], Mapping[str, Any]] | None = None
-    entry: "TableEntry | None" = None
-    """The table's catalog metadata: the IO manager registers the table with it right after the write."""
-    result: "WriteResult | None" = None
+    figures: Callable[[WriteResult], Mapping[str, Any]] | None = None
+    entry: TableEntry | None = None
+    """The table's catalog metadata: `persist()` registers the table with it right after the write."""
+    result: WriteResult | None = None
     """Filled in by the writer."""
 
-    def written(self) -> "WriteResult":
+    def written(self) -> WriteResult:
         """What the write did; raises if it has not happened yet."""
         if self.result is None:
-            raise RuntimeError("this TableWrite has not been persisted yet (the IO manager writes it)")
+            raise RuntimeError("this TableWrite has not been persisted yet (persist() writes it)")
+        return self.result
+
+
+@dataclass(eq=False)
+class RowsWrite:
+    """A few rows already in memory (`rows`, of `schema`: what the catalog records) appended in one commit:
+    the ingest log, the rejected landing objects. `entry` None: an internal table the catalog does not list."""
+
+    rows: pa.Table
+    spec: Append
+    schema: pa.Schema
+    entry: TableEntry | None = None
+    result: WriteResult | None = None
+
+    def written(self) -> WriteResult:
+        """What the write did; raises if it has not happened yet."""
+        if self.result is None:
+            raise RuntimeError("this RowsWrite has not been persisted yet (persist() writes it)")
         return self.result

@@ -1,1 +1,0 @@
-"""Sensors, schedules and automation policy."""

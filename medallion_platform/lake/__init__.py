@@ -1,0 +1,1 @@
+"""The lake: Delta tables by zone (Arrow in, Arrow out), storage, SQL text and file writing; no engine."""

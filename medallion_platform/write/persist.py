@@ -1,0 +1,46 @@
+"""`persist()`: the one route by which a table is written. It writes in one commit, then registers the
+table in the catalog, so no table exists unregistered.
+
+Every caller goes through it: the Delta IO manager (each asset output), the source step's unselected
+half of a promotion, the flow, the CLI and the benchmark (`zones/flow.py`, `promote`, `refresh_refined`),
+and the raw zone's bookkeeping (the ingest log, the rejected landing objects). A write without a catalog
+entry (`entry` None) is an internal table the catalog does not list: the ingest log
+(`raw/_ingest_log/<dataset>`), which only raw reads, as Delta's own `_delta_log` is not listed either.
+"""
+
+from collections.abc import Sequence
+
+from medallion_platform.catalog import Catalog, build_catalog
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.write.spec import RowsWrite, TableWrite
+from medallion_platform.write.writers import write_rows, write_table
+
+__all__ = ["persist"]
+
+
+def persist(
+    lake: Lakehouse,
+    key: Sequence[str],
+    write: TableWrite | RowsWrite,
+    *,
+    catalog: Catalog | None = None,
+    table: DeltaTableIO | None = None,
+) -> WriteResult:
+    """Writes `write` to the table of `key` (`[zone, name]`, an asset key's path) and registers the table
+    in `catalog` (None: the catalog `lake`'s settings name) with `write.entry` right after.
+
+    `table` overrides where the rows go (the ingest log, which has no asset key); it is registered as
+    `key` only if the write carries an entry.
+    """
+    target = table if table is not None else lake.for_key(key)
+    with target.opened():  # the write and the test below read the table's log once
+        if isinstance(write, RowsWrite):
+            result = write_rows(target, write)
+        else:
+            result = write_table(target, write, batch_rows=lake.settings.write_batch_rows)
+        exists = target.exists()
+    if write.entry is not None and exists:
+        zone, name = key
+        (catalog or build_catalog(lake.settings)).register(zone, name, schema=write.schema, entry=write.entry)
+    return result

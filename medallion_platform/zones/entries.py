@@ -1,0 +1,70 @@
+"""The catalog metadata of every table the zones write: what `persist()` registers right after a write.
+
+One home, read by the source step, the flow and the CLI alike, so a table is described the same way
+whichever route wrote it.
+"""
+
+from medallion_platform.catalog import TableEntry
+from medallion_platform.contracts import Contract, load_contracts
+from medallion_platform.settings import Settings
+from medallion_platform.zones.refined import REFINED_TABLES
+from medallion_platform.zones.refined.model import PARTITION, RefinedTable
+
+__all__ = ["governed_principals", "refined_entry", "rejected_entry", "source_entries"]
+
+
+def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
+    """The catalog metadata of a source's raw, trusted and quarantine tables. The platform's own principal
+    owns raw (nobody else reads it); the contract's owner owns trusted and its quarantine."""
+    described = {c.name: c.description for c in contract.columns if c.description}
+    pii = tuple(contract.pii)
+    partition = (contract.partition.column,) if contract.partition else ()
+    return {
+        "raw": TableEntry(
+            description=f"Raw {contract.name} as it landed (every value as text). {contract.description}",
+            owner=platform_principal,
+            pii=pii,
+            partition_by=("_landing_date",),
+            column_descriptions=described,
+        ),
+        "trusted": TableEntry(
+            description=contract.description,
+            owner=contract.owner,
+            pii=pii,
+            partition_by=partition,
+            column_descriptions=described,
+        ),
+        "quarantine": TableEntry(
+            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
+            owner=contract.owner,
+            pii=pii,
+        ),
+        "rejected": rejected_entry(contract.name, platform_principal),
+    }
+
+
+def rejected_entry(dataset: str, platform_principal: str) -> TableEntry:
+    """The catalog metadata of `raw/<dataset>_rejected`, owned by the platform's principal like raw."""
+    return TableEntry(
+        description=f"Landing objects of {dataset} raw could not take (unreadable, outside the layout), "
+        "each with the reason, recorded once per content.",
+        owner=platform_principal,
+    )
+
+
+def refined_entry(table: RefinedTable) -> TableEntry:
+    """The catalog metadata of a refined table: its module's description, owner and column descriptions."""
+    return TableEntry(
+        description=table.description,
+        owner=table.owner,
+        partition_by=(PARTITION,) if table.partitioned else (),
+        column_descriptions=table.columns,
+    )
+
+
+def governed_principals(settings: Settings) -> set[str]:
+    """Every principal Medallion names in Unity Catalog: table owners (contracts, refined modules), the
+    platform's own principal and the grantees of `MEDALLION_GRANTS` (they must exist in the workspace)."""
+    owners = {c.owner for c in load_contracts().values()} | {t.owner for t in REFINED_TABLES}
+    grantees = {principal for zone in settings.grants.values() for principal in zone}
+    return owners | grantees | {settings.platform_principal}
