@@ -15,9 +15,8 @@ without the record, is pending for every event date its fact holds; so is a tabl
 version's log is gone. A compaction of the fact (files rewritten, rows unchanged) makes its dates
 pending too: they are rebuilt once, with the same rows.
 
-The fact version is read when the refresh is planned, just after its inputs were loaded: a trusted
-commit landing in between is counted as covered. Such a commit also records its touched dates as
-materialization metadata, which the late-event sensor requests as before.
+A refresh reads the fact's files of one version and records that version: a trusted commit landing
+while it runs leaves its dates pending for the next run.
 """
 
 import json
@@ -88,9 +87,12 @@ def inputs_missing(lake: Lakehouse, table: RefinedTable) -> list[str]:
     return [f"trusted/{name}" for name in table.inputs if not lake.trusted(name).exists()]
 
 
-def coverage_metadata(lake: Lakehouse, table: RefinedTable, dates: Sequence[str]) -> dict[str, str]:
-    """The commit metadata of an overwrite of `dates` of `table`, built from its fact's current version."""
-    version = lake.trusted(table.fact).version()
+def coverage_metadata(
+    lake: Lakehouse, table: RefinedTable, dates: Sequence[str], version: int | None = None
+) -> dict[str, str]:
+    """The commit metadata of an overwrite of `dates` of `table`, built from its fact's `version` (the
+    current one if None)."""
+    version = lake.trusted(table.fact).version() if version is None else version
     if version is None:
         return {}
     still = _pending(lake, table, version) - set(dates)

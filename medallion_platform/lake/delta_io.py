@@ -85,7 +85,7 @@ class Changes:
 
 
 @functools.lru_cache(maxsize=16)
-def _version_files(
+def _files_at(
     uri: str, table_id: str, options: tuple[tuple[str, str], ...], version: int
 ) -> tuple[DataFile, ...] | None:
     """The data files of one version of the table `table_id` (its metadata id, new when a table is made
@@ -149,15 +149,20 @@ class DeltaTableIO:
         return -1 if found is None else found
 
     def files(
-        self, partition_column: str | None = None, values: Iterable[object] | None = None
+        self,
+        partition_column: str | None = None,
+        values: Iterable[object] | None = None,
+        *,
+        version: int | None = None,
     ) -> list[DataFile] | None:
-        """The current version's data files (of the partitions `values` of `partition_column`, if given),
-        from the log; None when the table does not exist."""
+        """The data files of `version` (the current one if None), of the partitions `values` of
+        `partition_column` if given, from the log; None when the table (or that version) does not exist."""
         table = self.table()
         if table is None:
             return None
-        files = _version_files(self.uri, table.metadata().id, self._options_key(), table.version())
-        files = files if files is not None else _files_of(table)
+        files = _files_at(*self._key(table), table.version() if version is None else version)
+        if files is None:
+            return None
         if partition_column is None or values is None:
             return list(files)
         wanted = {str(v) for v in values}
@@ -173,8 +178,7 @@ class DeltaTableIO:
         current = table.version() if upto is None else upto
         if version >= current:
             return Changes(version, current, (), ())
-        key = (self.uri, table.metadata().id, self._options_key())
-        before, after = _version_files(*key, version), _version_files(*key, current)
+        before, after = _files_at(*self._key(table), version), _files_at(*self._key(table), current)
         if before is None or after is None:
             return None
         old, new = {f.path: f for f in before}, {f.path: f for f in after}
@@ -185,8 +189,10 @@ class DeltaTableIO:
             removed=tuple(f for p, f in old.items() if p not in new),
         )
 
-    def _options_key(self) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((self.storage_options or {}).items()))
+    def _key(self, table: DeltaTable) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """Where `table`'s version file lists are kept: its URI, its id (new when a table is made again at
+        the same place) and the storage options."""
+        return self.uri, str(table.metadata().id), tuple(sorted((self.storage_options or {}).items()))
 
     def dataset(self) -> ds.Dataset | None:
         """A lazy Arrow dataset over the current version (filters push down to files)."""

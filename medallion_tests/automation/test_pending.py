@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from medallion_platform.automation.pending import coverage_metadata, inputs_missing, pending_dates, read_coverage
-from medallion_platform.lake.delta_io import DeltaTableIO, _version_files
+from medallion_platform.lake.delta_io import DeltaTableIO, _files_at
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.refined import REFINED_TABLES
 
@@ -114,5 +114,5 @@ def test_a_gone_version_makes_every_date_pending(lake: Lakehouse):
     log = Path(lake.trusted("order_events").uri.removeprefix("file://"), "_delta_log")
     for version in (0, 1):
         (log / f"{version:020d}.json").unlink()
-    _version_files.cache_clear()  # as a new process finds it (a version once read is kept per process)
+    _files_at.cache_clear()  # as a new process finds it (a version once read is kept per process)
     assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]

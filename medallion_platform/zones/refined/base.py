@@ -112,10 +112,12 @@ def input_frame(
     return engine.delta_frame(table, PARTITION if scoped else None, values, paths=paths)
 
 
-def fact_files(lake: Lakehouse, table: RefinedTable, dates: Sequence[str] | None) -> list[DataFile]:
-    """The data files of `table`'s fact input that hold `dates` (every file if None), from the Delta log:
-    what building those dates reads."""
-    files = lake.trusted(table.fact).files(PARTITION if dates is not None else None, dates)
+def fact_files(
+    lake: Lakehouse, table: RefinedTable, dates: Sequence[str] | None, version: int | None = None
+) -> list[DataFile]:
+    """The data files of `table`'s fact input (at `version`, else the current one) that hold `dates`
+    (every file if None), from the Delta log: what building those dates reads."""
+    files = lake.trusted(table.fact).files(PARTITION if dates is not None else None, dates, version=version)
     if files is None:
         raise _missing_input(table.fact)
     return files
@@ -213,10 +215,14 @@ def plan_refresh(
         from medallion_platform.automation.pending import coverage_metadata  # imports this module
 
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
-        files = fact_files(lake, table, dates or [])
+        version = lake.trusted(table.fact).version()
+        if version is None:
+            raise _missing_input(table.fact)
+        # the files of one fact version are read, and that version is recorded as covered: a trusted
+        # commit landing meanwhile leaves its dates pending for the next run
+        files = fact_files(lake, table, dates or [], version)
         frame = refined_frame(lake, engine, table, dates, inputs, files=files)
-        # records the fact version these dates are built from, so later runs know which dates are behind
-        covered = coverage_metadata(lake, table, dates or [])
+        covered = coverage_metadata(lake, table, dates or [], version)
         spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
         return write("rebuild", frame, spec, len(files))
     if table.combine is None:
