@@ -87,10 +87,11 @@ class SparkEngine(Engine):
         *,
         paths: Collection[str] | None = None,
     ) -> Frame:
-        """Spark's own Delta reader when the session has Delta; else the current version through delta-rs.
-        Only some files (`paths`: a batch's new rows) are read through delta-rs and handed over as Arrow."""
+        """Spark's own Delta reader when the session has Delta (for `paths` too when they are the files of
+        the partitions asked for: Spark prunes to them); else the current version through delta-rs. Files
+        outside a partition scope (a batch's new rows) are read through delta-rs and handed over as Arrow."""
         scoped = partition_column is not None and values is not None
-        if has_delta(self.spark) and paths is None:
+        if has_delta(self.spark) and (paths is None or scoped):
             df = self.spark.read.format("delta").load(table.uri)
             return df.where(self.F.col(partition_column).isin(*values)) if scoped else df
         scope = ds.field(partition_column).isin(list(values or [])) if scoped else None
