@@ -6,7 +6,7 @@ Three implementations: `embedded` (SQLFrame on DuckDB, the default), `spark` (lo
 
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 import duckdb
@@ -57,9 +57,15 @@ class Engine(ABC):
 
     @abstractmethod
     def delta_frame(
-        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+        self,
+        table: "DeltaTableIO",
+        partition_column: str | None = None,
+        values: Sequence[object] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> Frame:
-        """A DataFrame over a Delta table's current version (only `values` of `partition_column`, if given)."""
+        """A DataFrame over a Delta table's current version: only `values` of `partition_column`, and only
+        the data files `paths` (relative, as the Delta log names them), if given."""
 
     # -- results out -----------------------------------------------------------------------
     @abstractmethod

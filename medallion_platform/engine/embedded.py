@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,17 +99,22 @@ class EmbeddedEngine(Engine):
         return self.dataframe(connection.sql(f'SELECT * FROM "{table}"').to_arrow_table(), table)
 
     def delta_frame(
-        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+        self,
+        table: "DeltaTableIO",
+        partition_column: str | None = None,
+        values: Sequence[object] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> Frame:
         """Read by DuckDB's own Parquet reader when the table is local (bounded memory: an Arrow
         dataset scan reads whole files ahead), else scanned lazily through Arrow."""
-        query = table.local_parquet_sql(partition_column, values)
+        query = table.local_parquet_sql(partition_column, values, paths=paths)
         if query is not None:
             return self.sql(query, "delta")
         scope = None
         if partition_column is not None and values is not None:
             scope = ds.field(partition_column).isin(list(values))
-        dataset = table.duckdb_dataset(scope)
+        dataset = table.duckdb_dataset(scope, paths=paths)
         if dataset is None:
             raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
         return self.dataframe(dataset, "delta")

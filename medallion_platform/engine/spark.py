@@ -6,7 +6,7 @@ through delta-rs; a session with Delta (a Databricks cluster) reads and writes t
 """
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -85,15 +85,22 @@ class SparkEngine(Engine):
         return self.dataframe(connection.sql(f'SELECT * FROM "{table}"').to_arrow_table(), table)
 
     def delta_frame(
-        self, table: "DeltaTableIO", partition_column: str | None = None, values: Sequence[object] | None = None
+        self,
+        table: "DeltaTableIO",
+        partition_column: str | None = None,
+        values: Sequence[object] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> Frame:
-        """Spark's own Delta reader when the session has Delta; else the current version through delta-rs."""
+        """Spark's own Delta reader when the session has Delta (for `paths` too when they are the files of
+        the partitions asked for: Spark prunes to them); else the current version through delta-rs. Files
+        outside a partition scope (a batch's new rows) are read through delta-rs and handed over as Arrow."""
         scoped = partition_column is not None and values is not None
-        if has_delta(self.spark):
+        if has_delta(self.spark) and (paths is None or scoped):
             df = self.spark.read.format("delta").load(table.uri)
             return df.where(self.F.col(partition_column).isin(*values)) if scoped else df
         scope = ds.field(partition_column).isin(list(values or [])) if scoped else None
-        rows = table.read(filter=scope)
+        rows = table.read(filter=scope, paths=paths)
         if rows is None:
             raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
         return self.dataframe(rows, "delta")

@@ -7,8 +7,10 @@ batch's staging) the log is opened once and every question is answered from that
 which is brought up to date after this object's own commits (`_committed`).
 """
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -18,7 +20,67 @@ from deltalake.exceptions import TableNotFoundError
 
 from medallion_platform.lake.sql import duckdb_type, ident, literal
 
-__all__ = ["DeltaTableReader", "is_local"]
+__all__ = ["Changes", "DataFile", "DeltaTableReader", "is_local"]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One data file of a table version, as its Delta log lists it."""
+
+    path: str
+    """Relative to the table root, as in the log (URL-encoded)."""
+    partition: tuple[tuple[str, str | None], ...]
+    """(column, value as the log keeps it) for every partition column."""
+    rows: int
+
+    def value(self, column: str) -> str | None:
+        return dict(self.partition).get(column)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The data files a table gained and lost between two versions (from the log: no data file read)."""
+
+    since: int
+    version: int
+    added: tuple[DataFile, ...]
+    removed: tuple[DataFile, ...]
+
+    def partition_values(self, column: str) -> set[str]:
+        """The values of `column` of every file added or removed: the partitions whose rows changed."""
+        return {v for f in (*self.added, *self.removed) if (v := f.value(column)) is not None}
+
+    @property
+    def inserts_only(self) -> bool:
+        """Rows were only added (appends, insert-only MERGEs): the added files hold exactly the new rows."""
+        return not self.removed
+
+
+@functools.lru_cache(maxsize=16)
+def _files_at(
+    uri: str, table_id: str, options: tuple[tuple[str, str], ...], version: int
+) -> tuple[DataFile, ...] | None:
+    """The data files of one version of the table `table_id` (its metadata id, new when a table is made
+    again at the same place). A version never changes, so it is read once per process: every refined
+    table of a run asks for the same two versions of its fact."""
+    try:
+        table = DeltaTable(uri, version=version, storage_options=dict(options) or None)
+    except Exception:  # the version's log is gone (log retention) or the table is
+        return None
+    return _files_of(table)
+
+
+def _files_of(table: DeltaTable) -> tuple[DataFile, ...]:
+    partitions = list(table.metadata().partition_columns)
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    return tuple(
+        DataFile(
+            path=str(a["path"]),
+            partition=tuple((c, _text(a.get(f"partition.{c}"))) for c in partitions),
+            rows=int(a.get("num_records") or 0),
+        )
+        for a in actions
+    )
 
 
 class DeltaTableReader:
@@ -87,30 +149,62 @@ class DeltaTableReader:
         """True when every app transaction of this write was committed before (a retry)."""
         return bool(txns) and all(self.transaction_version(a) >= v for a, v in txns.items())
 
-    def inserted_since(self, version: int, columns: Sequence[str]) -> pa.RecordBatchReader | None:
-        """`columns` of the rows inserted after `version` (change data feed), streamed; or None when the
-        feed cannot say (feed off or vacuumed, or rows were updated or deleted: the caller must rebuild)."""
+    def files(
+        self,
+        partition_column: str | None = None,
+        values: Iterable[object] | None = None,
+        *,
+        version: int | None = None,
+    ) -> list[DataFile] | None:
+        """The data files of `version` (the current one if None), of the partitions `values` of
+        `partition_column` if given, from the log; None when the table (or that version) does not exist."""
         table = self.table()
         if table is None:
             return None
-        start, end = version + 1, table.version()
-        try:
-            kinds = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=["_change_type"]))
-            if any(set(b.column(0).to_pylist()) - {"insert"} for b in kinds):  # a light first pass
-                return None
-            changes = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=list(columns)))
-        except Exception:  # no change data feed on this table (or versions vacuumed away)
+        files = _files_at(*self._key(table), table.version() if version is None else version)
+        if files is None:
             return None
-        schema = pa.schema([changes.schema.field(c) for c in columns])
-        return pa.RecordBatchReader.from_batches(schema, (b.select(list(columns)) for b in changes))
+        if partition_column is None or values is None:
+            return list(files)
+        wanted = {str(v) for v in values}
+        return [f for f in files if f.value(partition_column) in wanted]
+
+    def changes_since(self, version: int, upto: int | None = None) -> Changes | None:
+        """The data files added and removed after `version`, up to `upto` (the current version if None),
+        read from the two versions' logs (its cost is the number of files, not rows; no change data feed
+        needed). None when the table is missing or `version`'s log is gone."""
+        table = self.table()
+        if table is None or version < 0:
+            return None
+        current = table.version() if upto is None else upto
+        if version >= current:
+            return Changes(version, current, (), ())
+        before, after = _files_at(*self._key(table), version), _files_at(*self._key(table), current)
+        if before is None or after is None:
+            return None
+        old, new = {f.path: f for f in before}, {f.path: f for f in after}
+        return Changes(
+            since=version,
+            version=current,
+            added=tuple(f for p, f in new.items() if p not in old),
+            removed=tuple(f for p, f in old.items() if p not in new),
+        )
+
+    def _key(self, table: DeltaTable) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+        """Where `table`'s version file lists are kept: its URI, its id (new when a table is made again at
+        the same place) and the storage options."""
+        return self.uri, str(table.metadata().id), tuple(sorted((self.storage_options or {}).items()))
 
     def dataset(self) -> ds.Dataset | None:
         """A lazy Arrow dataset over the current version (filters push down to files)."""
         table = self.table()
         return None if table is None else table.to_pyarrow_dataset()
 
-    def duckdb_dataset(self, filter: ds.Expression | None = None) -> ds.Dataset | None:
-        """The dataset as DuckDB should scan it: text columns as `string_view`.
+    def duckdb_dataset(
+        self, filter: ds.Expression | None = None, *, paths: Collection[str] | None = None
+    ) -> ds.Dataset | None:
+        """The dataset as DuckDB should scan it: text columns as `string_view` (only the files `paths`,
+        as the log writes them, if given).
 
         DuckDB pushes string filters down as string_view literals, and Arrow has no kernel
         comparing those with plain strings.
@@ -120,18 +214,23 @@ class DeltaTableReader:
             return None
         schema = table.to_pyarrow_dataset().schema
         views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
-        dataset = table.to_pyarrow_dataset(schema=views)
+        dataset = _only(table.to_pyarrow_dataset(schema=views), paths)
         return dataset if filter is None else dataset.filter(filter)
 
     def local_parquet_sql(
-        self, partition_column: str | None = None, values: Sequence[object] | None = None
+        self,
+        partition_column: str | None = None,
+        values: Sequence[object] | None = None,
+        *,
+        paths: Collection[str] | None = None,
     ) -> str | None:
         """A DuckDB query over the current version's Parquet files (of some partitions), for local tables.
 
         DuckDB's own Parquet reader streams row groups in parallel within its memory limit, where an
         Arrow dataset scan reads ahead whole files (measured at 10 M events: +500 MB building the
-        refined tables). Partition values come from the Delta log, not from folder names. None when
-        the table is not local, has no files, or has a partition type this does not map.
+        refined tables). Partition values come from the Delta log, not from folder names. `paths` (as the
+        log writes them) limits the query to those files. None when the table is not local, has no files,
+        or has a partition type this does not map.
         """
         if not is_local(self.uri):
             return None
@@ -150,13 +249,15 @@ class DeltaTableReader:
             key = tuple(action.get(f"partition.{name}") for name in partitions)
             if wanted is not None and str(action.get(f"partition.{partition_column}")) not in wanted:
                 continue
+            if paths is not None and action["path"] not in paths:
+                continue
             groups.setdefault(key, []).append(
                 f"{self.uri.removeprefix('file://').rstrip('/')}/{unquote(action['path'])}"
             )
         if not groups:
             return None
         selects = []
-        for key, paths in groups.items():
+        for key, files_of_group in groups.items():
             constants = dict(zip(partitions, key, strict=True))
             columns = [
                 f"CAST({_sql_text(constants[f.name])} AS {kinds[f.name]}) AS {ident(f.name)}"
@@ -164,15 +265,22 @@ class DeltaTableReader:
                 else ident(f.name)
                 for f in schema
             ]
-            files = ", ".join(_sql_text(p) for p in paths)
+            files = ", ".join(_sql_text(p) for p in files_of_group)
             selects.append(f"SELECT {', '.join(columns)} FROM read_parquet([{files}], union_by_name = true)")
         return "\nUNION ALL\n".join(selects)
 
-    def read(self, filter: ds.Expression | None = None, columns: Sequence[str] | None = None) -> pa.Table | None:
+    def read(
+        self,
+        filter: ds.Expression | None = None,
+        columns: Sequence[str] | None = None,
+        *,
+        paths: Collection[str] | None = None,
+    ) -> pa.Table | None:
+        """The current version's rows (matching `filter`, of the files `paths` if given) as Arrow."""
         dataset = self.dataset()
         if dataset is None:
             return None
-        return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
+        return _only(dataset, paths).to_table(filter=filter, columns=list(columns) if columns else None)
 
     def local_files(self, partition_column: str | None = None, values: Sequence[object] = ()) -> list[str] | None:
         """Paths of the current version's files (of some partitions), when the table is local."""
@@ -181,6 +289,20 @@ class DeltaTableReader:
             return None
         filters = [(partition_column, "in", [str(v) for v in values])] if partition_column else None
         return [uri.removeprefix("file://") for uri in table.file_uris(file_pruning_predicate=filters)]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _only(dataset: ds.Dataset, paths: Collection[str] | None) -> ds.Dataset:
+    """`dataset` limited to the files `paths` (relative, as the Delta log writes them)."""
+    if paths is None:
+        return dataset
+    assert isinstance(dataset, ds.FileSystemDataset)  # what delta-rs hands out
+    wanted = {unquote(p) for p in paths}
+    fragments = [f for f in dataset.get_fragments() if unquote(f.path) in wanted]
+    return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
 
 
 def _sql_text(value: object) -> str:

@@ -40,7 +40,8 @@ class Lakehouse:
         return self._open("raw", f"{dataset}{REJECTED_SUFFIX}")
 
     def trusted(self, dataset: str) -> DeltaTableIO:
-        """`trusted/<dataset>`; it keeps a change data feed, so refined tables read what changed."""
+        """`trusted/<dataset>`; it keeps a change data feed for readers outside the platform (refined tables
+        find what changed from the Delta log, `DeltaTableIO.changes_since`, and need none)."""
         return self._open("trusted", dataset, configuration=_CHANGE_DATA_FEED)
 
     def quarantine(self, dataset: str) -> DeltaTableIO:

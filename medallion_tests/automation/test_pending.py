@@ -1,9 +1,12 @@
 """Pending refined dates from the Delta logs: what the fact input holds that a refined table was not built from."""
 
 import datetime as dt
+from pathlib import Path
 
 import pyarrow as pa
 
+from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.delta_reads import _files_at
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.coverage import coverage_metadata, inputs_missing, pending_dates, read_coverage
@@ -73,3 +76,44 @@ def test_a_maintenance_commit_keeps_the_record(lake: Lakehouse):
 def test_a_table_waits_for_its_master_data(lake: Lakehouse):
     _land(lake, 1)
     assert inputs_missing(lake, DAILY_REVENUE) == ["trusted/customers", "trusted/products"]
+
+
+def test_pending_dates_need_no_change_data_feed(lake: Lakehouse):
+    """Engines and tables without a change data feed (Spark Connect, a table made elsewhere): the dates come
+    from the Delta logs of the two versions, exactly as with the feed."""
+    fact = DeltaTableIO(lake.trusted("order_events").uri)  # no table properties: no change data feed
+    fact.append(_events(1, 2, 3), partition_by=["event_date"])
+    assert "delta.enableChangeDataFeed" not in (fact.table().metadata().configuration or {})  # type: ignore[union-attr]
+    _build(lake, 1, 2, 3)
+    fact.append(_events(2, 6), partition_by=["event_date"])
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-02", "2026-11-06"]
+
+
+def test_pending_dates_cost_the_files_of_the_changed_versions_not_their_rows(lake: Lakehouse):
+    """What changed comes from the two versions' file lists: a batch of many rows on one date is one file."""
+    fact = lake.trusted("order_events")
+    _land(lake, 1, 2)
+    _build(lake, 1, 2)
+    built = fact.version()
+    assert built is not None
+    fact.append(_events(*[4] * 5000), partition_by=["event_date"])
+    changes = fact.changes_since(built)
+    assert changes is not None and changes.inserts_only
+    assert [(f.value("event_date"), f.rows) for f in changes.added] == [("2026-11-04", 5000)]
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-04"]
+
+
+def test_a_gone_version_makes_every_date_pending(lake: Lakehouse):
+    """The recorded fact version's log is gone (log retention): nothing can say what changed, so every date."""
+    _land(lake, 1, 2)
+    _build(lake, 1, 2)  # from version 0
+    _land(lake, 3)
+    _land(lake, 4)
+    fact = lake.trusted("order_events").table()
+    assert fact is not None
+    fact.create_checkpoint()  # version 2: its log no longer needs the commits before it
+    log = Path(lake.trusted("order_events").uri.removeprefix("file://"), "_delta_log")
+    for version in (0, 1):
+        (log / f"{version:020d}.json").unlink()
+    _files_at.cache_clear()  # as a new process finds it (a version once read is kept per process)
+    assert pending_dates(lake, DAILY_REVENUE) == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pyarrow.dataset as ds
 
+from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
@@ -223,3 +224,83 @@ def _rows_of(settings, name):
 
     rows = DeltaTableIO(settings.table_uri("refined", name)).read().to_pylist()
     return sorted(rows, key=lambda r: r["customer_id"])
+
+
+def test_each_refresh_reads_only_the_fact_files_of_what_it_builds(settings, contracts, embedded, lake):
+    """Dated tables read the trusted files of their dates only; customer_lifetime reads the files of the new
+    events only. Counted from what the engine is handed (the pruning), and the rows equal a full rebuild."""
+    _day_one(settings, contracts, embedded)  # 2026-11-01
+    for n, day in enumerate((2, 3, 4)):
+        when = f"2026-11-0{day}T09:00:00Z"
+        _events(settings, contracts, embedded, f"2026/11/0{day}/10/x", event(40 + n, event_time=when))
+    fact = lake.trusted("order_events")
+    files = fact.files()
+    assert files is not None and {f.value("event_date") for f in files} == {f"2026-11-0{d}" for d in (1, 2, 3, 4)}
+    lifetime = TABLES["customer_lifetime"]
+    assert refresh_refined(lake, embedded, lifetime, None).files_read == len(files)  # first build: everything
+
+    for name in ("daily_revenue", "product_performance"):
+        result = refresh_refined(lake, embedded, TABLES[name], ["2026-11-03"])
+        assert (result.dates, result.files_read) == (1, len(fact.files("event_date", ["2026-11-03"]) or []))
+        assert result.files_read == 1 < len(files)
+        stored = DeltaTableIO(settings.table_uri("refined", name)).read().to_pylist()
+        assert {r["event_date"] for r in stored} == {dt.date(2026, 11, 3)}
+
+    before = fact.version()
+    late = _events(
+        settings, contracts, embedded, "2026/11/05/10/y", event(50, event_time="2026-11-02T09:00:00Z"), event(51)
+    )
+    assert late.touched_partitions == ["2026-11-01", "2026-11-02"]
+    changes = fact.changes_since(before or 0)
+    assert changes is not None and changes.inserts_only
+    refreshed = refresh_refined(lake, embedded, lifetime, None)
+    assert (refreshed.mode, refreshed.files_read) == ("incremental", len(changes.added))
+    assert refreshed.files_read == 2 < len(fact.files() or [])
+    rebuilt = sorted(build_refined(lake, embedded, lifetime, None).to_pylist(), key=lambda r: r["customer_id"])
+    assert _rows_of(settings, "customer_lifetime") == rebuilt
+
+
+def test_customer_lifetime_folds_new_events_in_without_a_change_data_feed(settings, contracts, embedded, lake):
+    """A trusted table without a change data feed (made by an engine that has none): still incremental."""
+    _master_data(settings, contracts, embedded)
+    # trusted/order_events made first without the feed's table property
+    DeltaTableIO(settings.table_uri("trusted", "order_events")).append(
+        build_refined_input_rows(contracts), partition_by=["event_date"]
+    )
+    assert "delta.enableChangeDataFeed" not in (lake.trusted("order_events").table().metadata().configuration or {})
+    table = TABLES["customer_lifetime"]
+    assert refresh_refined(lake, embedded, table, None).mode == "rebuild"
+    _events(settings, contracts, embedded, "2026/11/02/08/b", event(60, customer_id="cus-000002", quantity=3))
+    refreshed = refresh_refined(lake, embedded, table, None)
+    assert (refreshed.mode, refreshed.files_read) == ("incremental", 1)
+    rebuilt = sorted(build_refined(lake, embedded, table, None).to_pylist(), key=lambda r: r["customer_id"])
+    assert _rows_of(settings, "customer_lifetime") == rebuilt
+    ben = next(r for r in rebuilt if r["customer_id"] == "cus-000002")
+    assert (ben["orders"], ben["units"]) == (2, 5)
+
+
+def build_refined_input_rows(contracts):
+    """One trusted order event (customer cus-000002, 2 units), in trusted's schema."""
+    import pyarrow as pa
+
+    from medallion_platform.lake.schema import trusted_schema
+
+    schema = trusted_schema(contracts["order_events"])
+    row = {
+        "event_id": "evt-00000000000000ff",
+        "order_id": "ord-00000255",
+        "customer_id": "cus-000002",
+        "product_id": "prd-00001",
+        "quantity": 2,
+        "unit_price": Decimal("10.00"),
+        "currency": "EUR",
+        "status": "placed",
+        "event_time": dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC),
+        "event_date": dt.date(2026, 11, 1),
+        "_source_file": "elsewhere",
+        "_source_line": 1,
+        "_ingested_at": dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC),
+        "_batch_seq": 0,
+        "_landing_date": "2026-11-01",
+    }
+    return pa.Table.from_pylist([row], schema=schema)

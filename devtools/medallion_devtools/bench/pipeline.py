@@ -171,7 +171,8 @@ def _refined(lake: Lakehouse, result: Any, size: int) -> dict:
             tables[table.name] = {
                 **one.as_dict(),
                 "rows": refreshed.rows,
-                "dates": len(dates or []),
+                "dates": refreshed.dates,  # event dates built (None: the whole table)
+                "files_read": refreshed.files_read,  # trusted files read: the dates' (or the new events')
                 "refresh": refreshed.mode,
             }
     return _stage(span, result.inserted + result.updated, size, tables=tables)

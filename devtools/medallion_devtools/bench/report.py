@@ -27,6 +27,12 @@ def _num(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def _refreshed(figures: dict) -> str:
+    """How a refined table was refreshed: its mode, the dates it built and the trusted files it read."""
+    dates = "all" if figures.get("dates") is None else f"{figures['dates']} dates"
+    return f"{figures.get('refresh')}, {dates}, {figures.get('files_read')} files"
+
+
 def _row(label: str, data: dict) -> list[str]:
     return [
         label,
@@ -72,6 +78,8 @@ def format_report(result: dict) -> str:
             rows.append(_row("  session start (separate)", data["session_start"]))
         for stage, values in data.get("stages", {}).items() if name in _STAGED or name == "spark" else ():
             rows.append(_row(f"  {stage}", values))
+            for table, figures in values.get("tables", {}).items() if stage == "refined" else ():
+                rows.append(_row(f"    {table} ({_refreshed(figures)})", figures))
     out += _table(["phase / stage", "wall s", "CPU s", "rows", "rows/s", "MB/s", "peak RSS MB"], rows)
 
     dagster = phases.get("dagster_overhead")

@@ -76,7 +76,13 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
         assert set(STAGES) <= set(stages), name
         for stage in STAGES:
             assert all(key in stages[stage] for key in ("wall_s", "cpu_s", "rows", "rows_per_s", "mb_per_s", "rss_mb"))
-        assert set(stages["refined"]["tables"]) == {"daily_revenue", "customer_lifetime", "product_performance"}
+        tables = stages["refined"]["tables"]
+        assert set(tables) == {"daily_revenue", "customer_lifetime", "product_performance"}
+        for table, figures in tables.items():  # what each refined table read and built, so a regression shows
+            assert isinstance(figures["files_read"], int) and figures["files_read"] > 0, (name, table)
+            assert figures["refresh"] in ("rebuild", "incremental"), (name, table)
+            dated = table != "customer_lifetime"
+            assert figures["dates"] == (phases[name]["counts"]["touched_dates"] if dated else None), (name, table)
     assert "master_data" in phases["pipeline"]["stages"]
     for name in ("spark", "embedded_same_transforms"):
         engine = phases[name]

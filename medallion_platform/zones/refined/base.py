@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.lake.delta_reads import DataFile
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
 from medallion_platform.write.persist import persist
@@ -19,6 +20,7 @@ __all__ = [
     "RefreshPlan",
     "RefreshResult",
     "build_refined",
+    "fact_files",
     "fact_rows_by_date",
     "input_frame",
     "plan_refresh",
@@ -32,27 +34,43 @@ def _missing_input(name: str) -> RuntimeError:
 
 
 def input_frame(
-    lake: Lakehouse, engine: Engine, name: str, dates: Sequence[str] | None, *, scoped: bool = False
+    lake: Lakehouse,
+    engine: Engine,
+    name: str,
+    dates: Sequence[str] | None,
+    *,
+    scoped: bool = False,
+    files: Sequence[DataFile] | None = None,
 ) -> Frame:
-    """A trusted input as a DataFrame on `engine`; the fact input (`scoped`) only for `dates`, if given."""
+    """A trusted input as a DataFrame on `engine`; the fact input (`scoped`) only for `dates`, if given,
+    and only the data `files` (from `fact_files`), if given."""
     scoped = scoped and dates is not None
     values = [dt.date.fromisoformat(d) for d in dates or []] if scoped else None
     table = lake.trusted(name)
     if not table.exists():
         raise _missing_input(name)
-    return engine.delta_frame(table, PARTITION if scoped else None, values)
+    paths = None if files is None else [f.path for f in files]
+    return engine.delta_frame(table, PARTITION if scoped else None, values, paths=paths)
+
+
+def fact_files(
+    lake: Lakehouse, table: RefinedTable, dates: Sequence[str] | None, version: int | None = None
+) -> list[DataFile]:
+    """The data files of `table`'s fact input (at `version`, else the current one) that hold `dates`
+    (every file if None), from the Delta log: what building those dates reads."""
+    files = lake.trusted(table.fact).files(PARTITION if dates is not None else None, dates, version=version)
+    if files is None:
+        raise _missing_input(table.fact)
+    return files
 
 
 def fact_rows_by_date(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
     """Rows of the fact input per event date, from the Delta log (no data file is read)."""
-    delta = lake.trusted(table.fact).table()
-    if delta is None:
-        return {}
     counts: dict[str, int] = {}
-    for action in pa.table(delta.get_add_actions(flatten=True)).to_pylist():
-        date = action.get(f"partition.{PARTITION}")
+    for file in lake.trusted(table.fact).files() or []:
+        date = file.value(PARTITION)
         if date is not None:
-            counts[str(date)] = counts.get(str(date), 0) + int(action.get("num_records") or 0)
+            counts[date] = counts.get(date, 0) + file.rows
     return counts
 
 
@@ -62,12 +80,16 @@ def refined_frame(
     table: RefinedTable,
     dates: Sequence[str] | None,
     inputs: Mapping[str, Frame] | None = None,
+    *,
+    files: Sequence[DataFile] | None = None,
 ) -> Frame:
-    """`table` (for `dates` if partitioned) as a lazy frame on `engine` over its inputs (read if not given)."""
+    """`table` (for `dates` if partitioned) as a lazy frame on `engine` over its inputs (read if not given;
+    the fact input only from `files`, if given)."""
     frames = {name: (inputs or {}).get(name) for name in table.inputs}
     for name, frame in frames.items():
         if frame is None:
-            frames[name] = input_frame(lake, engine, name, dates, scoped=name == table.fact)
+            fact = name == table.fact
+            frames[name] = input_frame(lake, engine, name, dates, scoped=fact, files=files if fact else None)
     return table.build(engine, **frames)
 
 
@@ -83,6 +105,11 @@ class RefreshResult:
     mode: RefreshMode
     rows: int
     version: int | None
+    files_read: int = 0
+    """Data files of the fact input the refresh read (the pruning: only the files of its dates, or of
+    the new events)."""
+    dates: int | None = None
+    """Event dates built (None: the whole table)."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +118,14 @@ class RefreshPlan:
 
     mode: RefreshMode
     write: TableWrite
+    files_read: int = 0
+    """Data files of the fact input the frame reads."""
+    dates: int | None = None
 
     def result(self) -> RefreshResult:
         written = self.write.written()
-        return RefreshResult(self.mode, 0 if self.mode == "unchanged" else written.inserted, written.version)
+        rows = 0 if self.mode == "unchanged" else written.inserted
+        return RefreshResult(self.mode, rows, written.version, self.files_read, self.dates)
 
 
 def _app(table: RefinedTable, source: str) -> str:
@@ -110,22 +141,32 @@ def plan_refresh(
 ) -> RefreshPlan:
     """How to bring `table` up to date: the given dates, or (unpartitioned) only the events new since last time.
 
-    An unpartitioned table with `combine` records, as app transactions, the trusted versions it
-    has folded in. New events since then come from trusted's change data feed; a change in the
-    master data (or anything the feed cannot express) means a full rebuild.
+    A partitioned table reads the fact's files of its dates only. An unpartitioned table with
+    `combine` records, as app transactions, the trusted versions it has folded in; the new events
+    since then are the rows of the data files the fact gained since that version (from the Delta
+    log: no change data feed needed). A change in the master data, or fact rows updated or deleted
+    (files removed), means a full rebuild.
     """
 
-    def write(mode: RefreshMode, frame: Frame | None, spec: WriteSpec) -> RefreshPlan:
-        return RefreshPlan(mode, TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema))
+    def write(mode: RefreshMode, frame: Frame | None, spec: WriteSpec, files: int = 0) -> RefreshPlan:
+        planned = TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema)
+        return RefreshPlan(mode, planned, files, len(dates or []) if table.partitioned else None)
 
     if table.partitioned:
         values = tuple(dt.date.fromisoformat(d) for d in dates or [])
-        frame = refined_frame(lake, engine, table, dates, inputs)
-        # records the fact version these dates are built from, so later runs know which dates are behind
-        covered = coverage_metadata(lake, table, dates or [])
-        return write("rebuild", frame, OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered))
+        version = lake.trusted(table.fact).version()
+        if version is None:
+            raise _missing_input(table.fact)
+        # the files of one fact version are read, and that version is recorded as covered: a trusted
+        # commit landing meanwhile leaves its dates pending for the next run
+        files = fact_files(lake, table, dates or [], version)
+        frame = refined_frame(lake, engine, table, dates, inputs, files=files)
+        covered = coverage_metadata(lake, table, dates or [], version)
+        spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
+        return write("rebuild", frame, spec, len(files))
     if table.combine is None:
-        return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite())
+        files = fact_files(lake, table, None)
+        return write("rebuild", refined_frame(lake, engine, table, None, inputs, files=files), Overwrite(), len(files))
     versions = _input_versions(lake, table)
     target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
@@ -133,13 +174,15 @@ def plan_refresh(
     masters_unchanged = all(folded[n] == versions[n] for n in table.master_data)
     if target.exists() and masters_unchanged and folded[table.fact] == versions[table.fact]:
         return write("unchanged", None, Overwrite())
-    new_events = None
+    changes = None
     if target.exists() and masters_unchanged and folded[table.fact] >= 0:
-        new_events = _fact_inserted_since(lake, table, folded[table.fact])
-    if new_events is None:
-        return write("rebuild", refined_frame(lake, engine, table, None, inputs), Overwrite(txns=txns))
-    frame = _fold_new_events(lake, engine, table, new_events, inputs)
-    return write("incremental", frame, Overwrite(txns=txns))
+        changes = lake.trusted(table.fact).changes_since(folded[table.fact], versions[table.fact])
+    if changes is None or not changes.inserts_only:
+        files = fact_files(lake, table, None)
+        frame = refined_frame(lake, engine, table, None, inputs, files=files)
+        return write("rebuild", frame, Overwrite(txns=txns), len(files))
+    frame = _fold_new_events(lake, engine, table, changes.added, inputs)
+    return write("incremental", frame, Overwrite(txns=txns), len(changes.added))
 
 
 def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
@@ -153,31 +196,21 @@ def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
     return versions
 
 
-def _fact_inserted_since(lake: Lakehouse, table: RefinedTable, version: int) -> pa.RecordBatchReader | None:
-    """The fact rows inserted after `version` (its business columns), or None if the feed cannot tell."""
-    fact = lake.trusted(table.fact)
-    delta = fact.table()
-    if delta is None:
-        raise _missing_input(table.fact)
-    columns = [f.name for f in pa.schema(delta.schema().to_arrow()) if not f.name.startswith("_")]
-    return fact.inserted_since(version, columns)
-
-
 def _fold_new_events(
     lake: Lakehouse,
     engine: Engine,
     table: RefinedTable,
-    new_events: pa.RecordBatchReader,
+    new_files: Sequence[DataFile],
     inputs: Mapping[str, Frame] | None,
 ) -> Frame:
-    """`combine` of the stored rows with `build` over the new fact rows only."""
+    """`combine` of the stored rows with `build` over the fact rows of `new_files` only."""
     assert table.combine is not None  # only tables with `combine` refresh incrementally
     given = inputs or {}
     masters = {
         n: given[n] if given.get(n) is not None else input_frame(lake, engine, n, None) for n in table.master_data
     }
-    # persisted in the engine (DuckDB spills), so `build` may read the new events more than once
-    events = engine.persist(engine.dataframe(new_events, "new_events"))
+    new_events = input_frame(lake, engine, table.fact, None, files=new_files)
+    events = new_events.select(*[c for c in new_events.columns if not c.startswith("_")])  # not the lineage
     partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **masters))
     stored = engine.delta_frame(lake.refined(table.name))
     return table.combine(engine, stored, partial, **masters)

@@ -6,21 +6,22 @@ dates that no later run would rebuild if runs only followed the touched dates th
 
 Every partition overwrite of a refined table records, in its commit metadata (`medallion.covered`),
 the version of its fact input (`RefinedTable.fact`, trusted) it was built from and the dates still
-pending after it. The dates pending now are those, plus every event date the fact's change data feed
-shows changed since that version. A missing refined table, or one without the record, is pending for
-every event date its fact holds; so is a table whose fact's feed since the recorded version is gone.
+pending after it. The dates pending now are those, plus the event dates of every data file the fact
+gained or lost since that version: a comparison of the two versions' Delta logs (`DeltaTableIO.
+changes_since`), so it costs what the number of files costs, not the rows a batch wrote, and it needs
+no change data feed (an engine or a table without one works the same). Both versions' file lists are
+kept per process, so the refined tables of one run read them once. A missing refined table, or one
+without the record, is pending for every event date its fact holds; so is a table whose recorded fact
+version's log is gone. A compaction of the fact (files rewritten, rows unchanged) makes its dates
+pending too: they are rebuilt once, with the same rows.
 
-The fact version is read when the refresh is planned, just after its inputs were loaded: a trusted
-commit landing in between is counted as covered. Such a commit also records its touched dates as
-materialization metadata, which the late-event sensor requests as before.
+A refresh reads the fact's files of one version and records that version: a trusted commit landing
+while it runs leaves its dates pending for the next run.
 """
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import pyarrow as pa
-from deltalake import DeltaTable
 
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
@@ -59,42 +60,26 @@ def read_coverage(refined: DeltaTableIO) -> Coverage | None:
     return None
 
 
-def _dates(values: pa.ChunkedArray | pa.Array) -> set[str]:
-    return {str(v) for v in values.to_pylist() if v is not None}
+def _all_dates(fact: DeltaTableIO) -> set[str]:
+    return {v for f in fact.files() or [] if (v := f.value(PARTITION)) is not None}
 
 
-def _all_dates(fact: DeltaTable) -> set[str]:
-    actions = pa.table(fact.get_add_actions(flatten=True))
-    column = f"partition.{PARTITION}"
-    return _dates(actions.column(column)) if column in actions.column_names else set()
-
-
-def _changed_since(fact: DeltaTable, version: int, upto: int) -> set[str] | None:
-    """Event dates with rows changed in versions (version, upto], or None when the feed cannot say."""
-    if version >= upto:
-        return set()
-    try:
-        stream = fact.load_cdf(version + 1, upto, columns=[PARTITION])
-        return _dates(pa.RecordBatchReader.from_stream(stream).read_all().column(PARTITION))
-    except Exception:  # feed off, or those versions vacuumed away: the caller rebuilds every date
-        return None
-
-
-def _pending(lake: Lakehouse, table: RefinedTable, fact: DeltaTable) -> set[str]:
+def _pending(lake: Lakehouse, table: RefinedTable, upto: int | None = None) -> set[str]:
+    """The dates pending at the fact's version `upto` (the current one if None)."""
     if not table.partitioned:
         return set()
+    fact = lake.trusted(table.fact)
     covered = read_coverage(lake.refined(table.name))
     if covered is None or covered.fact != table.fact:
         return _all_dates(fact)
-    changed = _changed_since(fact, covered.version, fact.version())
-    return _all_dates(fact) if changed is None else set(covered.pending) | changed
+    changes = fact.changes_since(covered.version, upto)
+    return _all_dates(fact) if changes is None else set(covered.pending) | changes.partition_values(PARTITION)
 
 
 def pending_dates(lake: Lakehouse, table: RefinedTable) -> list[str]:
     """The event dates of `table` its fact input holds newer rows for than `table` was built from (sorted);
     every date when `table` is missing. Empty for unpartitioned tables and while the fact is missing."""
-    fact = lake.trusted(table.fact).table()
-    return [] if fact is None else sorted(_pending(lake, table, fact))
+    return sorted(_pending(lake, table)) if lake.trusted(table.fact).exists() else []
 
 
 def inputs_missing(lake: Lakehouse, table: RefinedTable) -> list[str]:
@@ -102,11 +87,14 @@ def inputs_missing(lake: Lakehouse, table: RefinedTable) -> list[str]:
     return [f"trusted/{name}" for name in table.inputs if not lake.trusted(name).exists()]
 
 
-def coverage_metadata(lake: Lakehouse, table: RefinedTable, dates: Sequence[str]) -> dict[str, str]:
-    """The commit metadata of an overwrite of `dates` of `table`, built from its fact's current version."""
-    fact = lake.trusted(table.fact).table()
-    if fact is None:
+def coverage_metadata(
+    lake: Lakehouse, table: RefinedTable, dates: Sequence[str], version: int | None = None
+) -> dict[str, str]:
+    """The commit metadata of an overwrite of `dates` of `table`, built from its fact's `version` (the
+    current one if None)."""
+    version = lake.trusted(table.fact).version() if version is None else version
+    if version is None:
         return {}
-    still = _pending(lake, table, fact) - set(dates)
-    record = {"fact": table.fact, "version": fact.version(), "pending": sorted(still)}
+    still = _pending(lake, table, version) - set(dates)
+    record = {"fact": table.fact, "version": version, "pending": sorted(still)}
     return {COVERED: json.dumps(record, separators=(",", ":"))}
