@@ -2,8 +2,9 @@
 
 Asset keys are `[zone, name]` and groups are the zones. Stream sources (raw and trusted) are partitioned
 by landing date; date-partitioned refined tables by event date, each event date depending on the
-fact's landing dates D .. D+3 (`automation/partitions.py`). A run that finds nothing new records
-observations (the figures, no output), so the last real materialization keeps its metadata.
+fact's landing dates D .. D+3 (`automation/partitions.py`). A step asked to materialize an asset
+materializes it, also when it finds nothing new (new rows 0, the table's current Delta version and row
+count), so backfills, automation conditions and freshness see the asset as up to date.
 """
 
 import warnings
@@ -21,7 +22,7 @@ from medallion_platform.engine.base import Frame
 from medallion_platform.io_manager import persist
 from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
-from medallion_platform.lake.writes import TableWrite
+from medallion_platform.lake.writes import Append, TableWrite
 from medallion_platform.resources import EngineResource, LakehouseResource
 from medallion_platform.zones.checks import contract_check_results, contract_check_specs
 from medallion_platform.zones.keys import (
@@ -177,7 +178,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     return source_asset
 
 
-SourceEvents = Generator[dg.MaterializeResult | dg.AssetObservation, None, Any]
+SourceEvents = Generator[dg.MaterializeResult, None, Any]
 
 
 def _run_source_step(
@@ -222,7 +223,8 @@ def _raw_events(
     dates: list[str] | None,
     entries: Mapping[str, TableEntry],
 ) -> SourceEvents:
-    """The raw materialization of a new batch (then its files are logged), or an observation when nothing landed.
+    """The raw materialization of a new batch (then its files are logged), or of the table as it stands
+    (`new_files` 0) when nothing new landed.
 
     Rejected landing objects (recorded by `stage_raw`) are listed in the metadata and queryable as
     `<catalog>.raw.<dataset>_rejected`.
@@ -239,7 +241,9 @@ def _raw_events(
             "rejected_objects": _rejected_metadata(rejected),
             **({"delta_version": version} if version is not None else {}),
         }
-        yield dg.AssetObservation(asset_key=raw_key, metadata=metadata)
+        yield dg.MaterializeResult(
+            asset_key=raw_key, value=_as_it_stands(session, raw_schema(contract)), metadata=metadata
+        )
     else:
         out = raw_write(batch)
         out.entry = entries["raw"]
@@ -264,12 +268,18 @@ def _raw_events(
     )
 
 
+def _as_it_stands(engine: Any, schema: pa.Schema) -> TableWrite:
+    """A write of nothing: the IO manager records the table as it stands (Delta version, row count)."""
+    return TableWrite(engine=engine, frame=None, spec=Append(), schema=schema)
+
+
 def _rejected_metadata(rejected: Any) -> dg.JsonMetadataValue:
     return dg.JsonMetadataValue([{"key": r.key, "reason": r.reason, "detail": r.detail} for r in rejected])
 
 
 class _Promotion:
-    """Trusted + quarantine of one step: their writes (quarantine first) or observations when nothing is pending."""
+    """Trusted + quarantine of one step: their writes (quarantine first), or the tables as they stand when
+    nothing is pending."""
 
     def __init__(
         self,
@@ -287,11 +297,18 @@ class _Promotion:
     def events(self, plan: Any) -> SourceEvents:
         """Yields what the selected assets record and returns the promotion's figures."""
         selected = self.context.selected_asset_keys
-        if plan is None:
-            for key in (self.quarantine_key, self.key):
+        if plan is None:  # nothing pending: both tables as they stand, and a reconciliation of 0 = 0
+            nothing = PromoteResult(dataset=self.contract.name, skipped=True)
+            schemas = {self.quarantine_key: quarantine_schema(self.contract), self.key: trusted_schema(self.contract)}
+            for key, schema in schemas.items():
                 if key in selected:
-                    yield dg.AssetObservation(asset_key=key, metadata={"new_rows": 0, "pending_raw_batches": 0})
-            return PromoteResult(dataset=self.contract.name, skipped=True)
+                    out = _as_it_stands(self.session, schema)
+                    if key == self.key:
+                        out.figures = lambda _written: _reconciliation_figures(nothing)
+                    yield dg.MaterializeResult(
+                        asset_key=key, value=out, metadata={"new_rows": 0, "pending_raw_batches": 0}
+                    )
+            return nothing
         plan.quarantine.entry, plan.trusted.entry = self.entries["quarantine"], self.entries["trusted"]
         plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
         # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
@@ -333,6 +350,18 @@ def _trusted_checks(
             yield result
 
 
+def follows_its_inputs(fact: dg.AssetKey) -> dg.AutomationCondition:
+    """Eager, for an unpartitioned table over a dated fact: it waits for its master data and for at least
+    one date of the fact, not for every date (a day nothing landed on is never materialized by the landing
+    sensor, and would hold the table back forever under `eager()`'s `any_deps_missing`)."""
+    dated_fact = dg.AssetSelection.assets(fact)
+    return dg.AutomationCondition.eager().replace(
+        "any_deps_missing", dg.AutomationCondition.any_deps_missing().ignore(dated_fact)
+    ) & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(dated_fact).with_label(
+        "any date of the fact materialized"
+    )
+
+
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite.
 
@@ -355,10 +384,9 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             check_specs=refined_check_specs(table, key),
             partitions_def=DAILY if table.partitioned else None,
             backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
-            automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
+            automation_condition=None if table.partitioned else follows_its_inputs(fact),
             freshness_policy=_freshness(load_contracts()[table.fact]),
             metadata={"dagster/column_schema": _column_schema(table.schema, dict(table.columns))},
-            output_required=False,  # nothing new: an observation, no output
             code_version="1",
             pool=f"medallion_refined_{table.name}",  # one writer per refined table (sensor, UI, materialize)
         )
@@ -377,7 +405,7 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
 def _refine(
     context: dg.AssetExecutionContext, lake: Lakehouse, engine: EngineResource, table: RefinedTable, inputs: dict
 ) -> Iterator[Any]:
-    """The refresh of one refined table (materialization, or observation when unchanged), then its checks."""
+    """The refresh of one refined table (a materialization, also when unchanged), then its checks."""
     key = refined_key(table.name)
     dates = _partition_keys(context) if table.partitioned else None
     with engine.session() as session:
@@ -385,16 +413,14 @@ def _refine(
         metadata: dict[str, Any] = {"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
         if table.partitioned:
             metadata |= _dates_outside_partitions(context, lake, table)
-        if plan.mode == "unchanged":
-            yield dg.AssetObservation(asset_key=key, metadata=metadata)
-        else:
-            plan.write.entry = TableEntry(
-                description=table.description,
-                owner=table.owner,
-                partition_by=(PARTITION,) if table.partitioned else (),
-                column_descriptions=table.columns,
-            )
-            yield dg.MaterializeResult(value=plan.write, metadata=metadata)
+        plan.write.entry = TableEntry(
+            description=table.description,
+            owner=table.owner,
+            partition_by=(PARTITION,) if table.partitioned else (),
+            column_descriptions=table.columns,
+        )
+        # `unchanged` writes nothing: the materialization records the table as it stands
+        yield dg.MaterializeResult(value=plan.write, metadata=metadata)
     wanted = context.selected_asset_check_keys
     for result in refined_check_results(lake, table, key, dates):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:

@@ -74,8 +74,7 @@ def _catalog_text(page, served: Served, name: str) -> str:
     texts = []
     for zone in ("raw", "trusted", "refined"):
         page.goto(f"{served.base}/assets/{zone}")
-        page.get_by_text(zone, exact=False).first.wait_for()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_load_state("networkidle")  # the zone's name is in hidden measuring elements too
         _shot(page, f"{name}-catalog-{zone}")
         texts.append(page.locator("body").inner_text())
     return "\n".join(texts)
