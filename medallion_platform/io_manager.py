@@ -52,8 +52,10 @@ def persist(lake: Lakehouse, catalog: Catalog, key: dg.AssetKey, write: TableWri
     """Writes `write` to the table of `key` and registers the table in the catalog right after, so no
     table exists unregistered (what the IO manager does with each output)."""
     table = lake.for_key(key.path)
-    result = write_table(table, write, batch_rows=lake.settings.write_batch_rows)
-    if write.entry is not None and table.exists():
+    with table.opened():  # the write and the test below read the table's log once
+        result = write_table(table, write, batch_rows=lake.settings.write_batch_rows)
+        exists = table.exists()
+    if write.entry is not None and exists:
         zone, name = key.path
         catalog.register(zone, name, schema=write.schema, entry=write.entry)
     return result

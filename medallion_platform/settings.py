@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from medallion_platform.errors import ConfigError
 from medallion_platform.naming import ZONES
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ DEFAULT_GRANTS: dict[str, dict[str, list[str]]] = {
     "refined": {"analysts": ["USE_SCHEMA", "SELECT"], "data-engineers": ["USE_SCHEMA", "SELECT"]},
 }
 """Analysts read refined only, engineers trusted and refined; raw is readable only by the platform principal."""
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used, naming the variable and what to do."""
 
 
 class MedallionEnvironment(BaseSettings):

@@ -1,4 +1,5 @@
-"""The `medallion` command as users run it: exit codes and what it prints (the AWS commands: `aws/test_cli_aws.py`)."""
+"""The `medallion` command as users run it: exit codes and what it prints (the AWS commands:
+`ingestion/aws/test_cli_aws.py`)."""
 
 import contextlib
 import io
@@ -328,7 +329,7 @@ def test_importing_the_code_location_warns_about_nothing_but_other_warnings_stil
 
 
 def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
-    from medallion_platform.cli_progress import phases
+    from medallion_platform.cli.progress import phases
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
@@ -345,3 +346,41 @@ def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", terminal.getvalue())  # without the terminal's escapes
     assert "━" in shown and "2/2" in shown
     assert "demo: generate 0.0 s" in shown and "demo: materialize 0.0 s" in shown
+
+
+DEV_HINT = "comes with the development tools: pip install -e ./devtools (make installs it)"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("local-aws", "up", "--stack", "x"),
+        ("local-databricks", "up", "--port", "0"),
+        ("bench", "--events", "5000"),
+        ("chaos", "--help"),
+    ],
+)
+def test_without_the_development_tools_their_commands_say_how_to_install_them_and_exit_2(argv, monkeypatch):
+    """The product alone (no `medallion.commands` entry points): each dev-only command is still listed, parses any
+    arguments, and fails with one line. Tested through the dispatch with an empty entry-point list."""
+    from medallion_platform.cli import build_parser, plugins
+
+    monkeypatch.setattr(plugins, "installed_commands", dict)
+    assert argv[0] in build_parser().format_help()
+    assert _one_line(2, *argv) == f"medallion {argv[0]}: `{argv[0]}` {DEV_HINT}"
+
+
+def test_the_development_tools_add_their_commands_through_the_entry_point_group(capsys):
+    from medallion_platform.cli import plugins
+
+    assert set(plugins.installed_commands()) >= set(plugins.DEV_COMMANDS)
+    with pytest.raises(SystemExit) as exit_info:  # the real parser, not the not-installed stand-in
+        main(["local-aws", "up", "--help"])
+    assert exit_info.value.code == 0 and "--shards" in capsys.readouterr().out
+
+
+def test_a_product_command_still_refuses_arguments_it_does_not_take(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["catalog", "--no-such-option"])
+    assert exit_info.value.code == 2
+    assert "unrecognized arguments: --no-such-option" in capsys.readouterr().err

@@ -8,8 +8,8 @@ keeps serving while the walkthrough's later blocks run (a second terminal), and 
 
 What the test changes, and only this:
 - the copy holds the repository's files (tracked, and new ones not ignored), not its `.git`; its `.venv` is
-  a link to the virtual environment running the tests, and `PYTHONPATH` is the copy, so the code under test
-  is the copy's even when that environment's editable install points at another checkout;
+  a link to the virtual environment running the tests, and `PYTHONPATH` is the copy and its `devtools/`, so the
+  code under test is the copy's even when that environment's editable install points at another checkout;
 - `make demo` runs what the target runs once `.venv` is installed, `.venv/bin/medallion demo` (the install
   itself, `pip install -e`, must not run against a shared environment);
 - `medallion ui` gets `--port <a free port>`, so parallel runs do not fight over 3000;
@@ -66,7 +66,7 @@ def _fresh_copy(dest: Path) -> Path:
 
 def _shell_env(clone: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDALLION_", "DAGSTER_", "PYTEST_"))}
-    return env | {"PYTHONPATH": str(clone)}
+    return env | {"PYTHONPATH": os.pathsep.join([str(clone), str(clone / "devtools")])}
 
 
 class Walkthrough:

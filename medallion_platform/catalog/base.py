@@ -8,15 +8,12 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from medallion_platform.errors import CatalogError
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.sql import ident
 from medallion_platform.settings import Settings
 
 __all__ = ["Catalog", "CatalogEntry", "CatalogError", "TableEntry"]
-
-
-class CatalogError(RuntimeError):
-    """A table could not be registered or governed; the message names the table and the setting."""
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,12 @@ import yaml
 from pydantic import ValidationError
 
 from medallion_platform.contracts.model import Contract
+from medallion_platform.errors import ContractError
 
 __all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts"]
 
 CONTRACTS_DIR = Path(__file__).parent
 _FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
-
-
-class ContractError(ValueError):
-    """A contract file that cannot be used, with the file, the field and the problem."""
-
-    def __init__(self, path: Path, problems: list[tuple[str, str]]):
-        self.path = path
-        self.problems = problems
-        lines = [f"{path}: invalid data contract"]
-        lines += [f"  - {field}: {message}" for field, message in problems]
-        super().__init__("\n".join(lines))
 
 
 def _location(loc: tuple) -> str:

@@ -1,2 +1,2 @@
-"""Databricks compute for the medallion: the `databricks` environment's clients and, in `standin`, a local
-stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients drive."""
+"""Databricks compute for the medallion: the `databricks` environment's step launcher and notebooks. (The local
+stand-in of the Databricks REST API is a development tool: `devtools/medallion_devtools/standins/databricks/`.)"""

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from medallion_platform.contracts import Contract
+from medallion_platform.errors import UnreadableObject
 from medallion_platform.lake.storage import filesystem_for, join
 from medallion_platform.settings import Settings
 
@@ -79,14 +80,6 @@ class RejectedObject:
 
     def describe(self) -> str:
         return f"{self.key}: {self.reason} ({self.detail})"
-
-
-class UnreadableObject(Exception):
-    """A landing object whose bytes cannot be parsed as a whole; `reason` is a `REJECTION_REASONS` key."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason, self.detail = reason, detail
 
 
 @dataclass

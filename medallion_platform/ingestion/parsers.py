@@ -13,6 +13,7 @@ which raw records as a rejected object).
 import csv
 import io
 import json
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 
 from medallion_platform.contracts import Contract
 from medallion_platform.ingestion.landing import UnreadableObject
-from medallion_platform.lake.sql import ident, idents, literal
+from medallion_platform.lake.sql import ident, literal
 
 __all__ = ["PARSED_FIELDS", "ParsedInserter", "parse_csv"]
 
@@ -41,6 +42,8 @@ NOT_TEXT = "not UTF-8 text"
 """`_parse_error` of a record whose bytes are not UTF-8."""
 BAD_TEXT = "__bad_text"
 """Column of the lines table: the line was not UTF-8 (its bytes were replaced)."""
+_CHUNK = "__chunk"
+"""The Arrow table of waiting lines (or CSV rows), registered in DuckDB while a chunk is inserted."""
 
 
 def _as_utf8(data: bytes) -> pa.Array | None:
@@ -94,17 +97,22 @@ def _lines(data: bytes) -> pa.Table:
     return lines.filter(pc.invert(pc.equal(pc.utf8_trim_whitespace(parts), "")))
 
 
-def _jsonl_sql(contract: Contract) -> str:
-    # Valid JSON whose first character is `{` is an object: a string test instead of json_type's parse.
+def _jsonl_sql(contract: Contract, *, lines: str, carried: Sequence[str] = ()) -> str:
+    """The SELECT that parses JSON lines of table `lines` (columns `line`, `line_no`, BAD_TEXT and
+    `carried`) into raw rows: the contract's columns as text, the parse columns, then `carried` as is.
+
+    Valid JSON whose first character is `{` is an object: a string test instead of json_type's parse.
+    """
     names = contract.column_names
     paths = ", ".join(literal(f"$.{ident(n)}") for n in names)
     known = ", ".join(literal(n) for n in names)
     columns = ",\n".join(f"CASE WHEN ok THEN v[{i + 1}] END AS {ident(n)}" for i, n in enumerate(names))
+    passed = "".join(f", {ident(c)}" for c in carried)
     return f"""
         WITH parsed AS (
-            SELECT line, line_no, {BAD_TEXT},
+            SELECT line, line_no, {BAD_TEXT}{passed},
                    (NOT {BAD_TEXT} AND starts_with(ltrim(line, ' \t\r\n'), '{{') AND json_valid(line)) AS ok
-            FROM lines
+            FROM {ident(lines)}
         ), extracted AS (
             SELECT *,
                    CASE WHEN ok THEN json_extract_string(line, [{paths}]) END AS v,
@@ -118,7 +126,7 @@ def _jsonl_sql(contract: Contract) -> str:
                          WHEN json_valid(line) THEN 'not a JSON object' ELSE 'malformed JSON' END
                END AS _parse_error,
                CASE WHEN len(extra) > 0 THEN array_to_string(extra, ',') END AS _extra_fields,
-               line_no AS _source_line
+               line_no AS _source_line{passed}
         FROM extracted
     """
 
@@ -220,7 +228,7 @@ class ParsedInserter:
     def add_prepared(self, prepared: pa.Table) -> int:
         """Queues what `prepare` returned; parses and inserts a chunk whenever `chunk_rows` lines wait."""
         if self.contract.source.format != "jsonl":
-            self._insert(prepared, f"SELECT *, {self.constants} FROM __chunk")
+            self._insert(prepared, f"SELECT *, {self.constants} FROM {ident(_CHUNK)}")
             return prepared.num_rows
         for offset in range(0, prepared.num_rows, self.chunk_rows):
             part = prepared.slice(offset, self.chunk_rows)
@@ -241,15 +249,14 @@ class ParsedInserter:
             )
         else:
             chunk = chunk.append_column(BAD_TEXT, pa.repeat(pa.scalar(False), chunk.num_rows))
-        carried = idents(n for n in chunk.column_names if n not in ("line", "line_no", BAD_TEXT))
-        sql = _jsonl_sql(self.contract).replace("SELECT line, line_no,", f"SELECT line, line_no, {carried},", 1)
-        sql = sql.replace("FROM extracted", f", {carried} FROM extracted", 1)
-        self._insert(chunk, f"SELECT *, {self.constants} FROM ({sql.replace('FROM lines', 'FROM __chunk')})")
+        carried = [n for n in chunk.column_names if n not in ("line", "line_no", BAD_TEXT)]
+        sql = _jsonl_sql(self.contract, lines=_CHUNK, carried=carried)
+        self._insert(chunk, f"SELECT *, {self.constants} FROM ({sql})")
 
     def _insert(self, chunk: pa.Table, select: str) -> None:
         self.max_chunk_rows = max(self.max_chunk_rows, chunk.num_rows)
-        self.con.register("__chunk", chunk)
+        self.con.register(_CHUNK, chunk)
         try:
             self.con.execute(f"INSERT INTO {ident(self.table)} BY NAME {select}").fetchall()
         finally:
-            self.con.unregister("__chunk")
+            self.con.unregister(_CHUNK)

@@ -2,25 +2,26 @@
 
 Every write is one commit. Writers pass app transactions (`txns`: application id -> monotonically
 increasing version): delta-rs records them but does not enforce them, so each write first reads the
-recorded versions and writes nothing when the batch was already committed.
+recorded versions and writes nothing when the batch was already committed. A write opens the
+table's log once (`DeltaTableReader.opened`): the retry test, the commit and the version after it
+read the same log, brought up to date after the commit. Reads are in `lake/delta_reads.py`.
 """
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake
 from deltalake import Schema as DeltaSchema
-from deltalake.exceptions import TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
+from medallion_platform.lake.delta_reads import DeltaTableReader, is_local
 from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
-from medallion_platform.lake.sql import duckdb_type, ident, literal
+from medallion_platform.lake.sql import ident, literal
 
 __all__ = ["DeltaTableIO", "WriteResult", "is_local"]
 
@@ -50,129 +51,22 @@ class WriteResult:
     """Rows the write was given."""
 
 
-class DeltaTableIO:
-    """Reads and writes one Delta table at `uri`."""
+def _one_log(write: Callable[..., WriteResult]) -> Callable[..., WriteResult]:
+    """Runs a write inside `opened()`: its questions and its commit read the table's log once."""
 
-    def __init__(
-        self, uri: str, *, storage_options: dict[str, str] | None = None, configuration: dict[str, str] | None = None
-    ):
-        self.uri = uri
-        self.storage_options = storage_options or None
-        self.configuration = configuration
-        """Table properties set when the table is created (e.g. change data feed)."""
+    @functools.wraps(write)
+    def within(self: "DeltaTableIO", *args: Any, **kwargs: Any) -> WriteResult:
+        with self.opened():
+            return write(self, *args, **kwargs)
+
+    return within
+
+
+class DeltaTableIO(DeltaTableReader):
+    """Reads (`DeltaTableReader`) and writes one Delta table at `uri`; each write opens its log once."""
 
     def _create_options(self) -> dict:
         return {} if self.exists() or not self.configuration else {"configuration": self.configuration}
-
-    # -- reading ---------------------------------------------------------------------------
-    def table(self) -> DeltaTable | None:
-        """The table, or None if nothing has been written yet."""
-        try:
-            return DeltaTable(self.uri, storage_options=self.storage_options)
-        except TableNotFoundError:
-            return None
-
-    def exists(self) -> bool:
-        return self.table() is not None
-
-    def version(self) -> int | None:
-        table = self.table()
-        return None if table is None else table.version()
-
-    def transaction_version(self, app_id: str) -> int:
-        """The last version committed by `app_id`, or -1."""
-        table = self.table()
-        if table is None:
-            return -1
-        found = table.transaction_version(app_id)
-        return -1 if found is None else found
-
-    def inserted_since(self, version: int, columns: Sequence[str]) -> pa.RecordBatchReader | None:
-        """`columns` of the rows inserted after `version` (change data feed), streamed; or None when the
-        feed cannot say (feed off or vacuumed, or rows were updated or deleted: the caller must rebuild)."""
-        table = self.table()
-        if table is None:
-            return None
-        start, end = version + 1, table.version()
-        try:
-            kinds = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=["_change_type"]))
-            if any(set(b.column(0).to_pylist()) - {"insert"} for b in kinds):  # a light first pass
-                return None
-            changes = pa.RecordBatchReader.from_stream(table.load_cdf(start, end, columns=list(columns)))
-        except Exception:  # no change data feed on this table (or versions vacuumed away)
-            return None
-        schema = pa.schema([changes.schema.field(c) for c in columns])
-        return pa.RecordBatchReader.from_batches(schema, (b.select(list(columns)) for b in changes))
-
-    def dataset(self) -> ds.Dataset | None:
-        """A lazy Arrow dataset over the current version (filters push down to files)."""
-        table = self.table()
-        return None if table is None else table.to_pyarrow_dataset()
-
-    def duckdb_dataset(self, filter: ds.Expression | None = None) -> ds.Dataset | None:
-        """The dataset as DuckDB should scan it: text columns as `string_view`.
-
-        DuckDB pushes string filters down as string_view literals, and Arrow has no kernel
-        comparing those with plain strings.
-        """
-        table = self.table()
-        if table is None:
-            return None
-        schema = table.to_pyarrow_dataset().schema
-        views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
-        dataset = table.to_pyarrow_dataset(schema=views)
-        return dataset if filter is None else dataset.filter(filter)
-
-    def local_parquet_sql(
-        self, partition_column: str | None = None, values: Sequence[object] | None = None
-    ) -> str | None:
-        """A DuckDB query over the current version's Parquet files (of some partitions), for local tables.
-
-        DuckDB's own Parquet reader streams row groups in parallel within its memory limit, where an
-        Arrow dataset scan reads ahead whole files (measured at 10 M events: +500 MB building the
-        refined tables). Partition values come from the Delta log, not from folder names. None when
-        the table is not local, has no files, or has a partition type this does not map.
-        """
-        if not is_local(self.uri):
-            return None
-        table = self.table()
-        if table is None:
-            return None
-        schema = pa.schema(table.schema().to_arrow())
-        partitions = list(table.metadata().partition_columns)
-        kinds = {name: duckdb_type(schema.field(name).type) for name in partitions}
-        if any(kind is None for kind in kinds.values()):
-            return None
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-        wanted = None if partition_column is None or values is None else {str(v) for v in values}
-        groups: dict[tuple, list[str]] = {}
-        for action in actions:
-            key = tuple(action.get(f"partition.{name}") for name in partitions)
-            if wanted is not None and str(action.get(f"partition.{partition_column}")) not in wanted:
-                continue
-            groups.setdefault(key, []).append(
-                f"{self.uri.removeprefix('file://').rstrip('/')}/{unquote(action['path'])}"
-            )
-        if not groups:
-            return None
-        selects = []
-        for key, paths in groups.items():
-            constants = dict(zip(partitions, key, strict=True))
-            columns = [
-                f"CAST({_sql_text(constants[f.name])} AS {kinds[f.name]}) AS {ident(f.name)}"
-                if f.name in constants
-                else ident(f.name)
-                for f in schema
-            ]
-            files = ", ".join(_sql_text(p) for p in paths)
-            selects.append(f"SELECT {', '.join(columns)} FROM read_parquet([{files}], union_by_name = true)")
-        return "\nUNION ALL\n".join(selects)
-
-    def read(self, filter: ds.Expression | None = None, columns: Sequence[str] | None = None) -> pa.Table | None:
-        dataset = self.dataset()
-        if dataset is None:
-            return None
-        return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
 
     # -- writing ---------------------------------------------------------------------------
     def _commit(self, txns: dict[str, int], metadata: dict | None) -> CommitProperties:
@@ -180,10 +74,7 @@ class DeltaTableIO:
         custom = {k: str(v) for k, v in (metadata or {}).items()} or None
         return CommitProperties(custom_metadata=custom, app_transactions=transactions)
 
-    def committed_before(self, txns: dict[str, int]) -> bool:
-        """True when every app transaction of this write was committed before (a retry)."""
-        return bool(txns) and all(self.transaction_version(a) >= v for a, v in txns.items())
-
+    @_one_log
     def append(
         self,
         data: pa.Table | pa.RecordBatchReader,
@@ -241,6 +132,7 @@ class DeltaTableIO:
                 partition_by=partitions,
                 commit_properties=commit,
             )
+        self._committed()
 
     def append_query(
         self,
@@ -261,14 +153,7 @@ class DeltaTableIO:
         reader = conform_stream(con.sql(query).to_arrow_reader(batch_rows), schema)
         return self.append(reader, partition_by=partition_by, txns=txns, metadata=metadata)
 
-    def local_files(self, partition_column: str | None = None, values: Sequence[object] = ()) -> list[str] | None:
-        """Paths of the current version's files (of some partitions), when the table is local."""
-        table = self.table()
-        if table is None or not is_local(self.uri):
-            return None
-        filters = [(partition_column, "in", [str(v) for v in values])] if partition_column else None
-        return [uri.removeprefix("file://") for uri in table.file_uris(file_pruning_predicate=filters)]
-
+    @_one_log
     def merge(
         self,
         data: pa.Table | pa.RecordBatchReader,
@@ -319,6 +204,7 @@ class DeltaTableIO:
                 predicate=f"s.{ident(newer_column or '')} > t.{ident(newer_column or '')}"
             )
         metrics = merger.when_not_matched_insert_all().execute()
+        self._committed()
         return WriteResult(
             version=self.version(),
             inserted=int(metrics.get("num_target_rows_inserted", 0)),
@@ -328,6 +214,7 @@ class DeltaTableIO:
             source_rows=rows.count,
         )
 
+    @_one_log
     def overwrite_partitions(
         self,
         data: pa.Table | pa.RecordBatchReader,
@@ -361,10 +248,12 @@ class DeltaTableIO:
             write_deltalake(self.uri, rows.stream(), mode="overwrite", predicate=predicate, **common)
         else:
             write_deltalake(self.uri, rows.stream(), mode="append", **common)
+        self._committed()
         return WriteResult(
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count
         )
 
+    @_one_log
     def overwrite(
         self, data: pa.Table, *, txns: dict[str, int] | None = None, metadata: dict | None = None
     ) -> WriteResult:
@@ -379,20 +268,8 @@ class DeltaTableIO:
             commit_properties=self._commit(dict(txns or {}), metadata),
             **self._create_options(),
         )
+        self._committed()
         return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
-
-
-def _sql_text(value: object) -> str:
-    """A text (or null) SQL literal, as Delta keeps partition values and paths."""
-    return literal(None if value is None else str(value))
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
-
-
-def is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
 
 
 class _RowCounter:

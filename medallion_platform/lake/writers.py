@@ -40,11 +40,14 @@ class DeltaWriter(ABC):
 
 
 def write_table(table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
-    """Persists `write` with its engine's writer and records the result on it (what the IO manager calls)."""
-    if write.frame is None:
-        result = WriteResult(version=table.version(), skipped=True)
-    else:
-        result = write.engine.writer().write(table, write, batch_rows=batch_rows)
+    """Persists `write` with its engine's writer and records the result on it (what the IO manager calls).
+
+    The table's log is opened once for the whole write (`DeltaTableIO.opened`)."""
+    with table.opened():
+        if write.frame is None:
+            result = WriteResult(version=table.version(), skipped=True)
+        else:
+            result = write.engine.writer().write(table, write, batch_rows=batch_rows)
     write.result = result
     return result
 

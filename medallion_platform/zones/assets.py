@@ -18,7 +18,7 @@ from medallion_platform.automation.partitions import DAILY, EVENT_DATE_MAPPING, 
 from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.contracts.model import parse_duration
-from medallion_platform.engine.base import Frame
+from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.io_manager import persist
 from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
@@ -33,11 +33,12 @@ from medallion_platform.zones.keys import (
     touched_dates_metadata,
     trusted_key,
 )
-from medallion_platform.zones.raw import REJECTED_SCHEMA, log_batch, nothing_new, raw_write, stage_raw
+from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import PARTITION, fact_rows_by_date, plan_refresh
 from medallion_platform.zones.refined.checks import refined_check_results, refined_check_specs
-from medallion_platform.zones.trusted import PromoteResult, plan_promotion
+from medallion_platform.zones.source_step import RawPlan, SourceStep
+from medallion_platform.zones.trusted import PromoteResult, Promotion
 
 __all__ = ["build_refined_asset", "build_source_asset", "source_entries"]
 
@@ -184,32 +185,23 @@ SourceEvents = Generator[dg.MaterializeResult, None, Any]
 def _run_source_step(
     context: dg.AssetExecutionContext, lakehouse: LakehouseResource, engine: EngineResource, contract: Contract
 ) -> Iterator[Any]:
-    """Raw (if selected) from the new landing files, then trusted + quarantine, then the trusted checks."""
-    from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
-
+    """Raw (if selected) from the new landing files, then trusted + quarantine, then the trusted checks:
+    the plan of `zones/source_step.py`, turned into events (the IO manager writes what they carry)."""
     lake = lakehouse.lake()
     raw_key, key, quarantine_key = source_keys(contract.name)
     selected = context.selected_asset_keys
-    dates = _partition_keys(context)
     entries = source_entries(contract, lake.settings.platform_principal)
     promoted: PromoteResult | None = None
-    with engine.session() as session:
-        batch = (
-            stage_raw(lake, contract, shared_connection(), landing_dates=dates, log=context.log)
-            if raw_key in selected
-            else None
-        )
-        try:
-            if raw_key in selected:
-                yield from _raw_events(context, lakehouse, contract, session, batch, dates, entries)
-            if {key, quarantine_key} & selected:
-                step = _Promotion(context, lake, lakehouse, contract, session, entries)
-                promoted = yield from step.events(
-                    plan_promotion(lake, session, contract, landing_dates=dates, batch=batch)
-                )
-        finally:
-            if batch is not None:
-                batch.drop()
+    with (
+        engine.session() as session,
+        SourceStep(lake, contract, landing_dates=_partition_keys(context), log=context.log) as step,
+    ):
+        if raw_key in selected:
+            yield from _raw_events(context, lakehouse, step.plan_raw(), entries)
+        if {key, quarantine_key} & selected:
+            promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
+                step.plan_promotion(session)
+            )
     if promoted is not None:
         yield from _trusted_checks(context, lake, contract, promoted)
 
@@ -217,52 +209,35 @@ def _run_source_step(
 def _raw_events(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
-    contract: Contract,
-    session: Any,
-    batch: Any,
-    dates: list[str] | None,
+    plan: RawPlan,
     entries: Mapping[str, TableEntry],
 ) -> SourceEvents:
     """The raw materialization of a new batch (then its files are logged), or of the table as it stands
     (`new_files` 0) when nothing new landed.
 
-    Rejected landing objects (recorded by `stage_raw`) are listed in the metadata and queryable as
+    Rejected landing objects are recorded first, listed in the metadata and queryable as
     `<catalog>.raw.<dataset>_rejected`.
     """
-    lake = lakehouse.lake()
-    raw_key = source_keys(contract.name)[0]
-    if batch is None:
-        result = nothing_new(lake, contract, dates)
-        rejected = result.rejected
-        version = lake.raw(contract.name).version()
-        metadata: dict[str, Any] = {
-            "new_files": 0,
-            "already_ingested_files": result.already_ingested,
-            "rejected_objects": _rejected_metadata(rejected),
-            **({"delta_version": version} if version is not None else {}),
-        }
-        yield dg.MaterializeResult(
-            asset_key=raw_key, value=_as_it_stands(session, raw_schema(contract)), metadata=metadata
-        )
-    else:
-        out = raw_write(batch)
-        out.entry = entries["raw"]
-        rejected = batch.rejected
-        metadata = {
-            "new_files": len(batch.files),
-            "already_ingested_files": batch.already_ingested,
-            "malformed_records": batch.malformed(),
-            "batch_id": batch.batch_id,
-            "rejected_objects": _rejected_metadata(rejected),
-        }
-        yield dg.MaterializeResult(asset_key=raw_key, value=out, metadata=metadata)
-        result = log_batch(lake, batch, out.written())  # committed by the IO manager: log the files it took
-    if rejected:
+    raw_key = source_keys(plan.dataset)[0]
+    if plan.rejections is not None:
+        plan.rejections.apply()
+    metadata: dict[str, Any] = {**plan.figures(), "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures())}
+    if plan.nothing_new:
+        from medallion_platform.engine.embedded import EmbeddedEngine  # raw is written from the driver's DuckDB
+
+        as_it_stands = _as_it_stands(EmbeddedEngine(), raw_schema(load_contracts()[plan.dataset]))
+        yield dg.MaterializeResult(asset_key=raw_key, value=as_it_stands, metadata=metadata)
+    elif plan.write is not None:
+        plan.write.entry = entries["raw"]
+        yield dg.MaterializeResult(asset_key=raw_key, value=plan.write, metadata=metadata)
+        plan.log_write().apply()  # committed by the IO manager: log the files it took
+    result = plan.result()
+    if plan.rejected:
         lakehouse.catalog().register(
-            "raw", f"{contract.name}{REJECTED_SUFFIX}", schema=REJECTED_SCHEMA, entry=entries["rejected"]
+            "raw", f"{plan.dataset}{REJECTED_SUFFIX}", schema=REJECTED_SCHEMA, entry=entries["rejected"]
         )
     context.log.info(
-        f"raw/{contract.name}: {result.rows} new rows from {len(result.files)} files, "
+        f"raw/{plan.dataset}: {result.rows} new rows from {len(result.files)} files, "
         f"{result.already_ingested} already ingested, {result.malformed} malformed, "
         f"{len(result.rejected)} objects rejected ({result.newly_rejected} new)"
     )
@@ -271,10 +246,6 @@ def _raw_events(
 def _as_it_stands(engine: Any, schema: pa.Schema) -> TableWrite:
     """A write of nothing: the IO manager records the table as it stands (Delta version, row count)."""
     return TableWrite(engine=engine, frame=None, spec=Append(), schema=schema)
-
-
-def _rejected_metadata(rejected: Any) -> dg.JsonMetadataValue:
-    return dg.JsonMetadataValue([{"key": r.key, "reason": r.reason, "detail": r.detail} for r in rejected])
 
 
 class _Promotion:
@@ -287,14 +258,14 @@ class _Promotion:
         lake: Lakehouse,
         lakehouse: LakehouseResource,
         contract: Contract,
-        session: Any,
+        session: Engine,
         entries: Mapping[str, TableEntry],
     ) -> None:
         self.context, self.lake, self.contract, self.session, self.entries = context, lake, contract, session, entries
         self.catalog = lakehouse.catalog()
         _, self.key, self.quarantine_key = source_keys(contract.name)
 
-    def events(self, plan: Any) -> SourceEvents:
+    def events(self, plan: Promotion | None) -> SourceEvents:
         """Yields what the selected assets record and returns the promotion's figures."""
         selected = self.context.selected_asset_keys
         if plan is None:  # nothing pending: both tables as they stand, and a reconciliation of 0 = 0

@@ -1,16 +1,23 @@
-"""Raw and trusted in one pass: parse the new landing files once, commit them to raw, and build
-trusted from the batch in hand (no read-back), each table in one commit."""
+"""The source step outside a Dagster run: `zones/source_step.py`'s plan, written in order.
 
+`ingest_and_promote` is the whole step (raw, then trusted + quarantine from the batch in hand) and
+`ingest_raw` its raw half; the benchmark times the same calls phase by phase. Inside a Dagster run
+the source asset writes the same plan through the IO manager (`zones/assets.py`).
+"""
+
+import datetime as dt
 import logging
 from collections.abc import Sequence
 
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.raw import RawIngestResult, commit_raw, nothing_new, stage_raw
-from medallion_platform.zones.trusted import PromoteResult, promote
+from medallion_platform.lake.writers import write_table
+from medallion_platform.zones.raw import RawIngestResult
+from medallion_platform.zones.source_step import RawPlan, SourceStep
+from medallion_platform.zones.trusted import PromoteResult, write_promotion
 
-__all__ = ["ingest_and_promote"]
+__all__ = ["ingest_and_promote", "ingest_raw", "write_raw"]
 
 
 def ingest_and_promote(
@@ -25,14 +32,28 @@ def ingest_and_promote(
 
     Landing objects raw cannot take are recorded in `raw/<dataset>_rejected` and named on `log`.
     """
-    from medallion_platform.engine.embedded import shared_connection
+    with SourceStep(lake, contract, landing_dates=landing_dates, log=log) as step:
+        raw = write_raw(lake, step.plan_raw())
+        return raw, write_promotion(lake, contract, step.plan_promotion(engine))
 
-    dates = list(landing_dates) if landing_dates else None
-    batch = stage_raw(lake, contract, shared_connection(), landing_dates=dates, log=log)
-    if batch is None:
-        return nothing_new(lake, contract, dates), promote(lake, engine, contract, landing_dates=dates)
-    try:
-        raw_result = commit_raw(lake, batch)
-        return raw_result, promote(lake, engine, contract, landing_dates=dates, batch=batch)
-    finally:
-        batch.drop()
+
+def ingest_raw(
+    lake: Lakehouse,
+    contract: Contract,
+    *,
+    landing_dates: Sequence[str] | None = None,
+    now: dt.datetime | None = None,
+) -> RawIngestResult:
+    """Appends every landing file of `contract` (optionally of some landing dates) not yet in raw."""
+    with SourceStep(lake, contract, landing_dates=landing_dates) as step:
+        return write_raw(lake, step.plan_raw(now=now))
+
+
+def write_raw(lake: Lakehouse, plan: RawPlan) -> RawIngestResult:
+    """Writes raw's plan in order (new rejections, the batch, then its ingest-log rows); what raw took."""
+    if plan.rejections is not None:
+        plan.rejections.apply()
+    if plan.write is not None:
+        write_table(lake.raw(plan.dataset), plan.write, batch_rows=lake.settings.write_batch_rows)
+        plan.log_write().apply()
+    return plan.result()

@@ -36,8 +36,9 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
 from medallion_platform.lake.writers import write_table
 from medallion_platform.lake.writes import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
-from medallion_platform.zones.raw import RawBatch
-from medallion_platform.zones.validation import deduplicate, partition_value, quarantine_rows, valid_rows, validate
+from medallion_platform.zones.raw_stage import RawBatch
+from medallion_platform.zones.trusted_tally import Tally, count_promotion
+from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
 
 __all__ = [
     "PromoteResult",
@@ -47,6 +48,7 @@ __all__ = [
     "transform",
     "trusted_app_id",
     "trusted_spec",
+    "write_promotion",
 ]
 
 EQUATION = "raw_rows = inserted + updated + in_batch_duplicates + redeliveries + quarantined"
@@ -117,34 +119,6 @@ def _scope_filter(scope: str | None, after: int) -> ds.Expression:
     return condition
 
 
-@dataclass(frozen=True)
-class Tally:
-    """What one pass over the validated rows counts, and the keys counted independently of the dedup."""
-
-    raw_rows: int
-    valid_rows: int
-    batches: set[tuple[str, int]]
-    """(landing date, batch seq) of every row."""
-    by_rule: dict[str, int]
-    touched: list[str]
-    distinct_keys: int
-    matched_keys: int
-    """Distinct keys of the batch that the target's touched partitions already hold (before the write)."""
-
-    @property
-    def seqs(self) -> list[int]:
-        return sorted({seq for _, seq in self.batches})
-
-    def last_batch(self, scopes: Sequence[str | None]) -> dict[str | None, int]:
-        """Per scope (a landing date, or None for all), the newest raw batch among the rows."""
-        newest: dict[str | None, int] = {}
-        for scope in scopes:
-            of_scope = [seq for day, seq in self.batches if scope is None or day == scope]
-            if of_scope:
-                newest[scope] = max(of_scope)
-        return newest
-
-
 @dataclass
 class Promotion:
     """A planned promotion: the counts, what each table still needs, and the two writes.
@@ -208,19 +182,31 @@ def plan_promotion(
     With `batch` (a raw batch just committed, still staged in DuckDB) and nothing older pending,
     trusted is built from the batch in hand instead of reading raw back.
     """
-    scopes: list[str | None] = list(landing_dates or []) or [None]
-    trusted, quarantine = lake.trusted(contract.name), lake.quarantine(contract.name)
+    trusted, quarantine, raw = lake.trusted(contract.name), lake.quarantine(contract.name), lake.raw(contract.name)
+    with trusted.opened(), quarantine.opened(), raw.opened():  # each log read once for the plan
+        return _plan(engine, contract, list(landing_dates or []) or [None], trusted, quarantine, raw, batch)
+
+
+def _plan(
+    engine: Engine,
+    contract: Contract,
+    scopes: list[str | None],
+    trusted: DeltaTableIO,
+    quarantine: DeltaTableIO,
+    raw: DeltaTableIO,
+    batch: RawBatch | None,
+) -> Promotion | None:
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
     trusted_done = {s: trusted.transaction_version(app[s]) for s in scopes}
     quarantine_done = {s: quarantine.transaction_version(app[s]) for s in scopes}
     taken = {s: min(trusted_done[s], quarantine_done[s]) for s in scopes}
-    source = _raw_source(lake, engine, contract, scopes, taken, batch)
+    source = _raw_source(raw, engine, scopes, taken, batch)
     if source is None:
         return None
     rows, raw_rows, built_from_batch = source
     validated = engine.persist(validate(engine, rows, contract))
     valid = valid_rows(engine, validated, contract)
-    tally = _tally(engine, contract, validated, valid, raw_rows, trusted)
+    tally = count_promotion(engine, contract, validated, valid, raw_rows, trusted)
     last_batch = tally.last_batch(scopes)
     quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]
     trusted_scopes = [s for s in last_batch if trusted_done[s] < last_batch[s]]
@@ -248,15 +234,13 @@ def plan_promotion(
 
 
 def _raw_source(
-    lake: Lakehouse,
+    raw: DeltaTableIO,
     engine: Engine,
-    contract: Contract,
     scopes: list[str | None],
     taken: dict[str | None, int],
     batch: RawBatch | None,
 ) -> tuple[Frame, int, bool] | None:
     """(raw rows to promote, their count, built from the batch in hand); None when raw has none."""
-    raw = lake.raw(contract.name)
     if batch is not None and all(_nothing_pending(raw, s, taken[s], batch.seq) for s in scopes):
         # counted by the parser, independently of what follows
         return engine.duckdb_frame(batch.connection, batch.table), batch.rows, True
@@ -269,63 +253,6 @@ def _raw_source(
         return None
     raw_rows = dataset.count_rows()
     return (engine.dataframe(dataset, "raw_batch"), raw_rows, False) if raw_rows else None
-
-
-def _tally(
-    engine: Engine, contract: Contract, validated: Frame, valid: Frame, raw_rows: int, target: DeltaTableIO
-) -> Tally:
-    """One pass over the validated rows counts rows per batch, valid rows, quarantined rows per rule and
-    the partitions valid rows touch; the valid rows' distinct keys and those the target holds are counted
-    apart from the dedup and the write, so the reconciliation can catch either."""
-    F = engine.F
-    groups = engine.to_arrow(
-        validated.groupBy(
-            "_landing_date",
-            "_batch_seq",
-            "_rule",
-            F.when(F.col("_rule").isNull(), partition_value(F, contract)).alias("__partition"),
-        ).agg(F.count(F.lit(1)).alias("n"))
-    ).to_pylist()
-    by_rule: dict[str, int] = {}
-    for g in groups:
-        if g["_rule"] is not None:
-            by_rule[g["_rule"]] = by_rule.get(g["_rule"], 0) + int(g["n"])
-    touched: list[str] = []
-    if contract.partition is not None:
-        touched = sorted({str(g["__partition"]) for g in groups if g["_rule"] is None and g["__partition"] is not None})
-    valid_count = sum(int(g["n"]) for g in groups if g["_rule"] is None)
-    distinct, matched = _key_counts(engine, contract, valid, touched, target) if valid_count else (0, 0)
-    return Tally(
-        raw_rows=raw_rows,
-        valid_rows=valid_count,
-        batches={(g["_landing_date"], g["_batch_seq"]) for g in groups},
-        by_rule=by_rule,
-        touched=touched,
-        distinct_keys=distinct,
-        matched_keys=matched,
-    )
-
-
-def _key_counts(
-    engine: Engine, contract: Contract, valid: Frame, touched: list[str], target: DeltaTableIO
-) -> tuple[int, int]:
-    """(distinct keys of the valid rows, how many of them the target's touched partitions hold), in one
-    query. Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
-    (A key trusted holds twice, a `key_unique` breach, counts twice and breaks the reconciliation too.)
-    """
-    F = engine.F
-    key = list(contract.primary_key)
-    keys = valid.select(*key).distinct()
-    if contract.trusted_write.mode != "merge" or not target.exists():
-        return engine.count(keys), 0
-    partition = contract.partition.column if contract.partition else None
-    values = [dt.date.fromisoformat(v) for v in touched] if partition else None
-    held = engine.delta_frame(target, partition, values).select(*key).withColumn("__held", F.lit(1))
-    counts = keys.join(held, on=key, how="left").agg(
-        F.count(F.lit(1)).alias("keys"), F.count(F.col("__held")).alias("held")
-    )
-    row = engine.to_arrow(counts).to_pylist()[0]
-    return int(row["keys"]), int(row["held"] or 0)
 
 
 def _quarantine_write(
@@ -381,6 +308,11 @@ def promote(
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
     plan = plan_promotion(lake, engine, contract, landing_dates=landing_dates, batch=batch)
+    return write_promotion(lake, contract, plan)
+
+
+def write_promotion(lake: Lakehouse, contract: Contract, plan: Promotion | None) -> PromoteResult:
+    """Writes a planned promotion, quarantine first, then trusted (outside a Dagster run); its result."""
     if plan is None:
         return PromoteResult(dataset=contract.name, skipped=True)
     write_table(lake.quarantine(contract.name), plan.quarantine, batch_rows=lake.settings.write_batch_rows)

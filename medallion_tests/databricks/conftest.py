@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from medallion_devtools.local_aws import EMULATOR_CREDENTIALS, LocalAws
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 from medallion_platform.catalog.unity import governed_principals
-from medallion_platform.databricks.standin import LocalDatabricks
-from medallion_platform.ingestion.aws.local_aws import EMULATOR_CREDENTIALS, LocalAws
 from medallion_platform.settings import Settings
-from medallion_tests.aws import conftest as aws_fixtures
+from medallion_tests.ingestion.aws import conftest as aws_fixtures
 
 # The session's moto server (the AWS tests' fixture, shared rather than copied).
 local_aws = aws_fixtures.local_aws

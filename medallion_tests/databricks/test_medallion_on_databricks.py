@@ -12,11 +12,11 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.catalog import DataSourceFormat, TableType
 from deltalake import DeltaTable, write_deltalake
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 from medallion_platform.automation.materialize import MaterializeReport, materialize_all, medallion_asset_job
 from medallion_platform.catalog import CatalogError, TableEntry, build_catalog
 from medallion_platform.catalog.unity import UnityCatalog
-from medallion_platform.databricks.standin import LocalDatabricks
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings

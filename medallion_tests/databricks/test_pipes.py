@@ -13,8 +13,7 @@ from dagster_databricks import PipesDatabricksClient, PipesDbfsMessageReader
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import jobs
 from databricks.sdk.service.workspace import ImportFormat, Language
-
-from medallion_platform.databricks.standin import LocalDatabricks
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(300)]
 

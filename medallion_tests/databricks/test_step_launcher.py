@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.jobs import RunLifeCycleState, RunResultState
+from medallion_devtools.standins.databricks import LocalDatabricks, RecordedRequest
 
-from medallion_platform.databricks.standin import LocalDatabricks, RecordedRequest
 from medallion_tests.databricks.conftest import REMOTE_CODE
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(300)]

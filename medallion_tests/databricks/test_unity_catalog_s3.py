@@ -7,11 +7,11 @@ import uuid
 import pytest
 from databricks.sdk import WorkspaceClient
 from deltalake import DeltaTable, write_deltalake
+from medallion_devtools.local_aws import EMULATOR_CREDENTIALS, LocalAws
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 from medallion_platform.catalog import TableEntry
 from medallion_platform.catalog.unity import UnityCatalog
-from medallion_platform.databricks.standin import LocalDatabricks
-from medallion_platform.ingestion.aws.local_aws import EMULATOR_CREDENTIALS, LocalAws
 from medallion_platform.naming import ZONES
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES

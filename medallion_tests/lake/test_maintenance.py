@@ -7,7 +7,7 @@ from medallion_platform.automation.maintenance import maintenance_job
 from medallion_platform.catalog import EmbeddedCatalog, TableEntry
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.resources import LakehouseResource
-from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.flow import ingest_raw
 from medallion_tests.helpers import event, jsonl, land
 
 

@@ -14,8 +14,8 @@ from medallion_platform.definitions import build_definitions
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.resources import platform_resources
 from medallion_platform.settings import Settings
+from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.keys import refined_key, source_keys, trusted_key
-from medallion_platform.zones.raw import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.trusted import promote
 from medallion_tests.helpers import event, jsonl, land

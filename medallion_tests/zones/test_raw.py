@@ -4,7 +4,7 @@ import gzip
 import shutil
 
 from medallion_platform.ingestion.parsers import parse_csv
-from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.flow import ingest_raw
 from medallion_tests.helpers import event, jsonl, land
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pyarrow.dataset as ds
 
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined, refresh_refined
 from medallion_platform.zones.trusted import promote

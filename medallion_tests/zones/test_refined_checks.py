@@ -7,8 +7,8 @@ import pytest
 from deltalake import write_deltalake
 
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.keys import refined_key
-from medallion_platform.zones.raw import ingest_raw
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import refresh_refined
 from medallion_platform.zones.refined.checks import refined_check_results

@@ -3,7 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
-from medallion_platform.zones.raw import ingest_raw
+from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.trusted import promote
 from medallion_tests.helpers import event, jsonl, land
 

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 from boto3.s3.transfer import TransferConfig
 
+from medallion_platform.errors import ChecksumMismatch, CopyFailed
 from medallion_platform.naming import ResourceNames
 
 __all__ = [
@@ -45,14 +46,6 @@ __all__ = [
 TARGET_PREFIX = "landing"
 MANIFEST_FORMAT = "S3BatchOperations_CSV_20180820"
 DEFAULT_TRANSFER = TransferConfig(multipart_threshold=16 * 2**20, multipart_chunksize=16 * 2**20)
-
-
-class ChecksumMismatch(RuntimeError):
-    """The object S3 stored is not the file that was uploaded."""
-
-
-class CopyFailed(RuntimeError):
-    """The batch copy failed, was cancelled or timed out, or some of its objects failed (see its report)."""
 
 
 @dataclass(frozen=True)

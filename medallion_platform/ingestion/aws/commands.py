@@ -1,4 +1,4 @@
-"""The AWS ingestion commands behind the CLI: `ingest stream` and `ingest batch` (`local-aws up` is in `serve.py`).
+"""The AWS ingestion commands behind the CLI: `ingest stream` and `ingest batch` (`local-aws up`: devtools).
 
 Plain functions (the CLI only parses arguments and calls them). The environment decides the
 mechanics, never the caller: on `local-aws` the stream is forwarded to Firehose and the batch copy

@@ -1,12 +1,14 @@
 """S3 "Object Created" events: the landing rule's pattern and queue redrive, and reading what reaches the queue.
 
 Pure functions and constants (standard library only): the Pulumi program (`infra_pulumi/`) and the local
-emulator set-up (`local_aws.py`) both build the landing rule and queue from here, so they cannot drift.
+emulator set-up (devtools' `local_aws.py`) both build the landing rule and queue from here, so they cannot drift.
 """
 
 import json
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
+
+from medallion_platform.errors import PoisonMessage
 
 __all__ = [
     "LANDING_MAX_RECEIVE_COUNT",
@@ -36,10 +38,6 @@ class CreatedObject:
     bucket: str
     key: str
     etag: str
-
-
-class PoisonMessage(ValueError):
-    """A queue message that is not an object-created notification this platform can read."""
 
 
 def parse_created_objects(body: str) -> list[CreatedObject]:

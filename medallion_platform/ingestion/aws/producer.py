@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from medallion_platform.errors import ProducerError
 from medallion_platform.ingestion.aws.progress import Progress, Throughput
 
 __all__ = [
@@ -67,10 +68,6 @@ class ProduceSummary:
             f"{self.stream}: {self.throughput.line()}; {self.calls} PutRecords calls, "
             f"{self.retried_records} records retried; per shard: {spread}"
         )
-
-
-class ProducerError(RuntimeError):
-    """Records still failing after every retry."""
 
 
 def jsonl_records(lines: Iterable[str | bytes | dict], key_columns: Sequence[str] = ()) -> Iterator[Record]:

@@ -1,0 +1,93 @@
+"""The `medallion` subcommands the development tools add: `local-aws up`, `local-databricks up` (and, from their
+packages, `bench` and `chaos`).
+
+The product's CLI finds them through the `medallion.commands` entry-point group (`devtools/pyproject.toml`):
+each entry is a function that adds one subcommand to the `medallion` subparsers. Argument parsing, printing
+and the serve loops only; the stand-in is `standins/databricks/`, moto's life cycle `serve.py`.
+"""
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register_local_aws", "register_local_databricks"]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+# -- local-aws ---------------------------------------------------------------------------------
+def register_local_aws(sub: Any) -> None:
+    """Adds `local-aws up` to the `medallion` subparsers `sub`."""
+    local = sub.add_parser("local-aws", help="the local AWS emulator (moto on 127.0.0.1)")
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("up", help="start it with the stack's resources", description=cmd_local_aws_up.__doc__)
+    p.add_argument("--stack", default="local", help="stack name the resource names derive from (default: local)")
+    p.add_argument("--port", type=int, default=None, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--shards", type=int, default=2, help="shards per Kinesis stream (default: 2)")
+    p.set_defaults(func=cmd_local_aws_up)
+
+
+def cmd_local_aws_up(args: argparse.Namespace) -> int:
+    """Starts moto's server on 127.0.0.1, creates the stack's buckets, streams, queue and rule, prints the
+    variables to export, and serves until Ctrl-C (the emulator's state is in memory and goes with it)."""
+    from medallion_devtools.serve import local_aws_up
+
+    local_aws_up(args.stack, args.port, serve_forever=True, shards=args.shards)
+    return 0
+
+
+# -- local-databricks --------------------------------------------------------------------------
+def register_local_databricks(sub: Any) -> None:
+    """Adds `local-databricks up` to the `medallion` subparsers `sub`."""
+    local = sub.add_parser("local-databricks", help="the local Databricks stand-in (REST API on 127.0.0.1)")
+    actions = local.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = actions.add_parser("up", help="start it and print the variables to export", description=cmd_up.__doc__)
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument(
+        "--root",
+        type=Path,
+        default=None,
+        help="folder for DBFS, the workspace and run logs, kept afterwards (default: a temporary one, removed)",
+    )
+    p.set_defaults(func=cmd_up)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Starts the local Databricks stand-in on 127.0.0.1 (DBFS, Jobs 2.2 runs executed by local driver
+    processes, one RUNNING cluster), prints the variables to export, and serves until Ctrl-C or SIGTERM,
+    which end every run's driver."""
+    # Ctrl-C and SIGTERM stop it, even when it was started with Ctrl-C ignored (as a script's `… &` is):
+    # the disposition is inherited, and Python keeps an inherited "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    from medallion_devtools.standins.databricks import LocalDatabricks
+    from medallion_platform.catalog.unity import governed_principals
+    from medallion_platform.settings import Settings
+
+    # Unity Catalog knows the principals the platform names (owners, the platform, the grantees): the one
+    # product-specific value the stand-in takes, passed in here so the stand-in imports nothing of the product.
+    dbx = LocalDatabricks(root=args.root, port=args.port, principals=governed_principals(Settings.from_env()))
+    # Whatever ends this call (Ctrl-C even while starting or printing, or a failure) stops the stand-in.
+    try:
+        dbx.start()
+        mount = dbx.mount
+        print(f"# local Databricks on {dbx.host} (stand-in; loopback only; /dbfs via {mount and mount.strategy})")
+        if mount is not None and mount.problem:
+            print(f"# warning: {mount.problem}", file=sys.stderr)
+        for key, value in dbx.environ().items():
+            print(f"export {key}={value}", flush=True)
+        print("# serving; Ctrl-C stops it (runs are cancelled, their drivers ended)", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short (drivers would outlive the server).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        dbx.stop()

@@ -1,0 +1,196 @@
+"""A local stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients
+drive unchanged: DBFS over a folder, Jobs 2.2 runs executed for real in driver subprocesses with
+`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster, workspace notebooks and permissions, a Unity
+Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse, readable by delta-rs'
+own `uc://` client with the temporary S3 credentials it vends).
+
+    with LocalDatabricks() as dbx:
+        w = WorkspaceClient(host=dbx.host, token=dbx.token)
+
+Loopback only. `medallion local-databricks up` serves one from the command line (`medallion_devtools/commands.py`).
+"""
+
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from medallion_devtools.standins.databricks.dbfs import Dbfs
+from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
+from medallion_devtools.standins.databricks.mount import DbfsMount, probe_dbfs_mount
+from medallion_devtools.standins.databricks.server import RecordedRequest, StandinServer
+from medallion_devtools.standins.databricks.unity import DEFAULT_CURRENT_USER, UnityCatalog
+from medallion_devtools.standins.databricks.warehouse import DEFAULT_WAREHOUSE_ID, SqlWarehouse
+from medallion_devtools.standins.databricks.workspace import Workspace
+
+__all__ = [
+    "DEFAULT_CLUSTER_ID",
+    "DEFAULT_CURRENT_USER",
+    "DEFAULT_MAX_RUN_SECONDS",
+    "DEFAULT_WAREHOUSE_ID",
+    "LocalDatabricks",
+    "RecordedRequest",
+]
+
+DEFAULT_CLUSTER_ID = "0101-000000-standin0"
+DEFAULT_MAX_RUN_SECONDS = 900.0
+
+
+class LocalDatabricks:
+    """One stand-in: `start()` (or `with`) serves it, `stop()` ends every run's driver and the server.
+
+    Args:
+        root: where DBFS (`<root>/dbfs`), the workspace and run directories live; a temporary directory,
+            removed at `stop`, when not given.
+        port: port on 127.0.0.1 (0: a free one).
+        token: the personal access token clients must send (random when not given).
+        cluster_id: the id of the one existing cluster.
+        spark_env_vars: the existing cluster's `spark_env_vars`, set in its drivers' environment.
+        spark_conf: the existing cluster's Spark configuration.
+        cluster_log_destination: `dbfs:/…` to deliver driver logs there (`cluster_log_conf`); none by default.
+        secret_scopes: `{scope: {key: value}}` for `dbutils.secrets.get`.
+        max_run_seconds: any run still going after this long ends TIMEDOUT.
+        storage_options: delta-rs storage options for `s3://` table locations (`AWS_ENDPOINT_URL`,
+            `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` …): Unity Catalog reads
+            Delta logs with them and vends their keys, endpoint as `access_point`, as temporary table credentials.
+        warehouse_id: the id of the one SQL warehouse.
+        current_user: the user every caller acts as (owner of what it creates; a metastore admin).
+        principals: the users, groups and service principals Unity Catalog knows besides `current_user`; a
+            grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: Path | None = None,
+        port: int = 0,
+        token: str | None = None,
+        cluster_id: str = DEFAULT_CLUSTER_ID,
+        spark_env_vars: Mapping[str, str] | None = None,
+        spark_conf: Mapping[str, str] | None = None,
+        cluster_log_destination: str | None = None,
+        secret_scopes: Mapping[str, Mapping[str, str]] | None = None,
+        max_run_seconds: float = DEFAULT_MAX_RUN_SECONDS,
+        storage_options: Mapping[str, str] | None = None,
+        warehouse_id: str = DEFAULT_WAREHOUSE_ID,
+        current_user: str = DEFAULT_CURRENT_USER,
+        principals: Iterable[str] = (),
+    ) -> None:
+        self._owns_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
+        self.token = token or f"dapi{secrets.token_hex(16)}"
+        self.cluster = Cluster(
+            cluster_id=cluster_id,
+            spark_env_vars=dict(spark_env_vars or {}),
+            spark_conf=dict(spark_conf or {}),
+            log_destination=cluster_log_destination,
+        )
+        self._port = port
+        self._secret_scopes = {scope: dict(keys) for scope, keys in (secret_scopes or {}).items()}
+        self._max_run_seconds = max_run_seconds
+        self.unity = UnityCatalog(
+            storage_options=dict(storage_options or {}), current_user=current_user, principals=principals
+        )
+        self.warehouse = SqlWarehouse(self.unity, warehouse_id)
+        self._server: StandinServer | None = None
+        self.mount: DbfsMount | None = None
+
+    @property
+    def dbfs_root(self) -> Path:
+        """The local folder behind DBFS (`dbfs:/x` is `<dbfs_root>/x`)."""
+        return self.root / "dbfs"
+
+    @property
+    def cluster_id(self) -> str:
+        """The existing cluster's id."""
+        return self.cluster.cluster_id
+
+    @property
+    def warehouse_id(self) -> str:
+        """The one SQL warehouse's id (for `statement_execution.execute_statement`)."""
+        return self.warehouse.warehouse_id
+
+    @property
+    def host(self) -> str:
+        """`http://127.0.0.1:<port>`, for `DATABRICKS_HOST`."""
+        return f"http://127.0.0.1:{self._running().port}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, oldest first (a copy)."""
+        server = self._running()
+        with server._lock:
+            return list(server.requests)
+
+    @property
+    def permissions(self) -> dict[str, dict[str, object]]:
+        """The permissions set through `/api/2.0/permissions`, by `/type/id`."""
+        return dict(self._running().permissions)
+
+    def _running(self) -> StandinServer:
+        if self._server is None:
+            raise RuntimeError("The local Databricks is not running; call start() first.")
+        return self._server
+
+    def environ(self) -> dict[str, str]:
+        """The variables that point the SDK and the platform at this stand-in (a PAT, no config file)."""
+        return {
+            "DATABRICKS_HOST": self.host,
+            "DATABRICKS_TOKEN": self.token,
+            "DATABRICKS_AUTH_TYPE": "pat",
+            "DATABRICKS_CONFIG_FILE": str(self.root / "no-databrickscfg"),  # never created: no profile leaks in
+            "MEDALLION_ENV": "databricks",
+            "MEDALLION_DATABRICKS_CLUSTER_ID": self.cluster_id,
+            "MEDALLION_DATABRICKS_DBFS_ROOT": str(self.dbfs_root),
+            "MEDALLION_DATABRICKS_POLL_SECONDS": "1",  # a local run is seconds long: poll it often
+            "MEDALLION_DATABRICKS_WAREHOUSE_ID": self.warehouse_id,  # Unity Catalog DDL runs there
+        }
+
+    def start(self) -> "LocalDatabricks":
+        """Serves on 127.0.0.1; probes the `/dbfs` mount strategy once (see `mount.py`)."""
+        dbfs = Dbfs(self.dbfs_root, self.root / "uploads")
+        workspace = Workspace(self.root / "workspace")
+        self.mount = probe_dbfs_mount(self.dbfs_root)
+        server: StandinServer | None = None
+        jobs = Jobs(
+            host=lambda: f"http://127.0.0.1:{server.port if server else 0}",
+            dbfs=dbfs,
+            workspace=workspace,
+            cluster=self.cluster,
+            mount=self.mount,
+            runs_dir=self.root / "runs",
+            secret_scopes=self._secret_scopes,
+            max_run_seconds=self._max_run_seconds,
+        )
+        server = StandinServer(
+            token=self.token,
+            dbfs=dbfs,
+            workspace=workspace,
+            jobs=jobs,
+            unity=self.unity,
+            warehouse=self.warehouse,
+            port=self._port,
+        )
+        server.serve()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Cancels every run (SIGTERM, then SIGKILL, to each driver's process group), stops the server and,
+        when the root was temporary, removes it."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.jobs.stop()
+            server.shutdown()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "LocalDatabricks":
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,229 @@
+"""The stand-in's one SQL warehouse (always RUNNING) and the Statement Execution API 2.0 over it: statements
+(`sql.py`) run at once against the Unity Catalog metastore, so every response is final: SUCCEEDED, or FAILED
+with `status.error {error_code, message}` as Databricks reports a failed statement (HTTP 200).
+"""
+
+import re
+import threading
+import uuid
+from collections.abc import Callable
+
+from medallion_devtools.standins.databricks.delta_columns import NotADeltaTable
+from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found, required
+from medallion_devtools.standins.databricks.sql import (
+    AlterColumnComment,
+    CommentOnTable,
+    CreateTable,
+    Grant,
+    SetOwner,
+    SetTags,
+    SqlError,
+    Statement,
+    SyncMetadata,
+    parse_statement,
+    quote_name,
+)
+from medallion_devtools.standins.databricks.unity import TableEntry, UnityCatalog
+
+__all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
+
+DEFAULT_WAREHOUSE_ID = "5a7d1e0000000001"
+_STATUS_CODES = {404: "NOT_FOUND", 409: "ALREADY_EXISTS"}  # REST status → statement `error_code` (else BAD_REQUEST)
+
+
+class SqlWarehouse:
+    """`/api/2.0/sql/warehouses/{id}` and `/api/2.0/sql/statements/…`."""
+
+    def __init__(self, unity: UnityCatalog, warehouse_id: str = DEFAULT_WAREHOUSE_ID) -> None:
+        self.unity = unity
+        self.warehouse_id = warehouse_id
+        self._statements: dict[str, JsonObject] = {}
+        self._lock = threading.Lock()
+
+    def _check_warehouse(self, warehouse_id: str) -> None:
+        if warehouse_id != self.warehouse_id:
+            raise not_found(f"SQL warehouse {warehouse_id} does not exist.")
+
+    def info(self, warehouse_id: str, host: str) -> JsonObject:
+        """`GetWarehouseResponse` of the one warehouse."""
+        self._check_warehouse(warehouse_id)
+        hostname = host.removeprefix("http://")
+        return {
+            "id": self.warehouse_id,
+            "name": "Stand-in SQL warehouse",
+            "state": "RUNNING",
+            "cluster_size": "2X-Small",
+            "warehouse_type": "PRO",
+            "enable_serverless_compute": True,
+            "num_clusters": 1,
+            "min_num_clusters": 1,
+            "max_num_clusters": 1,
+            "auto_stop_mins": 10,
+            "num_active_sessions": 0,
+            "creator_name": self.unity.current_user,
+            "health": {"status": "HEALTHY"},
+            "odbc_params": {
+                "hostname": hostname,
+                "path": f"/sql/1.0/warehouses/{self.warehouse_id}",
+                "port": 443,
+                "protocol": "https",
+            },
+        }
+
+    def execute(self, body: JsonObject) -> JsonObject:
+        """`POST /api/2.0/sql/statements/`: runs the statement and returns its final `StatementResponse`."""
+        statement = required(body, "statement", str)
+        self._check_warehouse(required(body, "warehouse_id", str))
+        wait_timeout = body.get("wait_timeout", "10s")
+        seconds = re.fullmatch(r"(\d+)s", str(wait_timeout))
+        if seconds is None or not (int(seconds[1]) == 0 or 5 <= int(seconds[1]) <= 50):
+            raise bad_request(f"wait_timeout must be 0s or between 5s and 50s, not {wait_timeout!r}.")
+        if body.get("parameters"):
+            raise bad_request("The stand-in does not bind statement parameters; put literals in the statement.")
+        statement_id = str(uuid.uuid4())
+        try:
+            self._run(parse_statement(statement, catalog=body.get("catalog"), schema=body.get("schema")))
+            status: JsonObject = {"state": "SUCCEEDED"}
+        except SqlError as exc:
+            status = {"state": "FAILED", "error": {"error_code": exc.error_code, "message": exc.message}}
+        except ApiError as exc:  # a check shared with the REST API (principals, privileges)
+            status = {
+                "state": "FAILED",
+                "error": {"error_code": _STATUS_CODES.get(exc.status, "BAD_REQUEST"), "message": _sql_message(exc)},
+            }
+        response: JsonObject = {"statement_id": statement_id, "status": status}
+        if status["state"] == "SUCCEEDED":
+            response["manifest"] = {
+                "format": "JSON_ARRAY",
+                "schema": {"column_count": 0, "columns": []},
+                "total_chunk_count": 0,
+                "total_row_count": 0,
+                "truncated": False,
+            }
+            response["result"] = {"row_count": 0, "row_offset": 0, "chunk_index": 0}
+        with self._lock:
+            self._statements[statement_id] = response
+        return response
+
+    def get(self, statement_id: str) -> JsonObject:
+        """`GET /api/2.0/sql/statements/{id}`."""
+        with self._lock:
+            found = self._statements.get(statement_id)
+        if found is None:
+            raise not_found(f"Statement {statement_id} does not exist.")
+        return found
+
+    def cancel(self, statement_id: str) -> JsonObject:
+        """`POST …/{id}/cancel`: every statement has already finished, so nothing changes."""
+        self.get(statement_id)
+        return {}
+
+    def _run(self, statement: Statement) -> None:
+        uc = self.unity
+        with uc.lock:
+            if isinstance(statement, CreateTable):
+                self._create_table(statement)
+            elif isinstance(statement, Grant):
+                kind, name = statement.securable_type, statement.name
+                if len(name) != {"catalog": 1, "schema": 2, "table": 3}[kind]:
+                    raise SqlError("INVALID_IDENTIFIER", f"{quote_name(name)} does not name a {kind}.", "42602")
+                _securable_for_sql(uc, kind, name)
+                change = {"principal": statement.principal, "add": list(statement.privileges)}
+                uc.grants.update(kind, ".".join(name).lower(), [change])
+            else:
+                table = _table_for_sql(uc, statement.name)
+                if isinstance(statement, SyncMetadata):
+                    _read_delta(lambda: uc.sync_table(table), statement.name, table.storage_location)
+                elif isinstance(statement, CommentOnTable):
+                    table.comment = statement.comment
+                elif isinstance(statement, AlterColumnComment):
+                    table.column_comments[_column(table, statement.column)] = statement.comment
+                elif isinstance(statement, SetTags):
+                    if statement.column is None:
+                        uc.set_tags("tables", table.full_name, statement.tags)
+                    else:
+                        column = _column(table, statement.column)
+                        uc.set_tags("columns", f"{table.full_name}.{column}", statement.tags)
+                elif isinstance(statement, SetOwner):
+                    uc.set_owner(table, statement.principal)
+                table.touch()
+
+    def _create_table(self, statement: CreateTable) -> None:
+        uc, (catalog, schema, name) = self.unity, statement.name
+        _securable_for_sql(self.unity, "schema", (catalog, schema))
+        if uc.find_table(".".join(statement.name)) is not None:
+            if statement.if_not_exists:
+                return
+            raise SqlError(
+                "TABLE_OR_VIEW_ALREADY_EXISTS",
+                f"Cannot create table or view {quote_name(statement.name)} because it already exists. Choose a "
+                "different name, drop or replace the existing object, or add the IF NOT EXISTS clause.",
+                "42P07",
+            )
+        _read_delta(lambda: uc.add_table(catalog, schema, name, statement.location), statement.name, statement.location)
+
+
+def _read_delta(action: Callable[[], object], name: tuple[str, ...], location: str) -> None:
+    """Runs `action`, which reads the Delta log at `location`; no log there is the error Databricks gives."""
+    try:
+        action()
+    except NotADeltaTable:
+        raise SqlError(
+            "DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG",
+            f"You are trying to create an external table {quote_name(name)} from `{location}` using Delta, but "
+            f"there is no transaction log present at `{location}/_delta_log`. Check the upstream job to make "
+            'sure that it is writing using format("delta") and that the path is the root of the table.',
+            "42K03",
+        ) from None
+
+
+def _securable_for_sql(uc: UnityCatalog, kind: str, name: tuple[str, ...]) -> None:
+    """Checks that a catalog or schema (and its catalog) exists, with the SQL errors Databricks gives."""
+    if uc.find_catalog(name[0]) is None:
+        raise SqlError(
+            "NO_SUCH_CATALOG_EXCEPTION",
+            f"Catalog '{name[0].lower()}' was not found. Please verify the catalog name and then retry the query "
+            "or command again.",
+            "42704",
+        )
+    if kind == "schema" and uc.find_schema(".".join(name[:2])) is None:
+        raise SqlError(
+            "SCHEMA_NOT_FOUND",
+            f"The schema {quote_name(name[:2])} cannot be found. Verify the spelling and correctness of the schema "
+            "and catalog.",
+            "42704",
+        )
+    if kind == "table":
+        _table_for_sql(uc, name)
+
+
+def _table_for_sql(uc: UnityCatalog, name: tuple[str, ...]) -> TableEntry:
+    _securable_for_sql(uc, "schema", name[:2])
+    table = uc.find_table(".".join(name))
+    if table is None:
+        raise SqlError(
+            "TABLE_OR_VIEW_NOT_FOUND",
+            f"The table or view {quote_name(name)} cannot be found. Verify the spelling and correctness of the "
+            "schema and catalog.",
+            "42P01",
+        )
+    return table
+
+
+def _column(table: TableEntry, column: str) -> str:
+    """The stored name of a column (names resolve case-insensitively, as in Databricks)."""
+    names = [c["name"] for c in table.columns]
+    for stored in names:
+        if stored.lower() == column.lower():
+            return str(stored)
+    raise SqlError(
+        "UNRESOLVED_COLUMN.WITH_SUGGESTION",
+        f"A column, variable, or function parameter with name `{column}` cannot be resolved. Did you mean one of "
+        f"the following? [{', '.join(f'`{n}`' for n in names)}].",
+        "42703",
+    )
+
+
+def _sql_message(exc: ApiError) -> str:
+    """A REST check's error as a SQL error message (`[ERROR_CODE] message`)."""
+    return f"[{exc.error_code}] {exc.message}"

@@ -1,0 +1,1 @@
+"""Tests of the development tools (`medallion_devtools`), beside them; `pytest` collects them with the product's."""

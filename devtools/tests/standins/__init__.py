@@ -1,0 +1,1 @@
+"""Tests of the stand-ins of other vendors' APIs."""

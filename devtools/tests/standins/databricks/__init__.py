@@ -1,0 +1,1 @@
+"""The Databricks stand-in's own contract, through the real SDK."""

@@ -1,0 +1,347 @@
+"""The stand-in's Unity Catalog, through the real clients: databricks-sdk 0.60 for catalogs, schemas, tables,
+grants and SQL statements, and delta-rs' own `uc://` client, which reads a table registered here from the moto
+S3 server with the temporary credentials the stand-in vends (the independent judge of the response shapes)."""
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError, NotFound, ResourceConflict
+from databricks.sdk.service.catalog import (
+    ColumnTypeName,
+    DataSourceFormat,
+    PermissionsChange,
+    Privilege,
+    TableOperation,
+    TableType,
+)
+from databricks.sdk.service.sql import StatementResponse, StatementState
+from deltalake import DeltaTable, write_deltalake
+from medallion_devtools.local_aws import LocalAws
+from medallion_devtools.standins.databricks import LocalDatabricks
+from medallion_devtools.standins.databricks.sql import Grant, SetTags, SqlError, parse_statement
+
+from medallion_tests.databricks.helpers import as_json_rows, read_through_unity_catalog
+
+pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
+
+ORDERS = pa.table(
+    {
+        "order_id": pa.array([1, 2, 3], pa.int64()),
+        "customer": pa.array(["ana", "bo", "cy"], pa.string()),
+        "amount": pa.array([decimal.Decimal("9.99"), decimal.Decimal("120.00"), None], pa.decimal128(10, 2)),
+        "quantity": pa.array([1, 5, 2], pa.int32()),
+        "weight": pa.array([0.5, 1.25, 2.0], pa.float64()),
+        "paid": pa.array([True, False, True]),
+        "order_date": pa.array([dt.date(2024, 5, 1), dt.date(2024, 5, 1), dt.date(2024, 5, 2)]),
+        "created_at": pa.array([dt.datetime(2024, 5, 1, 8, tzinfo=dt.UTC)] * 3, pa.timestamp("us", tz="UTC")),
+    }
+)
+# Delta type of each column → the Databricks `type_name` and `type_text` Unity Catalog reports for it.
+EXPECTED_TYPES = {
+    "order_id": (ColumnTypeName.LONG, "bigint"),
+    "customer": (ColumnTypeName.STRING, "string"),
+    "amount": (ColumnTypeName.DECIMAL, "decimal(10,2)"),
+    "quantity": (ColumnTypeName.INT, "int"),
+    "weight": (ColumnTypeName.DOUBLE, "double"),
+    "paid": (ColumnTypeName.BOOLEAN, "boolean"),
+    "order_date": (ColumnTypeName.DATE, "date"),
+    "created_at": (ColumnTypeName.TIMESTAMP, "timestamp"),
+}
+
+
+UC_CLIENT = "deltalake-catalog-unity"
+
+
+def _error(call: Callable[[], object]) -> DatabricksError:
+    with pytest.raises(DatabricksError) as caught:
+        call()
+    return caught.value
+
+
+def _sql(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> StatementResponse:
+    return w.statement_execution.execute_statement(
+        statement=statement, warehouse_id=dbx.warehouse_id, wait_timeout="30s"
+    )
+
+
+def _run(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> None:
+    response = _sql(w, dbx, statement)
+    assert response.status is not None
+    assert response.status.state == StatementState.SUCCEEDED, response.status.error
+
+
+def _failure(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> tuple[str, str]:
+    response = _sql(w, dbx, statement)
+    assert response.status is not None and response.status.state == StatementState.FAILED
+    error = response.status.error
+    assert error is not None and error.error_code is not None and error.message is not None
+    return error.error_code.value, error.message
+
+
+def _schema(w: WorkspaceClient) -> tuple[str, str]:
+    """A fresh catalog (unique name: the stand-in serves the whole session) with a `silver` schema."""
+    catalog = f"cat_{uuid.uuid4().hex[:8]}"
+    w.catalogs.create(name=catalog, comment="test catalog")
+    w.schemas.create(name="silver", catalog_name=catalog)
+    return catalog, f"{catalog}.silver"
+
+
+def test_catalogs_and_schemas_are_created_read_listed_and_deleted(unity_workspace: WorkspaceClient):
+    w = unity_workspace
+    catalog = f"Cat_{uuid.uuid4().hex[:8]}"  # names are case-insensitive and kept in lower case
+    created = w.catalogs.create(name=catalog, comment="bronze to gold")
+    assert (created.name, created.comment, created.owner) == (
+        catalog.lower(),
+        "bronze to gold",
+        "standin-user@example.com",
+    )
+    assert w.catalogs.get(catalog).full_name == catalog.lower()
+    assert catalog.lower() in {c.name for c in w.catalogs.list()}
+    w.schemas.create(name="bronze", catalog_name=catalog, comment="raw")
+    w.schemas.create(name="silver", catalog_name=catalog)
+    bronze = w.schemas.get(f"{catalog}.bronze")
+    assert (bronze.full_name, bronze.catalog_name, bronze.comment) == (
+        f"{catalog.lower()}.bronze",
+        catalog.lower(),
+        "raw",
+    )
+    assert [s.name for s in w.schemas.list(catalog_name=catalog)] == ["bronze", "silver"]
+    updated = w.schemas.update(f"{catalog}.bronze", comment="landed", owner="data-engineers")
+    assert (updated.comment, updated.owner) == ("landed", "data-engineers")
+
+    again = _error(lambda: w.catalogs.create(name=catalog))
+    assert isinstance(again, ResourceConflict) and again.error_code == "CATALOG_ALREADY_EXISTS"
+    missing = _error(lambda: w.schemas.get(f"{catalog}.gold"))
+    assert isinstance(missing, NotFound) and missing.error_code == "SCHEMA_DOES_NOT_EXIST"
+    assert _error(lambda: w.catalogs.delete(catalog)).error_code == "CATALOG_NOT_EMPTY"
+    w.schemas.delete(f"{catalog}.bronze")
+    w.catalogs.delete(catalog, force=True)
+    assert _error(lambda: w.catalogs.get(catalog)).error_code == "CATALOG_DOES_NOT_EXIST"
+
+
+def test_create_table_registers_an_external_delta_table_with_the_columns_of_its_log(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    catalog, schema = _schema(w)
+    location = str(tmp_path / "orders")
+    write_deltalake(location, ORDERS, partition_by=["order_date"])
+    _run(w, dbx, f"create table `{catalog}`.silver.`orders` Using Delta LOCATION '{location}/' -- the log is read")
+
+    table = w.tables.get(f"{schema}.orders")
+    assert (table.table_type, table.data_source_format) == (TableType.EXTERNAL, DataSourceFormat.DELTA)
+    assert (table.full_name, table.storage_location) == (f"{schema}.orders", location)
+    assert table.table_id is not None and uuid.UUID(table.table_id)
+    assert table.columns is not None
+    delta_fields = DeltaTable(location).schema().fields
+    assert [c.name for c in table.columns] == [f.name for f in delta_fields]
+    assert [c.nullable for c in table.columns] == [f.nullable for f in delta_fields]
+    assert [c.position for c in table.columns] == list(range(len(delta_fields)))
+    assert {c.name: (c.type_name, c.type_text) for c in table.columns} == EXPECTED_TYPES
+    amount = next(c for c in table.columns if c.name == "amount")
+    assert (amount.type_precision, amount.type_scale) == (10, 2)
+    assert {c.name: c.partition_index for c in table.columns if c.partition_index is not None} == {"order_date": 0}
+    assert table.properties is not None and table.properties["delta.lastUpdateVersion"] == "0"
+    assert w.tables.exists(f"{schema}.orders").table_exists
+    assert not w.tables.exists(f"{schema}.nothing").table_exists
+    assert [t.name for t in w.tables.list(catalog_name=catalog, schema_name="silver")] == ["orders"]
+
+    _run(w, dbx, f"CREATE TABLE IF NOT EXISTS {schema}.orders USING DELTA LOCATION '{location}'")
+    code, message = _failure(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    assert code == "BAD_REQUEST" and message.startswith("[TABLE_OR_VIEW_ALREADY_EXISTS]")
+    (tmp_path / "not-delta").mkdir()
+    code, message = _failure(w, dbx, f"CREATE TABLE {schema}.other USING DELTA LOCATION '{tmp_path / 'not-delta'}'")
+    assert message.startswith("[DELTA_CREATE_EXTERNAL_TABLE_WITHOUT_TXN_LOG]")
+    w.tables.delete(f"{schema}.orders")
+    assert not w.tables.exists(f"{schema}.orders").table_exists
+    assert DeltaTable(location).to_pyarrow_table().num_rows == 3  # an EXTERNAL table's files stay
+
+
+def test_comments_tags_owner_and_grants_set_by_sql_and_api_read_back(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    catalog, schema = _schema(w)
+    name = f"{schema}.orders"
+    write_deltalake(str(tmp_path / "orders"), ORDERS)
+    _run(w, dbx, f"CREATE TABLE {name} USING DELTA LOCATION '{tmp_path / 'orders'}'")
+    _run(w, dbx, f"COMMENT ON TABLE {name} IS 'Orders; it''s the customer''s view'")
+    _run(w, dbx, f"ALTER TABLE {name} ALTER COLUMN Customer COMMENT 'Who ordered'")
+    _run(w, dbx, f"ALTER TABLE {name} SET TAGS ('domain' = 'sales', 'zone' = 'silver')")
+    _run(w, dbx, f"ALTER TABLE {name} ALTER COLUMN customer SET TAGS ('pii' = 'true')")
+    _run(w, dbx, f"ALTER TABLE {name} OWNER TO `data-engineers`")
+    _run(w, dbx, f"GRANT SELECT, MODIFY ON TABLE {name} TO `analysts@example.com`")
+    _run(w, dbx, f"GRANT USE CATALOG ON CATALOG {catalog} TO `analysts@example.com`")
+    _run(w, dbx, f"GRANT USE SCHEMA ON SCHEMA {schema} TO `analysts@example.com`")
+
+    table = w.tables.get(name)
+    assert (table.comment, table.owner) == ("Orders; it's the customer's view", "data-engineers")
+    assert table.columns is not None
+    assert {c.name: c.comment for c in table.columns if c.comment} == {"customer": "Who ordered"}
+    tags = w.api_client.do("GET", f"/api/2.1/unity-catalog/entity-tag-assignments/tables/{name}/tags")
+    assert isinstance(tags, dict)
+    assert {t["tag_key"]: t["tag_value"] for t in tags["tag_assignments"]} == {"domain": "sales", "zone": "silver"}
+    column_tag = w.api_client.do(
+        "GET", f"/api/2.1/unity-catalog/entity-tag-assignments/columns/{name}.customer/tags/pii"
+    )
+    assert column_tag == {
+        "entity_type": "columns",
+        "entity_name": f"{name}.customer",
+        "tag_key": "pii",
+        "tag_value": "true",
+    }
+
+    grants = w.grants.get("table", name).privilege_assignments or []
+    assert [(g.principal, g.privileges) for g in grants] == [
+        ("analysts@example.com", [Privilege.MODIFY, Privilege.SELECT])
+    ]
+    w.grants.update(
+        "table", name, changes=[PermissionsChange(principal="analysts@example.com", remove=[Privilege.MODIFY])]
+    )
+    w.grants.update(
+        "table", name, changes=[PermissionsChange(principal="data-engineers", add=[Privilege.ALL_PRIVILEGES])]
+    )
+    grants = w.grants.get("table", name).privilege_assignments or []
+    assert {g.principal: g.privileges for g in grants} == {
+        "analysts@example.com": [Privilege.SELECT],
+        "data-engineers": [Privilege.ALL_PRIVILEGES],
+    }
+    effective = w.grants.get_effective("table", name, principal="analysts@example.com").privilege_assignments or []
+    assert [(p.privilege, p.inherited_from_name) for p in effective[0].privileges or []] == [
+        (Privilege.SELECT, None),
+        (Privilege.USE_SCHEMA, schema),
+        (Privilege.USE_CATALOG, catalog),
+    ]
+    w.tables.update(name, owner="analysts@example.com")
+    assert w.tables.get(name).owner == "analysts@example.com"
+
+
+def test_sync_metadata_shows_a_column_added_by_another_engine_and_not_before(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    _, schema = _schema(w)
+    location = str(tmp_path / "orders")
+    write_deltalake(location, ORDERS)
+    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer COMMENT 'Who ordered'")
+    later = ORDERS.slice(0, 1).append_column("channel", pa.array(["web"], pa.string()))
+    write_deltalake(location, later, mode="append", schema_mode="merge")
+    assert "channel" in [f.name for f in DeltaTable(location).schema().fields]
+
+    before = w.tables.get(f"{schema}.orders").columns or []
+    assert "channel" not in [c.name for c in before]  # stored at CREATE, not re-read at every get
+    _run(w, dbx, f"MSCK REPAIR TABLE {schema}.orders SYNC METADATA")
+    after = w.tables.get(f"{schema}.orders")
+    channel = next(c for c in after.columns or [] if c.name == "channel")
+    assert (channel.type_name, channel.nullable, channel.position) == (ColumnTypeName.STRING, True, len(before))
+    assert after.properties is not None and after.properties["delta.lastUpdateVersion"] == "1"
+    assert {c.name: c.comment for c in after.columns or [] if c.comment} == {"customer": "Who ordered"}
+
+
+def test_errors_are_databricks_shaped(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    catalog, schema = _schema(w)
+    write_deltalake(str(tmp_path / "t"), ORDERS)
+    _run(w, dbx, f"CREATE TABLE {schema}.t USING DELTA LOCATION '{tmp_path / 't'}'")
+    warehouse = w.warehouses.get(dbx.warehouse_id)
+    assert warehouse.state is not None and warehouse.state.value == "RUNNING"
+    no_warehouse = _error(
+        lambda: w.statement_execution.execute_statement(statement="SELECT 1", warehouse_id="0000000000000000")
+    )
+    assert isinstance(no_warehouse, NotFound) and no_warehouse.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert _error(lambda: w.warehouses.get("0000000000000000")).error_code == "RESOURCE_DOES_NOT_EXIST"
+
+    unknown = _error(
+        lambda: w.grants.update(
+            "table", f"{schema}.t", changes=[PermissionsChange(principal="nobody", add=[Privilege.SELECT])]
+        )
+    )
+    assert isinstance(unknown, NotFound) and unknown.error_code == "PRINCIPAL_DOES_NOT_EXIST"
+    assert str(unknown) == "Could not find principal with name nobody"
+    for change in ({"principal": "analysts@example.com", "add": ["READ_EVERYTHING"]}, {"principal": "", "add": []}):
+        bad = _error(
+            lambda change=change: w.api_client.do(
+                "PATCH", f"/api/2.1/unity-catalog/permissions/table/{schema}.t", body={"changes": [change]}
+            )
+        )
+        assert bad.error_code == "INVALID_PARAMETER_VALUE"
+    not_for_tables = _error(
+        lambda: w.grants.update(
+            "table",
+            f"{schema}.t",
+            changes=[PermissionsChange(principal="data-engineers", add=[Privilege.USE_CATALOG])],
+        )
+    )
+    assert not_for_tables.error_code == "INVALID_PARAMETER_VALUE" and "not applicable" in str(not_for_tables)
+    assert _error(lambda: w.tables.update(f"{schema}.t", owner="nobody")).error_code == "PRINCIPAL_DOES_NOT_EXIST"
+    assert _error(lambda: w.tables.get(f"{schema}.nothing")).error_code == "TABLE_DOES_NOT_EXIST"
+
+    code, message = _failure(w, dbx, f"DROP TABLE {schema}.t")
+    assert code == "BAD_REQUEST" and message.startswith("[UNSUPPORTED_STATEMENT]") and "CREATE TABLE" in message
+    code, message = _failure(w, dbx, f"CREATE TABLE {catalog}.gold.t USING DELTA LOCATION '{tmp_path / 't'}'")
+    assert message.startswith(f"[SCHEMA_NOT_FOUND] The schema `{catalog}`.`gold` cannot be found.")
+    code, message = _failure(w, dbx, f"GRANT SELECT ON TABLE {schema}.t TO `nobody`")
+    assert message == "[PRINCIPAL_DOES_NOT_EXIST] Could not find principal with name nobody"
+    assert _failure(w, dbx, f"ALTER TABLE {schema}.t SET TAGS ('a' = )")[1].startswith("[PARSE_SYNTAX_ERROR]")
+    assert _failure(w, dbx, f"COMMENT ON TABLE {schema}.missing IS 'x'")[1].startswith("[TABLE_OR_VIEW_NOT_FOUND]")
+    failed = _sql(w, dbx, "SELECT 1")
+    assert failed.statement_id is not None
+    assert w.statement_execution.get_statement(failed.statement_id).status == failed.status
+
+
+def test_the_sql_subset_parses_quoting_and_multi_word_privileges():
+    grant = parse_statement("grant use schema, ALL PRIVILEGES on Schema `my.cat`.`s``x` to `account users`;")
+    assert grant == Grant(("USE_SCHEMA", "ALL_PRIVILEGES"), "schema", ("my.cat", "s`x"), "account users")
+    tags = parse_statement(r"ALTER TABLE t ALTER COLUMN c SET TAGS ('k' = 'a''b\'c', 'flag')", catalog="m", schema="s")
+    assert tags == SetTags(("m", "s", "t"), "c", {"k": "a'b'c", "flag": None})
+    with pytest.raises(SqlError, match=r"^\[UNQUALIFIED_TABLE_NAME\]"):
+        parse_statement("MSCK REPAIR TABLE s.t SYNC METADATA")
+
+
+def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_client(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, local_aws: LocalAws, s3_storage_options
+):
+    w, dbx = unity_workspace, unity_databricks
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    local_aws.client("s3").create_bucket(Bucket=bucket)
+    location = f"s3://{bucket}/silver/orders"
+    write_deltalake(location, ORDERS, storage_options=s3_storage_options, partition_by=["order_date"])
+    _, schema = _schema(w)
+    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    table = w.tables.get(f"{schema}.orders")
+    assert table.storage_location == location and table.table_id is not None
+    assert [c.name for c in table.columns or []] == ORDERS.column_names
+
+    sent_before = len(dbx.requests)
+    through_uc = read_through_unity_catalog(
+        f"uc://{schema}.orders",
+        {
+            "databricks_workspace_url": dbx.host,
+            "databricks_access_token": dbx.token,
+            "unity_allow_http_url": "true",
+            "AWS_ALLOW_HTTP": "true",  # the vended endpoint (moto) is plain HTTP; no keys: those come from UC
+        },
+    )
+    direct = DeltaTable(location, storage_options=s3_storage_options).to_pyarrow_table()
+    assert len(through_uc) == 3
+    assert through_uc == as_json_rows(direct)
+    by_delta_rs = [(r.method, r.path, r.status) for r in dbx.requests[sent_before:] if UC_CLIENT in r.user_agent]
+    assert ("GET", f"/api/2.1/unity-catalog/tables/{schema}.orders", 200) in by_delta_rs
+    assert ("POST", "/api/2.1/unity-catalog/temporary-table-credentials", 200) in by_delta_rs
+    assert {status for _, _, status in by_delta_rs} == {200}
+
+    vended = w.temporary_table_credentials.generate_temporary_table_credentials(
+        operation=TableOperation.READ, table_id=table.table_id
+    )
+    assert vended.url == location and vended.aws_temp_credentials is not None
+    assert vended.aws_temp_credentials.access_point == local_aws.endpoint_url
+    assert vended.expiration_time is not None and vended.expiration_time > dt.datetime.now().timestamp() * 1000
