@@ -27,10 +27,12 @@ from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 from medallion_platform.zones.refined.base import RefreshResult
 
-__all__ = ["NOTEBOOKS", "RUNS_ON", "DatabricksNotebooks", "build_notebook_asset", "refresh_on_cluster"]
+__all__ = ["NOTEBOOKS", "RUNS_ON", "SKIPPED", "DatabricksNotebooks", "build_notebook_asset", "refresh_on_cluster"]
 
 RUNS_ON = "medallion/runs_on"
 """Tag of assets that run only in the databricks environment (a notebook task)."""
+SKIPPED = "medallion/skipped"
+"""Metadata of a notebook asset's materialization outside databricks: why nothing was built."""
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 WORKSPACE_FOLDER = "/Shared/medallion"
 CODE_FOLDER = "/medallion/code"
@@ -155,7 +157,12 @@ def build_notebook_asset(table: RefinedTable) -> dg.AssetsDefinition:
     def notebook_asset(
         context: dg.AssetExecutionContext, lakehouse: LakehouseResource, notebooks: DatabricksNotebooks
     ) -> dg.MaterializeResult:
+        settings = lakehouse.settings()
+        if settings.env != "databricks":  # "Materialize all" elsewhere: done, with nothing written
+            reason = f"runs only as a Databricks notebook (MEDALLION_ENV=databricks; here {settings.env}): not built"
+            context.log.warning(f"refined/{target} {reason}")
+            return dg.MaterializeResult(metadata={SKIPPED: reason})
         widgets = {"table": table.name, "target": target, "dates": ""}
-        return notebooks.run(context, "refined_table", widgets, lakehouse.settings())
+        return notebooks.run(context, "refined_table", widgets, settings)
 
     return notebook_asset

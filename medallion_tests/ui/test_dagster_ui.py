@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from medallion_tests.backfills import backfill_outcome
 from medallion_tests.servers import Server, free_port, wait_for_http
 
 pytestmark = [pytest.mark.ui, pytest.mark.timeout(420)]
@@ -271,6 +272,17 @@ def _unfinished(ui: Ui, since: float) -> tuple[list[dict], list[dict]]:
     return [r for r in runs if r["status"] in busy], [b for b in backfills if b["status"] == "REQUESTED"]
 
 
+def backfill_status_shown(page, base: str, backfill: str, name: str) -> str:
+    """The status the backfill's page shows once it has finished: "Succeeded", "Failed" (Dagster 1.13's
+    words for COMPLETED_SUCCESS and COMPLETED_FAILED) or "Canceled"."""
+    page.goto(f"{base}/runs/b/{backfill}?tab=partitions")
+    tag = page.get_by_text(re.compile(r"^(Succeeded|Failed|Canceled)$")).first
+    tag.wait_for()
+    page.wait_for_load_state("networkidle")
+    _shot(page, f"{name}-backfill")
+    return tag.inner_text().strip()
+
+
 def _run_error(page, ui: Ui, run: dict) -> str:
     """The failed run's page, and the failure it shows."""
     page.goto(f"{ui.base}/runs/{run['runId']}")
@@ -315,6 +327,19 @@ def test_materialize_all_from_the_ui_launches_and_every_run_succeeds(page, ui):
     _open(page, ui, "/runs", "Runs", "10-runs")
     failed = [r for r in started if r["status"] != "SUCCESS"]
     assert not failed, "; ".join(f"{r['jobName']} {r['status']}: {_run_error(page, ui, r)}" for r in failed)
+    # What the user sees next: the backfill completed without failures, and every asset materialized
+    # (the demo had ingested everything, so each step found nothing new and still materialized).
+    (backfill,) = [b for b in ui_backfills(ui) if b["timestamp"] >= clicked - 1]
+    shown = backfill_status_shown(page, ui.base, backfill["id"], "10b")
+    outcome = backfill_outcome(ui, backfill["id"])
+    assert (backfill["status"], shown) == ("COMPLETED_SUCCESS", "Succeeded"), f"{backfill} shown {shown!r}: {outcome}"
+    assert {asset: state for asset, state in outcome.items() if state != "ok"} == {}
+
+
+def ui_backfills(ui: Ui) -> list[dict]:
+    return ui.graphql(
+        "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id status timestamp } } } }"
+    )["partitionBackfillsOrError"]["results"]
 
 
 def test_no_sensor_run_fails_and_opening_the_ui_replays_nothing(page, ui):

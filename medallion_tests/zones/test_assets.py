@@ -1,5 +1,6 @@
 """The assets as Dagster sees them: partitions from the data's first day, every partition in one
-"materialize all" run, observations for runs that find nothing new, and dates no partition holds."""
+"materialize all" run, materializations with 0 new rows for runs that find nothing new, and dates no partition
+holds."""
 
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from medallion_platform.contracts import load_contracts
 from medallion_platform.definitions import build_definitions, platform_resources
 from medallion_platform.defs.keys import refined_key, source_keys, trusted_key
-from medallion_platform.defs.notebooks import RUNS_ON
+from medallion_platform.defs.notebooks import RUNS_ON, SKIPPED
 from medallion_platform.defs.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 from medallion_platform.settings import Settings
@@ -70,10 +71,15 @@ def test_every_check_of_the_run_passed(materialized_all):
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
 
 
-def test_a_run_that_finds_nothing_new_records_observations_not_materializations(materialized_all):
+def test_a_run_that_finds_nothing_new_materializes_what_it_was_asked_for_with_zero_new_rows(materialized_all):
+    """A backfill (or automation) that asks again sees every asset materialized: new rows 0, the table's
+    current Delta version and row count, and the blocking checks passing on 0 rows (0 = 0 + 0 + 0 + 0 + 0)."""
     settings, defs, instance, _ = materialized_all
+    from medallion_platform.lake.lakehouse import Lakehouse
+
+    lake = Lakehouse(settings)
     keys = source_keys("order_events")
-    before = {key: instance.get_latest_materialization_event(key) for key in keys}
+    lifetime = refined_key("customer_lifetime")
     again = dg.materialize(
         _assets(defs),
         selection=dg.AssetSelection.assets(*keys),
@@ -82,18 +88,54 @@ def test_a_run_that_finds_nothing_new_records_observations_not_materializations(
         tags=_all_partitions(),
     )
     assert again.success
-    assert again.get_asset_materialization_events() == []
-    observed = {
-        e.asset_key: e.event_specific_data.asset_observation.metadata for e in again.get_asset_observation_events()
+    assert again.get_asset_observation_events() == []
+    materialized = {
+        e.asset_key: e.event_specific_data.materialization.metadata for e in again.get_asset_materialization_events()
     }
-    assert set(observed) == set(keys)
-    assert observed[keys[0]]["new_files"].value == 0
-    assert observed[keys[1]]["new_rows"].value == 0
-    # the last real materialization keeps its figures
-    after = {key: instance.get_latest_materialization_event(key) for key in keys}
-    assert {k: e.run_id for k, e in after.items()} == {k: e.run_id for k, e in before.items()}
-    inserted = after[keys[1]].asset_materialization.metadata["rows_inserted"].value
-    assert inserted > 0
+    assert set(materialized) == set(keys)
+    assert materialized[keys[0]]["new_files"].value == 0
+    for key in keys[1:]:
+        assert materialized[key]["new_rows"].value == 0
+    for key in keys:
+        table = lake.for_key(key.path)
+        assert materialized[key]["rows_inserted"].value == 0
+        assert materialized[key]["delta_version"].value == table.version()
+        assert materialized[key]["dagster/row_count"].value == table.table().count() > 0
+        # every partition of the range run is materialized again: nothing stays "missing"
+        assert instance.get_materialized_partitions(key) == set(DAILY.get_partition_keys())
+    assert materialized[keys[1]]["raw_rows"].value == 0 and materialized[keys[1]]["reconciled"].value is True
+    checks = {e.check_name: e for e in again.get_asset_check_evaluations()}
+    assert checks["reconciliation"].passed and checks["reconciliation"].metadata["raw_rows"].value == 0
+    assert all(e.passed for e in checks.values()), [e for e in checks.values() if not e.passed]
+
+    unchanged = dg.materialize(
+        _assets(defs),
+        selection=dg.AssetSelection.assets(lifetime),
+        resources=platform_resources(settings),
+        instance=instance,
+    )
+    assert unchanged.success
+    [event] = unchanged.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert metadata["refresh"].value == "unchanged" and metadata["rows_inserted"].value == 0
+    assert metadata["delta_version"].value == lake.refined("customer_lifetime").version()
+    assert all(e.passed for e in unchanged.get_asset_check_evaluations())
+
+
+def test_the_notebook_asset_outside_databricks_is_materialized_as_skipped(materialized_all):
+    """Outside `databricks` the notebook asset succeeds with a clear skip that Dagster counts as done."""
+    settings, defs, instance, _ = materialized_all
+    notebook = dg.AssetKey(["refined", "daily_revenue_notebook"])
+    result = dg.materialize(
+        list(defs.assets or []),
+        selection=dg.AssetSelection.assets(notebook),
+        resources=platform_resources(settings),
+        instance=instance,
+    )
+    assert result.success
+    [event] = result.get_asset_materialization_events()
+    assert "MEDALLION_ENV=databricks" in event.event_specific_data.materialization.metadata[SKIPPED].value
+    assert not (settings.data_dir / "refined" / "daily_revenue_notebook").exists()
 
 
 def test_refined_assets_are_described_owned_fresh_and_checked():

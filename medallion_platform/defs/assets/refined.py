@@ -1,6 +1,7 @@
 """The refined assets: one per refined table, a partition overwrite of the event dates in the run or a full
 rewrite. Date-partitioned tables are partitioned by event date, each event date depending on the fact's
-landing dates D .. D+3 (`defs/partitions.py`); a run that finds nothing new records an observation.
+landing dates D .. D+3 (`defs/partitions.py`). A run asked to materialize a table materializes it, also
+when nothing is new (the table as it stands) and for requested dates with no events (empty partitions).
 """
 
 import warnings
@@ -28,6 +29,18 @@ _BACKFILL_POLICY_BETA = r"Parameter `backfill_policy` of function `asset` is cur
 """Dagster 1.13 warns on every definitions load (each run and code server) about a parameter we rely on."""
 
 
+def follows_its_inputs(fact: dg.AssetKey) -> dg.AutomationCondition:
+    """Eager, for an unpartitioned table over a dated fact: it waits for its master data and for at least
+    one date of the fact, not for every date (a day nothing landed on is never materialized by the landing
+    sensor, and would hold the table back forever under `eager()`'s `any_deps_missing`)."""
+    dated_fact = dg.AssetSelection.assets(fact)
+    return dg.AutomationCondition.eager().replace(
+        "any_deps_missing", dg.AutomationCondition.any_deps_missing().ignore(dated_fact)
+    ) & dg.AutomationCondition.any_deps_match(~dg.AutomationCondition.missing()).allow(dated_fact).with_label(
+        "any date of the fact materialized"
+    )
+
+
 def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
     """`refined/<table>`: partition overwrite of the event dates in the run, or a full rewrite.
 
@@ -50,10 +63,9 @@ def build_refined_asset(table: RefinedTable) -> dg.AssetsDefinition:
             check_specs=refined_check_specs(table, key),
             partitions_def=DAILY if table.partitioned else None,
             backfill_policy=dg.BackfillPolicy.single_run() if table.partitioned else None,
-            automation_condition=None if table.partitioned else dg.AutomationCondition.eager(),
+            automation_condition=None if table.partitioned else follows_its_inputs(fact),
             freshness_policy=freshness(load_contracts()[table.fact]),
             metadata={"dagster/column_schema": column_schema(table.schema, dict(table.columns))},
-            output_required=False,  # nothing new: an observation, no output
             code_version="1",
             pool=f"medallion_refined_{table.name}",  # one writer per refined table (sensor, UI, materialize)
         )
@@ -76,7 +88,7 @@ def _refine(
     table: RefinedTable,
     inputs: Mapping[str, Frame],
 ) -> Iterator[Any]:
-    """The refresh of one refined table (materialization, or observation when unchanged), then its checks."""
+    """The refresh of one refined table (a materialization, also when unchanged), then its checks."""
     key = refined_key(table.name)
     dates = partition_keys(context) if table.partitioned else None
     with engine.session() as session:
@@ -84,11 +96,9 @@ def _refine(
         metadata: dict[str, Any] = {"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
         if table.partitioned:
             metadata |= _dates_outside_partitions(context, lake, table)
-        if plan.mode == "unchanged":
-            yield dg.AssetObservation(asset_key=key, metadata=metadata)
-        else:
-            plan.write.entry = refined_entry(table)
-            yield dg.MaterializeResult(value=plan.write, metadata=metadata)
+        plan.write.entry = refined_entry(table)
+        # `unchanged` writes nothing: the materialization records the table as it stands
+        yield dg.MaterializeResult(value=plan.write, metadata=metadata)
     wanted = context.selected_asset_check_keys
     for result in refined_check_results(lake, table, key, dates):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:

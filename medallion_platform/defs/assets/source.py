@@ -1,17 +1,19 @@
 """The source assets built from the contracts: one step per source with raw, trusted and quarantine.
 
 Asset keys are `[zone, name]` and groups are the zones. Stream sources are partitioned by landing date
-(`defs/partitions.py`). A run that finds nothing new records observations (the figures, no output), so
-the last real materialization keeps its metadata. The refined assets are `refined.py`.
+(`defs/partitions.py`). A step asked to materialize an asset materializes it, also when it finds nothing
+new (new rows 0, the table's current Delta version and row count), so backfills, automation conditions and
+freshness see the asset as up to date. The refined assets are `refined.py`.
 """
 
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 
 from medallion_platform.catalog import TableEntry
-from medallion_platform.contracts import Contract
+from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.defs.assets.common import KINDS, column_schema, freshness
 from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
 from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
@@ -23,7 +25,7 @@ from medallion_platform.engine.base import Engine
 from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.write.persist import persist
-from medallion_platform.write.spec import TableWrite
+from medallion_platform.write.spec import Append, TableWrite
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.source_step import RawPlan, SourceStep
@@ -108,7 +110,7 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
     return source_asset
 
 
-SourceEvents = Generator[dg.MaterializeResult | dg.AssetObservation, None, Any]
+SourceEvents = Generator[dg.MaterializeResult, None, Any]
 
 
 def _run_source_step(
@@ -141,7 +143,8 @@ def _raw_events(
     plan: RawPlan,
     entries: Mapping[str, TableEntry],
 ) -> SourceEvents:
-    """The raw materialization of a new batch (then its files are logged), or an observation when nothing landed.
+    """The raw materialization of a new batch (then its files are logged), or of the table as it stands
+    (`new_files` 0) when nothing new landed.
 
     Rejected landing objects are recorded first, listed in the metadata and queryable as
     `<catalog>.raw.<dataset>_rejected`.
@@ -151,7 +154,10 @@ def _raw_events(
         plan.rejections.apply()
     metadata: dict[str, Any] = {**plan.figures(), "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures())}
     if plan.nothing_new:
-        yield dg.AssetObservation(asset_key=raw_key, metadata=metadata)
+        from medallion_platform.engine.embedded import EmbeddedEngine  # raw is written from the driver's DuckDB
+
+        as_it_stands = _as_it_stands(EmbeddedEngine(), raw_schema(load_contracts()[plan.dataset]))
+        yield dg.MaterializeResult(asset_key=raw_key, value=as_it_stands, metadata=metadata)
     elif plan.write is not None:
         plan.write.entry = entries["raw"]
         yield dg.MaterializeResult(asset_key=raw_key, value=plan.write, metadata=metadata)
@@ -168,8 +174,14 @@ def _raw_events(
     )
 
 
+def _as_it_stands(engine: Engine, schema: pa.Schema) -> TableWrite:
+    """A write of nothing: the IO manager records the table as it stands (Delta version, row count)."""
+    return TableWrite(engine=engine, frame=None, spec=Append(), schema=schema)
+
+
 class _Promotion:
-    """Trusted + quarantine of one step: their writes (quarantine first) or observations when nothing is pending."""
+    """Trusted + quarantine of one step: their writes (quarantine first), or the tables as they stand when
+    nothing is pending."""
 
     def __init__(
         self,
@@ -187,11 +199,18 @@ class _Promotion:
     def events(self, plan: Promotion | None) -> SourceEvents:
         """Yields what the selected assets record and returns the promotion's figures."""
         selected = self.context.selected_asset_keys
-        if plan is None:
-            for key in (self.quarantine_key, self.key):
+        if plan is None:  # nothing pending: both tables as they stand, and a reconciliation of 0 = 0
+            nothing = PromoteResult(dataset=self.contract.name, skipped=True)
+            schemas = {self.quarantine_key: quarantine_schema(self.contract), self.key: trusted_schema(self.contract)}
+            for key, schema in schemas.items():
                 if key in selected:
-                    yield dg.AssetObservation(asset_key=key, metadata={"new_rows": 0, "pending_raw_batches": 0})
-            return PromoteResult(dataset=self.contract.name, skipped=True)
+                    out = _as_it_stands(self.session, schema)
+                    if key == self.key:
+                        out.figures = lambda _written: _reconciliation_figures(nothing)
+                    yield dg.MaterializeResult(
+                        asset_key=key, value=out, metadata={"new_rows": 0, "pending_raw_batches": 0}
+                    )
+            return nothing
         plan.quarantine.entry, plan.trusted.entry = self.entries["quarantine"], self.entries["trusted"]
         plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
         # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
