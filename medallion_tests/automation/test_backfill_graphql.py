@@ -41,7 +41,8 @@ def test_a_backfill_of_every_asset_completes_and_materializes_every_asset(tmp_pa
         result = launched["launchPartitionBackfill"]
         assert result["__typename"] == "LaunchBackfillSuccess", result
         status = served.wait_for_backfill(result["backfillId"], BACKFILL_WAIT_S)
-        served.wait_until_idle(BACKFILL_WAIT_S)
+        if sensors == "stopped":  # racing, the sensor's later runs (one per object, behind the backfill) go on
+            served.wait_until_idle(BACKFILL_WAIT_S)
         outcome = backfill_outcome(served, result["backfillId"])
         failed = [r for r in served.runs() if r["status"] == "FAILURE"]
         assert status == "COMPLETED_SUCCESS", f"backfill {status}; assets: {outcome}; failed runs: {failed}"

@@ -91,7 +91,8 @@ def test_materialize_all_completes_and_every_asset_is_materialized(browser_page,
             assert served.sensor_runs("landing_sensor"), f"the landing sensor asked for no run:\n{served.server.tail()}"
         backfill = launch_materialize_all(page, served, name)
         status = served.wait_for_backfill(backfill, BACKFILL_WAIT_S)
-        served.wait_until_idle(BACKFILL_WAIT_S)
+        if sensors == "stopped":  # racing, the sensor's later runs (one per object, behind the backfill) go on
+            served.wait_until_idle(BACKFILL_WAIT_S)
         shown = backfill_status_shown(page, served.base, backfill, name)
         catalog = _catalog_text(page, served, name)
         outcome = backfill_outcome(served, backfill)

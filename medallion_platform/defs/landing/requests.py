@@ -3,7 +3,10 @@
 Run keys are `<object key>@<ETag>` (locally the MD5 of the bytes, which is S3's ETag of a single-part
 object), so a replayed event never makes a second run. Raw of a stream source is partitioned by landing
 date (`YYYY-MM-DD` from the key); batch sources are not partitioned. One tag, `medallion/landing_key`,
-names the object in the runs list (the ETag is in the run key).
+names the object in the runs list (the ETag is in the run key). The runs are queued at priority -1
+(`dagster/priority`): one run per object makes a long queue after a busy hour, and a materialization a
+person asked for (the UI's "Materialize all", a backfill, `medallion materialize`) goes ahead of it
+instead of waiting behind every object's run in the source's one-slot pool.
 """
 
 from collections.abc import Iterable
@@ -15,9 +18,11 @@ from medallion_platform.defs.keys import is_partitioned, source_keys
 from medallion_platform.ingestion.landing import landing_date
 from medallion_platform.lake.lakehouse import Lakehouse
 
-__all__ = ["LANDING_KEY_TAG", "already_in_raw", "landing_run_request"]
+__all__ = ["LANDING_KEY_TAG", "LANDING_PRIORITY", "already_in_raw", "landing_run_request"]
 
 LANDING_KEY_TAG = "medallion/landing_key"
+LANDING_PRIORITY = "-1"
+"""`dagster/priority` of the landing sensor's runs: below the default 0 of runs people ask for."""
 
 
 def landing_run_request(contract: Contract, key: str, etag: str) -> dg.RunRequest:
@@ -26,7 +31,7 @@ def landing_run_request(contract: Contract, key: str, etag: str) -> dg.RunReques
         run_key=f"{key}@{etag}",
         asset_selection=source_keys(contract.name),
         partition_key=landing_date(key) if is_partitioned(contract) else None,
-        tags={LANDING_KEY_TAG: key},
+        tags={LANDING_KEY_TAG: key, "dagster/priority": LANDING_PRIORITY},
     )
 
 
