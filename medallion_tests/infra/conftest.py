@@ -4,6 +4,7 @@ pulumi_aws is imported lazily (in the fixture and the test modules), after `pyte
 installed the warning filter below.
 """
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +19,17 @@ if TYPE_CHECKING:
 def pytest_configure(config: pytest.Config) -> None:
     """pulumi-aws warns about its own deprecated V2 classes on import; not ours to fix."""
     config.addinivalue_line("filterwarnings", "ignore:.*has been deprecated in favor of:DeprecationWarning")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def event_loop_for_pulumi() -> None:
+    """Pulumi's mocks run on the thread's event loop; an earlier test's `asyncio.run` (Dagster's automation
+    evaluation, for one) leaves the main thread without one. Autouse at session scope: set up before the
+    session's `recording`."""
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @pytest.fixture(scope="session")
