@@ -13,7 +13,7 @@ import dagster as dg
 import pyarrow as pa
 
 from medallion_platform.catalog import TableEntry
-from medallion_platform.contracts import Contract, load_contracts
+from medallion_platform.contracts import Contract
 from medallion_platform.defs.assets.common import KINDS, column_schema, freshness
 from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
 from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
@@ -128,7 +128,7 @@ def _run_source_step(
         SourceStep(lake, contract, landing_dates=_partition_keys(context), log=context.log) as step,
     ):
         if raw_key in selected:
-            yield from _raw_events(context, lakehouse, step.plan_raw(), entries)
+            yield from _raw_events(context, lakehouse, contract, step.plan_raw(), entries)
         if {key, quarantine_key} & selected:
             promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
                 step.plan_promotion(session)
@@ -140,6 +140,7 @@ def _run_source_step(
 def _raw_events(
     context: dg.AssetExecutionContext,
     lakehouse: LakehouseResource,
+    contract: Contract,
     plan: RawPlan,
     entries: Mapping[str, TableEntry],
 ) -> SourceEvents:
@@ -156,7 +157,7 @@ def _raw_events(
     if plan.nothing_new:
         from medallion_platform.engine.embedded import EmbeddedEngine  # raw is written from the driver's DuckDB
 
-        as_it_stands = _as_it_stands(EmbeddedEngine(), raw_schema(load_contracts()[plan.dataset]))
+        as_it_stands = _as_it_stands(EmbeddedEngine(), raw_schema(contract))
         yield dg.MaterializeResult(asset_key=raw_key, value=as_it_stands, metadata=metadata)
     elif plan.write is not None:
         plan.write.entry = entries["raw"]
