@@ -5,6 +5,8 @@ import pyarrow as pa
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.model import AMOUNT, CURRENCIES, MONEY, PLACED, RefinedTable, Tally, amount
 
+REVENUE = [f"revenue_{c.lower()}" for c in CURRENCIES]
+
 SCHEMA = pa.schema(
     [
         ("event_date", pa.date32()),
@@ -39,6 +41,28 @@ def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
             for c in CURRENCIES
         ],
     )
+    return _with_master_data(engine, grouped, products)
+
+
+def combine(engine: Engine, stored: Frame, partial: Frame, products: Frame) -> Frame:
+    """Folds the figures of a date's new events (`partial`, from `build`) into its stored rows: units and
+    revenue are sums, the order counts distinct counts the refresh folds only when the new events repeat
+    no order already counted that date with that status (`counted_once`); the rate is computed again, so
+    the result equals a rebuild of the date."""
+    F = engine.F
+    measures = ["orders_placed", "orders_cancelled", "units", *REVENUE]
+    both = stored.select("event_date", "product_id", *measures).union(
+        partial.select("event_date", "product_id", *measures)
+    )
+    grouped = both.groupBy("event_date", "product_id").agg(
+        *[F.sum(m).cast("bigint").alias(m) for m in measures[:3]],
+        *[F.sum(m).cast("decimal(18,2)").alias(m) for m in REVENUE],
+    )
+    return _with_master_data(engine, grouped, products)
+
+
+def _with_master_data(engine: Engine, grouped: Frame, products: Frame) -> Frame:
+    F = engine.F
     rate = F.when(F.col("orders_placed") > F.lit(0), F.col("orders_cancelled").cast("double") / F.col("orders_placed"))
     measures = [c for c in grouped.columns if c not in ("event_date", "product_id")]
     # one projection after the join (each DataFrame step costs a copy of the whole plan in SQLFrame)
@@ -50,8 +74,6 @@ def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
         rate.alias("cancellation_rate"),
     )
 
-
-REVENUE = [f"revenue_{c.lower()}" for c in CURRENCIES]
 
 COLUMNS = {
     "event_date": "Day the events happened (UTC), the partition",
@@ -79,4 +101,6 @@ TABLE = RefinedTable(
         Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
         Tally("revenue", f"sum({' + '.join(REVENUE)})", f"sum({AMOUNT}) FILTER (WHERE {PLACED})"),
     ),
+    combine=combine,
+    counted_once=("status", "order_id"),
 )
