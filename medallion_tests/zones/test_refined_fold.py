@@ -130,10 +130,14 @@ def test_dated_tables_fold_without_a_change_data_feed(settings, contracts, embed
         assert _stored(lake, name) == _rebuilt(lake, embedded, name, [DAY1]), name
 
 
-def test_a_trusted_commit_landing_mid_refresh_leaves_its_dates_pending(settings, contracts, embedded, lake):
-    """The refresh read one version of the fact; rows committed after it (on a date it builds, on a date it
-    folds, on a new date) are not in what it writes, so their dates stay pending and the next run builds
-    them, folded or rebuilt, to what a rebuild gives."""
+def test_a_trusted_commit_landing_mid_refresh_leaves_its_dates_pending(
+    settings, contracts, embedded, lake, monkeypatch
+):
+    """The refresh reads one version of the fact; rows committed after it (while it plans, after the files
+    are listed, or before its commit) are not in what it writes, so their dates stay pending and the next
+    run builds them, folded or rebuilt, to what a rebuild gives."""
+    import medallion_platform.zones.refined.base as base
+
     _day_one(settings, contracts, embedded)
     _events(settings, contracts, embedded, "2026/11/02/10/b", event(70, event_time="2026-11-02T09:00:00Z"))
     table = TABLES["daily_revenue"]
@@ -141,17 +145,25 @@ def test_a_trusted_commit_landing_mid_refresh_leaves_its_dates_pending(settings,
     _events(settings, contracts, embedded, "2026/11/03/10/c", event(71, event_time="2026-11-01T22:00:00Z"))
     assert pending_dates(lake, table) == [DAY1]
 
+    record = base.coverage_metadata
+
+    def landing_meanwhile(*args, **kwargs):  # after the plan listed the fact's files, before the record
+        _events(
+            settings,
+            contracts,
+            embedded,
+            "2026/11/03/11/d",
+            event(72, event_time="2026-11-01T23:00:00Z"),
+            event(73, event_time="2026-11-02T23:00:00Z"),
+        )
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(base, "coverage_metadata", landing_meanwhile)
     plan = plan_refresh(lake, embedded, table, [DAY1, DAY2])  # folds 11-01, rebuilds 11-02
+    monkeypatch.undo()
     assert (plan.mode, plan.folded) == ("incremental", 1)
-    _events(  # lands while the refresh runs: after its plan read the fact, before its commit
-        settings,
-        contracts,
-        embedded,
-        "2026/11/03/11/d",
-        event(72, event_time="2026-11-01T23:00:00Z"),
-        event(73, event_time="2026-11-02T23:00:00Z"),
-        event(74, event_time="2026-11-03T08:00:00Z"),
-    )
+    # and one more after the plan, before its commit
+    _events(settings, contracts, embedded, "2026/11/03/12/e", event(74, event_time="2026-11-03T08:00:00Z"))
     plan.write.entry = refined_entry(table)
     persist(lake, ("refined", table.name), plan.write)
     assert pending_dates(lake, table) == [DAY1, DAY2, "2026-11-03"]
