@@ -205,13 +205,13 @@ def _plan_dates(
         folds = {d: files for d, files in folds.items() if d not in repeated}
     rebuilt = [d for d in dates if d not in folds]
     files = fact_files(lake, table, rebuilt, version)
-    frame = refined_frame(lake, engine, table, rebuilt, inputs, files=files) if rebuilt or not folds else None
     if folds:
-        added = [f for d in sorted(folds) for f in folds[d]]
-        folded = _fold_new_events(lake, engine, table, added, inputs, sorted(folds)).select(*table.schema.names)
-        # the same columns in the same order on both sides: a positional union
-        frame = folded if frame is None else frame.select(*table.schema.names).union(folded)
-        files += added
+        # one plan: `build` over the rebuilt dates' files and the folded dates' new files, combined with
+        # the stored rows of the folded dates only (a rebuilt date's rows pass `combine` unchanged)
+        files += [f for d in sorted(folds) for f in folds[d]]
+        frame = _fold_new_events(lake, engine, table, files, inputs, stored=sorted(folds))
+    else:
+        frame = refined_frame(lake, engine, table, rebuilt, inputs, files=files)
     covered = coverage_metadata(lake, table, dates, version, masters)
     spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
     planned = TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema)
@@ -223,18 +223,40 @@ def _counted_before(
     lake: Lakehouse, engine: Engine, table: RefinedTable, folds: Mapping[str, Sequence[DataFile]], version: int
 ) -> tuple[int, set[str]]:
     """The dates of `folds` whose new rows (the files listed) repeat a value of `table.counted_once`
-    that the date's older files already hold, and how many older files were read to tell (their
-    `counted_once` columns only: one semi-join)."""
-    dates = sorted(folds)
-    new = {f.path for d in dates for f in folds[d]}
-    older = [f for f in fact_files(lake, table, dates, version) if f.path not in new]
-    if not older:
+    that the date's older files already hold, and how many older files were read to tell.
+
+    The log's statistics answer first: a date whose every new file is, on some of those columns, outside
+    the range of every older file of the date repeats nothing (order ids grow: late events bring new
+    ones). The other dates are told by one semi-join over the `counted_once` columns of their older files.
+    """
+    new = {f.path for files in folds.values() for f in files}
+    older: dict[str, list[DataFile]] = {}
+    for file in fact_files(lake, table, sorted(folds), version):
+        if file.path not in new:
+            older.setdefault(str(file.value(PARTITION)), []).append(file)
+    unsure = sorted(d for d in folds if not _apart(table.counted_once, folds[d], older.get(d, [])))
+    probed = [f for d in unsure for f in older.get(d, [])]
+    if not probed:
         return 0, set()
     keyed = [PARTITION, *table.counted_once]
-    before = input_frame(lake, engine, table.fact, dates, scoped=True, files=older).select(*keyed)
-    added = input_frame(lake, engine, table.fact, dates, scoped=True, files=[f for d in dates for f in folds[d]])
+    before = input_frame(lake, engine, table.fact, unsure, scoped=True, files=probed).select(*keyed)
+    added = input_frame(lake, engine, table.fact, unsure, scoped=True, files=[f for d in unsure for f in folds[d]])
     repeats = before.join(added.select(*keyed).distinct(), on=keyed, how="left_semi").select(PARTITION).distinct()
-    return len(older), {str(d) for d in engine.to_arrow(repeats).column(PARTITION).to_pylist()}
+    return len(probed), {str(d) for d in engine.to_arrow(repeats).column(PARTITION).to_pylist()}
+
+
+def _apart(columns: Sequence[str], new: Sequence[DataFile], older: Sequence[DataFile]) -> bool:
+    """Every row of `new` differs from every row of `older` on some of `columns`, by the files' ranges."""
+
+    def disjoint(a: DataFile, b: DataFile) -> bool:
+        for column in columns:
+            ra, rb = a.range(column), b.range(column)
+            comparable = ra is not None and rb is not None and type(ra[0]) is type(rb[0])
+            if comparable and (ra[1] < rb[0] or rb[1] < ra[0]):  # type: ignore[index,operator]
+                return True
+        return False
+
+    return all(disjoint(n, o) for n in new for o in older)
 
 
 def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
@@ -254,21 +276,22 @@ def _fold_new_events(
     table: RefinedTable,
     new_files: Sequence[DataFile],
     inputs: Mapping[str, Frame] | None,
-    dates: Sequence[str] | None = None,
+    *,
+    stored: Sequence[str] | None = None,
 ) -> Frame:
-    """`combine` of the stored rows (of `dates` only, if given) with `build` over the fact rows of
-    `new_files` only."""
+    """`combine` of the stored rows (of the dates `stored` only, if given) with `build` over the fact rows
+    of `new_files` only."""
     assert table.combine is not None  # only tables with `combine` refresh incrementally
     given = inputs or {}
     masters = {
         n: given[n] if given.get(n) is not None else input_frame(lake, engine, n, None) for n in table.master_data
     }
-    new_events = input_frame(lake, engine, table.fact, dates, scoped=dates is not None, files=new_files)
+    new_events = input_frame(lake, engine, table.fact, None, files=new_files)
     events = new_events.select(*[c for c in new_events.columns if not c.startswith("_")])  # not the lineage
     partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **masters))
-    values = None if dates is None else [dt.date.fromisoformat(d) for d in dates]
-    stored = engine.delta_frame(lake.refined(table.name), PARTITION if dates is not None else None, values)
-    return table.combine(engine, stored, partial, **masters)
+    values = None if stored is None else [dt.date.fromisoformat(d) for d in stored]
+    rows = engine.delta_frame(lake.refined(table.name), PARTITION if stored is not None else None, values)
+    return table.combine(engine, rows, partial, **masters)
 
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
