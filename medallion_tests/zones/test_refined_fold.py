@@ -2,8 +2,11 @@
 
 import datetime as dt
 
+import pytest
+
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.schema import conform
 from medallion_platform.write.persist import persist
 from medallion_platform.zones.entries import refined_entry
 from medallion_platform.zones.flow import ingest_raw
@@ -173,3 +176,24 @@ def test_a_trusted_commit_landing_mid_refresh_leaves_its_dates_pending(
     refreshed = refresh_refined(lake, embedded, table, dates)
     assert (refreshed.folded, pending_dates(lake, table)) == (2, [])
     assert _stored(lake, table.name) == _rebuilt(lake, embedded, table.name, dates)
+
+
+@pytest.mark.spark
+def test_the_fold_gives_the_same_rows_on_spark(settings, contracts, embedded, spark_engine, lake):
+    """The fold is written in the DataFrame API: on Spark it plans the same fold and gives a rebuild's rows."""
+    _day_one(settings, contracts, embedded)
+    for name in DATED:
+        refresh_refined(lake, embedded, TABLES[name], [DAY1])
+    _events(settings, contracts, embedded, "2026/11/03/10/s", event(80, quantity=3, event_time="2026-11-01T21:00:00Z"))
+    for name in (*DATED, "customer_lifetime"):
+        table = TABLES[name]
+        dates = [DAY1] if table.partitioned else None
+        if not table.partitioned:
+            refresh_refined(lake, embedded, table, None)  # first build, before the late event's fold
+            _events(settings, contracts, embedded, "2026/11/04/10/s", event(81, event_time="2026-11-02T21:00:00Z"))
+        plan = plan_refresh(lake, spark_engine, table, dates)
+        assert plan.mode == "incremental", name
+        assert plan.write.frame is not None
+        folded = conform(spark_engine.to_arrow(plan.write.frame), table.schema).to_pylist()
+        rebuilt = build_refined(lake, embedded, table, dates).to_pylist()
+        assert sorted(folded, key=str) == sorted(rebuilt, key=str), name
