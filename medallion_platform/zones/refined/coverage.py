@@ -137,7 +137,7 @@ def foldable(
     changes = lake.trusted(table.fact).changes_since(covered.version, version)
     if changes is None:
         return {}
-    rewritten = {f.value(PARTITION) for f in changes.removed}
+    rewritten = {str(f.value(PARTITION)) for f in changes.removed}
     added: dict[str, list[DataFile]] = {}
     for file in changes.added:
         added.setdefault(str(file.value(PARTITION)), []).append(file)
