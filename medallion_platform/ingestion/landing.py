@@ -20,6 +20,7 @@ import pyarrow.fs as pafs
 
 from medallion_platform.contracts import Contract
 from medallion_platform.errors import UnreadableObject
+from medallion_platform.ingestion.landing_objects import LandingFile, RejectedObject
 from medallion_platform.ingestion.landing_text import unpack
 from medallion_platform.lake.storage import filesystem_for, join
 from medallion_platform.settings import Settings
@@ -53,31 +54,6 @@ REJECTION_REASONS = {
 """Why a landing object is rejected: the `reason` of a `RejectedObject`."""
 
 _DATED = re.compile(r"^landing/(?P<dataset>[a-z][a-z0-9_]*)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?:\d{2}/)?[^/]+$")
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """One landed object: its key relative to the raw zone root, size and landing date."""
-
-    key: str
-    size: int
-    landing_date: str
-    fingerprint: str = ""
-    """Size and modification time: a re-landed object under the same key has a new fingerprint."""
-
-
-@dataclass(frozen=True)
-class RejectedObject:
-    """A landing object raw cannot take, with why (a `REJECTION_REASONS` key) and the error in words."""
-
-    key: str
-    reason: str
-    detail: str
-    fingerprint: str
-    landing_date: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.key}: {self.reason} ({self.detail})"
 
 
 @dataclass
