@@ -27,6 +27,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa
@@ -42,6 +43,7 @@ from medallion_platform.lake.schema import raw_schema
 __all__ = ["LandingParse", "ParseSummary", "landing_uri", "parse_landing"]
 
 _REASON, _DETAIL = "_reject_reason", "_reject_detail"
+_NOT_FOUND = "Spark found no such object (deleted or moved after the landing survey)"
 _ROWS_PER_BATCH = 65_536
 """Rows per Arrow batch handed back to Spark from one object."""
 
@@ -105,7 +107,8 @@ def _object_parser(
         parsed = parsed.append_column("_landing_date", pa.repeat(pa.scalar(by_key[key]), size))
         for name in (_REASON, _DETAIL):
             parsed = parsed.append_column(name, pa.nulls(size, pa.string()))
-        return parsed.select(schema.names).cast(schema)
+        read = _marker(schema, key, by_key[key], None, None)  # the object was read: its row without a line
+        return pa.concat_tables([parsed.select(schema.names).cast(schema), read])
 
     def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -117,9 +120,35 @@ def _object_parser(
     return parse
 
 
-def _marker(schema: pa.Schema, key: str, day: str, reason: str, detail: str) -> pa.Table:
+def _read_objects(spark: SparkSession, uris: list[str]) -> DataFrame:
+    """binaryFile of `uris`. Classic Spark and Databricks refuse the whole load when one path is gone
+    (Sail skips it): then the objects still there are read, and the summary rejects the others."""
+    from pyspark.errors import AnalysisException
+
+    def load(paths: list[str]) -> DataFrame:
+        frame = spark.read.format("binaryFile").load(paths).select("path", "content")
+        frame.schema  # noqa: B018  (analysis: Spark Connect checks the paths only when asked for the schema)
+        return frame
+
+    try:
+        return load(uris)
+    except AnalysisException:
+        there = []
+        for uri in uris:
+            try:
+                load([uri])
+            except AnalysisException:
+                continue
+            there.append(uri)
+        if not there:
+            return spark.createDataFrame([], "path string, content binary")
+        return load(there)
+
+
+def _marker(schema: pa.Schema, key: str, day: str, reason: str | None, detail: str | None) -> pa.Table:
+    """The row saying an object was read (no line): with why it was rejected, if it was."""
     values: dict[str, list] = {n: [None] for n in schema.names}
-    values |= {"_source_file": [key], "_landing_date": [day], _REASON: [reason], _DETAIL: [detail[:500]]}
+    values |= {"_source_file": [key], "_landing_date": [day], _REASON: [reason], _DETAIL: [detail and detail[:500]]}
     return pa.table(values, schema=schema)
 
 
@@ -151,14 +180,14 @@ class LandingParse:
 
     def raw(self) -> DataFrame:
         """The raw rows in the raw schema (`raw_schema`), the batch's columns set."""
-        rows = self.parsed.where(F.col(_REASON).isNull())
+        rows = self.parsed.where(F.col("_source_line").isNotNull())
         columns = [self.constants.get(name, F.col(name)).alias(name) for name in raw_schema(self.contract).names]
         return rows.select(*columns)
 
     def summary(self) -> ParseSummary:
         """Rows and malformed records per object, and the objects that could not be read or decoded."""
-        found = {
-            row["_source_file"]: row
+        found: dict[str, dict[str, Any]] = {
+            row["_source_file"]: row.asDict()
             for row in self.parsed.groupBy("_source_file")
             .agg(
                 F.count("_source_line").alias("rows"),
@@ -168,15 +197,20 @@ class LandingParse:
             )
             .collect()
         }
-        taken = [f for f in self.objects if f.key not in found or found[f.key]["reason"] is None]
+        for f in self.objects:
+            if f.key not in found and f.size == 0:  # Sail's binaryFile leaves empty objects out: no records
+                found[f.key] = {"rows": 0, "malformed": 0, "reason": None, "detail": None}
+        taken = [f for f in self.objects if f.key in found and found[f.key]["reason"] is None]
         rejected = [
             RejectedObject(f.key, found[f.key]["reason"], found[f.key]["detail"], f.fingerprint, f.landing_date)
+            if f.key in found
+            else RejectedObject(f.key, "unreadable", _NOT_FOUND, f.fingerprint, f.landing_date)
             for f in self.objects
-            if f.key in found and found[f.key]["reason"] is not None
+            if f.key not in found or found[f.key]["reason"] is not None
         ]
         return ParseSummary(
             files=taken,
-            rows_by_file={f.key: int(found[f.key]["rows"]) if f.key in found else 0 for f in taken},
+            rows_by_file={f.key: int(found[f.key]["rows"]) for f in taken},
             malformed=sum(int(row["malformed"]) for row in found.values()),
             rejected=rejected,
         )
@@ -199,8 +233,7 @@ def parse_landing(
     objects = list(objects)
     if not objects:
         raise ValueError(f"raw/{contract.name}: no landing objects to parse")
-    uris = [landing_uri(root, f.key) for f in objects]
-    content = spark.read.format("binaryFile").load(uris).select("path", "content")
+    content = _read_objects(spark, [landing_uri(root, f.key) for f in objects])
     content = content.dropDuplicates(["path"])  # Sail 0.7.2 returns an object once per split past ~2 MiB
     schema = _parsed_schema(contract)
     parsed = content.mapInArrow(_object_parser(contract, objects), _spark_ddl(schema))
