@@ -26,6 +26,7 @@ from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 from medallion_devtools.standins.databricks.libraries import LibraryInstallFailed, check_libraries
 from medallion_devtools.standins.databricks.mount import MOUNT_POINT, DbfsMount
+from medallion_devtools.standins.databricks.volumes import Volumes
 from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = ["Cluster", "Jobs"]
@@ -162,9 +163,13 @@ class Jobs:
         runs_dir: Path,
         secret_scopes: Mapping[str, Mapping[str, str]],
         max_run_seconds: float,
+        volumes: Volumes,
+        legacy: bool = False,
     ) -> None:
         self._host = host
         self._dbfs = dbfs
+        self._volumes = volumes
+        self._legacy = legacy
         self._workspace = workspace
         self.cluster = cluster
         self._mount = mount
@@ -529,7 +534,13 @@ class Jobs:
         parameters = [str(p) for p in task.get("parameters") or []]
         if task.get("source") == "GIT":
             raise RuntimeError("python files from Git are not supported by the stand-in")
+        if python_file.startswith("/Volumes/"):
+            if not self._volumes.local(python_file).is_file():
+                raise RuntimeError(f"The python file {python_file} does not exist in its volume.")
+            return python_file, parameters, {}  # the driver sees volumes at /Volumes, as on a cluster
         if python_file.startswith("dbfs:"):
+            if not self._legacy:
+                raise RuntimeError(f"Public DBFS root is disabled. Access is denied on path: {python_file}")
             if not self._dbfs.local(python_file).is_file():
                 raise RuntimeError(f"The python file {python_file} does not exist on DBFS.")
             return (
@@ -542,10 +553,16 @@ class Jobs:
             if found.object_type != "FILE":
                 raise RuntimeError(f"The python file {python_file} is a {found.object_type.lower()}, not a file.")
             return str(found.local), parameters, {}
-        raise RuntimeError(f"The stand-in runs python files from dbfs:/ or the workspace, not {python_file}.")
+        raise RuntimeError(
+            f"The stand-in runs python files from /Volumes/, the workspace or (legacy) dbfs:/, not {python_file}."
+        )
 
     def _read_text(self, path: str) -> str:
+        if path.startswith("/Volumes/"):
+            return self._volumes.local(path).read_text()
         if path.startswith("dbfs:"):
+            if not self._legacy:
+                raise RuntimeError(f"Public DBFS root is disabled. Access is denied on path: {path}")
             return self._dbfs.local(path).read_text()
         return self._workspace.get(path).local.read_text()
 
