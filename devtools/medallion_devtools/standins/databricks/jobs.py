@@ -55,6 +55,9 @@ class Cluster:
     spark_env_vars: Mapping[str, str] = field(default_factory=dict)
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     log_destination: str | None = None  # e.g. "dbfs:/cluster-logs": driver logs under <it>/<id>/driver/
+    # The cluster's own identity: its drivers reach the workspace with this token (runtime native authentication),
+    # never with the caller's.
+    token: str = field(default_factory=lambda: f"dapi-cluster-{secrets.token_hex(16)}", repr=False)
 
     def info(self) -> JsonObject:
         """`clusters/get`: a RUNNING single-node cluster."""
@@ -310,6 +313,11 @@ class Jobs:
                     return task.cluster
         raise bad_request(f"Cluster {cluster_id} does not exist")
 
+    def cluster_tokens(self) -> set[str]:
+        """The tokens of the existing cluster and of every job cluster (each cluster's own identity)."""
+        with self._lock:
+            return {self.cluster.token} | {task.cluster.token for _, task in self._task_runs.values()}
+
     def has_job(self, job_id: int) -> bool:
         """Whether `job_id` names a job or the job of a one-time run (for `permissions/jobs/…`)."""
         with self._lock:
@@ -495,6 +503,10 @@ class Jobs:
         env.update(self.cluster.spark_env_vars if task.cluster is self.cluster else {})
         env.update(task.cluster.spark_env_vars)
         env.update(
+            # the runtime's native authentication: the cluster's own principal, not the caller's token
+            DATABRICKS_HOST=self._host(),
+            DATABRICKS_TOKEN=task.cluster.token,
+            DATABRICKS_AUTH_TYPE="pat",
             SPARK_CONF_DIR=str(conf_dir),
             SPARK_LOCAL_IP="127.0.0.1",
             PYSPARK_PYTHON=sys.executable,

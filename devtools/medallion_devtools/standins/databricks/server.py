@@ -125,7 +125,8 @@ class StandinServer:
                 "error_code": "UNAUTHENTICATED",
                 "message": "Credential was not sent or was of an unsupported type for this API.",
             }
-        if authorization.removeprefix("Bearer ") != self.token:
+        token = authorization.removeprefix("Bearer ")
+        if token != self.token and token not in self.jobs.cluster_tokens():
             return 401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
         return None
 
