@@ -2,9 +2,9 @@
 
 With `MEDALLION_ENV=databricks`, every Medallion step (each source step's raw + trusted +
 quarantine, and each refined table) runs on a Databricks cluster through dagster-databricks'
-`DatabricksPySparkStepLauncher`: the step's code is zipped to a Unity Catalog volume (`staging.py`; DBFS on
-classic workspaces), submitted as a `spark_python_task`, and its events come back to the orchestrator. On the cluster the step's
-transforms use the `databricks` engine (the cluster's SparkSession); raw parsing stays on the
+`DatabricksPySparkStepLauncher`: the step's code is zipped to a Unity Catalog volume (`staging.py`; DBFS
+on classic workspaces), submitted as a `spark_python_task`, and its events come back to the orchestrator.
+On the cluster the step's transforms use the `databricks` engine (the cluster's SparkSession); raw parsing stays on the
 driver with the embedded parser (DuckDB), and the IO manager writes Delta there.
 
 Configuration comes from `MEDALLION_DATABRICKS_*` variables (written from the Pulumi stack outputs,
@@ -17,7 +17,7 @@ or printed by `medallion local-databricks up`), read when the resource is built,
 | `MEDALLION_DATABRICKS_NEW_CLUSTER` | a new cluster as JSON, in dagster-databricks' `new` shape |
 | `MEDALLION_DATABRICKS_VOLUME` | the Unity Catalog volume for staging, `/Volumes/<catalog>/<schema>/<volume>` |
 | `MEDALLION_DATABRICKS_STAGING` | `volume` (default; new accounts have no DBFS root) or `dbfs` (classic workspaces) |
-| `MEDALLION_DATABRICKS_STAGING_PREFIX` | the folder for the step packages (default `<volume>/dagster_staging`, or `/dagster_staging` in DBFS) |
+| `MEDALLION_DATABRICKS_STAGING_PREFIX` | staging folder (default `<volume>/dagster_staging`, DBFS `/dagster_staging`) |
 | `MEDALLION_DATABRICKS_POLL_SECONDS` | how often the run is polled (default 5) |
 | `MEDALLION_DATABRICKS_MAX_WAIT_SECONDS` | the longest a step may run (default 6 h) |
 """

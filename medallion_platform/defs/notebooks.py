@@ -6,8 +6,9 @@ engine). A notebook asset (`refined/<table>_notebook`) imports the notebook into
 the `medallion_platform` package to the staging Unity Catalog volume as a zip, and runs the notebook as a
 one-time `notebook_task` through `dagster_databricks.PipesDatabricksClient`, with Pipes' context and messages
 in the volume (`PipesUnityCatalogVolumesContextInjector`/`MessageReader`; DBFS on a classic workspace,
-`MEDALLION_DATABRICKS_STAGING=dbfs`); the notebook reports its write (rows, Delta version) back through Pipes. It writes its own table (`refined/<table>_notebook`), so the notebook
-and the step-launched asset can be compared row for row.
+`MEDALLION_DATABRICKS_STAGING=dbfs`); the notebook reports its write (rows, Delta version) back through
+Pipes. It writes its own table (`refined/<table>_notebook`), so the notebook and the step-launched asset can be
+compared row for row.
 """
 
 import base64

@@ -53,7 +53,7 @@ class VolumeStepLauncher(DatabricksPySparkStepLauncher):
         # the runner's one file client (dagster-databricks keeps it in `_client`), swapped for the Files API one
         runner = self.databricks_runner
         files = VolumeFilesClient(host=config["databricks_host"], token=config.get("databricks_token"))
-        runner._client = files  # noqa: SLF001  # no public hook for the client's file calls
+        runner._client = files  # no public hook for the client's file calls
 
     def _volume_path(self, run_id: str, step_key: str, filename: str) -> str:
         return "/".join([self.staging_prefix, run_id, self._sanitize_step_key(step_key), filename.split("/")[-1]])

@@ -160,7 +160,7 @@ def test_no_request_names_dbfs_or_carries_a_credential(runs, strict_databricks: 
     requests = strict_databricks.requests
     uploads = [r for r in requests if r.method == "PUT" and r.path.startswith("/api/2.0/fs/files/Volumes/")]
     staged = {r.path.rsplit("/", 1)[-1] for r in uploads}
-    assert {"databricks_step_main.py", "config.pkl", "step_run_ref.pkl", "code.zip", "context"} <= staged, staged
+    assert {"databricks_step_main.py", "config.pkl", "step_run_ref.pkl", "code.zip", "context.json"} <= staged, staged
     secrets = [strict_databricks.token.encode(), b"DATABRICKS_TOKEN", b"dapi-cluster-"]
     for request in requests:
         wire = request.path.encode() + repr(request.query).encode() + repr(request.body).encode() + request.data
