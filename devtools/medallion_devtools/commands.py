@@ -69,8 +69,8 @@ def register_local_databricks(sub: Any) -> None:
 
 def cmd_up(args: argparse.Namespace) -> int:
     """Starts the local Databricks stand-in on 127.0.0.1 (Unity Catalog with a staging volume and the Files API,
-    no DBFS root unless --legacy, Jobs 2.2 runs executed by local driver processes, one RUNNING cluster), prints the variables to export, and serves until Ctrl-C or SIGTERM,
-    which end every run's driver."""
+    no DBFS root unless --legacy, Jobs 2.2 runs executed by local driver processes, one RUNNING cluster), prints
+    the variables to export, and serves until Ctrl-C or SIGTERM, which end every run's driver."""
     # Ctrl-C and SIGTERM stop it, even when it was started with Ctrl-C ignored (as a script's `… &` is):
     # the disposition is inherited, and Python keeps an inherited "ignore".
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -81,7 +81,7 @@ def test_the_files_api_uploads_downloads_lists_and_deletes(strict: WorkspaceClie
     strict.files.delete_directory(f"{base}/a")
     with pytest.raises(NotFound):
         strict.files.download(f"{base}/a/one.bin")
-    with pytest.raises(NotFound, match="medallion.platform.nope"):  # outside any volume
+    with pytest.raises(NotFound, match=r"medallion\.platform\.nope"):  # outside any volume
         strict.files.upload("/Volumes/medallion/platform/nope/x", io.BytesIO(b"x"))
 
 
