@@ -13,7 +13,8 @@ or printed by `medallion local-databricks up`), read when the resource is built,
 | variable | meaning |
 |---|---|
 | `DATABRICKS_HOST`, `DATABRICKS_TOKEN` | the workspace and a token (PAT) |
-| `MEDALLION_DATABRICKS_CLUSTER_ID` | an existing cluster to run on, or |
+| `MEDALLION_DATABRICKS_CLUSTER_ID` | an existing cluster to run on, or job compute: |
+| `MEDALLION_DATABRICKS_NODE_TYPE` … | a new cluster per step: node type, workers, access mode (`compute.py`), or |
 | `MEDALLION_DATABRICKS_NEW_CLUSTER` | a new cluster as JSON, in dagster-databricks' `new` shape |
 | `MEDALLION_DATABRICKS_VOLUME` | the Unity Catalog volume for staging, `/Volumes/<catalog>/<schema>/<volume>` |
 | `MEDALLION_DATABRICKS_STAGING` | `volume` (default; new accounts have no DBFS root) or `dbfs` (classic workspaces) |
@@ -22,7 +23,6 @@ or printed by `medallion local-databricks up`), read when the resource is built,
 | `MEDALLION_DATABRICKS_MAX_WAIT_SECONDS` | the longest a step may run (default 6 h) |
 """
 
-import json
 import os
 import shutil
 import tempfile
@@ -34,6 +34,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field
 
+from medallion_platform.defs.compute import new_cluster_from_env
 from medallion_platform.settings import ConfigError, Settings
 
 __all__ = [
@@ -93,16 +94,12 @@ class DatabricksSettings(BaseModel):
                 "(`medallion local-databricks up` prints them for the local stand-in)"
             )
         cluster_id = env.get("MEDALLION_DATABRICKS_CLUSTER_ID") or None
-        new_cluster = None
-        if env.get("MEDALLION_DATABRICKS_NEW_CLUSTER"):
-            try:
-                new_cluster = json.loads(env["MEDALLION_DATABRICKS_NEW_CLUSTER"])
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"MEDALLION_DATABRICKS_NEW_CLUSTER is not JSON: {exc}") from None
+        new_cluster = new_cluster_from_env(env)
         if (cluster_id is None) == (new_cluster is None):
             raise ConfigError(
                 "MEDALLION_ENV=databricks needs exactly one of MEDALLION_DATABRICKS_CLUSTER_ID (an existing "
-                "cluster) and MEDALLION_DATABRICKS_NEW_CLUSTER (a new-cluster spec as JSON)"
+                "cluster) and job compute: MEDALLION_DATABRICKS_NODE_TYPE (with _WORKERS, _ACCESS_MODE, _POLICY_ID, "
+                "see defs/compute.py) or MEDALLION_DATABRICKS_NEW_CLUSTER (a new-cluster spec as JSON)"
             )
         values: dict[str, Any] = {
             "host": env["DATABRICKS_HOST"],

@@ -18,11 +18,12 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 
 from medallion_platform.catalog import TableEntry
+from medallion_platform.defs.compute import jobs_api_cluster
 from medallion_platform.defs.launcher import DatabricksSettings, cluster_environment, cluster_libraries
 from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.defs.staging import upload_to_volume
@@ -75,14 +76,21 @@ class DatabricksNotebooks(dg.ConfigurableResource):
 
     poll_interval_seconds: float = 5.0
     message_interval_seconds: float = 10.0
+    compute: Literal["cluster", "serverless"] | None = None
+    """`cluster`: the steps' compute (the existing cluster, or a job cluster); `serverless`: serverless compute
+    through `PipesDatabricksServerlessClient` (needs the staging volume); default from
+    `MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE`, else `cluster`."""
 
     def run(
         self, context: dg.AssetExecutionContext, notebook: str, widgets: Mapping[str, str], settings: Settings
     ) -> dg.MaterializeResult:
         from dagster_databricks import (
             PipesDatabricksClient,
+            PipesDatabricksServerlessClient,
             PipesDbfsContextInjector,
             PipesDbfsMessageReader,
+        )
+        from dagster_databricks.pipes import (
             PipesUnityCatalogVolumesContextInjector,
             PipesUnityCatalogVolumesMessageReader,
         )
@@ -116,12 +124,28 @@ class DatabricksNotebooks(dg.ConfigurableResource):
                     "pipes_channel": databricks.staging,
                 },
             },
-            "libraries": cluster_libraries(),
         }
+        compute = self.compute or os.environ.get("MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE") or "cluster"
+        extras = {"environment": cluster_environment(settings)}
+        if compute == "serverless":  # no cluster, no cluster libraries: the notebook's environment
+            if databricks.volume is None:
+                raise dg.Failure("serverless notebooks need the staging volume: set MEDALLION_DATABRICKS_VOLUME")
+            serverless = PipesDatabricksServerlessClient(
+                client=client,
+                volume_path=databricks.volume,
+                message_reader=PipesUnityCatalogVolumesMessageReader(
+                    client=client, volume_path=databricks.volume, interval=self.message_interval_seconds
+                ),
+                poll_interval_seconds=self.poll_interval_seconds,
+            )
+            return serverless.run(
+                context=context, task=jobs.SubmitTask.from_dict(task), extras=extras
+            ).get_materialize_result()
+        task["libraries"] = cluster_libraries()
         if databricks.cluster_id:
             task["existing_cluster_id"] = databricks.cluster_id
-        else:
-            task["new_cluster"] = databricks.new_cluster
+        else:  # the Jobs API's shape: the SDK drops dagster-databricks' `nodes` and `size`
+            task["new_cluster"] = jobs_api_cluster(databricks.new_cluster or {})
         if databricks.volume is not None and databricks.staging == "volume":
             injector: Any = PipesUnityCatalogVolumesContextInjector(client=client, volume_path=databricks.volume)
             reader: Any = PipesUnityCatalogVolumesMessageReader(
@@ -139,7 +163,7 @@ class DatabricksNotebooks(dg.ConfigurableResource):
         return pipes.run(
             context=context,
             task=jobs.SubmitTask.from_dict(task),
-            extras={"environment": cluster_environment(settings)},
+            extras=extras,
         ).get_materialize_result()
 
 

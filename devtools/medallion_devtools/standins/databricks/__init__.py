@@ -66,6 +66,7 @@ class LocalDatabricks:
         volumes: Unity Catalog volumes (`catalog.schema.volume`) the set-up creates, with their catalog and schema
             when missing, as the Pulumi registration creates them on a real account; the first is exported as
             `MEDALLION_DATABRICKS_VOLUME`.
+        cluster_start_seconds: how long a job cluster stays PENDING before it is RUNNING and its task starts.
         legacy: a classic workspace with DBFS root (`/api/2.0/dbfs`, `dbfs:/` files, `/dbfs` on drivers); off by
             default, as on every new account.
     """
@@ -88,8 +89,10 @@ class LocalDatabricks:
         principals: Iterable[str] = (),
         volumes: Iterable[str] = (),
         legacy: bool = False,
+        cluster_start_seconds: float = 0.5,
     ) -> None:
         self.legacy = legacy
+        self._cluster_start_seconds = cluster_start_seconds
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
         self.token = token or f"dapi{secrets.token_hex(16)}"
@@ -198,6 +201,7 @@ class LocalDatabricks:
             max_run_seconds=self._max_run_seconds,
             volumes=self.unity.volumes,
             legacy=self.legacy,
+            cluster_start_seconds=self._cluster_start_seconds,
         )
         server = StandinServer(
             token=self.token,
