@@ -86,11 +86,11 @@ class DatabricksNotebooks(dg.ConfigurableResource):
     ) -> dg.MaterializeResult:
         from dagster_databricks import (
             PipesDatabricksClient,
-            PipesDatabricksServerlessClient,
             PipesDbfsContextInjector,
             PipesDbfsMessageReader,
         )
         from dagster_databricks.pipes import (
+            PipesDatabricksServerlessClient,
             PipesUnityCatalogVolumesContextInjector,
             PipesUnityCatalogVolumesMessageReader,
         )
