@@ -18,7 +18,7 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 
@@ -76,7 +76,7 @@ class DatabricksNotebooks(dg.ConfigurableResource):
 
     poll_interval_seconds: float = 5.0
     message_interval_seconds: float = 10.0
-    compute: Literal["cluster", "serverless"] | None = None
+    compute: str | None = None
     """`cluster`: the steps' compute (the existing cluster, or a job cluster); `serverless`: serverless compute
     through `PipesDatabricksServerlessClient` (needs the staging volume); default from
     `MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE`, else `cluster`."""
@@ -126,6 +126,10 @@ class DatabricksNotebooks(dg.ConfigurableResource):
             },
         }
         compute = self.compute or os.environ.get("MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE") or "cluster"
+        if compute not in ("cluster", "serverless"):
+            raise dg.Failure(
+                f"notebook compute {compute!r}: cluster or serverless (MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE)"
+            )
         extras = {"environment": cluster_environment(settings)}
         if compute == "serverless":  # no cluster, no cluster libraries: the notebook's environment
             if databricks.volume is None:

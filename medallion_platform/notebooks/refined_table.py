@@ -30,6 +30,8 @@ from dagster_pipes import (
     PipesDatabricksNotebookWidgetsParamsLoader,
     PipesDbfsContextLoader,
     PipesDbfsMessageWriter,
+    PipesEnvVarParamsLoader,
+    PipesParamsLoader,
     PipesUnityCatalogVolumesContextLoader,
     PipesUnityCatalogVolumesMessageWriter,
     open_dagster_pipes,
@@ -37,11 +39,24 @@ from dagster_pipes import (
 
 from medallion_platform.defs.notebooks import refresh_on_cluster
 
+
+def pipes_params_loader() -> PipesParamsLoader:
+    """Pipes' parameters: widgets on an existing cluster or serverless, the cluster's environment on a job cluster
+    (dagster-databricks puts them in `new_cluster.spark_env_vars` there)."""
+    widgets = PipesDatabricksNotebookWidgetsParamsLoader(dbutils.widgets)
+    try:
+        if widgets.is_dagster_pipes_process():
+            return widgets
+    except Exception:  # the widget is not defined (Databricks raises InputWidgetNotDefined)
+        pass
+    return PipesEnvVarParamsLoader()
+
+
 on_volume = dbutils.widgets.get("pipes_channel") != "dbfs"
 with open_dagster_pipes(
     context_loader=PipesUnityCatalogVolumesContextLoader() if on_volume else PipesDbfsContextLoader(),
     message_writer=PipesUnityCatalogVolumesMessageWriter() if on_volume else PipesDbfsMessageWriter(),
-    params_loader=PipesDatabricksNotebookWidgetsParamsLoader(dbutils.widgets),
+    params_loader=pipes_params_loader(),
 ) as pipes:
     dates = [d for d in dbutils.widgets.get("dates").split(",") if d] or None
     result = refresh_on_cluster(
