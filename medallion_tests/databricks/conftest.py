@@ -90,7 +90,10 @@ def unity_databricks(
     saved = {k: os.environ.get(k) for k in isolated}
     os.environ.update(isolated)
     dbx = LocalDatabricks(
-        root=tmp_path_factory.mktemp("databricks-uc"), storage_options=s3_storage_options, principals=UNITY_PRINCIPALS
+        root=tmp_path_factory.mktemp("databricks-uc"),
+        storage_options=s3_storage_options,
+        principals=UNITY_PRINCIPALS,
+        metastore_storage_root="s3://metastore-root",  # an older metastore, with root storage
     )
     try:
         yield dbx.start()

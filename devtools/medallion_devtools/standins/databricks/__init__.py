@@ -66,6 +66,8 @@ class LocalDatabricks:
         volumes: Unity Catalog volumes (`catalog.schema.volume`) the set-up creates, with their catalog and schema
             when missing, as the Pulumi registration creates them on a real account; the first is exported as
             `MEDALLION_DATABRICKS_VOLUME`.
+        metastore_storage_root: the metastore's root storage; none by default, as on new auto-enabled workspaces,
+            so a catalog needs its own managed location (`storage_root`).
         cluster_start_seconds: how long a job cluster stays PENDING before it is RUNNING and its task starts.
         legacy: a classic workspace with DBFS root (`/api/2.0/dbfs`, `dbfs:/` files, `/dbfs` on drivers); off by
             default, as on every new account.
@@ -90,6 +92,7 @@ class LocalDatabricks:
         volumes: Iterable[str] = (),
         legacy: bool = False,
         cluster_start_seconds: float = 0.5,
+        metastore_storage_root: str | None = None,
     ) -> None:
         self.legacy = legacy
         self._cluster_start_seconds = cluster_start_seconds
@@ -110,6 +113,7 @@ class LocalDatabricks:
             current_user=current_user,
             principals=principals,
             volumes_root=self.volumes_root,
+            metastore_storage_root=metastore_storage_root,
         )
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
         self.volume_paths = [self.create_volume(v) for v in volumes]
@@ -126,7 +130,7 @@ class LocalDatabricks:
         account's set-up does; returns its `/Volumes/…` path."""
         catalog, schema, name = full_name.lower().split(".")
         if self.unity.find_catalog(catalog) is None:
-            self.unity.create_catalog({"name": catalog})
+            self.unity.create_catalog({"name": catalog, "storage_root": f"file://{self.root}/managed/{catalog}"})
         if self.unity.find_schema(f"{catalog}.{schema}") is None:
             self.unity.create_schema({"name": schema, "catalog_name": catalog})
         self.unity.volumes.create({"catalog_name": catalog, "schema_name": schema, "name": name})

@@ -156,8 +156,10 @@ class UnityCatalog:
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
         volumes_root: Path,
+        metastore_storage_root: str | None = None,
     ) -> None:
         self.storage_options = dict(storage_options)
+        self.metastore_storage_root = metastore_storage_root
         self.current_user = current_user
         self.metastore_id = str(uuid.uuid4())
         self.grants = Grants({current_user, *principals})
@@ -217,6 +219,12 @@ class UnityCatalog:
         with self.lock:
             if name in self._catalogs:
                 raise ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
+            if not body.get("storage_root") and not self.metastore_storage_root:
+                raise bad_request(
+                    "Metastore storage root URL does not exist. Please provide a storage location for the catalog "
+                    f"(for example 'CREATE CATALOG {name} MANAGED LOCATION '<location-path>'').",
+                    "INVALID_STATE",
+                )
             catalog = _Catalog(name, self.current_user, body.get("comment"), storage_root=body.get("storage_root"))
             catalog.properties.update(body.get("properties") or {})
             self._catalogs[name] = catalog

@@ -114,3 +114,11 @@ def test_a_task_runs_from_a_volume_sees_it_at_volumes_and_acts_as_its_cluster(
     out = json.loads(strict.files.download(f"{base}/out.json").contents.read())  # type: ignore[union-attr]
     assert out["read"] == "from the volume" and "medallion" in out["catalogs"]
     assert out["token_is_the_callers"] is False
+
+
+def test_a_catalog_needs_a_managed_location_when_the_metastore_has_no_root(strict: WorkspaceClient):
+    with pytest.raises(DatabricksError, match="Metastore storage root URL does not exist") as caught:
+        strict.catalogs.create(name="rootless")
+    assert caught.value.error_code == "INVALID_STATE"
+    created = strict.catalogs.create(name="rooted", storage_root="s3://managed/rooted")
+    assert created.storage_root == "s3://managed/rooted"
