@@ -36,12 +36,12 @@ def new_cluster_from_env(env: Mapping[str, str]) -> dict[str, Any] | None:
     variables above; None when neither is set (then an existing cluster must be)."""
     if env.get("MEDALLION_DATABRICKS_NEW_CLUSTER"):
         try:
-            spec = json.loads(env["MEDALLION_DATABRICKS_NEW_CLUSTER"])
+            given = json.loads(env["MEDALLION_DATABRICKS_NEW_CLUSTER"])
         except json.JSONDecodeError as exc:
             raise ConfigError(f"MEDALLION_DATABRICKS_NEW_CLUSTER is not JSON: {exc}") from None
-        if not isinstance(spec, dict):
+        if not isinstance(given, dict):
             raise ConfigError("MEDALLION_DATABRICKS_NEW_CLUSTER must be a JSON object (dagster-databricks' `new`)")
-        return {"data_security_mode": ACCESS_MODES["dedicated"], **spec}
+        return {"data_security_mode": ACCESS_MODES["dedicated"], **given}
     node_type = env.get("MEDALLION_DATABRICKS_NODE_TYPE")
     if not node_type:
         return None

@@ -6,7 +6,7 @@ selectable for classic workspaces (`MEDALLION_DATABRICKS_STAGING=dbfs`).
 """
 
 import io
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from dagster_databricks.databricks import DatabricksClient
 from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
@@ -35,7 +35,7 @@ class VolumeFilesClient(DatabricksClient):
 
     def put_file(self, file_obj: IO[bytes], dbfs_path: str, overwrite: bool = False, block_size: int = 1024**2) -> None:
         """Uploads `file_obj` to the volume file `dbfs_path`."""
-        self.workspace_client.files.upload(dbfs_path, file_obj, overwrite=overwrite)
+        self.workspace_client.files.upload(dbfs_path, cast("BinaryIO", file_obj), overwrite=overwrite)
 
 
 class VolumeStepLauncher(DatabricksPySparkStepLauncher):
