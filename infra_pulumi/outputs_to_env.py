@@ -55,6 +55,9 @@ _DATABRICKS_REGISTERED = {
     "DATABRICKS_HOST": "databricks_workspace_url",
     "MEDALLION_CATALOG": "databricks_catalog",
     "MEDALLION_PLATFORM_PRINCIPAL": "databricks_platform_principal",
+    "MEDALLION_DATABRICKS_VOLUME": "databricks_staging_volume",
+    "MEDALLION_CATALOG_STORAGE_ROOT": "databricks_catalog_storage_root",
+    "MEDALLION_DATABRICKS_POLICY_ID": "databricks_cluster_policy_id",
 }
 ENVIRONMENTS = ("aws", "databricks")
 SITES: dict[str, dict[str, tuple[str, ...]]] = {

@@ -21,6 +21,7 @@ from infra_pulumi.components.databricks_workspace import (
     UnityCatalog,
     WorkspaceArgs,
     root_bucket_policy,
+    staging_volume_path,
 )
 from infra_pulumi.components.iam import Iam, IamArgs
 from infra_pulumi.components.keys import DATA_KEYS, Keys
@@ -92,9 +93,8 @@ def build(config: InfraConfig, contracts: dict[str, Contract] | None = None) -> 
         keys,
         external_id=workspace.external_id if workspace else config.databricks.unity_catalog_external_id,
     )
-    if workspace is not None:
-        UnityCatalog("unity-catalog-objects", config, names, workspace, uc_role.policy)
-    layers = _Layers(keys, network, iam, databricks, storage, streaming, orchestration, uc_role, workspace)
+    unity = UnityCatalog("unity-catalog-objects", config, names, workspace, uc_role.policy) if workspace else None
+    layers = _Layers(keys, network, iam, databricks, storage, streaming, orchestration, uc_role, workspace, unity)
     return _outputs(config, layers)
 
 
@@ -111,6 +111,7 @@ class _Layers:
     orchestration: Orchestration
     uc_role: UnityCatalogRole
     workspace: DatabricksWorkspace | None
+    unity: UnityCatalog | None
 
 
 def _outputs(config: InfraConfig, layers: _Layers) -> dict[str, Any]:
@@ -160,6 +161,9 @@ def _outputs(config: InfraConfig, layers: _Layers) -> dict[str, Any]:
         "databricks_workspace_url": workspace.workspace.workspace_url if workspace else None,
         "databricks_catalog": config.databricks.catalog if workspace else None,
         "databricks_platform_principal": config.databricks.platform_principal if workspace else None,
+        "databricks_staging_volume": staging_volume_path(config.databricks.catalog) if workspace else None,
+        "databricks_catalog_storage_root": layers.unity.catalog_storage_root if layers.unity else None,
+        "databricks_cluster_policy_id": layers.unity.cluster_policy.policy_id if layers.unity else None,
     }
 
 

@@ -52,6 +52,8 @@ class MedallionEnvironment(BaseSettings):
     batch_rows: int = 250_000
     catalog: str = "medallion"
     catalog_kind: Literal["embedded", "unity"] | None = None
+    catalog_storage_root: str | None = None
+    """The Unity Catalog catalog's managed location (`s3://…`): new metastores have no root storage."""
     databricks_warehouse_id: str | None = None
     platform_principal: str = "medallion-platform"
     grants: Annotated[dict[str, dict[str, list[str]]] | None, NoDecode] = None
@@ -203,6 +205,8 @@ class Settings(BaseModel):
     catalog_name: str = "medallion"
     catalog_kind: Literal["embedded", "unity"] = "embedded"
     """`unity` registers every table in Unity Catalog (the default in `databricks`), `embedded` beside the lake."""
+    catalog_storage_root: str | None = None
+    """The catalog's managed location when the platform creates it (`MEDALLION_CATALOG_STORAGE_ROOT`)."""
     databricks_warehouse_id: str | None = None
     """The SQL warehouse Unity Catalog DDL runs on from the orchestrator (`MEDALLION_DATABRICKS_WAREHOUSE_ID`)."""
     platform_principal: str = "medallion-platform"
@@ -257,6 +261,7 @@ class Settings(BaseModel):
             "batch_rows": variables.batch_rows,
             "catalog_name": variables.catalog,
             "catalog_kind": variables.catalog_kind or ("unity" if kind == "databricks" else "embedded"),
+            "catalog_storage_root": variables.catalog_storage_root,
             "databricks_warehouse_id": variables.databricks_warehouse_id,
             "platform_principal": variables.platform_principal,
             "grants": variables.grants if variables.grants is not None else dict(DEFAULT_GRANTS),

@@ -52,15 +52,25 @@ def register_local_databricks(sub: Any) -> None:
         "--root",
         type=Path,
         default=None,
-        help="folder for DBFS, the workspace and run logs, kept afterwards (default: a temporary one, removed)",
+        help="folder for volumes, the workspace and run logs, kept afterwards (default: a temporary one, removed)",
+    )
+    p.add_argument(
+        "--legacy",
+        action="store_true",
+        help="a classic workspace with DBFS root (default: none, as on every new account)",
+    )
+    p.add_argument(
+        "--volume",
+        default=None,
+        help="the staging volume to create, catalog.schema.volume (default: <MEDALLION_CATALOG>.platform.staging)",
     )
     p.set_defaults(func=cmd_up)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    """Starts the local Databricks stand-in on 127.0.0.1 (DBFS, Jobs 2.2 runs executed by local driver
-    processes, one RUNNING cluster), prints the variables to export, and serves until Ctrl-C or SIGTERM,
-    which end every run's driver."""
+    """Starts the local Databricks stand-in on 127.0.0.1 (Unity Catalog with a staging volume and the Files API,
+    no DBFS root unless --legacy, Jobs 2.2 runs executed by local driver processes, one RUNNING cluster), prints
+    the variables to export, and serves until Ctrl-C or SIGTERM, which end every run's driver."""
     # Ctrl-C and SIGTERM stop it, even when it was started with Ctrl-C ignored (as a script's `… &` is):
     # the disposition is inherited, and Python keeps an inherited "ignore".
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -71,12 +81,20 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     # Unity Catalog knows the principals the platform names (owners, the platform, the grantees): the one
     # product-specific value the stand-in takes, passed in here so the stand-in imports nothing of the product.
-    dbx = LocalDatabricks(root=args.root, port=args.port, principals=governed_principals(Settings.from_env()))
+    settings = Settings.from_env()
+    dbx = LocalDatabricks(
+        root=args.root,
+        port=args.port,
+        principals=governed_principals(settings),
+        volumes=(args.volume or f"{settings.catalog_name}.platform.staging",),
+        legacy=args.legacy,
+    )
     # Whatever ends this call (Ctrl-C even while starting or printing, or a failure) stops the stand-in.
     try:
         dbx.start()
         mount = dbx.mount
-        print(f"# local Databricks on {dbx.host} (stand-in; loopback only; /dbfs via {mount and mount.strategy})")
+        mounts = "/Volumes and /dbfs" if dbx.legacy else "/Volumes, no DBFS root"
+        print(f"# local Databricks on {dbx.host} (stand-in; loopback only; {mounts} via {mount and mount.strategy})")
         if mount is not None and mount.problem:
             print(f"# warning: {mount.problem}", file=sys.stderr)
         for key, value in dbx.environ().items():

@@ -7,12 +7,16 @@ credential on the (name-derived) storage-credential role. Databricks issues the 
 `UnityCatalogRole` is created from it, so nobody pastes it.
 
 `UnityCatalog` (workspace level, after that role exists): one external location per zone (raw read-only),
-the catalog, one schema per zone, and grants: the platform principal on every zone, and
-`medallion_platform.settings.DEFAULT_GRANTS` on top (raw: nobody else).
+the catalog with its own managed location (new metastores have no root storage), one schema per zone, and
+grants: the platform principal on every zone, and `medallion_platform.settings.DEFAULT_GRANTS` on top (raw:
+nobody else). The platform's own schema holds the staging volume (step packages, notebook code, Pipes messages:
+no DBFS), on which only the platform principal may READ/WRITE VOLUME. The workspace is secure by default: legacy
+DBFS root and legacy access modes off, and a cluster policy for job compute with a Unity Catalog access mode.
 
 The account service principal's OAuth secret is a Pulumi secret (`medallion:databricksClientSecret`).
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,12 +30,16 @@ from medallion_platform.settings import DEFAULT_GRANTS
 
 __all__ = [
     "ACCOUNT_HOST",
+    "CLUSTER_POLICY",
     "PLATFORM_PRIVILEGES",
+    "PLATFORM_SCHEMA",
+    "STAGING_VOLUME",
     "DatabricksWorkspace",
     "UnityCatalog",
     "WorkspaceArgs",
     "root_bucket_policy",
     "schema_grants",
+    "staging_volume_path",
 ]
 
 ACCOUNT_HOST = "https://accounts.cloud.databricks.com"
@@ -41,6 +49,20 @@ PLATFORM_PRIVILEGES: Mapping[str, list[str]] = {
     "refined": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
 }
 """The platform principal registers and writes every zone's tables (it owns raw tables)."""
+PLATFORM_SCHEMA, STAGING_VOLUME = "platform", "staging"
+"""`<catalog>.platform.staging`: where the platform stages code and Pipes messages (`MEDALLION_DATABRICKS_VOLUME`)."""
+CLUSTER_POLICY: Mapping[str, Any] = {
+    "cluster_type": {"type": "fixed", "value": "job"},
+    "data_security_mode": {"type": "allowlist", "values": ["SINGLE_USER", "USER_ISOLATION"]},
+    "spark_version": {"type": "regex", "pattern": r"1[5-9]\.[0-9]+\.x-.*"},
+    "autoscale.max_workers": {"type": "range", "maxValue": 8},
+}
+"""Job compute only, a Unity Catalog access mode (dedicated or standard), a DBR from 15 on, a bounded size."""
+
+
+def staging_volume_path(catalog: str) -> str:
+    """The staging volume as clusters and the Files API name it."""
+    return f"/Volumes/{catalog}/{PLATFORM_SCHEMA}/{STAGING_VOLUME}"
 
 
 def schema_grants(platform_principal: str) -> dict[str, dict[str, list[str]]]:
@@ -228,8 +250,14 @@ class UnityCatalog(pulumi.ComponentResource):
             )
             for zone in ZONES
         }
+        # the catalog's managed location, in the refined zone's (writable) external location
+        self.catalog_storage_root = f"s3://{names.buckets['refined']}/_catalog/"
         self.catalog = databricks.Catalog(
-            f"{name}-catalog", name=dbx.catalog, comment="Medallion: raw, trusted and refined zones", opts=on
+            f"{name}-catalog",
+            name=dbx.catalog,
+            comment="Medallion: raw, trusted and refined zones",
+            storage_root=self.catalog_storage_root,
+            opts=pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=[self.locations["refined"]])),
         )
         grants = schema_grants(dbx.platform_principal)
         self.schemas: dict[str, databricks.Schema] = {}
@@ -257,6 +285,45 @@ class UnityCatalog(pulumi.ComponentResource):
             grants=[{"principal": p, "privileges": ["USE_CATALOG"]} for p in readers],
             opts=on,
         )
+        platform = databricks.Schema(
+            f"{name}-platform-schema",
+            catalog_name=self.catalog.name,
+            name=PLATFORM_SCHEMA,
+            comment="the platform's own objects: its staging volume",
+            opts=on,
+        )
+        databricks.Grants(
+            f"{name}-platform-grants",
+            schema=platform.id,
+            grants=[{"principal": dbx.platform_principal, "privileges": ["USE_SCHEMA"]}],
+            opts=on,
+        )
+        self.staging_volume = databricks.Volume(
+            f"{name}-staging-volume",
+            catalog_name=self.catalog.name,
+            schema_name=platform.name,
+            name=STAGING_VOLUME,
+            volume_type="MANAGED",
+            comment="step packages, notebook code and Pipes messages (no DBFS)",
+            opts=on,
+        )
+        databricks.Grants(
+            f"{name}-staging-volume-grants",
+            volume=self.staging_volume.id,
+            grants=[{"principal": dbx.platform_principal, "privileges": ["READ_VOLUME", "WRITE_VOLUME"]}],
+            opts=on,
+        )
+        self.cluster_policy = databricks.ClusterPolicy(
+            f"{name}-job-compute-policy",
+            name=f"{config.project}-{config.stack}-job-compute",
+            definition=json.dumps(CLUSTER_POLICY, sort_keys=True),
+            description="Medallion's job clusters: Unity Catalog access modes only",
+            opts=on,
+        )
+        databricks.DisableLegacyDbfsSetting(f"{name}-no-legacy-dbfs", disable_legacy_dbfs={"value": True}, opts=on)
+        databricks.DisableLegacyAccessSetting(
+            f"{name}-no-legacy-access", disable_legacy_access={"value": True}, opts=on
+        )
         for zone, location in self.locations.items():
             files = ["READ_FILES"] if zone == "raw" else ["READ_FILES", "WRITE_FILES"]
             databricks.Grants(
@@ -265,4 +332,4 @@ class UnityCatalog(pulumi.ComponentResource):
                 grants=[{"principal": dbx.platform_principal, "privileges": [*files, "CREATE_EXTERNAL_TABLE"]}],
                 opts=on,
             )
-        self.register_outputs({"catalog": self.catalog.name})
+        self.register_outputs({"catalog": self.catalog.name, "staging_volume": staging_volume_path(dbx.catalog)})

@@ -91,11 +91,17 @@ class UnityCatalog(Catalog):
         from databricks.sdk.errors import NotFound
 
         catalog, schema = self.settings.catalog_name, f"{self.settings.catalog_name}.{zone}"
-        with self._api(catalog, "MEDALLION_CATALOG"):
+        with self._api(catalog, "MEDALLION_CATALOG, and its managed location MEDALLION_CATALOG_STORAGE_ROOT"):
             try:
                 self.client.catalogs.get(catalog)
             except NotFound:
-                self.client.catalogs.create(name=catalog, comment="The Medallion lakehouse: raw, trusted, refined.")
+                # with its managed location: a metastore without root storage (every new auto-enabled workspace's)
+                # refuses a catalog without one
+                self.client.catalogs.create(
+                    name=catalog,
+                    comment="The Medallion lakehouse: raw, trusted, refined.",
+                    storage_root=self.settings.catalog_storage_root,
+                )
         with self._api(schema, "the zone buckets (MEDALLION_<ZONE>_BUCKET)"):
             try:
                 self.client.schemas.get(schema)
@@ -168,13 +174,21 @@ class UnityCatalog(Catalog):
                 alter = f"ALTER TABLE {quoted} ALTER COLUMN {ident(column.name or '')} COMMENT {literal(described)}"
                 self.execute(alter, subject=name)
         for column_name in entry.pii:
-            if column_name in columns:
+            # only when the tag differs: once the owner has moved, setting it needs APPLY TAG
+            if column_name in columns and self.column_tags(name, column_name).get("pii") != "true":
                 tag = f"ALTER TABLE {quoted} ALTER COLUMN {ident(column_name)} SET TAGS ('pii' = 'true')"
-                self.execute(tag, subject=name)
+                self.execute(tag, subject=f"{name} column {column_name} (tagging needs APPLY TAG or ownership)")
         if info.owner != entry.owner:
             with self._api(name, "the table owner (the contract's or refined module's owner)"):
                 self.client.tables.update(name, owner=entry.owner)
         return self._entry(zone, self._table(name), entry.partition_by, entry.pii)
+
+    def column_tags(self, table: str, column: str) -> dict[str, str | None]:
+        """A column's Unity Catalog tags, read back through the entity tag assignments API."""
+        path = f"/api/2.1/unity-catalog/entity-tag-assignments/columns/{table}.{column}/tags"
+        with self._api(f"{table} column {column}", "DATABRICKS_HOST / DATABRICKS_TOKEN"):
+            found = self.client.api_client.do("GET", path)
+        return {t["tag_key"]: t.get("tag_value") for t in (found or {}).get("tag_assignments") or []}
 
     def _table(self, name: str) -> Any:
         with self._api(name, "DATABRICKS_HOST / DATABRICKS_TOKEN"):

@@ -2,9 +2,9 @@
 
 With `MEDALLION_ENV=databricks`, every Medallion step (each source step's raw + trusted +
 quarantine, and each refined table) runs on a Databricks cluster through dagster-databricks'
-`DatabricksPySparkStepLauncher`: the step's code is zipped to DBFS, submitted as a
-`spark_python_task`, and its events come back to the orchestrator. On the cluster the step's
-transforms use the `databricks` engine (the cluster's SparkSession); raw parsing stays on the
+`DatabricksPySparkStepLauncher`: the step's code is zipped to a Unity Catalog volume (`staging.py`; DBFS
+on classic workspaces), submitted as a `spark_python_task`, and its events come back to the orchestrator.
+On the cluster the step's transforms use the `databricks` engine (the cluster's SparkSession); raw parsing stays on the
 driver with the embedded parser (DuckDB), and the IO manager writes Delta there.
 
 Configuration comes from `MEDALLION_DATABRICKS_*` variables (written from the Pulumi stack outputs,
@@ -13,35 +13,40 @@ or printed by `medallion local-databricks up`), read when the resource is built,
 | variable | meaning |
 |---|---|
 | `DATABRICKS_HOST`, `DATABRICKS_TOKEN` | the workspace and a token (PAT) |
-| `MEDALLION_DATABRICKS_CLUSTER_ID` | an existing cluster to run on, or |
+| `MEDALLION_DATABRICKS_CLUSTER_ID` | an existing cluster to run on, or job compute: |
+| `MEDALLION_DATABRICKS_NODE_TYPE` … | a new cluster per step: node type, workers, access mode (`compute.py`), or |
 | `MEDALLION_DATABRICKS_NEW_CLUSTER` | a new cluster as JSON, in dagster-databricks' `new` shape |
-| `MEDALLION_DATABRICKS_STAGING_PREFIX` | DBFS folder for the step packages (default `/dagster_staging`) |
+| `MEDALLION_DATABRICKS_VOLUME` | the Unity Catalog volume for staging, `/Volumes/<catalog>/<schema>/<volume>` |
+| `MEDALLION_DATABRICKS_STAGING` | `volume` (default; new accounts have no DBFS root) or `dbfs` (classic workspaces) |
+| `MEDALLION_DATABRICKS_STAGING_PREFIX` | staging folder (default `<volume>/dagster_staging`, DBFS `/dagster_staging`) |
 | `MEDALLION_DATABRICKS_POLL_SECONDS` | how often the run is polled (default 5) |
 | `MEDALLION_DATABRICKS_MAX_WAIT_SECONDS` | the longest a step may run (default 6 h) |
 """
 
-import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field
 
+from medallion_platform.defs.compute import new_cluster_from_env
 from medallion_platform.settings import ConfigError, Settings
 
 __all__ = [
     "CLUSTER_LIBRARIES",
     "DatabricksSettings",
     "StepLauncherParam",
+    "build_step_launcher",
     "cluster_environment",
     "cluster_libraries",
     "medallion_step_launcher",
     "step_launcher_config",
+    "validated_launcher_config",
 ]
 
 CLUSTER_LIBRARIES = (
@@ -73,7 +78,9 @@ class DatabricksSettings(BaseModel):
     token: str
     cluster_id: str | None = None
     new_cluster: dict[str, Any] | None = None
-    staging_prefix: str = "/dagster_staging"
+    staging: Literal["volume", "dbfs"] = "volume"
+    volume: str | None = Field(default=None, pattern=r"^/Volumes/[^/]+/[^/]+/[^/]+$")
+    staging_prefix: str | None = None
     poll_seconds: float = Field(default=5.0, gt=0)
     max_wait_seconds: int = Field(default=6 * 3600, gt=0)
 
@@ -87,16 +94,12 @@ class DatabricksSettings(BaseModel):
                 "(`medallion local-databricks up` prints them for the local stand-in)"
             )
         cluster_id = env.get("MEDALLION_DATABRICKS_CLUSTER_ID") or None
-        new_cluster = None
-        if env.get("MEDALLION_DATABRICKS_NEW_CLUSTER"):
-            try:
-                new_cluster = json.loads(env["MEDALLION_DATABRICKS_NEW_CLUSTER"])
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"MEDALLION_DATABRICKS_NEW_CLUSTER is not JSON: {exc}") from None
+        new_cluster = new_cluster_from_env(env)
         if (cluster_id is None) == (new_cluster is None):
             raise ConfigError(
                 "MEDALLION_ENV=databricks needs exactly one of MEDALLION_DATABRICKS_CLUSTER_ID (an existing "
-                "cluster) and MEDALLION_DATABRICKS_NEW_CLUSTER (a new-cluster spec as JSON)"
+                "cluster) and job compute: MEDALLION_DATABRICKS_NODE_TYPE (with _WORKERS, _ACCESS_MODE, _POLICY_ID, "
+                "see defs/compute.py) or MEDALLION_DATABRICKS_NEW_CLUSTER (a new-cluster spec as JSON)"
             )
         values: dict[str, Any] = {
             "host": env["DATABRICKS_HOST"],
@@ -105,6 +108,8 @@ class DatabricksSettings(BaseModel):
             "new_cluster": new_cluster,
         }
         for field, var in (
+            ("staging", "MEDALLION_DATABRICKS_STAGING"),
+            ("volume", "MEDALLION_DATABRICKS_VOLUME"),
             ("staging_prefix", "MEDALLION_DATABRICKS_STAGING_PREFIX"),
             ("poll_seconds", "MEDALLION_DATABRICKS_POLL_SECONDS"),
             ("max_wait_seconds", "MEDALLION_DATABRICKS_MAX_WAIT_SECONDS"),
@@ -112,15 +117,30 @@ class DatabricksSettings(BaseModel):
             if env.get(var):
                 values[field] = env[var]
         try:
-            return cls.model_validate(values)
+            settings = cls.model_validate(values)
         except ValueError as exc:
             raise ConfigError(f"invalid Databricks configuration: {exc}") from None
+        if settings.staging == "volume" and settings.volume is None:
+            raise ConfigError(
+                "MEDALLION_ENV=databricks stages code in a Unity Catalog volume: set MEDALLION_DATABRICKS_VOLUME "
+                "to /Volumes/<catalog>/<schema>/<volume> (the Pulumi stack output `staging_volume`; "
+                "`medallion local-databricks up` prints it), or MEDALLION_DATABRICKS_STAGING=dbfs on a classic "
+                "workspace that has DBFS root"
+            )
+        return settings
+
+    @property
+    def staging_folder(self) -> str:
+        """Where the step launcher stages: the configured prefix, else `dagster_staging` in the volume (or DBFS)."""
+        if self.staging_prefix:
+            return self.staging_prefix
+        return f"{self.volume}/dagster_staging" if self.staging == "volume" else "/dagster_staging"
 
 
 def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables a step needs on the cluster: the lake's settings, the `databricks` engine, and
     the object-store credentials when the zones are on an emulator (a real cluster uses its
-    instance profile)."""
+    instance profile). Never a Databricks token: the cluster has its own identity."""
     env = dict(os.environ if environ is None else environ)
     out = {k: v for k, v in env.items() if k.startswith("MEDALLION_") and not k.startswith("MEDALLION_DATABRICKS_")}
     out |= {
@@ -131,10 +151,8 @@ def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = 
     }
     if env.get("MEDALLION_DATABRICKS_WAREHOUSE_ID"):  # Unity Catalog registration from the cluster
         out["MEDALLION_DATABRICKS_WAREHOUSE_ID"] = env["MEDALLION_DATABRICKS_WAREHOUSE_ID"]
-    host = env.get("DATABRICKS_HOST", "")
-    if host.startswith(("http://127.0.0.1", "http://localhost")):
-        # the local stand-in: its drivers reach the API with the same token (a real cluster uses its own identity)
-        out |= {k: env[k] for k in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "DATABRICKS_AUTH_TYPE") if env.get(k)}
+    # No workspace token travels: code on the cluster authenticates as the cluster's own principal (the runtime's
+    # native authentication; the local stand-in gives each cluster a token of its own).
     if settings.aws_endpoint_url:
         out |= {
             k: v for k, v in env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
@@ -176,7 +194,7 @@ def step_launcher_config(settings: Settings, databricks: DatabricksSettings, pac
         "databricks_token": databricks.token,
         "secrets_to_env_variables": [],
         "env_variables": cluster_environment(settings),
-        "staging_prefix": databricks.staging_prefix,
+        "staging_prefix": databricks.staging_folder,
         "wait_for_logs": False,
         "max_completion_wait_time_seconds": databricks.max_wait_seconds,
         "poll_interval_sec": databricks.poll_seconds,
@@ -199,11 +217,36 @@ def medallion_step_launcher(context: dg.InitResourceContext) -> Iterator[dg.Step
     if settings.env != "databricks" or os.environ.get(ON_CLUSTER):
         yield None
         return
-    from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
-
     databricks = DatabricksSettings.from_env()
     package = _package_dir()
     try:
-        yield DatabricksPySparkStepLauncher(**step_launcher_config(settings, databricks, package))
+        yield build_step_launcher(databricks, step_launcher_config(settings, databricks, package))
     finally:
         shutil.rmtree(package, ignore_errors=True)
+
+
+def validated_launcher_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` checked against dagster-databricks' own step launcher schema (the one its resource applies),
+    defaults filled in; a refusal names every field it rejects."""
+    from dagster._config import process_config
+    from dagster_databricks import databricks_pyspark_step_launcher
+
+    schema = databricks_pyspark_step_launcher.config_schema
+    assert schema is not None  # the resource always declares its schema
+    result = process_config(schema.config_type, dict(config))
+    if not result.success:
+        problems = "; ".join(str(e.message) for e in result.errors or [])
+        raise ConfigError(f"the Databricks step launcher's configuration is invalid: {problems}")
+    return dict(result.value or {})
+
+
+def build_step_launcher(databricks: DatabricksSettings, config: Mapping[str, Any]) -> dg.StepLauncher:
+    """The step launcher for `config` (validated first): staging in the volume, or in DBFS on a classic workspace."""
+    from dagster_databricks.databricks_pyspark_step_launcher import DatabricksPySparkStepLauncher
+
+    from medallion_platform.defs.staging import VolumeStepLauncher
+
+    values = validated_launcher_config(config)
+    if databricks.staging == "dbfs":
+        return DatabricksPySparkStepLauncher(**values)
+    return VolumeStepLauncher(**values)

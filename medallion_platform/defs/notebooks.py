@@ -3,10 +3,12 @@
 `medallion_platform/notebooks/` holds Databricks source-format notebooks. `refined_table.py` builds a
 refined table with the same module code as the assets, on the cluster's `spark` (the `databricks`
 engine). A notebook asset (`refined/<table>_notebook`) imports the notebook into the workspace, ships
-the `medallion_platform` package to DBFS as a zip, and runs the notebook as a one-time `notebook_task`
-through `dagster_databricks.PipesDatabricksClient`; the notebook reports its write (rows, Delta
-version) back through Pipes. It writes its own table (`refined/<table>_notebook`), so the notebook
-and the step-launched asset can be compared row for row.
+the `medallion_platform` package to the staging Unity Catalog volume as a zip, and runs the notebook as a
+one-time `notebook_task` through `dagster_databricks.PipesDatabricksClient`, with Pipes' context and messages
+in the volume (`PipesUnityCatalogVolumesContextInjector`/`MessageReader`; DBFS on a classic workspace,
+`MEDALLION_DATABRICKS_STAGING=dbfs`); the notebook reports its write (rows, Delta version) back through
+Pipes. It writes its own table (`refined/<table>_notebook`), so the notebook and the step-launched asset can be
+compared row for row.
 """
 
 import base64
@@ -21,8 +23,10 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.catalog import TableEntry
+from medallion_platform.defs.compute import jobs_api_cluster
 from medallion_platform.defs.launcher import DatabricksSettings, cluster_environment, cluster_libraries
 from medallion_platform.defs.resources import LakehouseResource
+from medallion_platform.defs.staging import upload_to_volume
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 from medallion_platform.zones.refined.base import RefreshResult
@@ -72,11 +76,24 @@ class DatabricksNotebooks(dg.ConfigurableResource):
 
     poll_interval_seconds: float = 5.0
     message_interval_seconds: float = 10.0
+    compute: str | None = None
+    """`cluster`: the steps' compute (the existing cluster, or a job cluster); `serverless`: serverless compute
+    through `PipesDatabricksServerlessClient` (needs the staging volume); default from
+    `MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE`, else `cluster`."""
 
     def run(
         self, context: dg.AssetExecutionContext, notebook: str, widgets: Mapping[str, str], settings: Settings
     ) -> dg.MaterializeResult:
-        from dagster_databricks import PipesDatabricksClient, PipesDbfsMessageReader
+        from dagster_databricks import (
+            PipesDatabricksClient,
+            PipesDbfsContextInjector,
+            PipesDbfsMessageReader,
+        )
+        from dagster_databricks.pipes import (
+            PipesDatabricksServerlessClient,
+            PipesUnityCatalogVolumesContextInjector,
+            PipesUnityCatalogVolumesMessageReader,
+        )
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.service import jobs
         from databricks.sdk.service.workspace import ImportFormat, Language
@@ -101,28 +118,62 @@ class DatabricksNotebooks(dg.ConfigurableResource):
             "task_key": notebook,
             "notebook_task": {
                 "notebook_path": path,
-                "base_parameters": {**widgets, "medallion_code": _upload_code(client)},
+                "base_parameters": {
+                    **widgets,
+                    "medallion_code": _upload_code(client, databricks),
+                    "pipes_channel": databricks.staging,
+                },
             },
-            "libraries": cluster_libraries(),
         }
+        compute = self.compute or os.environ.get("MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE") or "cluster"
+        if compute not in ("cluster", "serverless"):
+            raise dg.Failure(
+                f"notebook compute {compute!r}: cluster or serverless (MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE)"
+            )
+        extras = {"environment": cluster_environment(settings)}
+        if compute == "serverless":  # no cluster, no cluster libraries: the notebook's environment
+            if databricks.volume is None:
+                raise dg.Failure("serverless notebooks need the staging volume: set MEDALLION_DATABRICKS_VOLUME")
+            serverless = PipesDatabricksServerlessClient(
+                client=client,
+                volume_path=databricks.volume,
+                message_reader=PipesUnityCatalogVolumesMessageReader(
+                    client=client, volume_path=databricks.volume, interval=self.message_interval_seconds
+                ),
+                poll_interval_seconds=self.poll_interval_seconds,
+            )
+            return serverless.run(
+                context=context, task=jobs.SubmitTask.from_dict(task), extras=extras
+            ).get_materialize_result()
+        task["libraries"] = cluster_libraries()
         if databricks.cluster_id:
             task["existing_cluster_id"] = databricks.cluster_id
-        else:
-            task["new_cluster"] = databricks.new_cluster
+        else:  # the Jobs API's shape: the SDK drops dagster-databricks' `nodes` and `size`
+            task["new_cluster"] = jobs_api_cluster(databricks.new_cluster or {})
+        if databricks.volume is not None and databricks.staging == "volume":
+            injector: Any = PipesUnityCatalogVolumesContextInjector(client=client, volume_path=databricks.volume)
+            reader: Any = PipesUnityCatalogVolumesMessageReader(
+                client=client, volume_path=databricks.volume, interval=self.message_interval_seconds
+            )
+        else:  # a classic workspace with DBFS root
+            injector = PipesDbfsContextInjector(client=client)
+            reader = PipesDbfsMessageReader(client=client, interval=self.message_interval_seconds)
         pipes = PipesDatabricksClient(
             client=client,
             poll_interval_seconds=self.poll_interval_seconds,
-            message_reader=PipesDbfsMessageReader(client=client, interval=self.message_interval_seconds),
+            context_injector=injector,
+            message_reader=reader,
         )
         return pipes.run(
             context=context,
             task=jobs.SubmitTask.from_dict(task),
-            extras={"environment": cluster_environment(settings)},
+            extras=extras,
         ).get_materialize_result()
 
 
-def _upload_code(client: Any) -> str:
-    """Zips `medallion_platform` to DBFS (once per content) and returns the `/dbfs` path the notebook imports from."""
+def _upload_code(client: Any, databricks: DatabricksSettings) -> str:
+    """Zips `medallion_platform` to the staging volume (DBFS on a classic workspace), one file per content, and
+    returns the path the notebook imports it from (`/Volumes/…`, or `/dbfs/…`)."""
     import zipfile
 
     import medallion_platform
@@ -135,7 +186,12 @@ def _upload_code(client: Any) -> str:
                 name = f"{source.name}/{path.relative_to(source).as_posix()}"
                 archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), path.read_bytes())
     data = out.getvalue()
-    target = f"{CODE_FOLDER}/medallion_platform-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    name = f"medallion_platform-{hashlib.sha256(data).hexdigest()[:16]}.zip"
+    if databricks.volume is not None and databricks.staging == "volume":
+        target = f"{databricks.volume}{CODE_FOLDER}/{name}"
+        upload_to_volume(client, target, data)
+        return target
+    target = f"{CODE_FOLDER}/{name}"
     client.dbfs.upload(target, io.BytesIO(data), overwrite=True)
     return f"/dbfs{target}"
 

@@ -8,8 +8,9 @@
 # MAGIC `medallion_platform/defs/notebooks.py`); to develop in the notebook UI, set the widgets by hand.
 # MAGIC
 # MAGIC Widgets: `table` (the refined module), `target` (the table to write, default `table`), `dates`
-# MAGIC (comma-separated event dates of a dated table; empty: all), `medallion_code` (a `/dbfs/…` zip of
-# MAGIC `medallion_platform`, if it is not installed on the cluster).
+# MAGIC (comma-separated event dates of a dated table; empty: all), `medallion_code` (a `/Volumes/…` zip of
+# MAGIC `medallion_platform`, if it is not installed on the cluster), `pipes_channel` (`volume`: Pipes' context
+# MAGIC and messages in a Unity Catalog volume; `dbfs` on a classic workspace).
 
 # COMMAND ----------
 
@@ -19,6 +20,7 @@ dbutils.widgets.text("table", "daily_revenue")
 dbutils.widgets.text("target", "")
 dbutils.widgets.text("dates", "")
 dbutils.widgets.text("medallion_code", "")
+dbutils.widgets.text("pipes_channel", "volume")
 if dbutils.widgets.get("medallion_code"):
     sys.path.insert(0, dbutils.widgets.get("medallion_code"))
 
@@ -28,15 +30,33 @@ from dagster_pipes import (
     PipesDatabricksNotebookWidgetsParamsLoader,
     PipesDbfsContextLoader,
     PipesDbfsMessageWriter,
+    PipesEnvVarParamsLoader,
+    PipesParamsLoader,
+    PipesUnityCatalogVolumesContextLoader,
+    PipesUnityCatalogVolumesMessageWriter,
     open_dagster_pipes,
 )
 
 from medallion_platform.defs.notebooks import refresh_on_cluster
 
+
+def pipes_params_loader() -> PipesParamsLoader:
+    """Pipes' parameters: widgets on an existing cluster or serverless, the cluster's environment on a job cluster
+    (dagster-databricks puts them in `new_cluster.spark_env_vars` there)."""
+    widgets = PipesDatabricksNotebookWidgetsParamsLoader(dbutils.widgets)
+    try:
+        if widgets.is_dagster_pipes_process():
+            return widgets
+    except Exception:  # the widget is not defined (Databricks raises InputWidgetNotDefined)
+        pass
+    return PipesEnvVarParamsLoader()
+
+
+on_volume = dbutils.widgets.get("pipes_channel") != "dbfs"
 with open_dagster_pipes(
-    context_loader=PipesDbfsContextLoader(),
-    message_writer=PipesDbfsMessageWriter(),
-    params_loader=PipesDatabricksNotebookWidgetsParamsLoader(dbutils.widgets),
+    context_loader=PipesUnityCatalogVolumesContextLoader() if on_volume else PipesDbfsContextLoader(),
+    message_writer=PipesUnityCatalogVolumesMessageWriter() if on_volume else PipesDbfsMessageWriter(),
+    params_loader=pipes_params_loader(),
 ) as pipes:
     dates = [d for d in dbutils.widgets.get("dates").split(",") if d] or None
     result = refresh_on_cluster(

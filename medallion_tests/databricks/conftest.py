@@ -1,5 +1,7 @@
-"""One local Databricks stand-in per test session, with the SDK isolated from any `~/.databrickscfg`; for Unity
-Catalog tests, a second one whose tables may live on the session's local S3 (moto)."""
+"""Local Databricks stand-ins per test session, with the SDK isolated from any `~/.databrickscfg`: a classic
+workspace with DBFS root (`legacy=True`) for dagster-databricks' own DBFS launcher and Pipes DBFS channel, a strict
+one (as a new account: no DBFS, a staging volume) for the platform, and for Unity Catalog tests, one whose tables
+may live on the session's local S3 (moto)."""
 
 import os
 import sys
@@ -21,22 +23,24 @@ local_aws = aws_fixtures.local_aws
 # Principals the Unity Catalog stand-in knows, besides its current user.
 UNITY_PRINCIPALS = ("data-engineers", "analysts@example.com")
 
+# The staging volume the strict stand-in's set-up creates, as the Pulumi registration creates it on an account.
+STAGING_VOLUME = "medallion.platform.staging"
+
 # The tiny package the step launcher zips and ships (`local_pipeline_package_path`); importable here too,
 # so the jobs it defines are reconstructable on both sides.
 REMOTE_CODE = Path(__file__).parent / "remote_code"
 
 
-@pytest.fixture(scope="session")
-def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
-    """The stand-in, serving for the whole run; every driver it started is gone when it stops."""
-    isolated = {"DATABRICKS_CONFIG_FILE": str(tmp_path_factory.mktemp("no-databrickscfg") / "absent")}
+def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: object) -> Iterator[LocalDatabricks]:
+    isolated = {"DATABRICKS_CONFIG_FILE": str(tmp_path_factory.mktemp(f"no-databrickscfg-{name}") / "absent")}
     saved = {k: os.environ.get(k) for k in isolated}
     os.environ.update(isolated)
     sys.path.insert(0, str(REMOTE_CODE))
     dbx = LocalDatabricks(
-        root=tmp_path_factory.mktemp("databricks"),
+        root=tmp_path_factory.mktemp(name),
         max_run_seconds=300,
         principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp())),
+        **options,  # type: ignore[arg-type]
     )
     try:
         yield dbx.start()
@@ -45,6 +49,19 @@ def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
         sys.path.remove(str(REMOTE_CODE))
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture(scope="session")
+def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
+    """A classic workspace with DBFS root (`legacy=True`), serving for the whole run: the tests of
+    dagster-databricks' DBFS step launcher and Pipes DBFS channel use it on purpose."""
+    yield from _serve(tmp_path_factory, "databricks", legacy=True)
+
+
+@pytest.fixture(scope="session")
+def strict_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
+    """A stand-in as strict as a new account (no DBFS root), with the platform's staging volume."""
+    yield from _serve(tmp_path_factory, "databricks-strict", volumes=(STAGING_VOLUME,))
 
 
 @pytest.fixture
@@ -73,7 +90,10 @@ def unity_databricks(
     saved = {k: os.environ.get(k) for k in isolated}
     os.environ.update(isolated)
     dbx = LocalDatabricks(
-        root=tmp_path_factory.mktemp("databricks-uc"), storage_options=s3_storage_options, principals=UNITY_PRINCIPALS
+        root=tmp_path_factory.mktemp("databricks-uc"),
+        storage_options=s3_storage_options,
+        principals=UNITY_PRINCIPALS,
+        metastore_storage_root="s3://metastore-root",  # an older metastore, with root storage
     )
     try:
         yield dbx.start()

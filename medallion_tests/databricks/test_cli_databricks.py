@@ -3,6 +3,7 @@ Ctrl-C or SIGTERM stops it within a bounded time, also while it is still printin
 
 import base64
 import contextlib
+import io
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import PermissionDenied
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -22,7 +24,7 @@ EXPORTED = (
     "DATABRICKS_CONFIG_FILE",
     "MEDALLION_ENV",
     "MEDALLION_DATABRICKS_CLUSTER_ID",
-    "MEDALLION_DATABRICKS_DBFS_ROOT",
+    "MEDALLION_DATABRICKS_VOLUME",
     "MEDALLION_DATABRICKS_POLL_SECONDS",
     "MEDALLION_DATABRICKS_WAREHOUSE_ID",
 )
@@ -70,13 +72,27 @@ def test_local_databricks_up_prints_working_exports_and_stops_on_sigterm(tmp_pat
         assert exports["DATABRICKS_HOST"].startswith("http://127.0.0.1:")
         assert exports["DATABRICKS_AUTH_TYPE"] == "pat" and exports["MEDALLION_ENV"] == "databricks"
         assert not Path(exports["DATABRICKS_CONFIG_FILE"]).exists()
-        assert exports["MEDALLION_DATABRICKS_DBFS_ROOT"] == str(root / "dbfs")
+        assert exports["MEDALLION_DATABRICKS_VOLUME"] == "/Volumes/medallion/platform/staging"
 
         w = WorkspaceClient(host=exports["DATABRICKS_HOST"], token=exports["DATABRICKS_TOKEN"], auth_type="pat")
         assert w.clusters.get(exports["MEDALLION_DATABRICKS_CLUSTER_ID"]).state is not None
+        w.files.upload(exports["MEDALLION_DATABRICKS_VOLUME"] + "/hello.txt", io.BytesIO(b"hi"))
+        assert (root / "volumes" / "medallion" / "platform" / "staging" / "hello.txt").read_bytes() == b"hi"
+        with pytest.raises(PermissionDenied, match="DBFS root is disabled"):
+            w.dbfs.put("/hello.txt", contents=base64.b64encode(b"hi").decode())
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_local_databricks_up_legacy_serves_dbfs_for_classic_workspaces(tmp_path):
+    root = tmp_path / "dbx"
+    with _up(tmp_path, "--root", str(root), "--legacy") as proc:
+        exports = _exports(proc, "MEDALLION_DATABRICKS_WAREHOUSE_ID")
+        assert exports["MEDALLION_DATABRICKS_DBFS_ROOT"] == str(root / "dbfs")
+        w = WorkspaceClient(host=exports["DATABRICKS_HOST"], token=exports["DATABRICKS_TOKEN"], auth_type="pat")
         w.dbfs.put("/hello.txt", contents=base64.b64encode(b"hi").decode())
         assert (root / "dbfs" / "hello.txt").read_bytes() == b"hi"
-
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
 

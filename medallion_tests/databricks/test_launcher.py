@@ -7,12 +7,18 @@ import pytest
 from medallion_platform.defs.launcher import (
     CLUSTER_LIBRARIES,
     DatabricksSettings,
+    build_step_launcher,
     cluster_environment,
     step_launcher_config,
 )
 from medallion_platform.settings import ConfigError, Settings
 
-BASE = {"DATABRICKS_HOST": "https://dbc.example", "DATABRICKS_TOKEN": "dapi-x", "MEDALLION_DATABRICKS_CLUSTER_ID": "c1"}
+BASE = {
+    "DATABRICKS_HOST": "https://dbc.example",
+    "DATABRICKS_TOKEN": "dapi-x",
+    "MEDALLION_DATABRICKS_CLUSTER_ID": "c1",
+    "MEDALLION_DATABRICKS_VOLUME": "/Volumes/medallion/platform/staging",
+}
 
 
 def test_missing_workspace_names_the_variables():
@@ -51,3 +57,38 @@ def test_emulator_credentials_travel_only_with_an_emulator_endpoint(tmp_path):
     assert "AWS_ACCESS_KEY_ID" not in cluster_environment(local, environ)
     emulated = local.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:5000"})
     assert cluster_environment(emulated, environ)["AWS_ACCESS_KEY_ID"] == "k"
+
+
+def test_staging_needs_a_volume_unless_dbfs_is_chosen_for_a_classic_workspace():
+    no_volume = {k: v for k, v in BASE.items() if k != "MEDALLION_DATABRICKS_VOLUME"}
+    with pytest.raises(ConfigError, match="MEDALLION_DATABRICKS_VOLUME"):
+        DatabricksSettings.from_env(no_volume)
+    with pytest.raises(ConfigError, match="volume"):
+        DatabricksSettings.from_env({**BASE, "MEDALLION_DATABRICKS_VOLUME": "/dbfs/staging"})
+    assert DatabricksSettings.from_env(BASE).staging_folder == "/Volumes/medallion/platform/staging/dagster_staging"
+    classic = DatabricksSettings.from_env({**no_volume, "MEDALLION_DATABRICKS_STAGING": "dbfs"})
+    assert classic.staging_folder == "/dagster_staging"
+
+
+def test_the_step_launcher_stages_in_the_volume_and_its_task_names_volume_paths(tmp_path):
+    settings = Settings.from_env({}, data_dir=tmp_path, env="databricks")
+    databricks = DatabricksSettings.from_env(BASE)
+    launcher = build_step_launcher(databricks, step_launcher_config(settings, databricks, str(tmp_path)))
+    task = launcher._get_databricks_task("run1", "step[0]")["spark_python_task"]  # type: ignore[attr-defined]
+    prefix = "/Volumes/medallion/platform/staging/dagster_staging/run1/step__0__/"
+    assert task["python_file"] == prefix + "databricks_step_main.py"
+    assert task["parameters"] == [prefix + n for n in ("step_run_ref.pkl", "config.pkl", "code.zip")]
+
+
+def test_the_cluster_spec_goes_through_dagster_databricks_own_schema(tmp_path):
+    settings = Settings.from_env({}, data_dir=tmp_path, env="databricks")
+    spec = {**BASE, "MEDALLION_DATABRICKS_CLUSTER_ID": "", "MEDALLION_DATABRICKS_NEW_CLUSTER": '{"spark_version": "x"}'}
+    databricks = DatabricksSettings.from_env(spec)
+    with pytest.raises(ConfigError, match=r"nodes.*size|size.*nodes"):
+        build_step_launcher(databricks, step_launcher_config(settings, databricks, str(tmp_path)))
+
+
+def test_no_databricks_token_travels_to_the_cluster(tmp_path):
+    environ = {**BASE, "DATABRICKS_HOST": "http://127.0.0.1:1", "DATABRICKS_AUTH_TYPE": "pat"}
+    settings = Settings.from_env({}, data_dir=tmp_path, env="databricks")
+    assert not [k for k in cluster_environment(settings, environ) if k.startswith("DATABRICKS_")]

@@ -57,7 +57,7 @@ def _lake(root: Path, **overrides: object) -> Settings:
 
 @pytest.fixture(scope="module")
 def runs(
-    local_databricks: LocalDatabricks, tmp_path_factory: pytest.TempPathFactory
+    strict_databricks: LocalDatabricks, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, Settings, MaterializeReport, dg.DagsterInstance]]:
     """The same landing files materialized embedded, and on the stand-in."""
     embedded = _lake(tmp_path_factory.mktemp("embedded"))
@@ -67,16 +67,17 @@ def runs(
         tmp_path_factory.mktemp("on_databricks"),
         env="databricks",
         catalog_kind="unity",
-        databricks_warehouse_id=local_databricks.warehouse_id,
+        databricks_warehouse_id=strict_databricks.warehouse_id,
     )
     environ = {
         "MEDALLION_ENV": "databricks",
         "MEDALLION_DATA_DIR": str(remote.data_dir),
-        "DATABRICKS_HOST": local_databricks.host,
-        "DATABRICKS_TOKEN": local_databricks.token,
-        "MEDALLION_DATABRICKS_CLUSTER_ID": local_databricks.cluster_id,
+        "DATABRICKS_HOST": strict_databricks.host,
+        "DATABRICKS_TOKEN": strict_databricks.token,
+        "MEDALLION_DATABRICKS_CLUSTER_ID": strict_databricks.cluster_id,
         "MEDALLION_DATABRICKS_POLL_SECONDS": "0.5",
-        "MEDALLION_DATABRICKS_WAREHOUSE_ID": local_databricks.warehouse_id,
+        "MEDALLION_DATABRICKS_WAREHOUSE_ID": strict_databricks.warehouse_id,
+        "MEDALLION_DATABRICKS_VOLUME": strict_databricks.volume_paths[0],
     }
     saved = {k: os.environ.get(k) for k in environ}
     os.environ.update(environ)
@@ -99,10 +100,10 @@ def runs(
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
-def test_every_step_ran_on_the_cluster_and_succeeded(runs, local_databricks: LocalDatabricks):
+def test_every_step_ran_on_the_cluster_and_succeeded(runs, strict_databricks: LocalDatabricks):
     _, _, report, instance = runs
     assert report.runs and report.success, report.runs
-    submits = [r for r in local_databricks.requests if r.path == "/api/2.2/jobs/runs/submit"]
+    submits = [r for r in strict_databricks.requests if r.path == "/api/2.2/jobs/runs/submit"]
     # three source steps and three refined steps, each submitted as a Databricks run, and the notebook
     tasks = [r.body["tasks"][0] for r in submits]  # type: ignore[index]
     assert sum("spark_python_task" in t for t in tasks) == 6, tasks
@@ -118,7 +119,7 @@ def test_every_step_ran_on_the_cluster_and_succeeded(runs, local_databricks: Loc
                 url = event.engine_event_data.metadata.get("databricks_run_url")
                 if url is not None:
                     urls.add(str(url.value))
-    assert len(urls) == 6 and all(u.startswith(local_databricks.host) for u in urls), urls
+    assert len(urls) == 6 and all(u.startswith(strict_databricks.host) for u in urls), urls
     for record in instance.fetch_materializations(dg.AssetKey(["trusted", "order_events"]), limit=10).records:
         metadata = record.asset_materialization.metadata
         assert metadata["reconciled"].value is True
@@ -151,14 +152,35 @@ EXPECTED_NAMES = {f"medallion.{zone}.{name}" for zone, name in TABLES} | {
 }
 
 
+def test_no_request_names_dbfs_or_carries_a_credential(runs, strict_databricks: LocalDatabricks):
+    """Staging, the notebook's code and Pipes go through the volume; no token travels to a cluster (the drivers use
+    their cluster's own identity): checked on every request the stand-in received, uploads included."""
+    _, _, report, _ = runs
+    assert report.success, report.runs
+    requests = strict_databricks.requests
+    uploads = [r for r in requests if r.method == "PUT" and r.path.startswith("/api/2.0/fs/files/Volumes/")]
+    staged = {r.path.rsplit("/", 1)[-1] for r in uploads}
+    assert {"databricks_step_main.py", "config.pkl", "step_run_ref.pkl", "code.zip", "context.json"} <= staged, staged
+    tokens = [strict_databricks.token.encode(), b"dapi-cluster-"]  # the orchestrator's, any cluster's
+    dbfs_paths = (b"dbfs:/", b"/dbfs/", b"/api/2.0/dbfs")
+    for request in requests:
+        sent = request.path.encode() + repr(request.query).encode() + repr(request.body).encode()
+        # staged data (the pickled config and step, Pipes' context), not code: the step's own main file and the
+        # package mention DBFS and read DATABRICKS_TOKEN
+        data = b"" if request.path.endswith((".py", ".zip")) else request.data
+        assert not [p for p in dbfs_paths if p in sent + data], (request.method, request.path)
+        assert b"DATABRICKS_TOKEN" not in sent + data, (request.method, request.path)
+        assert not [t for t in tokens if t in sent + request.data], (request.method, request.path)
+
+
 def _workspace(dbx: LocalDatabricks) -> WorkspaceClient:
     return WorkspaceClient(host=dbx.host, token=dbx.token, auth_type="pat")
 
 
-def test_every_table_is_registered_in_unity_catalog_as_written(runs, local_databricks: LocalDatabricks):
+def test_every_table_is_registered_in_unity_catalog_as_written(runs, strict_databricks: LocalDatabricks):
     _, remote, report, _ = runs
     assert report.success, report.runs
-    w = _workspace(local_databricks)
+    w = _workspace(strict_databricks)
     catalog = UnityCatalog(remote, client=w)
     assert set(catalog.entries()) == EXPECTED_NAMES
     for name in EXPECTED_NAMES:
@@ -179,9 +201,9 @@ def test_every_table_is_registered_in_unity_catalog_as_written(runs, local_datab
     assert {t["tag_key"]: t.get("tag_value") for t in tags["tag_assignments"]} == {"pii": "true"}
 
 
-def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform(runs, local_databricks):
+def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform(runs, strict_databricks):
     _, remote, _, _ = runs
-    catalog = UnityCatalog(remote, client=_workspace(local_databricks))
+    catalog = UnityCatalog(remote, client=_workspace(strict_databricks))
     assert catalog.grants("refined") == {
         "analysts": ["SELECT", "USE_SCHEMA"],
         "data-engineers": ["SELECT", "USE_SCHEMA"],
@@ -190,25 +212,27 @@ def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform
     assert catalog.grants("raw") == {}
 
 
-def test_sql_resolves_names_through_unity_catalog(runs, local_databricks):
+def test_sql_resolves_names_through_unity_catalog(runs, strict_databricks):
     embedded, remote, _, _ = runs
     query = "SELECT count(*) AS n, sum(units) AS units FROM medallion.refined.daily_revenue"
-    through_unity = UnityCatalog(remote, client=_workspace(local_databricks)).sql(query).to_pylist()
+    through_unity = UnityCatalog(remote, client=_workspace(strict_databricks)).sql(query).to_pylist()
     assert through_unity == build_catalog(embedded).sql(query).to_pylist()
     assert through_unity[0]["n"] > 0
 
 
-def test_re_registration_is_idempotent_and_a_new_column_shows_after_the_sync(runs, local_databricks):
+def test_re_registration_is_idempotent_and_a_new_column_shows_after_the_sync(runs, strict_databricks):
     _, remote, _, _ = runs
-    w = _workspace(local_databricks)
+    w = _workspace(strict_databricks)
     catalog = UnityCatalog(remote, client=w)
     entry = TableEntry(description="Products, typed.", owner="team:erp-data", pii=())
     schema = pa.schema(trusted_schema_of(remote, "products"))
     before = w.tables.get("medallion.trusted.products")
-    mark = len(local_databricks.requests)
+    mark = len(strict_databricks.requests)
     catalog.register("trusted", "products", schema=schema, entry=entry)
     catalog.register("trusted", "products", schema=schema, entry=entry)
-    statements = [r.body["statement"] for r in local_databricks.requests[mark:] if r.path == "/api/2.0/sql/statements/"]
+    statements = [
+        r.body["statement"] for r in strict_databricks.requests[mark:] if r.path == "/api/2.0/sql/statements/"
+    ]
     assert not [s for s in statements if s.startswith(("CREATE", "MSCK"))], statements
     assert [c.name for c in w.tables.get("medallion.trusted.products").columns] == [c.name for c in before.columns]
     # the contract gains a nullable column, written by delta-rs: Unity Catalog learns it at the next registration
@@ -221,9 +245,9 @@ def test_re_registration_is_idempotent_and_a_new_column_shows_after_the_sync(run
     assert [c.name for c in w.tables.get("medallion.trusted.products").columns][-1] == "supplier"
 
 
-def test_a_missing_warehouse_or_an_unknown_principal_is_one_clear_error(runs, local_databricks):
+def test_a_missing_warehouse_or_an_unknown_principal_is_one_clear_error(runs, strict_databricks):
     _, remote, _, _ = runs
-    w = _workspace(local_databricks)
+    w = _workspace(strict_databricks)
     entry = TableEntry(description="d", owner="team:erp-data")
     schema = pa.schema(trusted_schema_of(remote, "customers"))
     no_warehouse = UnityCatalog(remote.model_copy(update={"databricks_warehouse_id": None}), client=w)

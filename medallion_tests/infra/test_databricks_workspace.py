@@ -105,7 +105,7 @@ def test_one_external_location_per_zone_raw_read_only(registered: Recording, zon
 def test_catalog_and_one_schema_per_zone(registered: Recording) -> None:
     assert _one(registered, "Catalog")["name"] == "medallion"
     schemas = {s.inputs["name"]: s.inputs for s in registered.of_type(f"{DBX}schema:Schema")}
-    assert set(schemas) == set(ZONES)
+    assert set(schemas) == {*ZONES, "platform"}  # and the platform's own, for its staging volume
     assert all(s["catalogName"] == "medallion" for s in schemas.values())
     assert "storageRoot" not in schemas["raw"], "raw's location is read-only: no managed storage there"
 
@@ -146,3 +146,30 @@ def test_registered_buckets_log_to_the_access_log_bucket(registered: Recording) 
     policy = registered.named("access-logs-policy")
     sources = json.loads(policy.inputs["policy"])["Statement"][-1]["Condition"]["ArnLike"]["aws:SourceArn"]
     assert f"arn:aws:s3:::{registered.outputs['databricks_root_bucket']}" in sources
+
+
+def test_the_catalog_has_its_own_managed_location(registered: Recording) -> None:
+    # new metastores have no root storage: a catalog without a managed location is refused
+    assert _one(registered, "Catalog")["storageRoot"] == f"s3://{registered.outputs['refined_bucket']}/_catalog/"
+    assert registered.outputs["databricks_catalog_storage_root"] == _one(registered, "Catalog")["storageRoot"]
+
+
+def test_the_staging_volume_is_read_and_written_only_by_the_platform(registered: Recording, registered_config) -> None:
+    volume = registered.named("unity-catalog-objects-staging-volume").inputs
+    assert (volume["catalogName"], volume["schemaName"], volume["name"]) == ("medallion", "platform", "staging")
+    assert volume["volumeType"] == "MANAGED"
+    grants = registered.named("unity-catalog-objects-staging-volume-grants").inputs
+    assert grants["volume"] == registered.named("unity-catalog-objects-staging-volume").id
+    platform = registered_config.databricks.platform_principal
+    assert {g["principal"]: set(g["privileges"]) for g in grants["grants"]} == {
+        platform: {"READ_VOLUME", "WRITE_VOLUME"}
+    }
+    assert registered.outputs["databricks_staging_volume"] == "/Volumes/medallion/platform/staging"
+
+
+def test_the_workspace_has_no_legacy_dbfs_or_access_and_a_job_compute_policy(registered: Recording) -> None:
+    assert registered.named("unity-catalog-objects-no-legacy-dbfs").inputs["disableLegacyDbfs"] == {"value": True}
+    assert registered.named("unity-catalog-objects-no-legacy-access").inputs["disableLegacyAccess"] == {"value": True}
+    policy = json.loads(registered.named("unity-catalog-objects-job-compute-policy").inputs["definition"])
+    assert policy["cluster_type"] == {"type": "fixed", "value": "job"}
+    assert set(policy["data_security_mode"]["values"]) == {"SINGLE_USER", "USER_ISOLATION"}

@@ -1,8 +1,12 @@
 """A local stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients
-drive unchanged: DBFS over a folder, Jobs 2.2 runs executed for real in driver subprocesses with
-`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster, workspace notebooks and permissions, a Unity
-Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse, readable by delta-rs'
-own `uc://` client with the temporary S3 credentials it vends).
+drive unchanged: Unity Catalog volumes and the Files API over a folder, Jobs 2.2 runs executed for real in driver
+subprocesses with `dbutils`/`spark`/`sc` and a `/Volumes` mount, one RUNNING cluster, workspace notebooks and
+permissions, a Unity Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse,
+readable by delta-rs' own `uc://` client with the temporary S3 credentials it vends).
+
+As strict as a new account by default: no DBFS root (every DBFS call and `dbfs:/` path is refused with
+Databricks' error). `LocalDatabricks(legacy=True)` (`medallion local-databricks up --legacy`) brings DBFS back, over
+a folder with a `/dbfs` mount, for the classic workspace's launcher.
 
     with LocalDatabricks() as dbx:
         w = WorkspaceClient(host=dbx.host, token=dbx.token)
@@ -59,6 +63,14 @@ class LocalDatabricks:
         current_user: the user every caller acts as (owner of what it creates; a metastore admin).
         principals: the users, groups and service principals Unity Catalog knows besides `current_user`; a
             grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
+        volumes: Unity Catalog volumes (`catalog.schema.volume`) the set-up creates, with their catalog and schema
+            when missing, as the Pulumi registration creates them on a real account; the first is exported as
+            `MEDALLION_DATABRICKS_VOLUME`.
+        metastore_storage_root: the metastore's root storage; none by default, as on new auto-enabled workspaces,
+            so a catalog needs its own managed location (`storage_root`).
+        cluster_start_seconds: how long a job cluster stays PENDING before it is RUNNING and its task starts.
+        legacy: a classic workspace with DBFS root (`/api/2.0/dbfs`, `dbfs:/` files, `/dbfs` on drivers); off by
+            default, as on every new account.
     """
 
     def __init__(
@@ -77,7 +89,13 @@ class LocalDatabricks:
         warehouse_id: str = DEFAULT_WAREHOUSE_ID,
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
+        volumes: Iterable[str] = (),
+        legacy: bool = False,
+        cluster_start_seconds: float = 0.5,
+        metastore_storage_root: str | None = None,
     ) -> None:
+        self.legacy = legacy
+        self._cluster_start_seconds = cluster_start_seconds
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
         self.token = token or f"dapi{secrets.token_hex(16)}"
@@ -91,9 +109,14 @@ class LocalDatabricks:
         self._secret_scopes = {scope: dict(keys) for scope, keys in (secret_scopes or {}).items()}
         self._max_run_seconds = max_run_seconds
         self.unity = UnityCatalog(
-            storage_options=dict(storage_options or {}), current_user=current_user, principals=principals
+            storage_options=dict(storage_options or {}),
+            current_user=current_user,
+            principals=principals,
+            volumes_root=self.volumes_root,
+            metastore_storage_root=metastore_storage_root,
         )
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
+        self.volume_paths = [self.create_volume(v) for v in volumes]
         self._server: StandinServer | None = None
         self.mount: DbfsMount | None = None
 
@@ -101,6 +124,22 @@ class LocalDatabricks:
     def dbfs_root(self) -> Path:
         """The local folder behind DBFS (`dbfs:/x` is `<dbfs_root>/x`)."""
         return self.root / "dbfs"
+
+    def create_volume(self, full_name: str) -> str:
+        """Creates the MANAGED volume `catalog.schema.volume` (and its catalog and schema when missing), as an
+        account's set-up does; returns its `/Volumes/…` path."""
+        catalog, schema, name = full_name.lower().split(".")
+        if self.unity.find_catalog(catalog) is None:
+            self.unity.create_catalog({"name": catalog, "storage_root": f"file://{self.root}/managed/{catalog}"})
+        if self.unity.find_schema(f"{catalog}.{schema}") is None:
+            self.unity.create_schema({"name": schema, "catalog_name": catalog})
+        self.unity.volumes.create({"catalog_name": catalog, "schema_name": schema, "name": name})
+        return f"/Volumes/{catalog}/{schema}/{name}"
+
+    @property
+    def volumes_root(self) -> Path:
+        """The local folder behind `/Volumes` (`/Volumes/c/s/v/x` is `<volumes_root>/c/s/v/x`)."""
+        return self.root / "volumes"
 
     @property
     def cluster_id(self) -> str:
@@ -143,7 +182,8 @@ class LocalDatabricks:
             "DATABRICKS_CONFIG_FILE": str(self.root / "no-databrickscfg"),  # never created: no profile leaks in
             "MEDALLION_ENV": "databricks",
             "MEDALLION_DATABRICKS_CLUSTER_ID": self.cluster_id,
-            "MEDALLION_DATABRICKS_DBFS_ROOT": str(self.dbfs_root),
+            **({"MEDALLION_DATABRICKS_DBFS_ROOT": str(self.dbfs_root)} if self.legacy else {}),
+            **({"MEDALLION_DATABRICKS_VOLUME": self.volume_paths[0]} if self.volume_paths else {}),
             "MEDALLION_DATABRICKS_POLL_SECONDS": "1",  # a local run is seconds long: poll it often
             "MEDALLION_DATABRICKS_WAREHOUSE_ID": self.warehouse_id,  # Unity Catalog DDL runs there
         }
@@ -152,7 +192,7 @@ class LocalDatabricks:
         """Serves on 127.0.0.1; probes the `/dbfs` mount strategy once (see `mount.py`)."""
         dbfs = Dbfs(self.dbfs_root, self.root / "uploads")
         workspace = Workspace(self.root / "workspace")
-        self.mount = probe_dbfs_mount(self.dbfs_root)
+        self.mount = probe_dbfs_mount(self.dbfs_root if self.legacy else None, self.volumes_root)
         server: StandinServer | None = None
         jobs = Jobs(
             host=lambda: f"http://127.0.0.1:{server.port if server else 0}",
@@ -163,6 +203,9 @@ class LocalDatabricks:
             runs_dir=self.root / "runs",
             secret_scopes=self._secret_scopes,
             max_run_seconds=self._max_run_seconds,
+            volumes=self.unity.volumes,
+            legacy=self.legacy,
+            cluster_start_seconds=self._cluster_start_seconds,
         )
         server = StandinServer(
             token=self.token,
@@ -172,6 +215,7 @@ class LocalDatabricks:
             unity=self.unity,
             warehouse=self.warehouse,
             port=self._port,
+            legacy=self.legacy,
         )
         server.serve()
         self._server = server

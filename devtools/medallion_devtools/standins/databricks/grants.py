@@ -12,7 +12,7 @@ from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, 
 
 __all__ = ["PRIVILEGES", "Grants", "SecurableType", "principal_does_not_exist", "securable_type"]
 
-SecurableType = Literal["catalog", "schema", "table"]
+SecurableType = Literal["catalog", "schema", "table", "volume"]
 
 _TABLE = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"})
 _SCHEMA = _TABLE | {
@@ -31,6 +31,7 @@ _SCHEMA = _TABLE | {
 # Which privileges can be granted on each securable type (Databricks' privilege names).
 PRIVILEGES: dict[SecurableType, frozenset[str]] = {
     "table": _TABLE,
+    "volume": frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "READ_VOLUME", "WRITE_VOLUME"}),
     "schema": _SCHEMA,
     "catalog": _SCHEMA | {"BROWSE", "CREATE_SCHEMA", "USE_CATALOG"},
 }
@@ -38,6 +39,7 @@ _ALL_KNOWN = frozenset().union(*PRIVILEGES.values())
 # The parents a table or schema inherits privileges from.
 _PARENT_TYPES: dict[SecurableType, tuple[SecurableType, ...]] = {
     "table": ("schema", "catalog"),
+    "volume": ("schema", "catalog"),
     "schema": ("catalog",),
     "catalog": (),
 }
@@ -47,7 +49,9 @@ def securable_type(value: str) -> SecurableType:
     """The securable type named in a permissions path (`catalog`, `schema`, `table`; any case)."""
     lowered = value.lower()
     if lowered not in PRIVILEGES:
-        raise bad_request(f"Unsupported securable type: {value}. The stand-in grants on catalog, schema and table.")
+        raise bad_request(
+            f"Unsupported securable type: {value}. The stand-in grants on catalog, schema, table and volume."
+        )
     return lowered  # type: ignore[return-value]  # checked against PRIVILEGES' keys just above
 
 

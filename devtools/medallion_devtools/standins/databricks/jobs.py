@@ -26,6 +26,7 @@ from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 from medallion_devtools.standins.databricks.libraries import LibraryInstallFailed, check_libraries
 from medallion_devtools.standins.databricks.mount import MOUNT_POINT, DbfsMount
+from medallion_devtools.standins.databricks.volumes import Volumes
 from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = ["Cluster", "Jobs"]
@@ -54,18 +55,33 @@ class Cluster:
     spark_env_vars: Mapping[str, str] = field(default_factory=dict)
     spark_conf: Mapping[str, str] = field(default_factory=dict)
     log_destination: str | None = None  # e.g. "dbfs:/cluster-logs": driver logs under <it>/<id>/driver/
+    # The cluster's own identity: its drivers reach the workspace with this token (runtime native authentication),
+    # never with the caller's.
+    token: str = field(default_factory=lambda: f"dapi-cluster-{secrets.token_hex(16)}", repr=False)
+    # A job cluster starts: PENDING until `running_at` (time.monotonic()), then RUNNING. The existing one is up.
+    running_at: float = 0.0
+    spec: Mapping[str, object] = field(default_factory=dict)  # a job cluster's new_cluster as submitted
+
+    @property
+    def running(self) -> bool:
+        return time.monotonic() >= self.running_at
 
     def info(self) -> JsonObject:
-        """`clusters/get`: a RUNNING single-node cluster."""
+        """`clusters/get`: a single-node cluster, PENDING while it starts, then RUNNING."""
         info: JsonObject = {
             "cluster_id": self.cluster_id,
             "cluster_name": self.cluster_name,
             "spark_version": self.spark_version,
-            "state": "RUNNING",
-            "state_message": "",
-            "node_type_id": "local",
-            "driver_node_type_id": "local",
-            "num_workers": 0,
+            "state": "RUNNING" if self.running else "PENDING",
+            "state_message": "" if self.running else "Starting Spark",
+            "node_type_id": str(self.spec.get("node_type_id", "local")),
+            "driver_node_type_id": str(self.spec.get("driver_node_type_id", self.spec.get("node_type_id", "local"))),
+            "num_workers": self.spec.get("num_workers", 0),
+            **{
+                k: self.spec[k]
+                for k in ("autoscale", "data_security_mode", "policy_id", "custom_tags")
+                if k in self.spec
+            },
             "spark_conf": dict(self.spark_conf),
             "spark_env_vars": dict(self.spark_env_vars),
             "cluster_source": "UI",
@@ -162,9 +178,15 @@ class Jobs:
         runs_dir: Path,
         secret_scopes: Mapping[str, Mapping[str, str]],
         max_run_seconds: float,
+        volumes: Volumes,
+        legacy: bool = False,
+        cluster_start_seconds: float = 0.0,
     ) -> None:
+        self._cluster_start_seconds = cluster_start_seconds
         self._host = host
         self._dbfs = dbfs
+        self._volumes = volumes
+        self._legacy = legacy
         self._workspace = workspace
         self.cluster = cluster
         self._mount = mount
@@ -305,6 +327,11 @@ class Jobs:
                     return task.cluster
         raise bad_request(f"Cluster {cluster_id} does not exist")
 
+    def cluster_tokens(self) -> set[str]:
+        """The tokens of the existing cluster and of every job cluster (each cluster's own identity)."""
+        with self._lock:
+            return {self.cluster.token} | {task.cluster.token for _, task in self._task_runs.values()}
+
     def has_job(self, job_id: int) -> bool:
         """Whether `job_id` names a job or the job of a one-time run (for `permissions/jobs/…`)."""
         with self._lock:
@@ -357,12 +384,49 @@ class Jobs:
             existing, new = task.get("existing_cluster_id"), task.get("new_cluster")
             if existing is not None and existing != self.cluster.cluster_id:
                 raise bad_request(f"Cluster {existing} does not exist")
-            if (existing is None) == (new is None):
-                raise bad_request(
-                    f"Task {task['task_key']}: give exactly one of existing_cluster_id and new_cluster "
-                    "(the stand-in has no serverless compute or job clusters)."
-                )
+            if existing is not None and new is not None:
+                raise bad_request(f"Task {task['task_key']}: give one of existing_cluster_id and new_cluster.")
+            if new is not None:
+                self._validate_new_cluster(new)
+            if existing is None and new is None:
+                self._validate_serverless(task, body.get("environments") or [])
         return tasks
+
+    def _validate_new_cluster(self, new: object) -> None:
+        """A new cluster as the Jobs API checks it: a node type (or pool), a size, and (no legacy access on a new
+        account) a Unity Catalog access mode."""
+        if not isinstance(new, dict):
+            raise bad_request("new_cluster must be an object.")
+        prefix = "Cluster validation error: "
+        if not new.get("spark_version"):
+            raise bad_request(prefix + "Missing required field: settings.cluster_spec.new_cluster.spark_version")
+        if not (new.get("node_type_id") or new.get("instance_pool_id")):
+            raise bad_request(prefix + "Missing required field: settings.cluster_spec.new_cluster.node_type_id")
+        if "num_workers" not in new and "autoscale" not in new:
+            raise bad_request(prefix + "Missing required field: settings.cluster_spec.new_cluster.size")
+        mode = new.get("data_security_mode")
+        if not self._legacy and mode in (None, "NONE", "LEGACY_TABLE_ACL", "LEGACY_PASSTHROUGH", "LEGACY_SINGLE_USER"):
+            raise bad_request(
+                prefix + f"data_security_mode {mode or 'unset'} is a legacy access mode, which this workspace "
+                "disables: choose SINGLE_USER (dedicated) or USER_ISOLATION (standard)."
+            )
+
+    def _validate_serverless(self, task: JsonObject, environments: list[object]) -> None:
+        """A task without a cluster runs on serverless compute: notebooks as they are, Python tasks in one of the
+        run's `environments` (`environment_key`)."""
+        if self._legacy:
+            raise bad_request(
+                f"Task {task['task_key']}: give one of existing_cluster_id and new_cluster (this classic workspace "
+                "has no serverless compute)."
+            )
+        if "notebook_task" in task:
+            return
+        keys = {e.get("environment_key") for e in environments if isinstance(e, dict)}
+        if task.get("environment_key") not in keys:
+            raise bad_request(
+                f"Task {task['task_key']}: a Python task on serverless compute needs an environment_key naming one "
+                f"of the run's environments; got {task.get('environment_key')!r}."
+            )
 
     def _start(self, body: JsonObject, *, job_id: int | None, run_type: str, name: str) -> _Run:
         tasks = self._tasks_of(body)
@@ -398,6 +462,9 @@ class Jobs:
 
     def _cluster_for(self, settings: JsonObject) -> Cluster:
         new = settings.get("new_cluster")
+        if new is None and settings.get("existing_cluster_id") is None:  # serverless: up at once
+            stamp = time.strftime("%m%d-%H%M%S", time.gmtime())
+            return Cluster(cluster_id=f"{stamp}-serverless-{secrets.token_hex(4)}", cluster_name="serverless")
         if new is None:
             return self.cluster
         stamp = time.strftime("%m%d-%H%M%S", time.gmtime())
@@ -408,6 +475,8 @@ class Jobs:
             spark_env_vars={str(k): str(v) for k, v in (new.get("spark_env_vars") or {}).items()},
             spark_conf={str(k): str(v) for k, v in (new.get("spark_conf") or {}).items()},
             log_destination=(new.get("cluster_log_conf") or {}).get("dbfs", {}).get("destination"),
+            running_at=time.monotonic() + self._cluster_start_seconds,
+            spec=dict(new),
         )
 
     def _execute(self, run: _Run) -> None:
@@ -428,6 +497,11 @@ class Jobs:
             self._execute_task(run, task, deadline, f"Task {task.task_key} timed out after {limit:g} seconds.")
 
     def _execute_task(self, run: _Run, task: _Task, deadline: float, timeout_message: str) -> None:
+        while not task.cluster.running:  # a job cluster starting: the task is PENDING, "Waiting for cluster"
+            if run.cancel.wait(0.05):
+                with self._lock:
+                    task.end("TERMINATED", "CANCELED", "Run cancelled.")
+                return
         try:
             check_libraries(task.settings.get("libraries") or [], task.cluster.cluster_id, self._read_text)
             process = self._spawn(task)
@@ -490,6 +564,10 @@ class Jobs:
         env.update(self.cluster.spark_env_vars if task.cluster is self.cluster else {})
         env.update(task.cluster.spark_env_vars)
         env.update(
+            # the runtime's native authentication: the cluster's own principal, not the caller's token
+            DATABRICKS_HOST=self._host(),
+            DATABRICKS_TOKEN=task.cluster.token,
+            DATABRICKS_AUTH_TYPE="pat",
             SPARK_CONF_DIR=str(conf_dir),
             SPARK_LOCAL_IP="127.0.0.1",
             PYSPARK_PYTHON=sys.executable,
@@ -529,7 +607,13 @@ class Jobs:
         parameters = [str(p) for p in task.get("parameters") or []]
         if task.get("source") == "GIT":
             raise RuntimeError("python files from Git are not supported by the stand-in")
+        if python_file.startswith("/Volumes/"):
+            if not self._volumes.local(python_file).is_file():
+                raise RuntimeError(f"The python file {python_file} does not exist in its volume.")
+            return python_file, parameters, {}  # the driver sees volumes at /Volumes, as on a cluster
         if python_file.startswith("dbfs:"):
+            if not self._legacy:
+                raise RuntimeError(f"Public DBFS root is disabled. Access is denied on path: {python_file}")
             if not self._dbfs.local(python_file).is_file():
                 raise RuntimeError(f"The python file {python_file} does not exist on DBFS.")
             return (
@@ -542,10 +626,16 @@ class Jobs:
             if found.object_type != "FILE":
                 raise RuntimeError(f"The python file {python_file} is a {found.object_type.lower()}, not a file.")
             return str(found.local), parameters, {}
-        raise RuntimeError(f"The stand-in runs python files from dbfs:/ or the workspace, not {python_file}.")
+        raise RuntimeError(
+            f"The stand-in runs python files from /Volumes/, the workspace or (legacy) dbfs:/, not {python_file}."
+        )
 
     def _read_text(self, path: str) -> str:
+        if path.startswith("/Volumes/"):
+            return self._volumes.local(path).read_text()
         if path.startswith("dbfs:"):
+            if not self._legacy:
+                raise RuntimeError(f"Public DBFS root is disabled. Access is denied on path: {path}")
             return self._dbfs.local(path).read_text()
         return self._workspace.get(path).local.read_text()
 

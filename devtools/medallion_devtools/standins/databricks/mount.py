@@ -1,6 +1,6 @@
-"""The `/dbfs` FUSE mount of a Databricks driver, emulated for real: `dagster_pipes` opens `/dbfs/<path>`
-(hard-coded) and the step launcher passes `/dbfs//<prefix>/…` parameters, so a driver must see the DBFS
-root at `/dbfs`.
+"""The FUSE mounts of a Databricks driver, emulated for real: Unity Catalog volumes at `/Volumes` (always), and,
+on a legacy workspace with DBFS root, `/dbfs` (`dagster_pipes`' DBFS loader opens `/dbfs/<path>` and the
+classic step launcher passes `/dbfs//<prefix>/…` parameters).
 
 Strategies, first that works wins (`probe_dbfs_mount` tries them once, when the stand-in starts):
 
@@ -22,44 +22,54 @@ from pathlib import Path
 __all__ = ["DbfsMount", "probe_dbfs_mount"]
 
 MOUNT_POINT = "/dbfs"
-# `sh` does the bind mount inside the new namespace, then becomes the driver (exec: one process, one group).
-_BIND_THEN_EXEC = 'mount --bind "$1" /dbfs && shift && exec "$@"'
+VOLUMES_MOUNT_POINT = "/Volumes"
+# `sh` does the bind mounts inside the new namespace, then becomes the driver (exec: one process, one group).
+_BIND_THEN_EXEC = 'mount --bind "$1" /Volumes && shift && exec "$@"'
+_BIND_BOTH_THEN_EXEC = 'mount --bind "$1" /Volumes && mount --bind "$2" /dbfs && shift 2 && exec "$@"'
 
 
 @dataclass(frozen=True)
 class DbfsMount:
-    """How drivers get `/dbfs`: `strategy` is "unshare", "proot" or "unavailable" (then `problem` says why)."""
+    """How drivers get `/Volumes` (the volumes' folder `volumes`) and, when `root` is given (legacy DBFS),
+    `/dbfs`: `strategy` is "unshare", "proot" or "unavailable" (then `problem` says why)."""
 
     strategy: str
-    root: Path
+    root: Path | None
+    volumes: Path
     problem: str = ""
 
     def wrap(self, command: Sequence[str]) -> list[str]:
-        """`command` run with the DBFS root mounted on `/dbfs`."""
+        """`command` run with the volumes on `/Volumes` and the DBFS root (if any) on `/dbfs`."""
         if self.strategy == "unshare":
             unshare = ["unshare", "--mount", "--propagation", "private", "--"]
-            return [*unshare, "sh", "-c", _BIND_THEN_EXEC, "sh", str(self.root), *command]
+            if self.root is None:
+                return [*unshare, "sh", "-c", _BIND_THEN_EXEC, "sh", str(self.volumes), *command]
+            return [*unshare, "sh", "-c", _BIND_BOTH_THEN_EXEC, "sh", str(self.volumes), str(self.root), *command]
         if self.strategy == "proot":
-            return ["proot", "-b", f"{self.root}:{MOUNT_POINT}", *command]
+            dbfs = [] if self.root is None else ["-b", f"{self.root}:{MOUNT_POINT}"]
+            return ["proot", "-b", f"{self.volumes}:{VOLUMES_MOUNT_POINT}", *dbfs, *command]
         raise RuntimeError(self.problem)
 
 
-def probe_dbfs_mount(root: Path) -> DbfsMount:
-    """The first strategy that mounts `root` on `/dbfs` here (checked by reading a probe file through it)."""
-    probe = root / ".standin-mount-probe"
+def probe_dbfs_mount(root: Path | None, volumes: Path) -> DbfsMount:
+    """The first strategy that mounts `volumes` on `/Volumes` (and `root`, if given, on `/dbfs`) here (checked by
+    reading a probe file through it)."""
+    probe = volumes / ".standin-mount-probe"
     probe.write_text("ok")
     tried: list[str] = []
     try:
         if shutil.which("unshare") and os.geteuid() == 0:
-            os.makedirs(MOUNT_POINT, exist_ok=True)
-            mount = DbfsMount("unshare", root)
+            os.makedirs(VOLUMES_MOUNT_POINT, exist_ok=True)
+            if root is not None:
+                os.makedirs(MOUNT_POINT, exist_ok=True)
+            mount = DbfsMount("unshare", root, volumes)
             if _reads_probe(mount, probe.name):
                 return mount
             tried.append("`unshare --mount` + bind mount failed (no CAP_SYS_ADMIN in this container?)")
         else:
             tried.append("`unshare --mount` needs root and util-linux")
         if shutil.which("proot"):
-            mount = DbfsMount("proot", root)
+            mount = DbfsMount("proot", root, volumes)
             if _reads_probe(mount, probe.name):
                 return mount
             tried.append("`proot -b` failed")
@@ -67,14 +77,18 @@ def probe_dbfs_mount(root: Path) -> DbfsMount:
             tried.append("`proot` is not installed (Debian: apt-get install proot)")
     finally:
         probe.unlink(missing_ok=True)
-    problem = "The stand-in cannot give drivers a /dbfs mount: " + "; ".join(tried) + "."
-    return DbfsMount("unavailable", root, problem)
+    problem = "The stand-in cannot give drivers their /Volumes (and /dbfs) mounts: " + "; ".join(tried) + "."
+    return DbfsMount("unavailable", root, volumes, problem)
 
 
 def _reads_probe(mount: DbfsMount, name: str) -> bool:
     try:
         done = subprocess.run(
-            mount.wrap(["cat", f"{MOUNT_POINT}/{name}"]), capture_output=True, text=True, timeout=30, check=False
+            mount.wrap(["cat", f"{VOLUMES_MOUNT_POINT}/{name}"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return False

@@ -10,9 +10,13 @@ PATCH: recorded, not enforced); `/api/2.0/workspace/{import,get-status,mkdirs,li
 Unity Catalog (`unity.py`, `grants.py`) under `/api/2.1/unity-catalog/`: `catalogs[/{name}]`, `schemas[/{full_name}]`
 (POST, GET, PATCH, DELETE), `tables[/{full_name}[/exists]]` (GET, PATCH owner, DELETE),
 `permissions/{type}/{full_name}` (GET, PATCH), `effective-permissions/{type}/{full_name}` (GET),
-`entity-tag-assignments/{entity_type}/{entity_name}/tags[/{key}]` (GET) and `temporary-table-credentials` (POST,
-also under 2.0, where the SDK sends it). SQL (`warehouse.py`, `sql.py`): `/api/2.0/sql/statements/` (POST),
+`entity-tag-assignments/{entity_type}/{entity_name}/tags[/{key}]` (GET), `volumes[/{full_name}]` (POST, GET, PATCH,
+DELETE) and `temporary-table-credentials` (POST, also under 2.0, where the SDK sends it). The Files API
+(`volumes.py`): `/api/2.0/fs/files/Volumes/…` (PUT raw bytes, GET, HEAD, DELETE) and `/api/2.0/fs/directories/Volumes/…`
+(PUT, GET, HEAD, DELETE). SQL (`warehouse.py`, `sql.py`): `/api/2.0/sql/statements/` (POST),
 `/api/2.0/sql/statements/{id}` (GET), `…/{id}/cancel` (POST), `/api/2.0/sql/warehouses[/{id}]` (GET).
+
+Unless the stand-in is `legacy`, DBFS is refused as a new account refuses it (no DBFS root, no mounts).
 """
 
 import json
@@ -28,6 +32,7 @@ from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, 
 from medallion_devtools.standins.databricks.grants import securable_type
 from medallion_devtools.standins.databricks.jobs import Jobs
 from medallion_devtools.standins.databricks.unity import UnityCatalog
+from medallion_devtools.standins.databricks.volumes import FileResponse
 from medallion_devtools.standins.databricks.warehouse import SqlWarehouse
 from medallion_devtools.standins.databricks.workspace import Workspace
 
@@ -38,6 +43,12 @@ Handler = Callable[[JsonObject], JsonObject]
 # A route whose path holds names: the handler gets the path's groups and the parameters.
 PatternHandler = Callable[[tuple[str, ...], JsonObject], JsonObject]
 UC = "/api/2.1/unity-catalog/"
+FS = re.compile(r"/api/2\.0/fs/(files|directories)(/.*)")
+
+
+def dbfs_disabled(path: str) -> ApiError:
+    """What a workspace without DBFS root answers on a DBFS path."""
+    return ApiError(403, "PERMISSION_DENIED", f"Public DBFS root is disabled. Access is denied on path: {path}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: JsonObject | None
     status: int
+    data: bytes = b""  # a Files API upload's bytes
 
     @property
     def user_agent(self) -> str:
@@ -70,8 +82,10 @@ class StandinServer:
         unity: UnityCatalog,
         warehouse: SqlWarehouse,
         port: int = 0,
+        legacy: bool = False,
     ) -> None:
         self.token = token
+        self.legacy = legacy
         self.dbfs, self.workspace, self.jobs = dbfs, workspace, jobs
         self.unity, self.warehouse = unity, warehouse
         self.requests: list[RecordedRequest] = []
@@ -105,16 +119,58 @@ class StandinServer:
         with self._lock:
             self.requests.append(request)
 
-    def handle(self, method: str, path: str, params: JsonObject, authorization: str | None) -> tuple[int, JsonObject]:
-        """The status and JSON body for one request."""
+    def _unauthenticated(self, authorization: str | None) -> tuple[int, JsonObject] | None:
         if not authorization or not authorization.startswith("Bearer "):
             return 401, {
                 "error_code": "UNAUTHENTICATED",
                 "message": "Credential was not sent or was of an unsupported type for this API.",
             }
-        if authorization.removeprefix("Bearer ") != self.token:
+        token = authorization.removeprefix("Bearer ")
+        if token != self.token and token not in self.jobs.cluster_tokens():
             return 401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
+        return None
+
+    def handle_files(
+        self, method: str, path: str, query: dict[str, str], data: bytes, authorization: str | None
+    ) -> FileResponse | tuple[int, JsonObject]:
+        """A Files API request: raw bytes in (upload) and out (download), headers only for HEAD."""
+        refused = self._unauthenticated(authorization)
+        if refused:
+            return refused
+        match = FS.fullmatch(path)
+        volumes = self.unity.volumes
         try:
+            if match is None:
+                raise ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+            kind, target = match.group(1), unquote(match.group(2))
+            if kind == "files":
+                if method == "PUT":
+                    return volumes.upload(target, data, query.get("overwrite", "true").lower() != "false")
+                if method in ("GET", "HEAD"):
+                    return volumes.download(target, head=method == "HEAD")
+                if method == "DELETE":
+                    return volumes.delete_file(target)
+            else:
+                if method == "PUT":
+                    return volumes.create_directory(target)
+                if method == "HEAD":
+                    return volumes.directory_metadata(target)
+                if method == "GET":
+                    return 200, volumes.list_directory(target, query.get("page_token"))
+                if method == "DELETE":
+                    return volumes.delete_directory(target)
+            raise ApiError(405, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+        except ApiError as exc:
+            return exc.status, exc.body()
+
+    def handle(self, method: str, path: str, params: JsonObject, authorization: str | None) -> tuple[int, JsonObject]:
+        """The status and JSON body for one request."""
+        refused = self._unauthenticated(authorization)
+        if refused:
+            return refused
+        try:
+            if not self.legacy and path.startswith("/api/2.0/dbfs/"):
+                raise dbfs_disabled(str(params.get("path") or params.get("source_path") or "/"))
             route = self._route(method, path)
             return 200, route(params)
         except ApiError as exc:
@@ -201,6 +257,10 @@ class StandinServer:
                 required(b, "catalog_name", str), required(b, "schema_name", str)
             ),
             ("POST", UC + "temporary-table-credentials"): uc.temporary_table_credentials,
+            ("POST", UC + "volumes"): uc.volumes.create,
+            ("GET", UC + "volumes"): lambda b: uc.volumes.list(
+                required(b, "catalog_name", str), required(b, "schema_name", str)
+            ),
             ("POST", "/api/2.0/sql/statements/"): self.warehouse.execute,
             ("POST", "/api/2.0/sql/statements"): self.warehouse.execute,
             ("GET", "/api/2.0/sql/warehouses"): lambda b: {"warehouses": [self.warehouse.info(sql_id, self.host)]},
@@ -226,6 +286,9 @@ class StandinServer:
             ("GET", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("get", g, b)),
             ("PATCH", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("update", g, b)),
             ("GET", UC + "effective-permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("effective", g, b)),
+            ("GET", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.get(g[0])),
+            ("PATCH", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.update(g[0], b)),
+            ("DELETE", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.delete(g[0])),
             ("GET", UC + "entity-tag-assignments/([^/]+)/([^/]+)/tags", lambda g, b: uc.list_tags(g[0], g[1])),
             ("GET", UC + "entity-tag-assignments/([^/]+)/([^/]+)/tags/([^/]+)", lambda g, b: uc.get_tag(*g)),
             ("GET", "/api/2.0/sql/statements/([^/]+)", lambda g, b: sql.get(g[0])),
@@ -282,6 +345,9 @@ def _make_handler(server: StandinServer) -> type[BaseHTTPRequestHandler]:
             body: JsonObject | None = None
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if url.path.startswith("/api/2.0/fs/"):
+                self._serve_files(method, url.path, query, raw)
+                return
             params: JsonObject = dict(query)
             status: int
             payload: JsonObject
@@ -309,6 +375,30 @@ def _make_handler(server: StandinServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _serve_files(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
+            try:
+                answer = server.handle_files(method, path, query, raw, self.headers.get("Authorization"))
+            except Exception as exc:  # a stand-in bug, reported as Databricks reports its own failures
+                answer = 500, {"error_code": "INTERNAL_ERROR", "message": f"{type(exc).__name__}: {exc}"}
+            headers = {h: self.headers[h] for h in RECORDED_HEADERS if self.headers.get(h)}
+            if isinstance(answer, FileResponse):
+                status, out_headers, data = answer.status, answer.headers, answer.data
+            else:
+                status, data = answer[0], json.dumps(answer[1]).encode()
+                out_headers = {"Content-Type": "application/json", "Content-Length": str(len(data))}
+            server.record(RecordedRequest(method, path, query, headers, None, status, raw))
+            self.send_response(status)
+            for name, value in out_headers.items():
+                self.send_header(name, value)
+            if "Content-Length" not in out_headers:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(data)
+
+        def do_HEAD(self) -> None:
+            self._serve("HEAD")
 
         def do_GET(self) -> None:
             self._serve("GET")

@@ -16,11 +16,13 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from medallion_devtools.standins.databricks.delta_columns import DeltaSnapshot, read_delta_snapshot
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
 from medallion_devtools.standins.databricks.grants import Grants
+from medallion_devtools.standins.databricks.volumes import Volumes
 
 __all__ = ["DEFAULT_CURRENT_USER", "EntityType", "TableEntry", "UnityCatalog", "now_ms"]
 
@@ -153,11 +155,15 @@ class UnityCatalog:
         storage_options: Mapping[str, str],
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
+        volumes_root: Path,
+        metastore_storage_root: str | None = None,
     ) -> None:
         self.storage_options = dict(storage_options)
+        self.metastore_storage_root = metastore_storage_root
         self.current_user = current_user
         self.metastore_id = str(uuid.uuid4())
         self.grants = Grants({current_user, *principals})
+        self.volumes = Volumes(volumes_root, self.schema_named, current_user, self.metastore_id)
         self._catalogs: dict[str, _Catalog] = {}
         self._schemas: dict[str, _Schema] = {}
         self._tables: dict[str, TableEntry] = {}
@@ -199,10 +205,12 @@ class UnityCatalog:
             raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"Table '{full_name.lower()}' does not exist.")
         return found
 
-    def securable(self, kind: str, full_name: str) -> _Catalog | _Schema | TableEntry:
-        """The catalog, schema or table a permissions or tags path names (404 when missing)."""
+    def securable(self, kind: str, full_name: str) -> object:
+        """The catalog, schema, table or volume a permissions or tags path names (404 when missing)."""
         if kind == "catalog":
             return self.catalog_named(full_name)
+        if kind == "volume":
+            return self.volumes.named(full_name)
         return self.schema_named(full_name) if kind == "schema" else self.table_named(full_name)
 
     # Catalogs
@@ -211,6 +219,12 @@ class UnityCatalog:
         with self.lock:
             if name in self._catalogs:
                 raise ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
+            if not body.get("storage_root") and not self.metastore_storage_root:
+                raise bad_request(
+                    "Metastore storage root URL does not exist. Please provide a storage location for the catalog "
+                    f"(for example 'CREATE CATALOG {name} MANAGED LOCATION '<location-path>'').",
+                    "INVALID_STATE",
+                )
             catalog = _Catalog(name, self.current_user, body.get("comment"), storage_root=body.get("storage_root"))
             catalog.properties.update(body.get("properties") or {})
             self._catalogs[name] = catalog

@@ -6,6 +6,7 @@ from medallion_tests.databricks.conftest import (  # noqa: F401
     local_aws,
     local_databricks,
     s3_storage_options,
+    strict_databricks,
     unity_databricks,
     unity_workspace,
     workspace,

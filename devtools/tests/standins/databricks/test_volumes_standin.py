@@ -1,0 +1,124 @@
+"""The stand-in as strict as a new account, through the real SDK: no DBFS root (refused with Databricks' error),
+Unity Catalog volumes and the Files API instead, drivers that see volumes at `/Volumes` and act as their cluster's
+own principal."""
+
+import base64
+import io
+import json
+import time
+
+import pytest
+from databricks.sdk import WorkspaceClient
+from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+from databricks.sdk.service import jobs
+from databricks.sdk.service.catalog import VolumeType
+from medallion_devtools.standins.databricks import LocalDatabricks
+
+pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def strict(strict_databricks: LocalDatabricks) -> WorkspaceClient:
+    return WorkspaceClient(host=strict_databricks.host, token=strict_databricks.token, auth_type="pat")
+
+
+def _wait(w: WorkspaceClient, run_id: int) -> jobs.Run:
+    deadline, run = time.monotonic() + 90, w.jobs.get_run(run_id)
+    while run.state and run.state.life_cycle_state not in (
+        jobs.RunLifeCycleState.TERMINATED,
+        jobs.RunLifeCycleState.INTERNAL_ERROR,
+    ):
+        assert time.monotonic() < deadline, run.state
+        time.sleep(0.2)
+        run = w.jobs.get_run(run_id)
+    return run
+
+
+def test_dbfs_root_is_refused_as_on_a_new_account(strict: WorkspaceClient, strict_databricks: LocalDatabricks):
+    with pytest.raises(PermissionDenied, match="Public DBFS root is disabled"):
+        strict.dbfs.put("/hello.txt", contents=base64.b64encode(b"hi").decode())
+    with pytest.raises(PermissionDenied, match="Public DBFS root is disabled"):
+        list(strict.dbfs.list("/"))
+    task = jobs.SubmitTask(
+        task_key="from_dbfs",
+        existing_cluster_id=strict_databricks.cluster_id,
+        spark_python_task=jobs.SparkPythonTask(python_file="dbfs:/x.py"),
+    )
+    run = _wait(strict, strict.jobs.submit(run_name="dbfs", tasks=[task]).bind()["run_id"])
+    assert run.state is not None and "DBFS root is disabled" in (run.state.state_message or "")
+    assert "MEDALLION_DATABRICKS_DBFS_ROOT" not in strict_databricks.environ()
+
+
+def test_volumes_are_created_listed_and_read_back(strict: WorkspaceClient):
+    created = strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED, comment="tmp")
+    assert created.full_name == "medallion.platform.scratch" and created.owner
+    names = {v.full_name for v in strict.volumes.list("medallion", "platform")}
+    assert names == {"medallion.platform.staging", "medallion.platform.scratch"}
+    assert strict.volumes.read("medallion.platform.scratch").comment == "tmp"
+    with pytest.raises(DatabricksError, match="already exists"):
+        strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED)
+    with pytest.raises(NotFound):
+        strict.volumes.create("medallion", "nowhere", "scratch", VolumeType.MANAGED)
+    strict.volumes.delete("medallion.platform.scratch")
+    with pytest.raises(NotFound):
+        strict.volumes.read("medallion.platform.scratch")
+
+
+def test_the_files_api_uploads_downloads_lists_and_deletes(strict: WorkspaceClient, strict_databricks: LocalDatabricks):
+    base = strict_databricks.volume_paths[0] + "/files-test"
+    strict.files.upload(f"{base}/a/one.bin", io.BytesIO(b"\x00\x01" * 1000), overwrite=True)
+    assert strict.files.download(f"{base}/a/one.bin").contents.read() == b"\x00\x01" * 1000  # type: ignore[union-attr]
+    assert strict.files.get_metadata(f"{base}/a/one.bin").content_length == 2000
+    with pytest.raises(DatabricksError, match="already exists"):
+        strict.files.upload(f"{base}/a/one.bin", io.BytesIO(b"again"), overwrite=False)
+    strict.files.create_directory(f"{base}/empty")
+    entries = {e.name: e.is_directory for e in strict.files.list_directory_contents(base)}
+    assert entries == {"a": True, "empty": True}
+    strict.files.get_directory_metadata(f"{base}/a")
+    with pytest.raises(DatabricksError, match="not empty"):
+        strict.files.delete_directory(f"{base}/a")
+    strict.files.delete(f"{base}/a/one.bin")
+    strict.files.delete_directory(f"{base}/a")
+    with pytest.raises(NotFound):
+        strict.files.download(f"{base}/a/one.bin")
+    with pytest.raises(NotFound, match=r"medallion\.platform\.nope"):  # outside any volume
+        strict.files.upload("/Volumes/medallion/platform/nope/x", io.BytesIO(b"x"))
+
+
+SCRIPT = """
+import json, os, sys
+from databricks.sdk import WorkspaceClient
+w = WorkspaceClient()  # the runtime's native authentication, as on a cluster
+me = {"argv": sys.argv[1:], "read": open(sys.argv[1]).read(), "catalogs": [c.name for c in w.catalogs.list()]}
+me["token_is_the_callers"] = os.environ.get("DATABRICKS_TOKEN") == sys.argv[2]
+with open(os.path.join(os.path.dirname(sys.argv[1]), "out.json"), "w") as out:
+    json.dump(me, out)
+"""
+
+
+def test_a_task_runs_from_a_volume_sees_it_at_volumes_and_acts_as_its_cluster(
+    strict: WorkspaceClient, strict_databricks: LocalDatabricks
+):
+    base = strict_databricks.volume_paths[0] + "/task-test"
+    strict.files.upload(f"{base}/main.py", io.BytesIO(SCRIPT.encode()), overwrite=True)
+    strict.files.upload(f"{base}/input.txt", io.BytesIO(b"from the volume"), overwrite=True)
+    task = jobs.SubmitTask(
+        task_key="from_volume",
+        existing_cluster_id=strict_databricks.cluster_id,
+        spark_python_task=jobs.SparkPythonTask(
+            python_file=f"{base}/main.py", parameters=[f"{base}/input.txt", strict_databricks.token]
+        ),
+    )
+    run = _wait(strict, strict.jobs.submit(run_name="volume", tasks=[task]).bind()["run_id"])
+    assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    out = json.loads(strict.files.download(f"{base}/out.json").contents.read())  # type: ignore[union-attr]
+    assert out["read"] == "from the volume" and "medallion" in out["catalogs"]
+    assert out["token_is_the_callers"] is False
+
+
+def test_a_catalog_needs_a_managed_location_when_the_metastore_has_no_root(strict: WorkspaceClient):
+    with pytest.raises(DatabricksError, match="Metastore storage root URL does not exist") as caught:
+        strict.catalogs.create(name="rootless")
+    assert caught.value.error_code == "INVALID_STATE"
+    created = strict.catalogs.create(name="rooted", storage_root="s3://managed/rooted")
+    assert created.storage_root == "s3://managed/rooted"
