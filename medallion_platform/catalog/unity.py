@@ -50,7 +50,7 @@ class UnityCatalog(Catalog):
         return self._client
 
     def full_name(self, zone: str, table: str) -> str:
-        return f"{self.settings.catalog_name}.{zone}.{table}"
+        return self.settings.table_name(zone, table)
 
     # -- statements ------------------------------------------------------------------------
     def execute(self, statement: str, *, subject: str) -> None:

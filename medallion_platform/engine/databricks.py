@@ -1,16 +1,100 @@
 """The `databricks` engine: the SparkSession the Databricks runtime gives the driver.
 
 Used when a step runs on a cluster (the Databricks step launcher sets `MEDALLION_ENGINE=databricks`
-there). It is the Spark engine over the cluster's active session instead of a local one; Delta is
-read and written natively when the runtime has it (a real cluster), through delta-rs otherwise
-(the local stand-in's cluster, plain PySpark).
+there). It is the Spark engine over the cluster's active session instead of a local one: a classic session
+on a dedicated cluster, a Spark Connect session on standard access mode or serverless. Delta tables are
+read and written natively by their three-level name (`write/writers.py::SparkNativeDeltaWriter`).
+
+The stand-in's cluster runs the same code on Sail (a Spark Connect server with native Delta, over the
+stand-in's Unity Catalog). Where Sail's Delta diverges from Delta on Databricks, the divergence is named
+once, in `DIVERGENCES`, and the code asks `engine.diverges(...)` instead of guessing.
 """
 
-from typing import Any
+import re
+from typing import Any, Literal
 
 from medallion_platform.engine.spark import SparkEngine
 
-__all__ = ["DatabricksEngine"]
+__all__ = ["DIVERGENCES", "DatabricksEngine", "Divergence", "RefusedWriteOption", "refuse_dangerous_options"]
+
+Divergence = Literal[
+    "app_transactions",
+    "dml_metrics",
+    "history",
+    "maintenance_sql",
+    "replace_where_check",
+    "change_data_feed",
+    "create_by_name",
+]
+
+DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
+    # name: (Delta on Databricks, Sail 0.7.2, what the platform does; where its behaviour is tested)
+    "app_transactions": (
+        "txnAppId/txnVersion skip a write already committed",
+        "ignored silently: a retried batch is written twice",
+        "writes are idempotent on their own (MERGE on keys, REPLACE WHERE, insert-only MERGE); the batch's app"
+        " transactions follow in a commit of their own (`DeltaTableIO.record_transactions`); tests: retry tests",
+    ),
+    "dml_metrics": (
+        "MERGE returns num_affected/updated/deleted/inserted_rows",
+        "MERGE returns one `count` column",
+        "inserted/updated counted from the source against the target before the MERGE",
+    ),
+    "history": (
+        "DESCRIBE HISTORY",
+        "parse error",
+        "never used: write figures come from the write itself",
+    ),
+    "maintenance_sql": (
+        "OPTIMIZE / VACUUM",
+        "parse error",
+        "`medallion maintain` compacts and vacuums with delta-rs (tests: medallion_tests/lake); OPTIMIZE/VACUUM SQL"
+        " only on a real workspace (databricks_live)",
+    ),
+    "replace_where_check": (
+        "INSERT … REPLACE WHERE refuses rows outside the predicate (DELTA_REPLACE_WHERE_MISMATCH)",
+        "accepted: the predicate's rows are deleted and the stray rows added",
+        "the writer checks the source against the predicate first, on every engine",
+    ),
+    "change_data_feed": (
+        "delta.enableChangeDataFeed; readChangeFeed",
+        "cannot write a CDF table; readChangeFeed ignored silently",
+        "no table enables it; changes come from the Delta log (`changes_since`); readChangeFeed refused",
+    ),
+    "create_by_name": (
+        "CREATE TABLE / saveAsTable by name",
+        "needs Unity Catalog's POST tables / staging-tables, which the stand-in does not serve",
+        "a table's first write goes by path, then `persist()` registers it (CREATE TABLE … LOCATION on the"
+        " warehouse); every later read and write is by name",
+    ),
+}
+
+_SAIL_VERSION = re.compile(r"0\.\d+\.\d+")  # `SELECT version()` on Sail is its release; on Spark, "4.x.y <hash>"
+
+
+class RefusedWriteOption(ValueError):
+    """A write option that changes data silently on some engine the platform runs on."""
+
+
+_DANGEROUS = {
+    "txnappid": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
+    "txnversion": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
+    "partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail: use REPLACE WHERE",
+    "spark.sql.sources.partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail",
+    "readchangefeed": "the change data feed is ignored silently on Sail: use `DeltaTableIO.changes_since`",
+}
+
+
+def refuse_dangerous_options(options: dict[str, str], *, honours_app_transactions: bool = False) -> None:
+    """Raises `RefusedWriteOption` for an option an engine the platform runs on ignores or misreads silently:
+    `txnAppId`/`txnVersion` (unless the engine honours them), dynamic partition overwrite, `readChangeFeed`."""
+    for key in options:
+        reason = _DANGEROUS.get(key.lower())
+        if reason is None or (honours_app_transactions and key.lower() in ("txnappid", "txnversion")):
+            continue
+        if key.lower().endswith("partitionoverwritemode") and str(options[key]).lower() != "dynamic":
+            continue
+        raise RefusedWriteOption(f"write option {key}={options[key]!r} refused: {reason}")
 
 
 class DatabricksEngine(SparkEngine):
@@ -18,9 +102,20 @@ class DatabricksEngine(SparkEngine):
 
     name = "databricks"
 
+    def __init__(self, spark: Any | None = None):
+        super().__init__(spark)
+        self._sail: bool | None = None
+
     def _default_session(self) -> Any:
         from pyspark.sql import SparkSession
 
         active = SparkSession.getActiveSession()
         # The runtime configures the session; on a driver it already exists, and getOrCreate returns it.
         return active if active is not None else SparkSession.builder.getOrCreate()
+
+    def diverges(self, divergence: Divergence) -> bool:
+        """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""
+        if self._sail is None:
+            version = str(self.spark.sql("SELECT version() AS v").collect()[0]["v"])
+            self._sail = bool(_SAIL_VERSION.fullmatch(version.strip()))
+        return self._sail

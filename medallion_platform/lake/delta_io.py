@@ -134,6 +134,24 @@ class DeltaTableIO(DeltaTableReader):
             )
         self._committed()
 
+    @_one_log
+    def record_transactions(self, txns: dict[str, int], metadata: dict | None = None) -> WriteResult:
+        """Records `txns` in a commit of their own (no data): for a write made by an engine that does not
+        record app transactions itself (see `engine/databricks.py`, DIVERGENCES), after that write, which must
+        be idempotent on its own: a retry between the two repeats the write harmlessly."""
+        table = self.table()
+        if table is None or not txns or self.committed_before(txns):
+            return WriteResult(version=self.version(), skipped=True)
+        table.create_write_transaction(
+            [],
+            mode="append",
+            schema=pa.schema(table.schema().to_arrow()),
+            partition_by=table.metadata().partition_columns or None,
+            commit_properties=self._commit(txns, metadata),
+        )
+        self._committed()
+        return WriteResult(version=self.version())
+
     def append_query(
         self,
         con: duckdb.DuckDBPyConnection,

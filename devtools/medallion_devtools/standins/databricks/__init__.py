@@ -1,8 +1,9 @@
 """A local stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients
 drive unchanged: DBFS over a folder, Jobs 2.2 runs executed for real in driver subprocesses with
-`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster, workspace notebooks and permissions, a Unity
-Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse, readable by delta-rs'
-own `uc://` client with the temporary S3 credentials it vends).
+`dbutils`/`spark`/`sc` and a `/dbfs` mount, one RUNNING cluster whose `spark` is a Spark Connect session to
+one Sail server with native Delta over this stand-in's Unity Catalog (`cluster_engine.py`), workspace
+notebooks and permissions, a Unity Catalog metastore of EXTERNAL Delta tables (registered by SQL through the
+one SQL warehouse, readable by delta-rs' own `uc://` client with the temporary S3 credentials it vends).
 
     with LocalDatabricks() as dbx:
         w = WorkspaceClient(host=dbx.host, token=dbx.token)
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from medallion_devtools.standins.databricks.cluster_engine import DEFAULT_CLUSTER_CATALOGS, SailServer
 from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
 from medallion_devtools.standins.databricks.mount import DbfsMount, probe_dbfs_mount
@@ -59,6 +61,8 @@ class LocalDatabricks:
         current_user: the user every caller acts as (owner of what it creates; a metastore admin).
         principals: the users, groups and service principals Unity Catalog knows besides `current_user`; a
             grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
+        cluster_catalogs: the Unity Catalog catalogs the clusters' Spark Connect engine (Sail, see
+            `cluster_engine.py`) resolves three-level names in.
     """
 
     def __init__(
@@ -77,6 +81,7 @@ class LocalDatabricks:
         warehouse_id: str = DEFAULT_WAREHOUSE_ID,
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
+        cluster_catalogs: Iterable[str] = DEFAULT_CLUSTER_CATALOGS,
     ) -> None:
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
@@ -94,7 +99,10 @@ class LocalDatabricks:
             storage_options=dict(storage_options or {}), current_user=current_user, principals=principals
         )
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
+        self._cluster_catalogs = tuple(cluster_catalogs)
+        self._storage_options = dict(storage_options or {})
         self._server: StandinServer | None = None
+        self.engine: SailServer | None = None
         self.mount: DbfsMount | None = None
 
     @property
@@ -154,6 +162,7 @@ class LocalDatabricks:
         workspace = Workspace(self.root / "workspace")
         self.mount = probe_dbfs_mount(self.dbfs_root)
         server: StandinServer | None = None
+        engine: SailServer | None = None
         jobs = Jobs(
             host=lambda: f"http://127.0.0.1:{server.port if server else 0}",
             dbfs=dbfs,
@@ -163,6 +172,7 @@ class LocalDatabricks:
             runs_dir=self.root / "runs",
             secret_scopes=self._secret_scopes,
             max_run_seconds=self._max_run_seconds,
+            spark_remote=lambda: engine.remote if engine else None,
         )
         server = StandinServer(
             token=self.token,
@@ -175,14 +185,30 @@ class LocalDatabricks:
         )
         server.serve()
         self._server = server
+        try:
+            engine = SailServer(
+                unity_uri=f"{self.host}/api/2.1/unity-catalog",
+                token=self.token,
+                catalogs=self._cluster_catalogs,
+                work_dir=self.root / "cluster-engine",
+                storage_options=self._storage_options,
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
+        self.engine = engine
         return self
 
     def stop(self) -> None:
         """Cancels every run (SIGTERM, then SIGKILL, to each driver's process group), stops the server and,
         when the root was temporary, removes it."""
         server, self._server = self._server, None
+        engine, self.engine = self.engine, None
         if server is not None:
             server.jobs.stop()
+        if engine is not None:
+            engine.stop()
+        if server is not None:
             server.shutdown()
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)

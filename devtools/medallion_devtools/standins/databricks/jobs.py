@@ -162,8 +162,10 @@ class Jobs:
         runs_dir: Path,
         secret_scopes: Mapping[str, Mapping[str, str]],
         max_run_seconds: float,
+        spark_remote: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._host = host
+        self._spark_remote = spark_remote
         self._dbfs = dbfs
         self._workspace = workspace
         self.cluster = cluster
@@ -494,7 +496,12 @@ class Jobs:
             SPARK_LOCAL_IP="127.0.0.1",
             PYSPARK_PYTHON=sys.executable,
             PYTHONUNBUFFERED="1",
+            # Set on every Databricks cluster: the runtime line, "17.3" of "17.3.x-scala2.13".
+            DATABRICKS_RUNTIME_VERSION=".".join(task.cluster.spark_version.split(".")[:2]),
         )
+        remote = self._spark_remote()
+        if remote is not None:  # the cluster's engine: `spark` is a Spark Connect session to it (`runtime.py`)
+            env["SPARK_REMOTE"] = remote
         work = task.directory / "work"
         work.mkdir(exist_ok=True)
         command = self._mount.wrap([sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)])
