@@ -25,6 +25,7 @@ Divergence = Literal[
     "replace_where_check",
     "change_data_feed",
     "create_by_name",
+    "partition_order",
 ]
 
 DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
@@ -60,6 +61,11 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
         "delta.enableChangeDataFeed; readChangeFeed",
         "cannot write a CDF table; readChangeFeed ignored silently",
         "no table enables it; changes come from the Delta log (`changes_since`); readChangeFeed refused",
+    ),
+    "partition_order": (
+        "a new partitioned table keeps the frame's column order",
+        "partition columns moved last",
+        "the empty table is created first with delta-rs (columns in the contract's order), Sail appends to it",
     ),
     "create_by_name": (
         "CREATE TABLE / saveAsTable by name",
@@ -112,6 +118,11 @@ class DatabricksEngine(SparkEngine):
         active = SparkSession.getActiveSession()
         # The runtime configures the session; on a driver it already exists, and getOrCreate returns it.
         return active if active is not None else SparkSession.builder.getOrCreate()
+
+    def has_delta(self) -> bool:
+        """A Databricks runtime (dedicated), or a Spark Connect session (standard access mode, serverless, the
+        stand-in's Sail cluster): each has Delta."""
+        return super().has_delta() or type(self.spark).__module__.startswith("pyspark.sql.connect")
 
     def diverges(self, divergence: Divergence) -> bool:
         """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""

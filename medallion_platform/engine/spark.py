@@ -96,7 +96,7 @@ class SparkEngine(Engine):
         the partitions asked for: Spark prunes to them); else the current version through delta-rs. Files
         outside a partition scope (a batch's new rows) are read through delta-rs and handed over as Arrow."""
         scoped = partition_column is not None and values is not None
-        if has_delta(self.spark) and (paths is None or scoped):
+        if self.has_delta() and (paths is None or scoped):
             df = self.delta_table(table)
             return df.where(self.F.col(partition_column).isin(*values)) if scoped else df
         scope = ds.field(partition_column).isin(list(values or [])) if scoped else None

@@ -250,9 +250,11 @@ class SparkNativeDeltaWriter(DeltaWriter):
             partition_by = spec.partition_by
         elif isinstance(spec, Merge | OverwritePartitions):
             partition_by = (spec.partition_column,)
+        columns = [p for p in partition_by if p]
+        if columns and self._diverges("partition_order"):
+            table.create(_spark_schema(df), partition_by=columns)
         mode = "overwrite" if isinstance(spec, Overwrite) else "append"
-        writer = df.write.format("delta").options(**options).mode(mode)
-        writer.partitionBy(*[p for p in partition_by if p]).save(table.uri)
+        df.write.format("delta").options(**options).mode(mode).partitionBy(*columns).save(table.uri)
 
     def _merge(self, table: DeltaTableIO, df: Frame, spec: Merge | Append, options: dict[str, str]) -> tuple[int, int]:
         """MERGE by name; an Append becomes an insert-only MERGE on `RECORD_KEYS`. Returns (inserted, updated)."""
@@ -297,6 +299,11 @@ class SparkNativeDeltaWriter(DeltaWriter):
         if returned and "num_inserted_rows" in result.columns:  # Databricks: the MERGE says what it did
             return int(returned[0]["num_inserted_rows"]), int(returned[0]["num_updated_rows"])
         return counted or (0, 0)
+
+
+def _spark_schema(df: Frame) -> pa.Schema:
+    """The Arrow schema of `df` as Spark will write it (an empty result: only the schema crosses)."""
+    return pa.schema(df.limit(0).toArrow().schema)
 
 
 def _partition_predicate(column: str, values: Sequence[object]) -> str:

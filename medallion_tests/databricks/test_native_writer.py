@@ -1,0 +1,156 @@
+"""`SparkNativeDeltaWriter` on the stand-in's cluster engine (Sail, Spark Connect, native Delta, the stand-in's
+Unity Catalog): tables read and written by three-level name, idempotent without app transactions, replaceWhere
+checked, schema evolution, figures from the write; and the write options the platform refuses."""
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from databricks.sdk import WorkspaceClient
+from medallion_devtools.standins.databricks import LocalDatabricks
+
+from medallion_platform.catalog import TableEntry
+from medallion_platform.catalog.unity import UnityCatalog
+from medallion_platform.engine.databricks import DIVERGENCES, DatabricksEngine, RefusedWriteOption
+from medallion_platform.engine.databricks import refuse_dangerous_options as refuse
+from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.settings import Settings
+from medallion_platform.write.persist import persist
+from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite
+
+pytestmark = [pytest.mark.databricks, pytest.mark.spark]
+
+ENTRY = TableEntry(description="a test table", owner="medallion-platform")
+
+
+@pytest.fixture(scope="module")
+def engine(local_databricks: LocalDatabricks) -> Iterator[DatabricksEngine]:
+    """A Spark Connect session to the stand-in's cluster engine, as a driver has; the process's classic PySpark
+    works again afterwards (pyspark marks the whole process as Spark Connect while a remote session is open)."""
+    from pyspark.sql import SparkSession
+
+    assert local_databricks.engine is not None
+    marked = "SPARK_CONNECT_MODE_ENABLED" in os.environ
+    spark = SparkSession.builder.remote(local_databricks.engine.remote).getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    try:
+        yield DatabricksEngine(spark)
+    finally:
+        spark.stop()
+        if not marked:
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Lakehouse:
+    return Lakehouse(Settings.from_env({}, data_dir=tmp_path, env="databricks", catalog_kind="unity"))
+
+
+@pytest.fixture
+def catalog(lake: Lakehouse, local_databricks: LocalDatabricks) -> UnityCatalog:
+    client = WorkspaceClient(host=local_databricks.host, token=local_databricks.token, auth_type="pat")
+    return UnityCatalog(lake.settings, client=client)
+
+
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("amount", pa.int64()),
+        ("_source_file", pa.string()),
+        ("_source_line", pa.int64()),
+        ("event_date", pa.date32()),
+    ]
+)
+D1, D2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
+
+
+def _rows(*rows: tuple, schema: pa.Schema = SCHEMA) -> pa.Table:
+    return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema=schema)
+
+
+def _write(lake, catalog, engine, name: str, rows: pa.Table, spec, schema: pa.Schema = SCHEMA):
+    write = TableWrite(engine=engine, frame=engine.dataframe(rows), spec=spec, schema=schema, entry=ENTRY)
+    return persist(lake, ["trusted", name], write, catalog=catalog)
+
+
+def _read(engine: DatabricksEngine, lake: Lakehouse, name: str) -> list[tuple]:
+    table = lake.trusted(name)
+    assert engine.spark.catalog.tableExists(table.name)
+    return sorted(tuple(r) for r in engine.spark.table(table.name).collect())
+
+
+def test_the_cluster_engine_is_spark_connect_with_native_delta_and_sail_divergences(engine: DatabricksEngine):
+    assert engine.has_delta()
+    with pytest.raises(Exception, match="JVM_ATTRIBUTE_NOT_SUPPORTED|not supported in Spark Connect"):
+        engine.spark.sparkContext  # noqa: B018  # standard access mode: no sc
+    assert engine.diverges("app_transactions") and set(DIVERGENCES) >= {"app_transactions", "replace_where_check"}
+
+
+def test_a_retried_append_adds_nothing_without_app_transactions(lake, catalog, engine):
+    """Sail ignores txnAppId: the append is an insert-only MERGE on the record's lineage, and the batch's app
+    transaction follows in a commit of its own; a retry before that commit (the driver killed between the
+    two) adds no row, one after it is skipped."""
+    rows = _rows(("a", 1, "f1", 1, D1), ("b", 2, "f1", 2, D1))
+    first = _write(lake, catalog, engine, "appended", rows, Append(partition_by=("event_date",), txns={"app": 1}))
+    assert (first.inserted, first.source_rows) == (2, 2)
+    table = lake.trusted("appended")
+    assert table.transaction_version("app") == 1
+    assert [f.name for f in pa.schema(table.table().schema().to_arrow())] == SCHEMA.names  # order kept
+    more = _rows(("b", 2, "f1", 2, D1), ("c", 3, "f2", 1, D2))
+    # the same rows again under the next batch: as if batch 2 had been written but its commit not recorded
+    second = _write(lake, catalog, engine, "appended", more, Append(partition_by=("event_date",), txns={"app": 2}))
+    assert second.inserted == 1
+    again = _write(lake, catalog, engine, "appended", more, Append(partition_by=("event_date",), txns={"app": 2}))
+    assert again.skipped
+    assert [r[0] for r in _read(engine, lake, "appended")] == ["a", "b", "c"]
+
+
+def test_merge_by_name_counts_what_it_did_and_evolves_the_schema(lake, catalog, engine):
+    spec = Merge(keys=("id",), when_matched="update", partition_column="event_date", partition_values=(D1,))
+    _write(lake, catalog, engine, "merged", _rows(("a", 1, "f1", 1, D1), ("b", 2, "f1", 2, D1)), spec)
+    wider = pa.schema([*SCHEMA, ("note", pa.string())])
+    rows = _rows(("b", 20, "f2", 1, D1, "x"), ("c", 3, "f2", 2, D1, None), schema=wider)
+    result = _write(lake, catalog, engine, "merged", rows, spec, schema=wider)
+    assert (result.inserted, result.updated, result.source_rows) == (1, 1, 2)
+    assert _read(engine, lake, "merged") == [
+        ("a", 1, "f1", 1, D1, None),
+        ("b", 20, "f2", 1, D1, "x"),
+        ("c", 3, "f2", 2, D1, None),
+    ]
+    info = catalog.client.tables.get(lake.trusted("merged").name)
+    assert [c.name for c in info.columns] == wider.names  # registration synced the new column
+
+
+def test_a_partition_overwrite_replaces_only_its_partitions_and_refuses_stray_rows(lake, catalog, engine):
+    spec = OverwritePartitions(partition_column="event_date", values=(D1,))
+    _write(
+        lake, catalog, engine, "replaced", _rows(("a", 1, "f1", 1, D1), ("b", 2, "f1", 2, D2)), Append(("event_date",))
+    )
+    result = _write(lake, catalog, engine, "replaced", _rows(("a2", 10, "f2", 1, D1)), spec)
+    assert result.inserted == 1
+    assert [r[0] for r in _read(engine, lake, "replaced")] == ["a2", "b"]
+    with pytest.raises(ValueError, match="DELTA_REPLACE_WHERE_MISMATCH"):  # Sail itself would accept it
+        _write(lake, catalog, engine, "replaced", _rows(("a3", 1, "f3", 1, D1), ("x", 9, "f3", 2, D2)), spec)
+    assert [r[0] for r in _read(engine, lake, "replaced")] == ["a2", "b"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"txnAppId": "app", "txnVersion": "3"},
+        {"partitionOverwriteMode": "dynamic"},
+        {"spark.sql.sources.partitionOverwriteMode": "DYNAMIC"},
+        {"readChangeFeed": "true"},
+    ],
+)
+def test_options_an_engine_ignores_silently_are_refused(options):
+    with pytest.raises(RefusedWriteOption, match="refused"):
+        refuse(options)
+
+
+def test_options_that_hold_everywhere_pass():
+    refuse({"txnAppId": "app", "txnVersion": "3"}, honours_app_transactions=True)
+    refuse({"mergeSchema": "true", "partitionOverwriteMode": "static", "userMetadata": "{}"})
