@@ -13,7 +13,7 @@ Every writer makes one commit per write and skips a write whose app transactions
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -48,11 +48,12 @@ class DeltaWriter(ABC):
         """Writes `write.frame` per `write.spec`, streaming in record batches of at most `batch_rows`."""
 
 
-def writer_for(engine: Engine) -> DeltaWriter:
+def writer_for(engine: Engine, *, register: Callable[[], object] | None = None) -> DeltaWriter:
     """The Delta writer for `engine`'s frames: DuckDB's stream on `embedded`; on Spark, Spark's own Delta
-    writer when the session has Delta (a Databricks runtime), else Arrow into delta-rs."""
+    writer when the session has Delta (a Databricks runtime), else Arrow into delta-rs. `register` registers
+    the table in its catalog (the native writer needs it listed to write by name)."""
     if isinstance(engine, SparkEngine):  # `databricks` included
-        return SparkNativeDeltaWriter(engine) if engine.has_delta() else ArrowDeltaRsWriter(engine)
+        return SparkNativeDeltaWriter(engine, register=register) if engine.has_delta() else ArrowDeltaRsWriter(engine)
     if engine.name == "embedded":
         from medallion_platform.engine.embedded import EmbeddedEngine
 
@@ -61,14 +62,17 @@ def writer_for(engine: Engine) -> DeltaWriter:
     return ArrowDeltaRsWriter(engine)
 
 
-def write_table(table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
+def write_table(
+    table: DeltaTableIO, write: TableWrite, *, batch_rows: int, register: Callable[[], object] | None = None
+) -> WriteResult:
     """Writes `write` with the writer for its engine and records the result on it (`persist()` calls this,
-    then registers the table). The table's log is opened once for the whole write (`DeltaTableIO.opened`)."""
+    then registers the table, with `register`). The table's log is opened once for the whole write
+    (`DeltaTableIO.opened`)."""
     with table.opened():
         if write.frame is None:
             result = WriteResult(version=table.version(), skipped=True)
         else:
-            result = writer_for(write.engine).write(table, write, batch_rows=batch_rows)
+            result = writer_for(write.engine, register=register).write(table, write, batch_rows=batch_rows)
     write.result = result
     return result
 
@@ -191,8 +195,9 @@ class SparkNativeDeltaWriter(DeltaWriter):
     own. Figures come from the write itself (the MERGE's result) or from the source, never from the history.
     """
 
-    def __init__(self, engine: SparkEngine):
+    def __init__(self, engine: SparkEngine, *, register: Callable[[], object] | None = None):
         self.engine = engine
+        self._register = register
 
     def _diverges(self, divergence: "Divergence") -> bool:
         from medallion_platform.engine.databricks import DatabricksEngine
@@ -221,8 +226,11 @@ class SparkNativeDeltaWriter(DeltaWriter):
             predicate = _partition_predicate(spec.partition_column, spec.values)
             _check_replace_where(df, predicate, table)
         registered = table.name is not None and bool(spark.catalog.tableExists(table.name))
-        if not registered and table.exists():  # written before but not registered (a crash in between)
-            return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
+        if not registered and table.exists():  # written before, not registered: a retry after a crash in between
+            if table.name is None or self._register is None:
+                return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
+            self._register()  # then written by name like any other write: the retry stays idempotent
+            registered = True
         df = self.engine.persist(df)  # counted once, written once
         source_rows = int(df.count())
         inserted, updated = source_rows, 0

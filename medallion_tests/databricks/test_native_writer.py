@@ -20,6 +20,7 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite
+from medallion_tests.helpers import event, jsonl, land
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark]
 
@@ -161,3 +162,67 @@ def test_options_an_engine_ignores_silently_are_refused(options):
 def test_options_that_hold_everywhere_pass():
     refuse({"txnAppId": "app", "txnVersion": "3"}, honours_app_transactions=True)
     refuse({"mergeSchema": "true", "partitionOverwriteMode": "static", "userMetadata": "{}"})
+
+
+def _landed(settings: Settings) -> None:
+    land(
+        settings,
+        "order_events",
+        "2026/11/01/10/batch-1",
+        jsonl(
+            event(1, quantity=2),
+            event(1, quantity=2),  # the same event delivered twice
+            event(2, event_time="2026-11-01T23:30:00-02:00"),  # lands on 11-02 in UTC
+            event(3, quantity=0),  # quarantined
+            "{this is not json",  # quarantined
+        ),
+    )
+
+
+def _table_rows(table) -> list[tuple]:
+    rows = table.read()
+    columns = [c for c in rows.column_names if c not in ("_ingested_at", "_batch_id")]
+    return sorted(tuple(str(v) for v in r.values()) for r in rows.select(columns).to_pylist())
+
+
+def test_a_promotion_killed_between_sails_commit_and_its_app_transaction_reruns_without_duplicates_or_gaps(
+    lake, engine, contracts, local_databricks, monkeypatch, tmp_path
+):
+    """The driver dies right after Sail committed quarantine, before the batch's app transaction was recorded
+    (the window a kill mid-write leaves on this path): the rerun writes quarantine again and trusted once, and
+    both tables equal the embedded run's."""
+    from medallion_platform.engine import EmbeddedEngine
+    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.zones.flow import ingest_raw
+    from medallion_platform.zones.trusted import promote
+
+    for key, value in local_databricks.environ().items():
+        if key.startswith("DATABRICKS_"):
+            monkeypatch.setenv(key, value)
+    contract = contracts["order_events"]
+    _landed(lake.settings)
+    ingest_raw(lake, contract)
+    recorded = DeltaTableIO.record_transactions
+
+    def killed(self, *args, **kwargs):
+        raise KeyboardInterrupt("driver killed after Sail's commit")
+
+    monkeypatch.setattr(DeltaTableIO, "record_transactions", killed)
+    with pytest.raises(KeyboardInterrupt):
+        promote(lake, engine, contract)
+    assert lake.quarantine("order_events").read().num_rows == 2  # committed, its batch not recorded
+    monkeypatch.setattr(DeltaTableIO, "record_transactions", recorded)
+    rerun = promote(lake, engine, contract)
+    assert (rerun.inserted, rerun.quarantined) == (2, 2)
+    assert promote(lake, engine, contract).skipped  # and the next retry writes nothing
+
+    embedded_lake = Lakehouse(Settings.from_env({}, data_dir=tmp_path / "embedded"))
+    _landed(embedded_lake.settings)
+    ingest_raw(embedded_lake, contract)
+    local = EmbeddedEngine()
+    try:
+        promote(embedded_lake, local, contract)
+    finally:
+        local.close()
+    for name in ("order_events", "order_events_quarantine"):
+        assert _table_rows(lake.for_key(["trusted", name])) == _table_rows(embedded_lake.for_key(["trusted", name]))
