@@ -73,7 +73,10 @@ def unity_databricks(
     saved = {k: os.environ.get(k) for k in isolated}
     os.environ.update(isolated)
     dbx = LocalDatabricks(
-        root=tmp_path_factory.mktemp("databricks-uc"), storage_options=s3_storage_options, principals=UNITY_PRINCIPALS
+        root=tmp_path_factory.mktemp("databricks-uc"),
+        storage_options=s3_storage_options,
+        principals=UNITY_PRINCIPALS,
+        cluster_engine=False,  # runs no driver: one Sail server per test run (the other stand-in's)
     )
     try:
         yield dbx.start()

@@ -63,6 +63,7 @@ class LocalDatabricks:
             grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
         cluster_catalogs: the Unity Catalog catalogs the clusters' Spark Connect engine (Sail, see
             `cluster_engine.py`) resolves three-level names in.
+        cluster_engine: False: no Sail server; drivers' `spark` is a lazily started local PySpark session.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class LocalDatabricks:
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
         cluster_catalogs: Iterable[str] = DEFAULT_CLUSTER_CATALOGS,
+        cluster_engine: bool = True,
     ) -> None:
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
@@ -100,6 +102,7 @@ class LocalDatabricks:
         )
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
         self._cluster_catalogs = tuple(cluster_catalogs)
+        self._cluster_engine = cluster_engine
         self._storage_options = dict(storage_options or {})
         self._server: StandinServer | None = None
         self.engine: SailServer | None = None
@@ -186,6 +189,8 @@ class LocalDatabricks:
         server.serve()
         self._server = server
         try:
+            if not self._cluster_engine:
+                return self
             engine = SailServer(
                 unity_uri=f"{self.host}/api/2.1/unity-catalog",
                 token=self.token,
