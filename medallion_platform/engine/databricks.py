@@ -49,8 +49,9 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
     "maintenance_sql": (
         "OPTIMIZE / VACUUM",
         "parse error",
-        "`medallion maintain` compacts and vacuums with delta-rs (tests: medallion_tests/lake); OPTIMIZE/VACUUM SQL"
-        " only on a real workspace (databricks_live)",
+        "maintenance does not run on the cluster: on Unity Catalog `UnityCatalog.maintain` sends OPTIMIZE and"
+        " VACUUM … RETAIN n HOURS to the SQL warehouse (the stand-in's warehouse runs them; tests:"
+        " test_native_writer, test_warehouse_maintenance)",
     ),
     "replace_where_check": (
         "INSERT … REPLACE WHERE refuses rows outside the predicate (DELTA_REPLACE_WHERE_MISMATCH)",

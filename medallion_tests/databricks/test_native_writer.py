@@ -226,3 +226,24 @@ def test_a_promotion_killed_between_sails_commit_and_its_app_transaction_reruns_
         local.close()
     for name in ("order_events", "order_events_quarantine"):
         assert _table_rows(lake.for_key(["trusted", name])) == _table_rows(embedded_lake.for_key(["trusted", name]))
+
+
+def test_maintenance_on_unity_catalog_is_optimize_and_vacuum_sql_on_the_warehouse(
+    lake, catalog, engine, local_databricks
+):
+    """Sail cannot parse OPTIMIZE/VACUUM (DIVERGENCES `maintenance_sql`): the platform runs them on the SQL
+    warehouse, which has them."""
+    from medallion_platform.catalog import CatalogError
+
+    for n in range(3):  # three commits, three small files
+        _write(lake, catalog, engine, "compacted", _rows((f"r{n}", n, "f", n, D1)), Append(txns={"app": n + 1}))
+    entry = catalog.entries()[lake.trusted("compacted").name]
+    before = _read(engine, lake, "compacted")
+    done = catalog.maintain(entry, retention_hours=168)
+    assert (done.files_removed, done.files_added) == (3, 1)
+    assert _read(engine, lake, "compacted") == before
+    statements = [r.body.get("statement") for r in local_databricks.requests if isinstance(r.body, dict)]
+    assert any(s and s.startswith("OPTIMIZE") for s in statements)
+    assert any(s and s.startswith("VACUUM") and s.endswith("RETAIN 168 HOURS") for s in statements)
+    with pytest.raises(CatalogError, match="at least 168 hours"):
+        catalog.maintain(entry, retention_hours=0)
