@@ -59,14 +59,17 @@ def ratios(phases: dict) -> dict[str, float | None]:
         "incremental_after_double_vs_incremental": _div(after, incremental),
         "double_vs_full": _div(_wall(phases, "double"), _wall(phases, "pipeline")),
         "spark_vs_embedded": _div(spark["wall_s"], embedded["wall_s"]) if spark else None,
-        "databricks_local_vs_embedded": (
-            _div(phases["databricks_local"]["wall_s"], embedded["wall_s"]) if "databricks_local" in phases else None
-        ),
         "spark_vs_embedded_with_start": (
             _div(spark["wall_s"] + spark_start, embedded["wall_s"] + embedded_start) if spark else None
         ),
         "peak_rss_pipeline_mb": phases["pipeline"]["peak_rss_mb"],
         "peak_rss_max_mb": max(phases[p]["peak_rss_mb"] for p in pipeline_runs(phases)),
+        # only when `--engine databricks-local` ran it
+        **(
+            {"databricks_local_vs_embedded": _div(phases["databricks_local"]["wall_s"], embedded["wall_s"])}
+            if "databricks_local" in phases
+            else {}
+        ),
     }
 
 
