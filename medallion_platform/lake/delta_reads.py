@@ -136,6 +136,11 @@ class DeltaTableReader:
         else:  # the commit created the table: open it at the next question
             self._loaded = False
 
+    def refresh(self) -> None:
+        """After another engine committed to the table (Spark's own Delta writer): the opened log reads the new
+        versions."""
+        self._committed()
+
     # -- questions ---------------------------------------------------------------------------
     def exists(self) -> bool:
         return self.table() is not None

@@ -222,16 +222,16 @@ class SparkNativeDeltaWriter(DeltaWriter):
             (app, version), *_ = txns.items()
             options |= {"txnAppId": app, "txnVersion": str(version)}
         refuse_dangerous_options(options, honours_app_transactions=native_txns)
-        if isinstance(spec, OverwritePartitions):
-            predicate = _partition_predicate(spec.partition_column, spec.values)
-            _check_replace_where(df, predicate, table)
         registered = table.name is not None and bool(spark.catalog.tableExists(table.name))
         if not registered and table.exists():  # written before, not registered: a retry after a crash in between
             if table.name is None or self._register is None:
                 return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
             self._register()  # then written by name like any other write: the retry stays idempotent
             registered = True
-        df = self.engine.persist(df)  # counted once, written once
+        df = self.engine.persist(df)  # computed once: checked, counted and written
+        if isinstance(spec, OverwritePartitions):
+            predicate = _partition_predicate(spec.partition_column, spec.values)
+            _check_replace_where(df, predicate, table)
         source_rows = int(df.count())
         inserted, updated = source_rows, 0
         if not registered:
@@ -246,7 +246,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
                 writer.overwrite(self.engine.F.expr(predicate))
             else:
                 writer.overwrite(self.engine.F.lit(True))
-        table._committed()
+        table.refresh()
         if txns and not native_txns:
             table.record_transactions(txns, dict(spec.metadata) or None)
         return WriteResult(version=table.version(), inserted=inserted, updated=updated, source_rows=source_rows)
