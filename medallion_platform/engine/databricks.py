@@ -10,9 +10,14 @@ stand-in's Unity Catalog). Where Sail's Delta diverges from Delta on Databricks,
 once, in `DIVERGENCES`, and the code asks `engine.diverges(...)` instead of guessing.
 """
 
+import functools
 import re
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from medallion_platform.engine.base import ArrowData, Frame
 from medallion_platform.engine.spark import SparkEngine
 
 __all__ = ["DIVERGENCES", "DatabricksEngine", "Divergence", "RefusedWriteOption", "refuse_dangerous_options"]
@@ -26,6 +31,7 @@ Divergence = Literal[
     "change_data_feed",
     "create_by_name",
     "partition_order",
+    "local_relations",
 ]
 
 DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
@@ -68,6 +74,11 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
         "partition columns moved last",
         "the empty table is created first with delta-rs (columns in the contract's order), Sail appends to it",
     ),
+    "local_relations": (
+        "createDataFrame over 64 MiB is cached as an artifact (serverless caps local relations)",
+        "no artifacts: a plan over 128 MiB fails (gRPC)",
+        "`DatabricksEngine.dataframe` sends larger Arrow data in checkpointed parts on any Spark Connect session",
+    ),
     "create_by_name": (
         "CREATE TABLE / saveAsTable by name",
         "needs Unity Catalog's POST tables / staging-tables, which the stand-in does not serve",
@@ -75,6 +86,10 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
         " warehouse); every later read and write is by name",
     ),
 }
+
+LOCAL_RELATION_BYTES = 64 * 2**20
+"""Spark Connect sends a DataFrame made from local rows inside its plan, and gRPC caps a message at 128 MiB
+(Databricks caches larger ones as artifacts; Sail has no artifacts): larger Arrow data goes in parts."""
 
 _SAIL_VERSION = re.compile(r"0\.\d+\.\d+")  # `SELECT version()` on Sail is its release; on Spark, "4.x.y <hash>"
 
@@ -124,6 +139,24 @@ class DatabricksEngine(SparkEngine):
         """A Databricks runtime (dedicated), or a Spark Connect session (standard access mode, serverless, the
         stand-in's Sail cluster): each has Delta."""
         return super().has_delta() or type(self.spark).__module__.startswith("pyspark.sql.connect")
+
+    def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
+        """As on Spark; on Spark Connect, Arrow data over `LOCAL_RELATION_BYTES` is sent in parts, each
+        checkpointed on the server, and the parts unioned (the plan then carries none of the rows)."""
+        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
+            return super().dataframe(data, name)
+        if isinstance(data, ds.Dataset):
+            data = data.to_table()
+        elif isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        if data.nbytes <= LOCAL_RELATION_BYTES:
+            return super().dataframe(data, name)
+        rows = max(1, data.num_rows * LOCAL_RELATION_BYTES // data.nbytes)
+        parts = [
+            super(DatabricksEngine, self).dataframe(data.slice(start, rows), name).localCheckpoint()
+            for start in range(0, data.num_rows, rows)
+        ]
+        return functools.reduce(lambda a, b: a.unionAll(b), parts)
 
     def diverges(self, divergence: Divergence) -> bool:
         """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""
