@@ -18,6 +18,9 @@ from medallion_tests.ingestion.aws import conftest as aws_fixtures
 # The session's moto server (the AWS tests' fixture, shared rather than copied).
 local_aws = aws_fixtures.local_aws
 
+# The catalog the native writer's tests use on the stand-in's cluster engine, apart from the whole medallion's.
+WRITER_TESTS_CATALOG = "medallion_writer_tests"
+
 # Principals the Unity Catalog stand-in knows, besides its current user.
 UNITY_PRINCIPALS = ("data-engineers", "analysts@example.com")
 
@@ -37,6 +40,7 @@ def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
         root=tmp_path_factory.mktemp("databricks"),
         max_run_seconds=300,
         principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp())),
+        cluster_catalogs=("medallion", WRITER_TESTS_CATALOG),
     )
     try:
         yield dbx.start()

@@ -20,6 +20,7 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite
+from medallion_tests.databricks.conftest import WRITER_TESTS_CATALOG
 from medallion_tests.helpers import event, jsonl, land
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark]
@@ -52,6 +53,7 @@ def lake(tmp_path: Path, local_databricks: LocalDatabricks) -> Lakehouse:
         data_dir=tmp_path,
         env="databricks",
         catalog_kind="unity",
+        catalog_name=WRITER_TESTS_CATALOG,
         databricks_warehouse_id=local_databricks.warehouse_id,
     )
     return Lakehouse(settings)
