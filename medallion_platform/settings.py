@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from medallion_platform.errors import ConfigError
@@ -64,6 +64,8 @@ class MedallionEnvironment(BaseSettings):
     landing_queue_url: str | None = None
     duckdb_memory_limit: str = "384MB"
     """DuckDB's memory limit in the embedded engine; past it DuckDB spills to its temp directory."""
+    pii_hash_key: SecretStr | None = None
+    """The key of the keyed hash that stands in for personal data outside raw and trusted (`zones/pii.py`)."""
     stack: str | None = None
     """The Pulumi stack (or emulator stack) the AWS resource names derive from."""
     project: str = "medallion"
@@ -211,6 +213,9 @@ class Settings(BaseModel):
     aws_endpoint_url: str | None = None
     landing_queue_url: str | None = None
     duckdb_memory_limit: str = "384MB"
+    pii_hash_key: SecretStr | None = None
+    """`MEDALLION_PII_HASH_KEY`: the key personal data is hashed with outside raw and trusted; unset, a key is
+    generated once per lake (`zones/pii.py::pii_hasher`)."""
     stack: str | None = None
     project: str = "medallion"
     bucket_suffix: str = ""
@@ -263,6 +268,7 @@ class Settings(BaseModel):
             "aws_endpoint_url": variables.aws_endpoint_url,
             "landing_queue_url": variables.landing_queue_url,
             "duckdb_memory_limit": variables.duckdb_memory_limit,
+            "pii_hash_key": variables.pii_hash_key,
             "stack": variables.stack,
             "project": variables.project,
             "bucket_suffix": variables.bucket_suffix,

@@ -1,7 +1,7 @@
 """A fresh lake served by `medallion ui` (webserver + daemon), and what its backfills did, read over GraphQL.
 
-Shared by the browser test of "Materialize all" (`ui/test_materialize_all.py`) and the GraphQL test of the
-same backfill (`automation/test_backfill_graphql.py`). The lake is a new user's: `medallion generate`
+Used by the browser test of "Materialize all" (`ui/test_materialize_all.py`), which launches the backfill the
+way a user does and reads its outcome over the same GraphQL the UI uses. The lake is a new user's: `medallion generate`
 writes landing files that nothing has ingested yet; with `sensors="stopped"` the three sensors are
 stopped (`dagster sensor stop`) before the daemon starts, with `sensors="racing"` they run and ingest the
 files while the backfill starts.

@@ -39,7 +39,7 @@ class CatalogEntry:
     description: str
     owner: str
     columns: list[dict] = field(default_factory=list)
-    """[{name, type, pii}] in table order."""
+    """[{name, type, pii, description}] in table order."""
     pii: list[str] = field(default_factory=list)
     partition_by: list[str] = field(default_factory=list)
 

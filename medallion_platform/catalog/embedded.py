@@ -43,7 +43,15 @@ class EmbeddedCatalog(Catalog):
             location=self.settings.table_uri(zone, table),
             description=entry.description,
             owner=entry.owner,
-            columns=[{"name": f.name, "type": str(f.type), "pii": f.name in pii} for f in schema],
+            columns=[
+                {
+                    "name": f.name,
+                    "type": str(f.type),
+                    "pii": f.name in pii,
+                    "description": entry.column_descriptions.get(f.name, ""),
+                }
+                for f in schema
+            ],
             pii=pii,
             partition_by=list(entry.partition_by),
         )

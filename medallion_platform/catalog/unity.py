@@ -228,7 +228,10 @@ class UnityCatalog(Catalog):
             location=info.storage_location or "",
             description=info.comment or "",
             owner=info.owner or "",
-            columns=[{"name": c.name, "type": c.type_text, "pii": c.name in pii} for c in info.columns or []],
+            columns=[
+                {"name": c.name, "type": c.type_text, "pii": c.name in pii, "description": c.comment or ""}
+                for c in info.columns or []
+            ],
             pii=list(pii),
             partition_by=list(partition_by),
         )

@@ -35,12 +35,24 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             column_descriptions=described,
         ),
         "quarantine": TableEntry(
-            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason.",
+            description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason."
+            + (" Personal data only as a keyed hash." if pii else ""),
             owner=contract.owner,
             pii=pii,
+            column_descriptions=_quarantine_columns(contract),
         ),
         "rejected": rejected_entry(contract.name, platform_principal),
     }
+
+
+def _quarantine_columns(contract: Contract) -> dict[str, str]:
+    """What a quarantine column holds; for personal data, that it is a keyed hash (`zones/pii.py`)."""
+    hashed = "keyed hash (sha256:…) of the value as it came, never the value: personal data"
+    out = {c: hashed for c in contract.pii}
+    if contract.pii:
+        out["_raw_value"] = "the failed value as it came; a keyed hash when it is personal data or a whole record"
+        out["_raw_record"] = "empty: the record names personal data; raw keeps it at _source_file/_source_line"
+    return out
 
 
 def rejected_entry(dataset: str, platform_principal: str) -> TableEntry:

@@ -37,6 +37,7 @@ from medallion_platform.lake.schema import conform, quarantine_schema, trusted_s
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.entries import source_entries
+from medallion_platform.zones.pii import PiiHasher, pii_hasher
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
@@ -100,13 +101,15 @@ def trusted_app_id(dataset: str, scope: str | None = None) -> str:
     return f"medallion/trusted/{dataset}" + (f"/{scope}" if scope else "")
 
 
-def transform(engine: Engine, raw_rows: ArrowData, contract: Contract) -> tuple[pa.Table, pa.Table, int]:
+def transform(
+    engine: Engine, raw_rows: ArrowData, contract: Contract, pii: PiiHasher
+) -> tuple[pa.Table, pa.Table, int]:
     """The contract's rules on raw rows, materialized: (deduplicated valid rows, quarantined rows, valid count).
 
     The same steps `promote` streams; used where whole tables are wanted (engine parity tests).
     """
     validated = engine.persist(validate(engine, engine.dataframe(raw_rows, "raw_batch"), contract))
-    quarantined = engine.to_arrow(quarantine_rows(engine, validated, contract))
+    quarantined = engine.to_arrow(quarantine_rows(engine, validated, contract, pii))
     valid = valid_rows(engine, validated, contract)
     valid_count = engine.count(valid)
     trusted = engine.to_arrow(deduplicate(engine, valid, contract))
@@ -185,7 +188,8 @@ def plan_promotion(
     """
     trusted, quarantine, raw = lake.trusted(contract.name), lake.quarantine(contract.name), lake.raw(contract.name)
     with trusted.opened(), quarantine.opened(), raw.opened():  # each log read once for the plan
-        return _plan(engine, contract, list(landing_dates or []) or [None], trusted, quarantine, raw, batch)
+        scopes: list[str | None] = [*landing_dates] if landing_dates else [None]
+        return _plan(engine, contract, scopes, trusted, quarantine, raw, batch, pii_hasher(lake.settings))
 
 
 def _plan(
@@ -196,6 +200,7 @@ def _plan(
     quarantine: DeltaTableIO,
     raw: DeltaTableIO,
     batch: RawBatch | None,
+    pii: PiiHasher,
 ) -> Promotion | None:
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
     trusted_done = {s: trusted.transaction_version(app[s]) for s in scopes}
@@ -222,6 +227,7 @@ def _plan(
             validated,
             {app[s]: last_batch[s] for s in quarantine_scopes},
             tally.seqs,
+            pii,
             partial=(quarantine_scopes if len(quarantine_scopes) < len(last_batch) else None),
         ),
         trusted=TableWrite(
@@ -262,11 +268,12 @@ def _quarantine_write(
     validated: Frame,
     txns: dict[str, int],
     seqs: list[int],
+    pii: PiiHasher,
     *,
     partial: list[str | None] | None,
 ) -> TableWrite:
     """Quarantine: an append of only the scopes it has not committed (`partial`, when not all)."""
-    bad = quarantine_rows(engine, validated, contract)
+    bad = quarantine_rows(engine, validated, contract, pii)
     if partial:
         bad = bad.where(engine.F.col("_landing_date").isin(*partial))
     return TableWrite(

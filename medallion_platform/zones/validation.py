@@ -8,6 +8,7 @@ from typing import Any
 
 from medallion_platform.contracts import Column, Contract
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.zones.pii import PiiHasher
 
 __all__ = ["deduplicate", "partition_value", "quarantine_rows", "valid_rows", "validate"]
 
@@ -118,11 +119,29 @@ def validate(engine: Engine, raw: Frame, contract: Contract) -> Frame:
     )
 
 
-def quarantine_rows(engine: Engine, validated: Frame, contract: Contract) -> Frame:
-    """Rows that failed a rule: raw text values, the rule, the reason, the source reference."""
+def quarantine_rows(engine: Engine, validated: Frame, contract: Contract, pii: PiiHasher) -> Frame:
+    """Rows that failed a rule: raw text values, the rule, the reason, the source reference. The contract's
+    personal data is there only as `pii`'s keyed hash: its columns, the failed value when the failed column
+    is one of them (or the record could not be parsed), and no whole record (`_raw_record` null)."""
     F = engine.F
+    private = set(contract.pii)
+
+    def value(c: str) -> Any:
+        return pii.hashed(F, F.col(c)).alias(c) if c in private else F.col(c)
+
+    raw_value, raw_record = F.col("_raw_value"), F.col("_raw_record")
+    if private:
+        names_pii = F.col("_column").isin(*private) | F.col("_column").isNull()
+        raw_value = F.when(names_pii, pii.hashed(F, raw_value)).otherwise(raw_value)
+        raw_record = F.lit(None).cast("string")
     return validated.where(F.col("_rule").isNotNull()).select(
-        *[F.col(c) for c in contract.column_names], *[F.col(c) for c in RULE_COLUMNS], "_raw_record", *LINEAGE
+        *[value(c) for c in contract.column_names],
+        F.col("_rule"),
+        F.col("_column"),
+        F.col("_reason"),
+        raw_value.alias("_raw_value"),
+        raw_record.alias("_raw_record"),
+        *LINEAGE,
     )
 
 

@@ -24,14 +24,14 @@ def test_registered_tables_are_queried_by_name(settings, lake, embedded):
     assert isinstance(catalog, EmbeddedCatalog)
     _write(lake, embedded, "trusted", "customers", [{"id": 1, "email": "a@x"}, {"id": 2, "email": "b@x"}])
     _write(lake, embedded, "refined", "it's quoted", [{"id": 3, "email": None}])
-    entry = TableEntry(description="people", owner="team:crm", pii=("email",))
+    entry = TableEntry(description="people", owner="team:crm", pii=("email",), column_descriptions={"email": "e-mail"})
     registered = catalog.register("trusted", "customers", schema=SCHEMA, entry=entry)
     catalog.register("refined", "it's quoted", schema=SCHEMA, entry=TableEntry(description="odd", owner="me"))
     assert registered.full_name == "medallion.trusted.customers"
     assert registered.location == settings.table_uri("trusted", "customers")
     assert registered.columns == [
-        {"name": "id", "type": "int64", "pii": False},
-        {"name": "email", "type": "string", "pii": True},
+        {"name": "id", "type": "int64", "pii": False, "description": ""},
+        {"name": "email", "type": "string", "pii": True, "description": "e-mail"},
     ]
     assert set(build_catalog(settings).entries()) == {"medallion.trusted.customers", "medallion.refined.it's quoted"}
     rows = catalog.sql("SELECT id FROM medallion.trusted.customers ORDER BY id").to_pylist()

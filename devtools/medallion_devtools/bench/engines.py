@@ -73,6 +73,7 @@ def _sail_engine(work_dir: Any) -> tuple[Any, Any]:
 def same_transforms(settings: Settings, engine_name: str) -> dict:
     """Trusted transform + every refined build on `engine_name` ("spark", "databricks-local" or "embedded"),
     measured. The Sail server's RSS counts as the engine's (`jvm_peak_rss_mb`: the descendants' peak)."""
+    from medallion_platform.zones.pii import pii_hasher
     from medallion_platform.zones.refined import REFINED_TABLES
     from medallion_platform.zones.refined.base import build_refined
     from medallion_platform.zones.trusted import transform
@@ -92,7 +93,7 @@ def same_transforms(settings: Settings, engine_name: str) -> dict:
     stages: dict[str, dict] = {}
     with measured() as work:
         with measured() as span:
-            trusted, quarantined, _ = transform(engine, raw, contract)
+            trusted, quarantined, _ = transform(engine, raw, contract, pii_hasher(settings))
         stages["trusted_transform"] = {**span.as_dict(), "rows": raw.num_rows, "trusted_rows": trusted.num_rows}
         stages["trusted_transform"]["quarantined_rows"] = quarantined.num_rows
         for table in REFINED_TABLES:

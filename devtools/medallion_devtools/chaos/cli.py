@@ -55,7 +55,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--orders", type=int, default=5000, help="orders in the generated landing corpus")
     p.add_argument("--trials", type=int, default=5, help="kill -9 trials, each followed by a rerun")
     p.add_argument("--work-dir", default="chaos_results", help="where lakes, logs and chaos.json are written")
-    p.add_argument("--seed", type=int, default=7, help="seed of the corpus and of the random kill moments")
+    p.add_argument("--seed", type=int, default=7, help="seed of the corpus and of the random kill points")
     p.add_argument(
         "--poison",
         type=int,

@@ -30,6 +30,9 @@ def _child_env() -> dict[str, str]:
     """The environment of a child: a local lake whose Dagster home is its own data directory's `.dagster`."""
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "MEDALLION_DATA_DIR")}
     env["MEDALLION_ENV"] = "local"
+    # The reference and every trial are copies of one deployment, so they hash personal data with one key (a
+    # lake's own generated key would make their quarantines differ in every hashed cell).
+    env.setdefault("MEDALLION_PII_HASH_KEY", "chaos-trials-are-one-deployment")
     return env
 
 

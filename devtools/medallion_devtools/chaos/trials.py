@@ -50,18 +50,21 @@ def _quiet(line: str) -> None:
 
 @dataclass(frozen=True)
 class KillPoint:
-    """When a trial kills the run: right after a table's next Delta commit, or after a share of the
-    reference run's wall time (`fraction`; None draws one from the trial's seeded random)."""
+    """When a trial kills the run: right after a table's next Delta commit (`commit_of`), after the lake's
+    n-th commit of the run (`random_commit`: n drawn from the trial's seeded random among the reference run's
+    commits, so the kill lands mid-run however fast this run is), or after a share of the reference run's wall
+    time (`fraction`)."""
 
     label: str
     commit_of: str | None = None
     fraction: float | None = None
+    random_commit: bool = False
 
 
 KILL_POINTS = (
     KillPoint("after the trusted/order_events commit", commit_of="trusted/order_events"),
     KillPoint("after the raw/order_events commit", commit_of="raw/order_events"),
-    KillPoint("at a random moment", fraction=None),
+    KillPoint("after a random commit", random_commit=True),
     KillPoint("after the refined/daily_revenue commit", commit_of="refined/daily_revenue"),
     KillPoint("during start-up", fraction=0.1),
 )
@@ -148,6 +151,11 @@ class KillTrial:
     """Pool slots claimed or waited for after the rerun ended (the killed run's, if it never released them)."""
 
 
+def _lake_commits(data_dir: Path) -> int:
+    """Delta commits of every table under `data_dir`."""
+    return sum(_commits(log.parent) for log in data_dir.rglob("_delta_log"))
+
+
 def _kill_at(writer: Writer, data_dir: Path, point: KillPoint, rng: random.Random, reference: Reference) -> bool:
     """Waits for the kill point (at most the rerun timeout), then kills the run's group if still running."""
     limit = reference.rerun_timeout
@@ -155,9 +163,11 @@ def _kill_at(writer: Writer, data_dir: Path, point: KillPoint, rng: random.Rando
         table = data_dir / point.commit_of
         before = _commits(table)
         writer.wait_until(lambda: _commits(table) > before, timeout=limit)
+    elif point.random_commit:
+        nth = rng.randint(1, max(1, _lake_commits(reference.data_dir) - 1))
+        writer.wait_until(lambda: _lake_commits(data_dir) >= nth, timeout=limit)
     else:
-        fraction = point.fraction if point.fraction is not None else rng.uniform(0.15, 0.95)
-        writer.wait_until(lambda: False, timeout=fraction * reference.outcome.seconds)
+        writer.wait_until(lambda: False, timeout=(point.fraction or 0.5) * reference.outcome.seconds)
     return writer.kill_group()
 
 

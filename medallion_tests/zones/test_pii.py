@@ -1,0 +1,72 @@
+"""Personal data outside raw and trusted: a source's quarantine keeps only a keyed hash of what its contract
+names in `pii`, never the value, and describes the columns so in the catalog."""
+
+import hashlib
+import stat
+
+from medallion_platform.catalog import build_catalog
+from medallion_platform.settings import Settings
+from medallion_platform.zones.flow import ingest_raw
+from medallion_platform.zones.pii import pii_hasher
+from medallion_platform.zones.trusted import promote
+from medallion_tests.helpers import land
+
+HEADER = "customer_id,name,email,country,segment,updated_at\r\n"
+ROWS = [
+    "cus-000001,Ada Lovelace,ada@example.com,GB,consumer,2026-11-01T08:00:00Z",  # valid
+    "cus-000002,Grace Hopper,grace@example,US,smb,2026-11-01T08:00:00Z",  # e-mail fails its pattern
+    "cus-000003,Alan Turing,alan@example.com,gb,smb,2026-11-01T08:00:00Z",  # country fails (not PII)
+    "cus-000004,Joan Clarke,joan@example.com,GB,smb",  # too few fields: the record cannot be parsed
+]
+CLEAR = ["Grace Hopper", "grace@example", "Alan Turing", "alan@example.com", "Joan Clarke", "joan@example.com"]
+
+
+def _keyed(key: str, value: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{key}\x1f{value}".encode()).hexdigest()
+
+
+def _quarantine(settings: Settings, contracts, embedded, lake, *, batch: str = "1") -> list[dict]:
+    land(settings, "customers", f"2026/11/0{batch}/customers_2026110{batch}.csv", HEADER + "\r\n".join(ROWS) + "\r\n")
+    ingest_raw(lake, contracts["customers"])
+    promote(lake, embedded, contracts["customers"])
+    return sorted(
+        lake.quarantine("customers").read().to_pylist(), key=lambda r: (r["_landing_date"], r["_source_line"])
+    )
+
+
+def test_quarantine_holds_personal_data_only_as_its_keyed_hash(tmp_path, contracts, embedded):
+    settings = Settings.from_env({"MEDALLION_PII_HASH_KEY": "k" * 32}, data_dir=tmp_path / "lake")
+    from medallion_platform.lake.lakehouse import Lakehouse
+
+    rows = _quarantine(settings, contracts, embedded, Lakehouse(settings))
+    cells = [str(v) for row in rows for v in row.values() if v is not None]
+    assert [c for c in cells if any(clear in c for clear in CLEAR)] == []
+    grace, alan, joan = rows
+    assert (grace["_rule"], grace["_column"]) == ("regex", "email")
+    assert grace["email"] == grace["_raw_value"] == _keyed("k" * 32, "grace@example")
+    assert grace["name"] == _keyed("k" * 32, "Grace Hopper")
+    assert grace["country"] == "US"  # not personal data: kept as it came, for whoever fixes the row
+    assert (alan["_column"], alan["_raw_value"]) == ("country", "gb")  # the failed value is not PII: in clear
+    assert joan["_rule"] == "malformed_record" and joan["_raw_value"].startswith("sha256:")
+    assert {r["_raw_record"] for r in rows} == {None}  # no whole record of a PII contract leaves raw
+
+
+def test_equal_values_match_across_batches_and_the_lake_keeps_one_generated_key(settings, contracts, embedded, lake):
+    first = _quarantine(settings, contracts, embedded, lake, batch="1")
+    both = _quarantine(settings, contracts, embedded, lake, batch="2")
+    assert len(both) == 2 * len(first)
+    assert [r["email"] for r in both[:3]] == [r["email"] for r in both[3:]]
+    key_file = settings.data_dir / "_secrets" / "pii_hash_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert both[0]["email"] == _keyed(key_file.read_text().strip(), "grace@example")
+    assert pii_hasher(settings) == pii_hasher(settings)  # read back, not generated again
+    assert key_file.read_text().strip() not in repr(pii_hasher(settings))  # no log line shows the key
+
+
+def test_the_catalog_says_which_quarantine_columns_are_hashed(settings, contracts, embedded, lake):
+    _quarantine(settings, contracts, embedded, lake)
+    entry = build_catalog(settings).entries()[f"{settings.catalog_name}.trusted.customers_quarantine"]
+    described = {c["name"]: c.get("description", "") for c in entry.columns}
+    assert "keyed hash" in described["email"] and "keyed hash" in described["name"]
+    assert "keyed hash" not in described.get("country", "")
+    assert set(entry.pii) == {"name", "email"}
