@@ -6,6 +6,7 @@ through delta-rs; a session with Delta (a Databricks cluster) reads and writes t
 """
 
 import os
+import sys
 from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ def local_spark_session(master: str = "local[2]") -> Any:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only, like every local service here
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (mapInArrow) use this environment
     return (
         SparkSession.builder.master(master)
         .appName("medallion")

@@ -9,11 +9,9 @@ reader), a gzip that does not decompress, bytes that are not UTF-8 text, an obje
 """
 
 import datetime as dt
-import gzip
 import os
 import re
 import stat
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +20,8 @@ import pyarrow.fs as pafs
 
 from medallion_platform.contracts import Contract
 from medallion_platform.errors import UnreadableObject
+from medallion_platform.ingestion.landing_objects import LandingFile, RejectedObject
+from medallion_platform.ingestion.landing_text import unpack
 from medallion_platform.lake.storage import filesystem_for, join
 from medallion_platform.settings import Settings
 
@@ -41,7 +41,6 @@ __all__ = [
 
 _FOLDERS = re.compile(r"^\d{4}(?:/\d{2}(?:/\d{2}(?:/\d{2})?)?)?$")
 """The folders the layout has below a dataset's prefix: YYYY, YYYY/MM, YYYY/MM/DD and the hour HH."""
-BOM = b"\xef\xbb\xbf"
 
 REJECTION_REASONS = {
     "outside_layout": "a file outside landing/<dataset>/YYYY/MM/DD[/HH]/<object>",
@@ -55,31 +54,6 @@ REJECTION_REASONS = {
 """Why a landing object is rejected: the `reason` of a `RejectedObject`."""
 
 _DATED = re.compile(r"^landing/(?P<dataset>[a-z][a-z0-9_]*)/(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/(?:\d{2}/)?[^/]+$")
-
-
-@dataclass(frozen=True)
-class LandingFile:
-    """One landed object: its key relative to the raw zone root, size and landing date."""
-
-    key: str
-    size: int
-    landing_date: str
-    fingerprint: str = ""
-    """Size and modification time: a re-landed object under the same key has a new fingerprint."""
-
-
-@dataclass(frozen=True)
-class RejectedObject:
-    """A landing object raw cannot take, with why (a `REJECTION_REASONS` key) and the error in words."""
-
-    key: str
-    reason: str
-    detail: str
-    fingerprint: str
-    landing_date: str | None = None
-
-    def describe(self) -> str:
-        return f"{self.key}: {self.reason} ({self.detail})"
 
 
 @dataclass
@@ -211,12 +185,4 @@ def read_landing_file(settings: Settings, contract: Contract, key: str) -> bytes
             data = stream.read()
     except (OSError, pa.ArrowException) as exc:
         raise UnreadableObject("unreadable", str(exc) or type(exc).__name__) from exc
-    compression = contract.source.compression
-    if compression == "gzip" or (compression == "auto" and data[:2] == b"\x1f\x8b"):
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, OSError, zlib.error) as exc:  # truncated, bad magic or header, bad CRC
-            raise UnreadableObject("corrupt_gzip", f"{type(exc).__name__}: {exc}") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise UnreadableObject("undecodable", "UTF-16 text (its byte order mark); landing objects must be UTF-8")
-    return data.removeprefix(BOM)
+    return unpack(data, contract.source.compression)

@@ -32,9 +32,25 @@ class DataFile:
     partition: tuple[tuple[str, str | None], ...]
     """(column, value as the log keeps it) for every partition column."""
     rows: int
+    bounds: tuple[tuple[str, object, object], ...] = ()
+    """(column, min, max) of the top-level columns the log keeps statistics for (None where it has none)."""
 
     def value(self, column: str) -> str | None:
         return dict(self.partition).get(column)
+
+    def range(self, column: str) -> tuple[object, object] | None:
+        """`column`'s (min, max) in this file from the log, when both are known and exact (delta-rs cuts
+        longer texts' statistics, so a text of the cut length or longer is not trusted)."""
+        for name, low, high in self.bounds:
+            if name == column:
+                if low is None or high is None or any(isinstance(v, str) and len(v) >= _CUT for v in (low, high)):
+                    return None
+                return low, high
+        return None
+
+
+_CUT = 32
+"""delta-rs truncates text statistics to this many characters."""
 
 
 @dataclass(frozen=True)
@@ -72,14 +88,16 @@ def _files_at(
 
 def _files_of(table: DeltaTable) -> tuple[DataFile, ...]:
     partitions = list(table.metadata().partition_columns)
-    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    added = pa.table(table.get_add_actions(flatten=True))
+    stats = [n.removeprefix("min.") for n in added.column_names if n.startswith("min.") and "." not in n[4:]]
     return tuple(
         DataFile(
             path=str(a["path"]),
             partition=tuple((c, _text(a.get(f"partition.{c}"))) for c in partitions),
             rows=int(a.get("num_records") or 0),
+            bounds=tuple((c, a.get(f"min.{c}"), a.get(f"max.{c}")) for c in stats),
         )
-        for a in actions
+        for a in added.to_pylist()
     )
 
 

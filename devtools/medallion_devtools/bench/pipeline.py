@@ -173,6 +173,8 @@ def _refined(lake: Lakehouse, result: Any, size: int) -> dict:
                 "rows": refreshed.rows,
                 "dates": refreshed.dates,  # event dates built (None: the whole table)
                 "files_read": refreshed.files_read,  # trusted files read: the dates' (or the new events')
+                "folded": refreshed.folded,  # of `dates`, those the new events were folded into
+                "files_probed": refreshed.files_probed,  # older files read for the distinct-count check only
                 "refresh": refreshed.mode,
             }
     return _stage(span, result.inserted + result.updated, size, tables=tables)

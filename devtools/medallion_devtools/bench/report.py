@@ -31,6 +31,8 @@ def _num(value: object, digits: int = 2) -> str:
 def _refreshed(figures: dict) -> str:
     """How a refined table was refreshed: its mode, the dates it built and the trusted files it read."""
     dates = "all" if figures.get("dates") is None else f"{figures['dates']} dates"
+    if figures.get("folded"):
+        dates += f" ({figures['folded']} folded, {figures.get('files_probed')} files probed)"
     return f"{figures.get('refresh')}, {dates}, {figures.get('files_read')} files"
 
 

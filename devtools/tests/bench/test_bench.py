@@ -83,6 +83,9 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
             assert figures["refresh"] in ("rebuild", "incremental"), (name, table)
             dated = table != "customer_lifetime"
             assert figures["dates"] == (phases[name]["counts"]["touched_dates"] if dated else None), (name, table)
+            assert isinstance(figures["folded"], int) and isinstance(figures["files_probed"], int), (name, table)
+        if name.startswith("incremental"):  # late events of stored dates fold into them
+            assert all(tables[t]["folded"] > 0 for t in ("daily_revenue", "product_performance")), name
     assert "master_data" in phases["pipeline"]["stages"]
     for name in ("spark", "embedded_same_transforms"):
         engine = phases[name]

@@ -13,7 +13,7 @@ from medallion_platform.lake.schema import conform
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.entries import refined_entry
-from medallion_platform.zones.refined.coverage import coverage_metadata
+from medallion_platform.zones.refined.coverage import coverage_metadata, foldable, master_versions
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable, RefreshMode
 
 __all__ = [
@@ -110,6 +110,11 @@ class RefreshResult:
     the new events)."""
     dates: int | None = None
     """Event dates built (None: the whole table)."""
+    folded: int = 0
+    """Of `dates`, those whose stored rows the new events were folded into (the others were rebuilt)."""
+    files_probed: int = 0
+    """Older data files of the folded dates read for the columns `counted_once` only (the check that
+    the new rows repeat no value a distinct count already counted)."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,15 @@ class RefreshPlan:
     files_read: int = 0
     """Data files of the fact input the frame reads."""
     dates: int | None = None
+    folded: int = 0
+    files_probed: int = 0
 
     def result(self) -> RefreshResult:
         written = self.write.written()
         rows = 0 if self.mode == "unchanged" else written.inserted
-        return RefreshResult(self.mode, rows, written.version, self.files_read, self.dates)
+        return RefreshResult(
+            self.mode, rows, written.version, self.files_read, self.dates, self.folded, self.files_probed
+        )
 
 
 def _app(table: RefinedTable, source: str) -> str:
@@ -141,7 +150,10 @@ def plan_refresh(
 ) -> RefreshPlan:
     """How to bring `table` up to date: the given dates, or (unpartitioned) only the events new since last time.
 
-    A partitioned table reads the fact's files of its dates only. An unpartitioned table with
+    A partitioned table reads the fact's files of its dates only: with `combine`, only the files a stored
+    date gained since it was built, folded into its stored rows (`coverage.foldable`; a date whose new
+    rows repeat a value a distinct count counted is rebuilt), every other date from all its files. An
+    unpartitioned table with
     `combine` records, as app transactions, the trusted versions it has folded in; the new events
     since then are the rows of the data files the fact gained since that version (from the Delta
     log: no change data feed needed). A change in the master data, or fact rows updated or deleted
@@ -153,17 +165,7 @@ def plan_refresh(
         return RefreshPlan(mode, planned, files, len(dates or []) if table.partitioned else None)
 
     if table.partitioned:
-        values = tuple(dt.date.fromisoformat(d) for d in dates or [])
-        version = lake.trusted(table.fact).version()
-        if version is None:
-            raise _missing_input(table.fact)
-        # the files of one fact version are read, and that version is recorded as covered: a trusted
-        # commit landing meanwhile leaves its dates pending for the next run
-        files = fact_files(lake, table, dates or [], version)
-        frame = refined_frame(lake, engine, table, dates, inputs, files=files)
-        covered = coverage_metadata(lake, table, dates or [], version)
-        spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
-        return write("rebuild", frame, spec, len(files))
+        return _plan_dates(lake, engine, table, list(dates or []), inputs)
     if table.combine is None:
         files = fact_files(lake, table, None)
         return write("rebuild", refined_frame(lake, engine, table, None, inputs, files=files), Overwrite(), len(files))
@@ -185,6 +187,78 @@ def plan_refresh(
     return write("incremental", frame, Overwrite(txns=txns), len(changes.added))
 
 
+def _plan_dates(
+    lake: Lakehouse, engine: Engine, table: RefinedTable, dates: list[str], inputs: Mapping[str, Frame] | None
+) -> RefreshPlan:
+    """The partition overwrite of `dates`: the foldable ones folded, the others rebuilt from their files."""
+    values = tuple(dt.date.fromisoformat(d) for d in dates)
+    version = lake.trusted(table.fact).version()
+    if version is None:
+        raise _missing_input(table.fact)
+    # the files of one fact version are read, and that version is recorded as covered: a trusted
+    # commit landing meanwhile leaves its dates pending for the next run
+    masters = master_versions(lake, table)
+    folds = foldable(lake, table, dates, version, masters)
+    probed = 0
+    if folds and table.counted_once:
+        probed, repeated = _counted_before(lake, engine, table, folds, version)
+        folds = {d: files for d, files in folds.items() if d not in repeated}
+    rebuilt = [d for d in dates if d not in folds]
+    files = fact_files(lake, table, rebuilt, version)
+    if folds:
+        # one plan: `build` over the rebuilt dates' files and the folded dates' new files, combined with
+        # the stored rows of the folded dates only (a rebuilt date's rows pass `combine` unchanged)
+        files += [f for d in sorted(folds) for f in folds[d]]
+        frame = _fold_new_events(lake, engine, table, files, inputs, stored=sorted(folds))
+    else:
+        frame = refined_frame(lake, engine, table, rebuilt, inputs, files=files)
+    covered = coverage_metadata(lake, table, dates, version, masters)
+    spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
+    planned = TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema)
+    mode: RefreshMode = "incremental" if folds else "rebuild"
+    return RefreshPlan(mode, planned, len(files), len(dates), len(folds), probed)
+
+
+def _counted_before(
+    lake: Lakehouse, engine: Engine, table: RefinedTable, folds: Mapping[str, Sequence[DataFile]], version: int
+) -> tuple[int, set[str]]:
+    """The dates of `folds` whose new rows (the files listed) repeat a value of `table.counted_once`
+    that the date's older files already hold, and how many older files were read to tell.
+
+    The log's statistics answer first: a date whose every new file is, on some of those columns, outside
+    the range of every older file of the date repeats nothing (order ids grow: late events bring new
+    ones). The other dates are told by one semi-join over the `counted_once` columns of their older files.
+    """
+    new = {f.path for files in folds.values() for f in files}
+    older: dict[str, list[DataFile]] = {}
+    for file in fact_files(lake, table, sorted(folds), version):
+        if file.path not in new:
+            older.setdefault(str(file.value(PARTITION)), []).append(file)
+    unsure = sorted(d for d in folds if not _apart(table.counted_once, folds[d], older.get(d, [])))
+    probed = [f for d in unsure for f in older.get(d, [])]
+    if not probed:
+        return 0, set()
+    keyed = [PARTITION, *table.counted_once]
+    before = input_frame(lake, engine, table.fact, unsure, scoped=True, files=probed).select(*keyed)
+    added = input_frame(lake, engine, table.fact, unsure, scoped=True, files=[f for d in unsure for f in folds[d]])
+    repeats = before.join(added.select(*keyed).distinct(), on=keyed, how="left_semi").select(PARTITION).distinct()
+    return len(probed), {str(d) for d in engine.to_arrow(repeats).column(PARTITION).to_pylist()}
+
+
+def _apart(columns: Sequence[str], new: Sequence[DataFile], older: Sequence[DataFile]) -> bool:
+    """Every row of `new` differs from every row of `older` on some of `columns`, by the files' ranges."""
+
+    def disjoint(a: DataFile, b: DataFile) -> bool:
+        for column in columns:
+            ra, rb = a.range(column), b.range(column)
+            comparable = ra is not None and rb is not None and type(ra[0]) is type(rb[0])
+            if comparable and (ra[1] < rb[0] or rb[1] < ra[0]):  # type: ignore[index,operator]
+                return True
+        return False
+
+    return all(disjoint(n, o) for n in new for o in older)
+
+
 def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
     """The current Delta version of every input (all must exist)."""
     versions: dict[str, int] = {}
@@ -202,8 +276,11 @@ def _fold_new_events(
     table: RefinedTable,
     new_files: Sequence[DataFile],
     inputs: Mapping[str, Frame] | None,
+    *,
+    stored: Sequence[str] | None = None,
 ) -> Frame:
-    """`combine` of the stored rows with `build` over the fact rows of `new_files` only."""
+    """`combine` of the stored rows (of the dates `stored` only, if given) with `build` over the fact rows
+    of `new_files` only."""
     assert table.combine is not None  # only tables with `combine` refresh incrementally
     given = inputs or {}
     masters = {
@@ -212,8 +289,9 @@ def _fold_new_events(
     new_events = input_frame(lake, engine, table.fact, None, files=new_files)
     events = new_events.select(*[c for c in new_events.columns if not c.startswith("_")])  # not the lineage
     partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **masters))
-    stored = engine.delta_frame(lake.refined(table.name))
-    return table.combine(engine, stored, partial, **masters)
+    values = None if stored is None else [dt.date.fromisoformat(d) for d in stored]
+    rows = engine.delta_frame(lake.refined(table.name), PARTITION if stored is not None else None, values)
+    return table.combine(engine, rows, partial, **masters)
 
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:

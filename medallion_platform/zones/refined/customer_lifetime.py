@@ -46,14 +46,19 @@ def build(engine: Engine, order_events: Frame, customers: Frame) -> Frame:
     return _with_master_data(engine, grouped, customers)
 
 
-def combine(engine: Engine, stored: Frame, partial: Frame, customers: Frame) -> Frame:
+def combine(engine: Engine, stored: Frame, partial: Frame, **master_data: Frame) -> Frame:
     """Folds the figures of new events (`partial`, from `build`) into the stored rows: every measure
-    is a min, max or sum, so the result equals a rebuild over all events."""
+    is a min, max or sum, so the result equals a rebuild over all events. Both sides took country and
+    segment from the same CRM data (a refresh folds only while the master data is unchanged), so the
+    fold keeps them instead of joining the CRM again."""
     F = engine.F
     measures = ["first_order_at", "last_order_at", "orders", "units", *[f"net_revenue_{c.lower()}" for c in CURRENCIES]]
+    columns = ["customer_id", "country", "segment", *measures]
     # the same columns in the same order on both sides: a positional union (unionByName costs more to plan)
-    both = stored.select("customer_id", *measures).union(partial.select("customer_id", *measures))
-    grouped = both.groupBy("customer_id").agg(
+    both = stored.select(*columns).union(partial.select(*columns))
+    return both.groupBy("customer_id").agg(
+        F.max("country").alias("country"),
+        F.max("segment").alias("segment"),
         F.min("first_order_at").alias("first_order_at"),
         F.max("last_order_at").alias("last_order_at"),
         F.sum("orders").cast("bigint").alias("orders"),
@@ -63,7 +68,6 @@ def combine(engine: Engine, stored: Frame, partial: Frame, customers: Frame) -> 
             for c in CURRENCIES
         ],
     )
-    return _with_master_data(engine, grouped, customers)
 
 
 def _with_master_data(engine: Engine, grouped: Frame, customers: Frame) -> Frame:

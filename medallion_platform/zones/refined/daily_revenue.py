@@ -60,6 +60,24 @@ def build(engine: Engine, order_events: Frame, customers: Frame, products: Frame
     )
 
 
+MEASURES = ("orders", "units", "gross_revenue", "cancelled_amount", "refunded_amount", "net_revenue")
+KEY = ("event_date", "country", "category", "currency")
+
+
+def combine(engine: Engine, stored: Frame, partial: Frame, **master_data: Frame) -> Frame:
+    """Folds the figures of a date's new events (`partial`, from `build`) into its stored rows: every
+    measure is a sum, and `orders` a distinct count the refresh folds only when the new events repeat no
+    order already counted that date (`counted_once`), so the result equals a rebuild of the date.
+    Country and category are in the key, resolved from the same master data on both sides."""
+    F = engine.F
+    both = stored.select(*KEY, *MEASURES).union(partial.select(*KEY, *MEASURES))
+    return both.groupBy(*KEY).agg(
+        F.sum("orders").cast("bigint").alias("orders"),
+        F.sum("units").cast("bigint").alias("units"),
+        *[F.sum(m).cast("decimal(18,2)").alias(m) for m in MEASURES[2:]],
+    )
+
+
 COLUMNS = {
     "event_date": "Day the events happened (UTC), the partition",
     "country": "Customer's current CRM country (`unknown` if the CRM does not know the customer yet)",
@@ -80,7 +98,7 @@ TABLE = RefinedTable(
     inputs=("order_events", "customers", "products"),
     schema=SCHEMA,
     build=build,
-    key=("event_date", "country", "category", "currency"),
+    key=KEY,
     columns=COLUMNS,
     non_negative=("orders", "units", "gross_revenue", "cancelled_amount", "refunded_amount"),
     tallies=(
@@ -91,4 +109,6 @@ TABLE = RefinedTable(
             "dates_and_currencies", "count(DISTINCT (event_date, currency))", "count(DISTINCT (event_date, currency))"
         ),
     ),
+    combine=combine,
+    counted_once=("status", "order_id"),
 )

@@ -43,8 +43,8 @@ SIGNED_AMOUNT = (
 """Placed amounts minus cancelled and refunded ones (net revenue)."""
 
 RefreshMode = Literal["rebuild", "incremental", "unchanged"]
-"""How a refresh brought a refined table up to date: rewrote it (or the dates), folded new events in, or
-found nothing new."""
+"""How a refresh brought a refined table up to date: rewrote it (or every date it was given), folded new
+events in (into the whole table, or into at least one stored date), or found nothing new."""
 
 
 class Build(Protocol):
@@ -95,8 +95,13 @@ class RefinedTable:
     partitioned: bool = True
     """Partitioned by `event_date`: a run rewrites exactly the dates it is given."""
     combine: Combine | None = None
-    """For unpartitioned tables: folds `build` over new events into the stored rows
-    (`combine(engine, stored, partial, **master_data)`), so a refresh costs what the new events cost."""
+    """Folds `build` over new events into the stored rows (`combine(engine, stored, partial, **master_data)`),
+    so a refresh costs what the new events cost: the whole table when unpartitioned, the stored dates the
+    new events fall on when partitioned. Only for measures that add up (sums, counts, min, max)."""
+    counted_once: tuple[str, ...] = ()
+    """Fact columns whose distinct values a measure counts per event date (`countDistinct(order_id)` of a
+    status: `("status", "order_id")`). Such a count adds up only when the new rows bring no value already
+    counted in the stored date, so a date whose new rows repeat one is rebuilt instead of folded."""
 
     @property
     def master_data(self) -> tuple[str, ...]:

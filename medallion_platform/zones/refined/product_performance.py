@@ -1,9 +1,13 @@
 """product_performance: per product x event date."""
 
+from typing import Any
+
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.refined.model import AMOUNT, CURRENCIES, MONEY, PLACED, RefinedTable, Tally, amount
+
+REVENUE = [f"revenue_{c.lower()}" for c in CURRENCIES]
 
 SCHEMA = pa.schema(
     [
@@ -39,7 +43,34 @@ def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
             for c in CURRENCIES
         ],
     )
-    rate = F.when(F.col("orders_placed") > F.lit(0), F.col("orders_cancelled").cast("double") / F.col("orders_placed"))
+    return _with_master_data(engine, grouped, products)
+
+
+def combine(engine: Engine, stored: Frame, partial: Frame, **master_data: Frame) -> Frame:
+    """Folds the figures of a date's new events (`partial`, from `build`) into its stored rows: units and
+    revenue are sums, the order counts distinct counts the refresh folds only when the new events repeat
+    no order already counted that date with that status (`counted_once`); the rate is computed again, so
+    the result equals a rebuild of the date. Both sides took the category from the same product data
+    (a refresh folds only dates built with the current versions of the master data)."""
+    F = engine.F
+    columns = ["event_date", "product_id", "category", "orders_placed", "orders_cancelled", "units", *REVENUE]
+    both = stored.select(*columns).union(partial.select(*columns))
+    grouped = both.groupBy("event_date", "product_id").agg(
+        F.max("category").alias("category"),
+        *[F.sum(m).cast("bigint").alias(m) for m in columns[3:6]],
+        *[F.sum(m).cast("decimal(18,2)").alias(m) for m in REVENUE],
+    )
+    return grouped.select(*columns, _rate(engine).alias("cancellation_rate"))
+
+
+def _rate(engine: Engine) -> Any:
+    """orders cancelled / orders placed, null when none were placed."""
+    F = engine.F
+    return F.when(F.col("orders_placed") > F.lit(0), F.col("orders_cancelled").cast("double") / F.col("orders_placed"))
+
+
+def _with_master_data(engine: Engine, grouped: Frame, products: Frame) -> Frame:
+    F = engine.F
     measures = [c for c in grouped.columns if c not in ("event_date", "product_id")]
     # one projection after the join (each DataFrame step costs a copy of the whole plan in SQLFrame)
     return grouped.join(products.select("product_id", "category"), on="product_id", how="left").select(
@@ -47,11 +78,9 @@ def build(engine: Engine, order_events: Frame, products: Frame) -> Frame:
         "product_id",
         F.coalesce(F.col("category"), F.lit("unknown")).alias("category"),
         *measures,
-        rate.alias("cancellation_rate"),
+        _rate(engine).alias("cancellation_rate"),
     )
 
-
-REVENUE = [f"revenue_{c.lower()}" for c in CURRENCIES]
 
 COLUMNS = {
     "event_date": "Day the events happened (UTC), the partition",
@@ -79,4 +108,6 @@ TABLE = RefinedTable(
         Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
         Tally("revenue", f"sum({' + '.join(REVENUE)})", f"sum({AMOUNT}) FILTER (WHERE {PLACED})"),
     ),
+    combine=combine,
+    counted_once=("status", "order_id"),
 )
