@@ -247,10 +247,10 @@ class SparkNativeDeltaWriter(DeltaWriter):
             else:
                 writer.overwrite(self.engine.F.lit(True))
         table.refresh()
-        version = table.version()  # the data's commit (the app transactions' own commit, if any, follows it)
+        committed = table.version()  # the data's commit (the app transactions' own commit, if any, follows it)
         if txns and not native_txns:
             table.record_transactions(txns, dict(spec.metadata) or None)
-        return WriteResult(version=version, inserted=inserted, updated=updated, source_rows=source_rows)
+        return WriteResult(version=committed, inserted=inserted, updated=updated, source_rows=source_rows)
 
     def _first_write(self, table: DeltaTableIO, df: Frame, spec: Any, options: dict[str, str]) -> None:
         """The table's first write, by path: the catalog cannot list a table that has no Delta log yet."""
