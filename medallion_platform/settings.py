@@ -239,6 +239,10 @@ class Settings(BaseModel):
         """`<zone root>/<table>`."""
         return f"{self.zone_roots[zone].rstrip('/')}/{name}"
 
+    def table_name(self, zone: str, name: str) -> str:
+        """`<catalog>.<zone>.<table>`: the table's three-level name in Unity Catalog (and on a cluster's Spark)."""
+        return f"{self.catalog_name}.{zone}.{name}"
+
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "_catalog" / "catalog.json"

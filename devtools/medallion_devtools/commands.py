@@ -97,6 +97,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"# local Databricks on {dbx.host} (stand-in; loopback only; {mounts} via {mount and mount.strategy})")
         if mount is not None and mount.problem:
             print(f"# warning: {mount.problem}", file=sys.stderr)
+        if dbx.engine is not None:
+            print(f"# cluster engine: Sail, Spark Connect at {dbx.engine.remote} (native Delta, this Unity Catalog)")
         for key, value in dbx.environ().items():
             print(f"export {key}={value}", flush=True)
         print("# serving; Ctrl-C stops it (runs are cancelled, their drivers ended)", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from medallion_platform.errors import CatalogError
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.maintenance import MaintenanceResult, maintain_table
 from medallion_platform.lake.sql import ident
 from medallion_platform.settings import Settings
 
@@ -60,6 +61,11 @@ class Catalog(ABC):
     @abstractmethod
     def entries(self) -> dict[str, CatalogEntry]:
         """Every registered table by full name."""
+
+    def maintain(self, entry: CatalogEntry, *, retention_hours: int) -> MaintenanceResult:
+        """Compacts one registered table's small files and vacuums unreferenced ones older than
+        `retention_hours`: here with delta-rs on its location; `unity` overrides it with OPTIMIZE/VACUUM SQL."""
+        return maintain_table(Lakehouse(self.settings).at(entry.location), retention_hours=retention_hours)
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection where every registered table is a view `<catalog>.<zone>.<table>` over its

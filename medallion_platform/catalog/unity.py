@@ -11,10 +11,12 @@ governed from the contracts and the refined modules, through the Databricks APIs
   DELTA table at the location with the Delta schema's columns, or registration fails.
 - Table and column comments, the owner, and `pii` tags on PII columns (`ALTER TABLE … ALTER COLUMN … SET
   TAGS ('pii' = 'true')`) are applied where `tables.get` shows they differ.
+- Maintenance is `OPTIMIZE` and `VACUUM … RETAIN n HOURS` on the warehouse (`maintain`).
 
 Every failure is a `CatalogError` naming the table and the setting to look at.
 """
 
+import json
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,6 +25,7 @@ import pyarrow as pa
 
 from medallion_platform.catalog.base import Catalog, CatalogEntry, CatalogError, TableEntry
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.maintenance import MaintenanceResult
 from medallion_platform.lake.sql import spark_ident as ident
 from medallion_platform.lake.sql import spark_literal as literal
 from medallion_platform.settings import Settings
@@ -30,6 +33,7 @@ from medallion_platform.settings import Settings
 __all__ = ["UnityCatalog", "ident", "literal"]
 
 STATEMENT_TIMEOUT_S = 120.0
+MIN_VACUUM_RETAIN_HOURS = 168  # Delta's retentionDurationCheck on Databricks (7 days)
 
 
 class UnityCatalog(Catalog):
@@ -50,11 +54,12 @@ class UnityCatalog(Catalog):
         return self._client
 
     def full_name(self, zone: str, table: str) -> str:
-        return f"{self.settings.catalog_name}.{zone}.{table}"
+        return self.settings.table_name(zone, table)
 
     # -- statements ------------------------------------------------------------------------
-    def execute(self, statement: str, *, subject: str) -> None:
-        """Runs one DDL statement on the warehouse; a failure names `subject` and the setting."""
+    def execute(self, statement: str, *, subject: str) -> list[list[str | None]]:
+        """Runs one statement on the warehouse and returns its result rows (JSON_ARRAY: text; none for DDL);
+        a failure names `subject` and the setting."""
         from databricks.sdk.errors import DatabricksError
         from databricks.sdk.service.sql import StatementState
 
@@ -79,6 +84,25 @@ class UnityCatalog(Catalog):
             error = response.status.error
             message = error.message if error is not None else response.status.state.value
             raise CatalogError(f"{subject}: {message} (statement: {statement})")
+        result = response.result
+        return [list(row) for row in (result.data_array if result is not None and result.data_array else [])]
+
+    def maintain(self, entry: CatalogEntry, *, retention_hours: int) -> MaintenanceResult:
+        """`OPTIMIZE` then `VACUUM … RETAIN n HOURS` on the warehouse, as Databricks maintains its tables (Sail,
+        the stand-in cluster's engine, cannot parse either: `engine/databricks.py` DIVERGENCES). Databricks
+        refuses a retention under 7 days; VACUUM reports no file count (`vacuumed` is 0)."""
+        if retention_hours < MIN_VACUUM_RETAIN_HOURS:
+            raise CatalogError(
+                f"{entry.full_name}: Databricks vacuums with a retention of at least {MIN_VACUUM_RETAIN_HOURS} hours"
+                f" (asked: {retention_hours}); use --retention-hours {MIN_VACUUM_RETAIN_HOURS} or more"
+            )
+        quoted = ident(self.settings.catalog_name, entry.zone, entry.table)
+        rows = self.execute(f"OPTIMIZE {quoted}", subject=entry.full_name)
+        metrics = json.loads(rows[0][1] or "{}") if rows and len(rows[0]) > 1 else {}
+        self.execute(f"VACUUM {quoted} RETAIN {int(retention_hours)} HOURS", subject=entry.full_name)
+        return MaintenanceResult(
+            entry.location, int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0)), 0
+        )
 
     def _api(self, subject: str, setting: str) -> "_Wrap":
         return _Wrap(subject, setting)

@@ -1,16 +1,122 @@
 """The `databricks` engine: the SparkSession the Databricks runtime gives the driver.
 
 Used when a step runs on a cluster (the Databricks step launcher sets `MEDALLION_ENGINE=databricks`
-there). It is the Spark engine over the cluster's active session instead of a local one; Delta is
-read and written natively when the runtime has it (a real cluster), through delta-rs otherwise
-(the local stand-in's cluster, plain PySpark).
+there). It is the Spark engine over the cluster's active session instead of a local one: a classic session
+on a dedicated cluster, a Spark Connect session on standard access mode or serverless. Delta tables are
+read and written natively by their three-level name (`write/writers.py::SparkNativeDeltaWriter`).
+
+The stand-in's cluster runs the same code on Sail (a Spark Connect server with native Delta, over the
+stand-in's Unity Catalog). Where Sail's Delta diverges from Delta on Databricks, the divergence is named
+once, in `DIVERGENCES`, and the code asks `engine.diverges(...)` instead of guessing.
 """
 
-from typing import Any
+import functools
+import re
+from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from medallion_platform.engine.base import ArrowData, Frame
 from medallion_platform.engine.spark import SparkEngine
 
-__all__ = ["DatabricksEngine"]
+__all__ = ["DIVERGENCES", "DatabricksEngine", "Divergence", "RefusedWriteOption", "refuse_dangerous_options"]
+
+Divergence = Literal[
+    "app_transactions",
+    "dml_metrics",
+    "history",
+    "maintenance_sql",
+    "replace_where_check",
+    "change_data_feed",
+    "create_by_name",
+    "partition_order",
+    "local_relations",
+]
+
+DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
+    # name: (Delta on Databricks, Sail 0.7.2, what the platform does; where its behaviour is tested)
+    "app_transactions": (
+        "txnAppId/txnVersion skip a write already committed",
+        "ignored silently: a retried batch is written twice",
+        "writes are idempotent on their own (MERGE on keys, REPLACE WHERE, insert-only MERGE); the batch's app"
+        " transactions follow in a commit of their own (`DeltaTableIO.record_transactions`); tests: retry tests",
+    ),
+    "dml_metrics": (
+        "MERGE returns num_affected/updated/deleted/inserted_rows",
+        "MERGE returns one `count` column",
+        "inserted/updated counted from the source against the target before the MERGE",
+    ),
+    "history": (
+        "DESCRIBE HISTORY",
+        "parse error",
+        "never used: write figures come from the write itself",
+    ),
+    "maintenance_sql": (
+        "OPTIMIZE / VACUUM",
+        "parse error",
+        "maintenance does not run on the cluster: on Unity Catalog `UnityCatalog.maintain` sends OPTIMIZE and"
+        " VACUUM … RETAIN n HOURS to the SQL warehouse (the stand-in's warehouse runs them; tests:"
+        " test_native_writer, test_warehouse_maintenance)",
+    ),
+    "replace_where_check": (
+        "INSERT … REPLACE WHERE refuses rows outside the predicate (DELTA_REPLACE_WHERE_MISMATCH)",
+        "accepted: the predicate's rows are deleted and the stray rows added",
+        "the writer checks the source against the predicate first, on every engine",
+    ),
+    "change_data_feed": (
+        "delta.enableChangeDataFeed; readChangeFeed",
+        "cannot write a CDF table; readChangeFeed ignored silently",
+        "no table enables it; changes come from the Delta log (`changes_since`); readChangeFeed refused",
+    ),
+    "partition_order": (
+        "a new partitioned table keeps the frame's column order",
+        "partition columns moved last",
+        "the empty table is created first with delta-rs (columns in the contract's order), Sail appends to it",
+    ),
+    "local_relations": (
+        "createDataFrame over 64 MiB is cached as an artifact (serverless caps local relations)",
+        "no artifacts: a plan over 128 MiB fails (gRPC)",
+        "`DatabricksEngine.dataframe` sends larger Arrow data in checkpointed parts on any Spark Connect session",
+    ),
+    "create_by_name": (
+        "CREATE TABLE / saveAsTable by name",
+        "needs Unity Catalog's POST tables / staging-tables, which the stand-in does not serve",
+        "a table's first write goes by path, then `persist()` registers it (CREATE TABLE … LOCATION on the"
+        " warehouse); every later read and write is by name",
+    ),
+}
+
+LOCAL_RELATION_BYTES = 64 * 2**20
+"""Spark Connect sends a DataFrame made from local rows inside its plan, and gRPC caps a message at 128 MiB
+(Databricks caches larger ones as artifacts; Sail has no artifacts): larger Arrow data goes in parts."""
+
+_SAIL_VERSION = re.compile(r"0\.\d+\.\d+")  # `SELECT version()` on Sail is its release; on Spark, "4.x.y <hash>"
+
+
+class RefusedWriteOption(ValueError):
+    """A write option that changes data silently on some engine the platform runs on."""
+
+
+_DANGEROUS = {
+    "txnappid": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
+    "txnversion": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
+    "partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail: use REPLACE WHERE",
+    "spark.sql.sources.partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail",
+    "readchangefeed": "the change data feed is ignored silently on Sail: use `DeltaTableIO.changes_since`",
+}
+
+
+def refuse_dangerous_options(options: dict[str, str], *, honours_app_transactions: bool = False) -> None:
+    """Raises `RefusedWriteOption` for an option an engine the platform runs on ignores or misreads silently:
+    `txnAppId`/`txnVersion` (unless the engine honours them), dynamic partition overwrite, `readChangeFeed`."""
+    for key in options:
+        reason = _DANGEROUS.get(key.lower())
+        if reason is None or (honours_app_transactions and key.lower() in ("txnappid", "txnversion")):
+            continue
+        if key.lower().endswith("partitionoverwritemode") and str(options[key]).lower() != "dynamic":
+            continue
+        raise RefusedWriteOption(f"write option {key}={options[key]!r} refused: {reason}")
 
 
 class DatabricksEngine(SparkEngine):
@@ -18,9 +124,43 @@ class DatabricksEngine(SparkEngine):
 
     name = "databricks"
 
+    def __init__(self, spark: Any | None = None):
+        super().__init__(spark)
+        self._sail: bool | None = None
+
     def _default_session(self) -> Any:
         from pyspark.sql import SparkSession
 
         active = SparkSession.getActiveSession()
         # The runtime configures the session; on a driver it already exists, and getOrCreate returns it.
         return active if active is not None else SparkSession.builder.getOrCreate()
+
+    def has_delta(self) -> bool:
+        """A Databricks runtime (dedicated), or a Spark Connect session (standard access mode, serverless, the
+        stand-in's Sail cluster): each has Delta."""
+        return super().has_delta() or type(self.spark).__module__.startswith("pyspark.sql.connect")
+
+    def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
+        """As on Spark; on Spark Connect, Arrow data over `LOCAL_RELATION_BYTES` is sent in parts, each
+        checkpointed on the server, and the parts unioned (the plan then carries none of the rows)."""
+        if not type(self.spark).__module__.startswith("pyspark.sql.connect"):
+            return super().dataframe(data, name)
+        if isinstance(data, ds.Dataset):
+            data = data.to_table()
+        elif isinstance(data, pa.RecordBatchReader):
+            data = data.read_all()
+        if data.nbytes <= LOCAL_RELATION_BYTES:
+            return super().dataframe(data, name)
+        rows = max(1, data.num_rows * LOCAL_RELATION_BYTES // data.nbytes)
+        parts = [
+            super(DatabricksEngine, self).dataframe(data.slice(start, rows), name).localCheckpoint()
+            for start in range(0, data.num_rows, rows)
+        ]
+        return functools.reduce(lambda a, b: a.unionAll(b), parts)
+
+    def diverges(self, divergence: Divergence) -> bool:
+        """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""
+        if self._sail is None:
+            version = str(self.spark.sql("SELECT version() AS v").collect()[0]["v"])
+            self._sail = bool(_SAIL_VERSION.fullmatch(version.strip()))
+        return self._sail

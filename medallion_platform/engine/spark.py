@@ -98,14 +98,21 @@ class SparkEngine(Engine):
         the partitions asked for: Spark prunes to them); else the current version through delta-rs. Files
         outside a partition scope (a batch's new rows) are read through delta-rs and handed over as Arrow."""
         scoped = partition_column is not None and values is not None
-        if has_delta(self.spark) and (paths is None or scoped):
-            df = self.spark.read.format("delta").load(table.uri)
+        if self.has_delta() and (paths is None or scoped):
+            df = self.delta_table(table)
             return df.where(self.F.col(partition_column).isin(*values)) if scoped else df
         scope = ds.field(partition_column).isin(list(values or [])) if scoped else None
         rows = table.read(filter=scope, paths=paths)
         if rows is None:
             raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
         return self.dataframe(rows, "delta")
+
+    def delta_table(self, table: "DeltaTableIO") -> Frame:
+        """The table read natively (a session with Delta): by its three-level name once the catalog lists it,
+        by path before its first registration."""
+        if table.name is not None and self.spark.catalog.tableExists(table.name):
+            return self.spark.table(table.name)
+        return self.spark.read.format("delta").load(table.uri)
 
     def to_arrow(self, df: Frame) -> pa.Table:
         return df.toArrow()

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
@@ -133,6 +133,38 @@ class DeltaTableIO(DeltaTableReader):
                 commit_properties=commit,
             )
         self._committed()
+
+    def create(self, schema: pa.Schema, *, partition_by: Sequence[str] | None = None) -> None:
+        """Creates the empty table (no-op if it exists): columns in `schema`'s order, partitioned by `partition_by`.
+        For an engine that would put partition columns last (see `engine/databricks.py`, DIVERGENCES)."""
+        if self.exists():
+            return
+        DeltaTable.create(
+            self.uri,
+            DeltaSchema.from_arrow(schema),
+            partition_by=list(partition_by) if partition_by else None,
+            configuration=self.configuration,
+            storage_options=self.storage_options,
+        )
+        self._committed()
+
+    @_one_log
+    def record_transactions(self, txns: dict[str, int], metadata: dict | None = None) -> WriteResult:
+        """Records `txns` in a commit of their own (no data): for a write made by an engine that does not
+        record app transactions itself (see `engine/databricks.py`, DIVERGENCES), after that write, which must
+        be idempotent on its own: a retry between the two repeats the write harmlessly."""
+        table = self.table()
+        if table is None or not txns or self.committed_before(txns):
+            return WriteResult(version=self.version(), skipped=True)
+        table.create_write_transaction(
+            [],
+            mode="append",
+            schema=pa.schema(table.schema().to_arrow()),
+            partition_by=table.metadata().partition_columns or None,
+            commit_properties=self._commit(txns, metadata),
+        )
+        self._committed()
+        return WriteResult(version=self.version())
 
     def append_query(
         self,

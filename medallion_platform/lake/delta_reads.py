@@ -105,9 +105,16 @@ class DeltaTableReader:
     """Reads one Delta table at `uri`."""
 
     def __init__(
-        self, uri: str, *, storage_options: dict[str, str] | None = None, configuration: dict[str, str] | None = None
+        self,
+        uri: str,
+        *,
+        storage_options: dict[str, str] | None = None,
+        configuration: dict[str, str] | None = None,
+        name: str | None = None,
     ):
         self.uri = uri
+        self.name = name
+        """The table's three-level catalog name `<catalog>.<zone>.<table>` (None: a table no catalog lists)."""
         self.storage_options = storage_options or None
         self.configuration = configuration
         """Table properties set when the table is created (e.g. change data feed)."""
@@ -146,6 +153,11 @@ class DeltaTableReader:
             self._handle.update_incremental()
         else:  # the commit created the table: open it at the next question
             self._loaded = False
+
+    def refresh(self) -> None:
+        """After another engine committed to the table (Spark's own Delta writer): the opened log reads the new
+        versions."""
+        self._committed()
 
     # -- questions ---------------------------------------------------------------------------
     def exists(self) -> bool:

@@ -2,7 +2,9 @@
 
 The one place that turns a zone and a table name into a `DeltaTableIO` with the deployment's storage
 options, so a table opened by an asset, the CLI, the maintenance job or the catalog is the same table
-with the same properties (trusted tables keep a change data feed wherever they are opened).
+and the same three-level catalog name (`Settings.table_name`; the ingest log, which no catalog lists, has none).
+No table keeps a change data feed: the platform finds changes from the Delta log (`DeltaTableIO.changes_since`),
+and Spark engines without one (Sail) cannot write to a table that has it.
 """
 
 from collections.abc import Sequence
@@ -18,8 +20,6 @@ QUARANTINE_SUFFIX = "_quarantine"
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
 
-_CHANGE_DATA_FEED = {"delta.enableChangeDataFeed": "true"}
-
 
 class Lakehouse:
     """The tables of one deployment (its `Settings`), by zone."""
@@ -33,16 +33,15 @@ class Lakehouse:
 
     def ingest_log(self, dataset: str) -> DeltaTableIO:
         """The files each raw batch took (one small append per batch; the maintenance job compacts it)."""
-        return self._open("raw", f"_ingest_log/{dataset}")
+        return self._open("raw", f"_ingest_log/{dataset}", listed=False)
 
     def rejected(self, dataset: str) -> DeltaTableIO:
         """`raw/<dataset>_rejected`: landing objects raw could not take, each recorded once with the reason."""
         return self._open("raw", f"{dataset}{REJECTED_SUFFIX}")
 
     def trusted(self, dataset: str) -> DeltaTableIO:
-        """`trusted/<dataset>`; it keeps a change data feed for readers outside the platform (refined tables
-        find what changed from the Delta log, `DeltaTableIO.changes_since`, and need none)."""
-        return self._open("trusted", dataset, configuration=_CHANGE_DATA_FEED)
+        """`trusted/<dataset>`: the contract's rows, validated and deduplicated."""
+        return self._open("trusted", dataset)
 
     def quarantine(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_quarantine`: the rows the contract rejected, with the reason."""
@@ -69,9 +68,9 @@ class Lakehouse:
         """The table at a catalog entry's `location` (a URI inside one of the zones)."""
         return DeltaTableIO(location, storage_options=self.settings.storage_options)
 
-    def _open(self, zone: str, name: str, configuration: dict[str, str] | None = None) -> DeltaTableIO:
+    def _open(self, zone: str, name: str, *, listed: bool = True) -> DeltaTableIO:
         return DeltaTableIO(
             self.settings.table_uri(zone, name),
             storage_options=self.settings.storage_options,
-            configuration=configuration,
+            name=self.settings.table_name(zone, name) if listed else None,
         )

@@ -34,13 +34,20 @@ def persist(
     `key` only if the write carries an entry.
     """
     target = table if table is not None else lake.for_key(key)
+    entry = write.entry
+    zone, name = key
+
+    def register() -> None:
+        if entry is not None:
+            (catalog or build_catalog(lake.settings)).register(zone, name, schema=write.schema, entry=entry)
+
     with target.opened():  # the write and the test below read the table's log once
         if isinstance(write, RowsWrite):
             result = write_rows(target, write)
         else:
-            result = write_table(target, write, batch_rows=lake.settings.write_batch_rows)
+            registers = register if entry is not None else None
+            result = write_table(target, write, batch_rows=lake.settings.write_batch_rows, register=registers)
         exists = target.exists()
-    if write.entry is not None and exists:
-        zone, name = key
-        (catalog or build_catalog(lake.settings)).register(zone, name, schema=write.schema, entry=write.entry)
+    if exists:
+        register()
     return result

@@ -5,24 +5,25 @@
   DuckDB plus an append.
 - `ArrowDeltaRsWriter` (local Spark, the stand-in cluster: Spark without Delta jars): Spark → Arrow →
   delta-rs, the same commits as above.
-- `SparkNativeDeltaWriter` (a real Databricks cluster, chosen when the session has Delta):
-  `format("delta")`, `replaceWhere` and `MERGE INTO`. It cannot run here (no Delta jars on this
-  machine); it is exercised only by the opt-in `databricks_live` tests against a real workspace.
+- `SparkNativeDeltaWriter` (a Databricks cluster, chosen when the session has Delta; here the stand-in's
+  Sail cluster): by three-level name, `writeTo(...)`, `REPLACE WHERE` and `MERGE INTO`.
 
 Every writer makes one commit per write and skips a write whose app transactions are all committed.
 """
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.engine.databricks import Divergence, refuse_dangerous_options
 from medallion_platform.engine.spark import SparkEngine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
-from medallion_platform.lake.sql import idents, literal, spark_ident
+from medallion_platform.lake.sql import idents, literal, spark_ident, spark_literal
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
 
 if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
@@ -47,11 +48,12 @@ class DeltaWriter(ABC):
         """Writes `write.frame` per `write.spec`, streaming in record batches of at most `batch_rows`."""
 
 
-def writer_for(engine: Engine) -> DeltaWriter:
+def writer_for(engine: Engine, *, register: Callable[[], object] | None = None) -> DeltaWriter:
     """The Delta writer for `engine`'s frames: DuckDB's stream on `embedded`; on Spark, Spark's own Delta
-    writer when the session has Delta (a Databricks runtime), else Arrow into delta-rs."""
+    writer when the session has Delta (a Databricks runtime), else Arrow into delta-rs. `register` registers
+    the table in its catalog (the native writer needs it listed to write by name)."""
     if isinstance(engine, SparkEngine):  # `databricks` included
-        return SparkNativeDeltaWriter(engine) if engine.has_delta() else ArrowDeltaRsWriter(engine)
+        return SparkNativeDeltaWriter(engine, register=register) if engine.has_delta() else ArrowDeltaRsWriter(engine)
     if engine.name == "embedded":
         from medallion_platform.engine.embedded import EmbeddedEngine
 
@@ -60,14 +62,17 @@ def writer_for(engine: Engine) -> DeltaWriter:
     return ArrowDeltaRsWriter(engine)
 
 
-def write_table(table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
+def write_table(
+    table: DeltaTableIO, write: TableWrite, *, batch_rows: int, register: Callable[[], object] | None = None
+) -> WriteResult:
     """Writes `write` with the writer for its engine and records the result on it (`persist()` calls this,
-    then registers the table). The table's log is opened once for the whole write (`DeltaTableIO.opened`)."""
+    then registers the table, with `register`). The table's log is opened once for the whole write
+    (`DeltaTableIO.opened`)."""
     with table.opened():
         if write.frame is None:
             result = WriteResult(version=table.version(), skipped=True)
         else:
-            result = writer_for(write.engine).write(table, write, batch_rows=batch_rows)
+            result = writer_for(write.engine, register=register).write(table, write, batch_rows=batch_rows)
     write.result = result
     return result
 
@@ -168,81 +173,171 @@ class DuckDBStreamedWriter(ArrowDeltaRsWriter):
         return super().write(table, write, batch_rows=batch_rows)
 
 
-class SparkNativeDeltaWriter(DeltaWriter):
-    """Spark's own Delta writer, on a session that has Delta (a Databricks cluster).
+RECORD_KEYS = ("_source_file", "_source_line")
+"""What identifies a landing record in every table that keeps its lineage (raw, quarantine, append-mode trusted):
+an append of such rows can be an insert-only MERGE on them, idempotent without app transactions."""
 
-    Idempotency: the write is skipped when every app transaction is committed (read with delta-rs);
-    Spark records one app transaction per write (`txnAppId`/`txnVersion`), so a write carrying
-    several goes through delta-rs instead, which records them all in the same commit.
+
+class SparkNativeDeltaWriter(DeltaWriter):
+    """Spark's own Delta writer, by the table's three-level name, on a session that has Delta (a Databricks
+    cluster; the stand-in's Sail cluster).
+
+    - Append: `writeTo(name).append()`; where the engine does not record app transactions (Sail, see
+      `engine/databricks.py` DIVERGENCES), an insert-only `MERGE` on the record's lineage (`RECORD_KEYS`).
+    - Merge: `MERGE WITH SCHEMA EVOLUTION INTO name`, scoped to the partitions it touches.
+    - OverwritePartitions: the source checked against its predicate (Sail skips DELTA_REPLACE_WHERE_MISMATCH),
+      then `writeTo(name).overwrite(predicate)` (`INSERT INTO … REPLACE WHERE`).
+    - Overwrite: `writeTo(name).overwrite(true)`.
+    A new nullable column is added on every kind (`mergeSchema`). A table's first write, before the catalog
+    lists it, goes by path (`persist()` registers it right after). Idempotency: the write is skipped when every
+    app transaction is committed; a Databricks session records them with the write (`txnAppId`), one per
+    write; elsewhere the write is idempotent on its own and the app transactions follow in a commit of their
+    own. Figures come from the write itself (the MERGE's result) or from the source, never from the history.
     """
 
-    def __init__(self, engine: SparkEngine):
+    def __init__(self, engine: SparkEngine, *, register: Callable[[], object] | None = None):
         self.engine = engine
+        self._register = register
+
+    def _diverges(self, divergence: "Divergence") -> bool:
+        from medallion_platform.engine.databricks import DatabricksEngine
+
+        return isinstance(self.engine, DatabricksEngine) and self.engine.diverges(divergence)
+
+    def _honours_app_transactions(self) -> bool:
+        return not self._diverges("app_transactions")
 
     def write(self, table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
         spec = write.spec
-        if len(spec.txns) > 1:
+        txns = dict(spec.txns)
+        native_txns = self._honours_app_transactions()
+        if native_txns and len(txns) > 1:  # Spark records one app transaction per write
             return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
-        if table.committed_before(dict(spec.txns)):
+        if table.committed_before(txns) or write.frame is None:
             return WriteResult(version=table.version(), skipped=True)
         spark = self.engine.spark
-        if write.frame is None:
-            return WriteResult(version=table.version(), skipped=True)
         df = write.frame.select(*write.schema.names)
-        txn = next(iter(spec.txns.items()), None)
         options = {"userMetadata": json.dumps({k: str(v) for k, v in spec.metadata.items()})}
-        if txn is not None:
-            options |= {"txnAppId": txn[0], "txnVersion": str(txn[1])}
-        if isinstance(spec, Merge) and table.exists():
-            return self._merge(table, df, spec, txn)
-        writer = df.write.format("delta").options(**options)
-        if isinstance(spec, Append | Merge):
-            partition_by = spec.partition_by if isinstance(spec, Append) else (spec.partition_column,)
-            writer.mode("append").partitionBy(*[p for p in partition_by if p]).save(table.uri)
-        elif isinstance(spec, OverwritePartitions):
-            predicate = f"{spark_ident(spec.partition_column)} IN ({', '.join(literal(v) for v in spec.values)})"
-            writer = writer.mode("overwrite").partitionBy(spec.partition_column)
-            writer.option("replaceWhere", predicate).save(table.uri)
-        elif isinstance(spec, Overwrite):
-            writer.mode("overwrite").option("overwriteSchema", "true").save(table.uri)
-        metrics = _last_metrics(spark, table.uri)
-        inserted = int(metrics.get("numOutputRows", 0))
-        return WriteResult(version=table.version(), inserted=inserted, metrics=metrics, source_rows=inserted)
+        if native_txns and txns:
+            (app, version), *_ = txns.items()
+            options |= {"txnAppId": app, "txnVersion": str(version)}
+        refuse_dangerous_options(options, honours_app_transactions=native_txns)
+        registered = table.name is not None and bool(spark.catalog.tableExists(table.name))
+        if not registered and table.exists():  # written before, not registered: a retry after a crash in between
+            if table.name is None or self._register is None:
+                return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
+            self._register()  # then written by name like any other write: the retry stays idempotent
+            registered = True
+        df = self.engine.persist(df)  # computed once: checked, counted and written
+        if isinstance(spec, OverwritePartitions):
+            predicate = _partition_predicate(spec.partition_column, spec.values)
+            _check_replace_where(df, predicate, table)
+        source_rows = int(df.count())
+        inserted, updated = source_rows, 0
+        if not registered:
+            self._first_write(table, df, spec, options)
+        elif isinstance(spec, Merge) or (isinstance(spec, Append) and txns and not native_txns):
+            inserted, updated = self._merge(table, df, spec, options)
+        else:
+            writer = df.writeTo(table.name).options(**options).option("mergeSchema", "true")
+            if isinstance(spec, Append):
+                writer.append()
+            elif isinstance(spec, OverwritePartitions):
+                writer.overwrite(self.engine.F.expr(predicate))
+            else:
+                writer.overwrite(self.engine.F.lit(True))
+        table.refresh()
+        committed = table.version()  # the data's commit (the app transactions' own commit, if any, follows it)
+        if txns and not native_txns:
+            table.record_transactions(txns, dict(spec.metadata) or None)
+        return WriteResult(version=committed, inserted=inserted, updated=updated, source_rows=source_rows)
 
-    def _merge(self, table: DeltaTableIO, df: Frame, spec: Merge, txn: tuple[str, int] | None) -> WriteResult:
+    def _first_write(self, table: DeltaTableIO, df: Frame, spec: Any, options: dict[str, str]) -> None:
+        """The table's first write, by path: the catalog cannot list a table that has no Delta log yet."""
+        partition_by: tuple[str | None, ...] = ()
+        if isinstance(spec, Append):
+            partition_by = spec.partition_by
+        elif isinstance(spec, Merge | OverwritePartitions):
+            partition_by = (spec.partition_column,)
+        columns = [p for p in partition_by if p]
+        if columns and self._diverges("partition_order"):
+            table.create(_spark_schema(df), partition_by=columns)
+        mode = "overwrite" if isinstance(spec, Overwrite) else "append"
+        df.write.format("delta").options(**options).mode(mode).partitionBy(*columns).save(table.uri)
+
+    def _merge(self, table: DeltaTableIO, df: Frame, spec: Merge | Append, options: dict[str, str]) -> tuple[int, int]:
+        """MERGE by name; an Append becomes an insert-only MERGE on `RECORD_KEYS`. Returns (inserted, updated)."""
         spark = self.engine.spark
+        if isinstance(spec, Append):
+            missing = [k for k in RECORD_KEYS if k not in df.columns]
+            if missing:
+                raise RuntimeError(
+                    f"{table.name}: cannot append idempotently on an engine without app transactions: no {missing}"
+                )
+            spec = Merge(keys=RECORD_KEYS, partition_column=None)
         view = self.engine.unique_name("merge_source")
         df.createOrReplaceTempView(view)
-        on = " AND ".join(f"t.{spark_ident(k)} = s.{spark_ident(k)}" for k in spec.keys)
+        on = " AND ".join(f"t.{spark_ident(k)} <=> s.{spark_ident(k)}" for k in spec.keys)
         if spec.partition_column and spec.partition_values:
-            values = ", ".join(literal(v) for v in spec.partition_values)
-            on += f" AND t.{spark_ident(spec.partition_column)} IN ({values})"
-        matched = ""
-        if spec.when_matched == "update":
-            matched = "WHEN MATCHED THEN UPDATE SET *"
-        elif spec.when_matched == "update_if_newer":
+            on += f" AND t.{_partition_predicate(spec.partition_column, spec.partition_values)}"
+        condition = ""
+        if spec.when_matched == "update_if_newer":
             newer = spark_ident(spec.newer_column or "")
-            matched = f"WHEN MATCHED AND s.{newer} > t.{newer} THEN UPDATE SET *"
-        if txn is not None:
+            condition = f"s.{newer} > t.{newer}"
+        matched = ""
+        if spec.when_matched != "ignore":
+            matched = f"WHEN MATCHED {'AND ' + condition if condition else ''} THEN UPDATE SET *"
+        target = spark_ident(*str(table.name).split("."))
+        counted = None
+        if self._diverges("dml_metrics"):
+            counted = _merge_counts(spark, target, view, on, spec.when_matched, condition)
+        txn = (options.get("txnAppId"), options.get("txnVersion"))
+        if txn[0] is not None:
             spark.conf.set("spark.databricks.delta.write.txnAppId", txn[0])
-            spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn[1]))
+            spark.conf.set("spark.databricks.delta.write.txnVersion", txn[1])
         try:
-            target = f"delta.{spark_ident(table.uri)}"
-            spark.sql(f"MERGE INTO {target} t USING {view} s ON {on} {matched} WHEN NOT MATCHED THEN INSERT *")
+            result = spark.sql(
+                f"MERGE WITH SCHEMA EVOLUTION INTO {target} t USING {view} s ON {on} {matched} "
+                "WHEN NOT MATCHED THEN INSERT *"
+            )
+            returned = result.collect()
         finally:
-            if txn is not None:
+            if txn[0] is not None:
                 spark.conf.unset("spark.databricks.delta.write.txnAppId")
                 spark.conf.unset("spark.databricks.delta.write.txnVersion")
-        metrics = _last_metrics(spark, table.uri)
-        return WriteResult(
-            version=table.version(),
-            inserted=int(metrics.get("numTargetRowsInserted", 0)),
-            updated=int(metrics.get("numTargetRowsUpdated", 0)),
-            metrics=metrics,
-            source_rows=int(metrics.get("numSourceRows", 0)),
+        if returned and "num_inserted_rows" in result.columns:  # Databricks: the MERGE says what it did
+            return int(returned[0]["num_inserted_rows"]), int(returned[0]["num_updated_rows"])
+        return counted or (0, 0)
+
+
+def _spark_schema(df: Frame) -> pa.Schema:
+    """The Arrow schema of `df` as Spark will write it (an empty result: only the schema crosses)."""
+    return pa.schema(df.limit(0).toArrow().schema)
+
+
+def _partition_predicate(column: str, values: Sequence[object]) -> str:
+    """`<column> IN (<values>)` in Spark SQL."""
+    return f"{spark_ident(column)} IN ({', '.join(spark_literal(v) for v in values)})"
+
+
+def _check_replace_where(df: Frame, predicate: str, table: DeltaTableIO) -> None:
+    """Refuses rows outside a replaceWhere predicate, as Delta on Databricks does (Sail does not check)."""
+    if df.where(f"NOT ({predicate}) OR ({predicate}) IS NULL").limit(1).count():
+        raise ValueError(
+            f"{table.name or table.uri}: rows outside {predicate} in a partition overwrite"
+            " (DELTA_REPLACE_WHERE_MISMATCH)"
         )
 
 
-def _last_metrics(spark: Any, uri: str) -> dict[str, str]:
-    rows = spark.sql(f"DESCRIBE HISTORY delta.{spark_ident(uri)} LIMIT 1").collect()
-    return dict(rows[0]["operationMetrics"] or {}) if rows else {}
+def _merge_counts(spark: Any, target: str, view: str, on: str, when_matched: str, condition: str) -> tuple[int, int]:
+    """(rows the MERGE will insert, rows it will update), counted before it runs: for an engine whose MERGE
+    does not return them (DIVERGENCES `dml_metrics`)."""
+
+    def count(query: str) -> int:
+        return int(spark.sql(query).collect()[0][0])
+
+    inserted = count(f"SELECT count(*) FROM {view} s LEFT ANTI JOIN {target} t ON {on}")
+    if when_matched == "ignore":
+        return inserted, 0
+    where = f" WHERE {condition}" if condition else ""
+    return inserted, count(f"SELECT count(*) FROM {view} s JOIN {target} t ON {on}{where}")

@@ -40,9 +40,10 @@ class TableMaintenance:
 def maintain_lakehouse(lake: Lakehouse, catalog: Catalog, *, retention_hours: int) -> Iterator[TableMaintenance]:
     """Compacts and vacuums every catalogued table, and each raw table's ingest log (each raw batch
     appends a small file to it, and every run reads it whole). The nightly job and `medallion maintain`
-    both run this."""
+    both run this. Catalogued tables are maintained the catalog's way (`Catalog.maintain`: OPTIMIZE/VACUUM SQL
+    on Unity Catalog); the ingest logs, which no catalog lists, with delta-rs."""
     for name, entry in catalog.entries().items():
-        result = maintain_table(lake.at(entry.location), retention_hours=retention_hours)
+        result = catalog.maintain(entry, retention_hours=retention_hours)
         log = (
             maintain_table(lake.ingest_log(entry.table), retention_hours=retention_hours)
             if entry.zone == "raw"

@@ -20,6 +20,9 @@ from medallion_tests.ingestion.aws import conftest as aws_fixtures
 # The session's moto server (the AWS tests' fixture, shared rather than copied).
 local_aws = aws_fixtures.local_aws
 
+# The catalog the native writer's tests use on the stand-in's cluster engine, apart from the whole medallion's.
+WRITER_TESTS_CATALOG = "medallion_writer_tests"
+
 # Principals the Unity Catalog stand-in knows, besides its current user.
 UNITY_PRINCIPALS = ("data-engineers", "analysts@example.com")
 
@@ -41,6 +44,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: objec
         max_run_seconds=300,
         principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp())),
         **options,  # type: ignore[arg-type]
+        cluster_catalogs=("medallion", WRITER_TESTS_CATALOG),
     )
     try:
         yield dbx.start()
@@ -94,6 +98,7 @@ def unity_databricks(
         storage_options=s3_storage_options,
         principals=UNITY_PRINCIPALS,
         metastore_storage_root="s3://metastore-root",  # an older metastore, with root storage
+        cluster_engine=False,  # runs no driver: one Sail server per test run (the other stand-in's)
     )
     try:
         yield dbx.start()

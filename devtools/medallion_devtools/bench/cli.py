@@ -27,10 +27,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         out=result_path(args.out, args.work_dir),
         work_dir=Path(args.work_dir) if args.work_dir else None,
         spark=not args.no_spark,
+        databricks_local="databricks-local" in (args.engine or []),
         keep=args.keep,
         rss_baseline=Path(args.rss_baseline) if args.rss_baseline else None,
     )
-    with phases("bench", len(plan(config.events, config.spark))) as progress:
+    with phases("bench", len(plan(config.events, config.spark, config.databricks_local))) as progress:
         result = run_benchmark(config, step=progress.step)
     text = format_report(result)
     config.out.with_suffix(".txt").write_text(text)
@@ -53,6 +54,13 @@ def _configure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "(default: a new temporary folder, removed)",
     )
     parser.add_argument("--no-spark", action="store_true", help="skip the local Spark comparison")
+    parser.add_argument(
+        "--engine",
+        action="append",
+        choices=("databricks-local",),
+        help="also compare the same transforms on this engine: databricks-local = a local Spark Connect cluster "
+        "with native Delta (Sail, the Databricks stand-in's cluster engine)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (lake, phase logs)")
     parser.add_argument("--rss-baseline", help="an earlier result JSON (smaller --events) for the RSS-growth target")
     parser.set_defaults(func=cmd_bench)

@@ -1,4 +1,6 @@
-"""Like-for-like engine comparison: the same trusted transform and refined builds on local Spark and embedded.
+"""Like-for-like engine comparison: the same trusted transform and refined builds on local Spark, on a local
+Spark Connect cluster with native Delta (`databricks-local`: Sail, the stand-in cluster's engine, with the
+`databricks` engine's code) and embedded.
 
 Both read the same inputs the same way (raw as one Arrow table, trusted through delta-rs), run
 `zones.trusted.transform` and `build_refined` for every refined table, and write nothing, so the
@@ -54,8 +56,23 @@ def _spark_engine() -> Any:
     return SparkEngine(local_spark_session("local[2]"))
 
 
+def _sail_engine(work_dir: Any) -> tuple[Any, Any]:
+    """A Sail Spark Connect server (no catalog but Spark's own: the bench reads by path) and the `databricks`
+    engine on a session to it."""
+    from pyspark.sql import SparkSession
+
+    from medallion_devtools.standins.databricks.cluster_engine import SailServer
+    from medallion_platform.engine.databricks import DatabricksEngine
+
+    server = SailServer(unity_uri="", token="", catalogs=(), work_dir=work_dir / "sail").start()
+    spark = SparkSession.builder.remote(server.remote).getOrCreate()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    return DatabricksEngine(spark), server
+
+
 def same_transforms(settings: Settings, engine_name: str) -> dict:
-    """Trusted transform + every refined build on `engine_name` ("spark" or "embedded"), measured."""
+    """Trusted transform + every refined build on `engine_name` ("spark", "databricks-local" or "embedded"),
+    measured. The Sail server's RSS counts as the engine's (`jvm_peak_rss_mb`: the descendants' peak)."""
     from medallion_platform.zones.pii import pii_hasher
     from medallion_platform.zones.refined import REFINED_TABLES
     from medallion_platform.zones.refined.base import build_refined
@@ -64,8 +81,11 @@ def same_transforms(settings: Settings, engine_name: str) -> dict:
     with measured() as load:
         contract, raw, dates = _inputs(settings)
     with measured() as start:
+        server = None
         if engine_name == "spark":
             engine = _spark_engine()
+        elif engine_name == "databricks-local":
+            engine, server = _sail_engine(settings.data_dir.parent)
         else:
             from medallion_platform.engine.embedded import EmbeddedEngine
 
@@ -82,8 +102,10 @@ def same_transforms(settings: Settings, engine_name: str) -> dict:
             stages[f"refined_{table.name}"] = {**span.as_dict(), "rows": rows.num_rows}
     jvm_rss = max((process_peak_rss_mb(p) for p in descendant_pids()), default=0.0)
     engine.close()
-    if engine_name == "spark":
+    if engine_name in ("spark", "databricks-local"):
         engine.spark.stop()
+    if server is not None:
+        server.stop()
     return {
         **work.as_dict(),
         "engine": engine_name,

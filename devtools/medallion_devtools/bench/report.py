@@ -7,6 +7,7 @@ _PHASE_ROWS = (
     ("parse_limit", "parse limit: DuckDB reads every column"),
     ("pipeline", "full pipeline (embedded)"),
     ("spark", "local Spark: trusted + refined transforms"),
+    ("databricks_local", "databricks-local (Sail, Spark Connect): same transforms"),
     ("embedded_same_transforms", "embedded: same transforms"),
     ("incremental_1pct", "incremental 1 % batch (median of 3)"),
     ("double", "second full batch (table doubles)"),
@@ -76,9 +77,11 @@ def format_report(result: dict) -> str:
         rows.append(_row(label, data))
         if "runs_wall_s" in data:
             rows.append([f"  runs: {', '.join(_num(w) for w in data['runs_wall_s'])} s", "", "", "", "", "", ""])
-        if name in ("spark", "embedded_same_transforms"):
+        if name in ("spark", "databricks_local", "embedded_same_transforms"):
             rows.append(_row("  session start (separate)", data["session_start"]))
-        for stage, values in data.get("stages", {}).items() if name in _STAGED or name == "spark" else ():
+        for stage, values in (
+            data.get("stages", {}).items() if name in _STAGED or name in ("spark", "databricks_local") else ()
+        ):
             rows.append(_row(f"  {stage}", values))
             for table, figures in values.get("tables", {}).items() if stage == "refined" else ():
                 rows.append(_row(f"    {table} ({_refreshed(figures)})", figures))

@@ -39,6 +39,8 @@ class BenchConfig:
     out: Path = Path("bench_results/latest.json")
     work_dir: Path | None = None
     spark: bool = True
+    databricks_local: bool = False
+    """Also the same transforms on a local Spark Connect cluster (Sail), the `databricks` engine's code."""
     keep: bool = False
     rss_baseline: Path | None = None
     """A previous result at a smaller size: its pipeline peak RSS is the base of the RSS-growth target."""
@@ -106,7 +108,7 @@ def _clean(work: Path, keep: Path) -> None:
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink()
 
 
-def plan(events: int, spark: bool) -> list[tuple[str, dict[str, object]]]:
+def plan(events: int, spark: bool, databricks_local: bool = False) -> list[tuple[str, dict[str, object]]]:
     """The phases and their worker options, following time as a stream does.
 
     The full batch covers days 0-6. A 1 % batch is the next day's events (0.8 %), late events for
@@ -124,6 +126,8 @@ def plan(events: int, spark: bool) -> list[tuple[str, dict[str, object]]]:
     ]
     if spark:
         steps.append(("spark", {"worker": "same_transforms", "engine": "spark"}))
+    if databricks_local:
+        steps.append(("databricks_local", {"worker": "same_transforms", "engine": "databricks-local"}))
     steps.append(("embedded_same_transforms", {"worker": "same_transforms", "engine": "embedded"}))
     next_id = events
 
@@ -213,7 +217,7 @@ def run_benchmark(
     started, source = dt.datetime.now(dt.UTC), source_state()
     phases: dict[str, dict] = {}
     try:
-        for name, options in plan(config.events, config.spark):
+        for name, options in plan(config.events, config.spark, config.databricks_local):
             if step is not None:
                 with step(name):
                     phases[name] = _run_phase(work, name, dict(options))
@@ -233,6 +237,7 @@ def run_benchmark(
         "config": {
             "events": config.events,
             "spark": config.spark,
+            "databricks_local": config.databricks_local,
             "work_dir": str(work) if config.keep else None,
             "rss_baseline": str(config.rss_baseline) if config.rss_baseline else None,
         },

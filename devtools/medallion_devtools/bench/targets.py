@@ -64,6 +64,12 @@ def ratios(phases: dict) -> dict[str, float | None]:
         ),
         "peak_rss_pipeline_mb": phases["pipeline"]["peak_rss_mb"],
         "peak_rss_max_mb": max(phases[p]["peak_rss_mb"] for p in pipeline_runs(phases)),
+        # only when `--engine databricks-local` ran it
+        **(
+            {"databricks_local_vs_embedded": _div(phases["databricks_local"]["wall_s"], embedded["wall_s"])}
+            if "databricks_local" in phases
+            else {}
+        ),
     }
 
 

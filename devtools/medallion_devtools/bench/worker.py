@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--late", type=int, default=0, help="late events for the three days before --day")
     parser.add_argument("--redeliver", type=int, default=0)
     parser.add_argument("--master", action="store_true")
-    parser.add_argument("--engine", choices=("embedded", "spark"), default="embedded")
+    parser.add_argument("--engine", choices=("embedded", "spark", "databricks-local"), default="embedded")
     args = parser.parse_args(argv)
 
     from medallion_devtools.bench import pipeline

@@ -193,3 +193,16 @@ def test_refuses_a_work_dir_it_did_not_make(tmp_path: Path):
     with pytest.raises(SystemExit, match="not empty"):
         run_benchmark(BenchConfig(events=10, out=tmp_path / "out.json", work_dir=tmp_path), log=lambda _: None)
     assert (tmp_path / "precious.txt").exists()
+
+
+def test_databricks_local_compares_the_same_transforms_on_a_spark_connect_cluster_when_asked():
+    names = [name for name, _ in plan(EVENTS, spark=True, databricks_local=True)]
+    assert names.index("databricks_local") == names.index("spark") + 1
+    assert dict(plan(EVENTS, spark=False, databricks_local=True))["databricks_local"] == {
+        "worker": "same_transforms",
+        "engine": "databricks-local",
+    }
+    assert "databricks_local" not in dict(plan(EVENTS, spark=True))
+    parser = build_parser()
+    args = parser.parse_args(["bench", "--engine", "databricks-local"])
+    assert args.engine == ["databricks-local"]

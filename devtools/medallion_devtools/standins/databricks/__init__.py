@@ -1,6 +1,7 @@
 """A local stand-in of the Databricks REST API that the real dagster-databricks and databricks-sdk clients
 drive unchanged: Unity Catalog volumes and the Files API over a folder, Jobs 2.2 runs executed for real in driver
-subprocesses with `dbutils`/`spark`/`sc` and a `/Volumes` mount, one RUNNING cluster, workspace notebooks and
+subprocesses with `dbutils`/`spark`/`sc` and a `/Volumes` mount, clusters whose `spark` is a Spark Connect session to
+one Sail server with native Delta over this stand-in's Unity Catalog (`cluster_engine.py`), workspace notebooks and
 permissions, a Unity Catalog metastore of EXTERNAL Delta tables (registered by SQL through the one SQL warehouse,
 readable by delta-rs' own `uc://` client with the temporary S3 credentials it vends).
 
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from medallion_devtools.standins.databricks.cluster_engine import DEFAULT_CLUSTER_CATALOGS, SailServer
 from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
 from medallion_devtools.standins.databricks.mount import DbfsMount, probe_dbfs_mount
@@ -71,6 +73,9 @@ class LocalDatabricks:
         cluster_start_seconds: how long a job cluster stays PENDING before it is RUNNING and its task starts.
         legacy: a classic workspace with DBFS root (`/api/2.0/dbfs`, `dbfs:/` files, `/dbfs` on drivers); off by
             default, as on every new account.
+        cluster_catalogs: the Unity Catalog catalogs the clusters' Spark Connect engine (Sail, see
+            `cluster_engine.py`) resolves three-level names in.
+        cluster_engine: False: no Sail server; drivers' `spark` is a lazily started local PySpark session.
     """
 
     def __init__(
@@ -93,6 +98,8 @@ class LocalDatabricks:
         legacy: bool = False,
         cluster_start_seconds: float = 0.5,
         metastore_storage_root: str | None = None,
+        cluster_catalogs: Iterable[str] = DEFAULT_CLUSTER_CATALOGS,
+        cluster_engine: bool = True,
     ) -> None:
         self.legacy = legacy
         self._cluster_start_seconds = cluster_start_seconds
@@ -117,7 +124,11 @@ class LocalDatabricks:
         )
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
         self.volume_paths = [self.create_volume(v) for v in volumes]
+        self._cluster_catalogs = tuple(cluster_catalogs)
+        self._cluster_engine = cluster_engine
+        self._storage_options = dict(storage_options or {})
         self._server: StandinServer | None = None
+        self.engine: SailServer | None = None
         self.mount: DbfsMount | None = None
 
     @property
@@ -194,6 +205,7 @@ class LocalDatabricks:
         workspace = Workspace(self.root / "workspace")
         self.mount = probe_dbfs_mount(self.dbfs_root if self.legacy else None, self.volumes_root)
         server: StandinServer | None = None
+        engine: SailServer | None = None
         jobs = Jobs(
             host=lambda: f"http://127.0.0.1:{server.port if server else 0}",
             dbfs=dbfs,
@@ -206,6 +218,7 @@ class LocalDatabricks:
             volumes=self.unity.volumes,
             legacy=self.legacy,
             cluster_start_seconds=self._cluster_start_seconds,
+            spark_remote=lambda: engine.remote if engine else None,
         )
         server = StandinServer(
             token=self.token,
@@ -219,14 +232,32 @@ class LocalDatabricks:
         )
         server.serve()
         self._server = server
+        try:
+            if not self._cluster_engine:
+                return self
+            engine = SailServer(
+                unity_uri=f"{self.host}/api/2.1/unity-catalog",
+                token=self.token,
+                catalogs=self._cluster_catalogs,
+                work_dir=self.root / "cluster-engine",
+                storage_options=self._storage_options,
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
+        self.engine = engine
         return self
 
     def stop(self) -> None:
         """Cancels every run (SIGTERM, then SIGKILL, to each driver's process group), stops the server and,
         when the root was temporary, removes it."""
         server, self._server = self._server, None
+        engine, self.engine = self.engine, None
         if server is not None:
             server.jobs.stop()
+        if engine is not None:
+            engine.stop()
+        if server is not None:
             server.shutdown()
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)

@@ -181,9 +181,11 @@ class Jobs:
         volumes: Volumes,
         legacy: bool = False,
         cluster_start_seconds: float = 0.0,
+        spark_remote: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._cluster_start_seconds = cluster_start_seconds
         self._host = host
+        self._spark_remote = spark_remote
         self._dbfs = dbfs
         self._volumes = volumes
         self._legacy = legacy
@@ -572,7 +574,12 @@ class Jobs:
             SPARK_LOCAL_IP="127.0.0.1",
             PYSPARK_PYTHON=sys.executable,
             PYTHONUNBUFFERED="1",
+            # Set on every Databricks cluster: the runtime line, "17.3" of "17.3.x-scala2.13".
+            DATABRICKS_RUNTIME_VERSION=".".join(task.cluster.spark_version.split(".")[:2]),
         )
+        remote = self._spark_remote()
+        if remote is not None:  # the cluster's engine: `spark` is a Spark Connect session to it (`runtime.py`)
+            env["SPARK_REMOTE"] = remote
         work = task.directory / "work"
         work.mkdir(exist_ok=True)
         command = self._mount.wrap([sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)])

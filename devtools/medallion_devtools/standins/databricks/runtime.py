@@ -1,11 +1,17 @@
 """What the Databricks runtime gives a task's code as globals: `dbutils`, `spark` and `sc`.
 
-`spark` and `sc` are lazy: the JVM starts on first use (an attribute of `spark`/`sc`,
+With `SPARK_REMOTE` set (the stand-in's cluster engine, `cluster_engine.py`), `spark` is a Spark Connect
+session to it, as on a standard access mode or serverless cluster: no `sparkContext`, no RDDs, no JVM (`sc`
+is still bound, as on a dedicated cluster, and fails when used, as Spark Connect does). The session takes
+the cluster's SQL configuration (`spark.sql.*`, `spark.databricks.*`) from `spark-defaults.conf`.
+
+Without it, `spark` and `sc` are lazy local PySpark: the JVM starts on first use (an attribute of `spark`/`sc`,
 `SparkSession.builder.getOrCreate()`, or `SparkSession.getActiveSession()`, which on Databricks always
 finds the cluster's session: `PipesDbfsMessageWriter` relies on that). Every session gets the cluster's
 configuration from the `spark-defaults.conf` in `$SPARK_CONF_DIR`, which the stand-in writes per run.
 """
 
+import os
 import shutil
 import threading
 from collections.abc import Mapping
@@ -178,6 +184,20 @@ class DBUtils:
         self.notebook = _Notebook()
 
 
+def _session_conf() -> dict[str, str]:
+    """The SQL settings of the cluster's `spark-defaults.conf`, which a Spark Connect session sets itself."""
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    defaults = Path(conf_dir, "spark-defaults.conf") if conf_dir else None
+    if defaults is None or not defaults.is_file():
+        return {}
+    out = {}
+    for line in defaults.read_text().splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key.startswith(("spark.sql.", "spark.databricks.")) and not key.startswith("spark.sql.warehouse"):
+            out[key] = value.strip()
+    return out
+
+
 class LazySpark:
     """The cluster's SparkSession, started the first time anything asks for it."""
 
@@ -196,7 +216,13 @@ class LazySpark:
             if self._session is None:
                 from pyspark.sql import SparkSession
 
-                self._session = SparkSession.builder.getOrCreate()
+                remote = os.environ.get("SPARK_REMOTE")
+                if remote:
+                    self._session = SparkSession.builder.remote(remote).getOrCreate()
+                    for key, value in _session_conf().items():
+                        self._session.conf.set(key, value)
+                else:
+                    self._session = SparkSession.builder.getOrCreate()
             return self._session
 
     def install_active_session_hook(self) -> None:

@@ -9,6 +9,8 @@ backslash), `--` comments, one optional trailing `;`.
     ALTER TABLE c.s.t [ALTER COLUMN col] SET TAGS ('k' = 'v', 'k2', ...)
     ALTER TABLE c.s.t OWNER TO `principal`
     GRANT priv [, priv ...] ON {TABLE | SCHEMA | DATABASE | CATALOG} name TO `principal`
+    OPTIMIZE c.s.t
+    VACUUM c.s.t [RETAIN n HOURS]
 
 Privileges are written as in SQL (`USE CATALOG`, `ALL PRIVILEGES`) and become API names (`USE_CATALOG`).
 A one- or two-part table name is completed with the statement's `catalog` and `schema`, as Databricks does.
@@ -23,18 +25,21 @@ __all__ = [
     "CommentOnTable",
     "CreateTable",
     "Grant",
+    "Optimize",
     "SetOwner",
     "SetTags",
     "SqlError",
     "Statement",
     "SyncMetadata",
+    "Vacuum",
     "parse_statement",
     "quote_name",
 ]
 
 SUPPORTED = (
     "CREATE TABLE … USING DELTA LOCATION, MSCK REPAIR TABLE … SYNC METADATA, COMMENT ON TABLE, "
-    "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS, ALTER TABLE … SET TAGS | OWNER TO, GRANT … ON … TO"
+    "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS, ALTER TABLE … SET TAGS | OWNER TO, GRANT … ON … TO, "
+    "OPTIMIZE, VACUUM … [RETAIN n HOURS]"
 )
 
 
@@ -91,6 +96,17 @@ class SetOwner:
 
 
 @dataclass(frozen=True)
+class Optimize:
+    name: tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Vacuum:
+    name: tuple[str, str, str]
+    retain_hours: float | None
+
+
+@dataclass(frozen=True)
 class Grant:
     privileges: tuple[str, ...]
     securable_type: Literal["catalog", "schema", "table"]
@@ -98,7 +114,9 @@ class Grant:
     principal: str
 
 
-Statement = CreateTable | SyncMetadata | CommentOnTable | AlterColumnComment | SetTags | SetOwner | Grant
+Statement = (
+    CreateTable | SyncMetadata | CommentOnTable | AlterColumnComment | SetTags | SetOwner | Grant | Optimize | Vacuum
+)
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+|--[^\n]*)
@@ -198,6 +216,13 @@ class _Parser:
         self.pos += 1
         return token.text
 
+    def number(self) -> float:
+        token = self.tokens[self.pos]
+        if token.kind != "word" or not token.text.isdigit():
+            raise self.error()
+        self.pos += 1
+        return float(token.text)
+
     def string(self) -> str:
         token = self.tokens[self.pos]
         if token.kind != "string":
@@ -291,6 +316,15 @@ def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None 
                 return p.finish(AlterColumnComment(name, column, p.string()))
             if p.accept("SET", "TAGS"):
                 return p.finish(SetTags(name, column, p.tags()))
+    elif p.accept("OPTIMIZE"):
+        return p.finish(Optimize(p.table_name()))
+    elif p.accept("VACUUM"):
+        name = p.table_name()
+        hours = None
+        if p.accept("RETAIN"):
+            hours = p.number()
+            p.expect("HOURS")
+        return p.finish(Vacuum(name, hours))
     elif p.accept("GRANT"):
         privileges = p.privileges()
         p.expect("ON")

@@ -3,6 +3,7 @@
 with `status.error {error_code, message}` as Databricks reports a failed statement (HTTP 200).
 """
 
+import json
 import re
 import threading
 import uuid
@@ -15,11 +16,13 @@ from medallion_devtools.standins.databricks.sql import (
     CommentOnTable,
     CreateTable,
     Grant,
+    Optimize,
     SetOwner,
     SetTags,
     SqlError,
     Statement,
     SyncMetadata,
+    Vacuum,
     parse_statement,
     quote_name,
 )
@@ -29,6 +32,7 @@ __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 
 DEFAULT_WAREHOUSE_ID = "5a7d1e0000000001"
 _STATUS_CODES = {404: "NOT_FOUND", 409: "ALREADY_EXISTS"}  # REST status → statement `error_code` (else BAD_REQUEST)
+MIN_VACUUM_RETAIN_HOURS = 168.0  # Delta's retentionDurationCheck, which a warehouse statement cannot turn off
 
 
 class SqlWarehouse:
@@ -81,8 +85,9 @@ class SqlWarehouse:
         if body.get("parameters"):
             raise bad_request("The stand-in does not bind statement parameters; put literals in the statement.")
         statement_id = str(uuid.uuid4())
+        rows: _Result = ([], [])
         try:
-            self._run(parse_statement(statement, catalog=body.get("catalog"), schema=body.get("schema")))
+            rows = self._run(parse_statement(statement, catalog=body.get("catalog"), schema=body.get("schema")))
             status: JsonObject = {"state": "SUCCEEDED"}
         except SqlError as exc:
             status = {"state": "FAILED", "error": {"error_code": exc.error_code, "message": exc.message}}
@@ -93,14 +98,21 @@ class SqlWarehouse:
             }
         response: JsonObject = {"statement_id": statement_id, "status": status}
         if status["state"] == "SUCCEEDED":
+            columns, data = rows
+            described = [
+                {"name": name, "type_name": kind, "type_text": kind, "position": i}
+                for i, (name, kind) in enumerate(columns)
+            ]
             response["manifest"] = {
                 "format": "JSON_ARRAY",
-                "schema": {"column_count": 0, "columns": []},
-                "total_chunk_count": 0,
-                "total_row_count": 0,
+                "schema": {"column_count": len(columns), "columns": described},
+                "total_chunk_count": 1 if data else 0,
+                "total_row_count": len(data),
                 "truncated": False,
             }
-            response["result"] = {"row_count": 0, "row_offset": 0, "chunk_index": 0}
+            response["result"] = {"row_count": len(data), "row_offset": 0, "chunk_index": 0}
+            if data:
+                response["result"]["data_array"] = data
         with self._lock:
             self._statements[statement_id] = response
         return response
@@ -118,9 +130,12 @@ class SqlWarehouse:
         self.get(statement_id)
         return {}
 
-    def _run(self, statement: Statement) -> None:
+    def _run(self, statement: Statement) -> "_Result":
+        """Runs `statement`; its result (columns, rows as JSON_ARRAY strings), empty for DDL."""
         uc = self.unity
         with uc.lock:
+            if isinstance(statement, Optimize | Vacuum):
+                return self._maintain(statement)
             if isinstance(statement, CreateTable):
                 self._create_table(statement)
             elif isinstance(statement, Grant):
@@ -147,6 +162,29 @@ class SqlWarehouse:
                 elif isinstance(statement, SetOwner):
                     uc.set_owner(table, statement.principal)
                 table.touch()
+        return [], []
+
+    def _maintain(self, statement: "Optimize | Vacuum") -> "_Result":
+        """OPTIMIZE (bin-packing compaction) and VACUUM, with delta-rs on the table's location. Results as
+        Databricks gives them: OPTIMIZE a row `(path, metrics)`, VACUUM a row `(path)`."""
+        from deltalake import DeltaTable
+
+        table = _table_for_sql(self.unity, statement.name)
+        location = table.storage_location
+        delta = DeltaTable(location, storage_options=self.unity.storage_options or None)
+        if isinstance(statement, Optimize):
+            metrics = delta.optimize.compact()
+            return [("path", "STRING"), ("metrics", "STRUCT")], [[location, json.dumps(metrics)]]
+        hours = MIN_VACUUM_RETAIN_HOURS if statement.retain_hours is None else statement.retain_hours
+        if hours < MIN_VACUUM_RETAIN_HOURS:
+            raise SqlError(
+                "DELTA_VACUUM_RETENTION_PERIOD_TOO_SHORT",
+                "requirement failed: Are you sure you would like to vacuum files with such a low retention period? "
+                f"The table's retention is {MIN_VACUUM_RETAIN_HOURS:g} hours.",
+                "22023",
+            )
+        delta.vacuum(retention_hours=int(hours), dry_run=False, enforce_retention_duration=False)
+        return [("path", "STRING")], [[location]]
 
     def _create_table(self, statement: CreateTable) -> None:
         uc, (catalog, schema, name) = self.unity, statement.name
@@ -161,6 +199,9 @@ class SqlWarehouse:
                 "42P07",
             )
         _read_delta(lambda: uc.add_table(catalog, schema, name, statement.location), statement.name, statement.location)
+
+
+_Result = tuple[list[tuple[str, str]], list[list[str]]]
 
 
 def _read_delta(action: Callable[[], object], name: tuple[str, ...], location: str) -> None:
