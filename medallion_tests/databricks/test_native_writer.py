@@ -54,6 +54,8 @@ def lake(tmp_path: Path, local_databricks: LocalDatabricks) -> Lakehouse:
         env="databricks",
         catalog_kind="unity",
         catalog_name=WRITER_TESTS_CATALOG,
+        # a new account's metastore has no root storage: the catalog names its managed location
+        catalog_storage_root=str(tmp_path / "catalog-managed"),
         databricks_warehouse_id=local_databricks.warehouse_id,
     )
     return Lakehouse(settings)
