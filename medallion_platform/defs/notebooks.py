@@ -26,7 +26,6 @@ from medallion_platform.catalog import TableEntry
 from medallion_platform.defs.compute import jobs_api_cluster
 from medallion_platform.defs.launcher import DatabricksSettings, cluster_environment, cluster_libraries
 from medallion_platform.defs.resources import LakehouseResource
-from medallion_platform.defs.staging import upload_to_volume
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES, RefinedTable
 from medallion_platform.zones.refined.base import RefreshResult
@@ -188,6 +187,9 @@ def _upload_code(client: Any, databricks: DatabricksSettings) -> str:
     data = out.getvalue()
     name = f"medallion_platform-{hashlib.sha256(data).hexdigest()[:16]}.zip"
     if databricks.volume is not None and databricks.staging == "volume":
+        # imported here: `staging` imports dagster-databricks, which imports pyspark (never at definitions load)
+        from medallion_platform.defs.staging import upload_to_volume
+
         target = f"{databricks.volume}{CODE_FOLDER}/{name}"
         upload_to_volume(client, target, data)
         return target
