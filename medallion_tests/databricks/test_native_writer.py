@@ -32,11 +32,14 @@ ENTRY = TableEntry(description="a test table", owner="medallion-platform")
 def engine(local_databricks: LocalDatabricks) -> Iterator[DatabricksEngine]:
     """A Spark Connect session to the stand-in's cluster engine, as a driver has; the process's classic PySpark
     works again afterwards (pyspark marks the whole process as Spark Connect while a remote session is open)."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
     assert local_databricks.engine is not None
     marked = "SPARK_CONNECT_MODE_ENABLED" in os.environ
-    spark = SparkSession.builder.remote(local_databricks.engine.remote).getOrCreate()
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # `pyspark.sql.functions` builds Connect columns while it is set
+    # Connect's own builder, a new session: pyspark's refuses one while the run's classic session is up, and
+    # getOrCreate would hand back another test's session to another server
+    spark = RemoteSparkSession.builder.remote(local_databricks.engine.remote).create()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     try:
         yield DatabricksEngine(spark)

@@ -46,14 +46,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sail_session():
-    """One Sail Spark Connect server on 127.0.0.1 for the run, and a session on it.
+    """A Sail Spark Connect server on 127.0.0.1 for this module's tests, and a session on it, both stopped after
+    them (a Connect session left open would be the one other modules' frames resolve against).
 
     PySpark switches its functions to Spark Connect for the whole process while SPARK_CONNECT_MODE_ENABLED
     is set, which would break the classic local session other tests use: the variable is set only while a
     test uses this session (`sail`)."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
 
     port = _free_port()
     server = subprocess.Popen(
@@ -73,7 +74,9 @@ def sail_session():
                 raise RuntimeError(f"the Sail server did not open port {port} within 30 s") from None
             time.sleep(0.1)
     before = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
-    spark = SparkSession.builder.remote(f"sc://127.0.0.1:{port}").getOrCreate()
+    # Connect's own builder, a new session: pyspark's refuses one while the run's classic session is up, and
+    # getOrCreate would hand back another test's session to another server
+    spark = RemoteSparkSession.builder.remote(f"sc://127.0.0.1:{port}").create()
     if before is None:
         os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
     try:

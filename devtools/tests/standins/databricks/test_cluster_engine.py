@@ -56,7 +56,7 @@ def test_a_driver_reads_a_unity_catalog_table_by_name_on_spark_connect(
     location = str(tmp_path / "engine_probe")
     write_deltalake(location, pa.table({"id": [1, 2, 3]}))
     if "medallion" not in {c.name for c in workspace.catalogs.list()}:
-        workspace.catalogs.create(name="medallion")
+        workspace.catalogs.create(name="medallion", storage_root=str(tmp_path / "managed"))  # no metastore root
     if "probe" not in {s.name for s in workspace.schemas.list(catalog_name="medallion")}:
         workspace.schemas.create(name="probe", catalog_name="medallion")
     statement = f"CREATE TABLE IF NOT EXISTS medallion.probe.t USING DELTA LOCATION '{location}'"

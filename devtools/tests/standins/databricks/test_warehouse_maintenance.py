@@ -25,7 +25,7 @@ def test_optimize_compacts_and_vacuum_keeps_seven_days(
     for n in range(4):
         write_deltalake(location, pa.table({"n": [n]}), mode="append")
     if "medallion" not in {c.name for c in workspace.catalogs.list()}:
-        workspace.catalogs.create(name="medallion")
+        workspace.catalogs.create(name="medallion", storage_root=str(tmp_path / "managed"))  # no metastore root
     if "upkeep" not in {s.name for s in workspace.schemas.list(catalog_name="medallion")}:
         workspace.schemas.create(name="upkeep", catalog_name="medallion")
     created = _sql(workspace, local_databricks, f"CREATE TABLE medallion.upkeep.t USING DELTA LOCATION '{location}'")
