@@ -20,6 +20,7 @@ __all__ = [
     "ConfigError",
     "ContractError",
     "CopyFailed",
+    "IncompatibleContract",
     "MedallionError",
     "NotInstalled",
     "PoisonMessage",
@@ -67,6 +68,22 @@ class ContractError(MedallionError, ValueError):
         """The file and every problem on one line."""
         problems = "; ".join(f"{field}: {message}" for field, message in self.problems)
         return f"{self.path}: invalid data contract: {problems}"
+
+
+class IncompatibleContract(ContractError):
+    """A contract change the deployed tables cannot take (`contracts/compat.py`), each change with its way forward."""
+
+    def __init__(self, dataset: str, problems: list[tuple[str, str]]):
+        self.dataset = dataset
+        self.path = Path(f"{dataset}.yaml")
+        self.problems = problems
+        lines = [f"contract {dataset!r}: refused against the deployed tables (trusted/{dataset})"]
+        lines += [f"  - {field}: {message}" for field, message in problems]
+        MedallionError.__init__(self, "\n".join(lines))
+
+    def line(self) -> str:
+        problems = "; ".join(f"{field}: {message}" for field, message in self.problems)
+        return f"contract {self.dataset!r}: refused against the deployed tables: {problems}"
 
 
 class PoisonMessage(MedallionError, ValueError):

@@ -84,6 +84,9 @@ class Column(_Strict):
     regex: str | None = None
     valid_years: tuple[int, int] | None = None
     description: str = ""
+    renamed_from: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    """The column's name in the deployed contract: a rename the platform applies to trusted and its
+    quarantine (`contracts/compat.py`); drop it once every deployment has taken the rename."""
 
     @field_validator("valid_years")
     @classmethod
@@ -218,6 +221,9 @@ class Contract(_Strict):
             missing = [r for r in refs if r not in known]
             if missing:
                 raise ValueError(f"{field}: names unknown columns {missing}")
+        clashes = [c.renamed_from for c in self.columns if c.renamed_from in known]
+        if clashes:
+            raise ValueError(f"columns: renamed_from names a column the contract still has: {clashes}")
         for order in self.dedup_order:
             if order.column not in known and order.column not in METADATA_COLUMNS:
                 raise ValueError(f"dedup_order: names unknown column {order.column!r}")

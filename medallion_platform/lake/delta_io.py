@@ -8,6 +8,7 @@ read the same log, brought up to date after the commit. Reads are in `lake/delta
 """
 
 import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import Field as DeltaField
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
@@ -302,6 +304,65 @@ class DeltaTableIO(DeltaTableReader):
         )
         self._committed()
         return WriteResult(version=self.version(), inserted=data.num_rows, source_rows=data.num_rows)
+
+    # -- schema evolution (contracts/compat.py decides what may change) ---------------------------
+    def schema(self) -> pa.Schema | None:
+        """The table's current Arrow schema, or None if nothing has been written yet."""
+        table = self.table()
+        return None if table is None else pa.schema(table.schema().to_arrow())
+
+    def add_columns(self, fields: Sequence[pa.Field]) -> bool:
+        """Adds the nullable columns of `fields` the table lacks, in one commit (Delta schema evolution: old
+        rows read null); False when it lacks none or does not exist yet."""
+        with self.opened():
+            table, schema = self.table(), self.schema()
+            if table is None or schema is None:
+                return False
+            missing = [f.with_nullable(True) for f in fields if f.name not in schema.names]
+            if not missing:
+                return False
+            table.alter.add_columns([DeltaField.from_arrow(f) for f in missing])
+            self._committed()
+            return True
+
+    def recorded(self, key: str, *, limit: int = 50) -> str | None:
+        """The newest value of commit metadata `key` among the last `limit` commits (a write's `metadata`)."""
+        table = self.table()
+        if table is None:
+            return None
+        for commit in table.history(limit):
+            value = commit.get(key)
+            if value is None and isinstance(commit.get("userMetadata"), str):  # Spark's writer (`userMetadata`)
+                try:
+                    value = json.loads(commit["userMetadata"]).get(key)
+                except ValueError:
+                    value = None
+            if value is not None:
+                return str(value)
+        return None
+
+    def rename_columns(self, renames: dict[str, str], *, metadata: dict | None = None) -> bool:
+        """Rewrites the table with columns renamed (`old -> new`), partitioning kept, in one commit: a
+        migration the contract declares (`renamed_from`). False when no column of `renames` is in the table."""
+        with self.opened():
+            table, schema = self.table(), self.schema()
+            if table is None or schema is None or not set(renames) & set(schema.names):
+                return False
+            data = table.to_pyarrow_table()
+            data = data.rename_columns([renames.get(n, n) for n in data.column_names])
+            partitions = [renames.get(c, c) for c in table.metadata().partition_columns]
+            write_deltalake(
+                self.uri,
+                data,
+                mode="overwrite",
+                schema_mode="overwrite",
+                partition_by=partitions or None,
+                storage_options=self.storage_options,
+                writer_properties=WRITER,
+                commit_properties=self._commit({}, metadata),
+            )
+            self._committed()
+            return True
 
 
 class _RowCounter:

@@ -10,13 +10,29 @@ entry (`entry` None) is an internal table the catalog does not list: the ingest 
 
 from collections.abc import Sequence
 
+import pyarrow as pa
+
 from medallion_platform.catalog import Catalog, build_catalog
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.spec import RowsWrite, TableWrite
 from medallion_platform.write.writers import write_rows, write_table
 
-__all__ = ["persist"]
+__all__ = ["evolve", "persist"]
+
+
+def evolve(target: DeltaTableIO, schema: pa.Schema) -> pa.Schema:
+    """Delta schema evolution before a write: the columns of `schema` the table lacks are added (nullable;
+    old rows read null), and the write's schema follows the table's column order, new columns last, so every
+    writer (delta-rs, DuckDB's stream, Spark's `mergeSchema`) appends to the same layout. The contract
+    gate (`zones/evolution.py`) has refused every change a table cannot take this way."""
+    current = target.schema()
+    if current is None:
+        return schema
+    target.add_columns([f for f in schema if f.name not in current.names])
+    by_name = {f.name: f for f in schema}
+    ordered = [by_name[n] for n in current.names if n in by_name]
+    return pa.schema(ordered + [f for f in schema if f.name not in current.names])
 
 
 def persist(
@@ -42,6 +58,8 @@ def persist(
             (catalog or build_catalog(lake.settings)).register(zone, name, schema=write.schema, entry=entry)
 
     with target.opened():  # the write and the test below read the table's log once
+        if isinstance(write, TableWrite) and write.frame is not None:
+            write.schema = evolve(target, write.schema)
         if isinstance(write, RowsWrite):
             result = write_rows(target, write)
         else:

@@ -30,6 +30,7 @@ from medallion_platform.engine.base import Engine
 from medallion_platform.ingestion.landing import RejectedObject
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.spec import TableWrite
+from medallion_platform.zones.evolution import gate
 from medallion_platform.zones.raw import (
     LedgerAppend,
     RawBatch,
@@ -151,6 +152,7 @@ class SourceStep:
 
             connection = shared_connection()
         lake, contract = self.lake, self.contract
+        gate(lake, contract)  # before raw takes a batch under a contract the deployed tables cannot take
         survey = survey_landing(lake, contract, self.landing_dates)
         ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         batch: RawBatch | None = None

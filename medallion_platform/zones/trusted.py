@@ -37,6 +37,7 @@ from medallion_platform.lake.schema import conform, quarantine_schema, trusted_s
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.entries import source_entries
+from medallion_platform.zones.evolution import contract_metadata, gate
 from medallion_platform.zones.pii import PiiHasher, pii_hasher
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
@@ -186,6 +187,7 @@ def plan_promotion(
     With `batch` (a raw batch just committed, still staged in DuckDB) and nothing older pending,
     trusted is built from the batch in hand instead of reading raw back.
     """
+    gate(lake, contract)  # refuses a breaking change to what trusted holds; applies a declared rename
     trusted, quarantine, raw = lake.trusted(contract.name), lake.quarantine(contract.name), lake.raw(contract.name)
     with trusted.opened(), quarantine.opened(), raw.opened():  # each log read once for the plan
         scopes: list[str | None] = [*landing_dates] if landing_dates else [None]
@@ -289,8 +291,9 @@ def trusted_spec(contract: Contract, touched: Sequence[str], txns: dict[str, int
     write = contract.trusted_write
     partition = contract.partition.column if contract.partition else None
     values = tuple(dt.date.fromisoformat(v) for v in touched)
+    recorded = contract_metadata(contract)  # what is deployed, for the next contract change's gate
     if write.mode == "append":
-        return Append(partition_by=(partition,) if partition else (), txns=txns)
+        return Append(partition_by=(partition,) if partition else (), txns=txns, metadata=recorded)
     if write.mode == "merge":
         return Merge(
             keys=tuple(contract.primary_key),
@@ -299,10 +302,11 @@ def trusted_spec(contract: Contract, touched: Sequence[str], txns: dict[str, int
             partition_column=partition,
             partition_values=values,
             txns=txns,
+            metadata=recorded,
         )
     if partition is None:
         raise ValueError(f"{contract.name}: partition_overwrite needs a partition (the contract model enforces it)")
-    return OverwritePartitions(partition_column=partition, values=values, txns=txns)
+    return OverwritePartitions(partition_column=partition, values=values, txns=txns, metadata=recorded)
 
 
 def promote(

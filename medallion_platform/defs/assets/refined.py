@@ -11,7 +11,14 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.contracts import load_contracts
-from medallion_platform.defs.assets.common import KINDS, column_schema, freshness, partition_keys
+from medallion_platform.defs.assets.common import (
+    COLUMN_LINEAGE,
+    KINDS,
+    column_lineage,
+    column_schema,
+    freshness,
+    partition_keys,
+)
 from medallion_platform.defs.checks.refined import refined_check_results, refined_check_specs
 from medallion_platform.defs.keys import refined_key, trusted_key
 from medallion_platform.defs.launcher import StepLauncherParam
@@ -20,6 +27,7 @@ from medallion_platform.defs.resources import EngineResource, LakehouseResource
 from medallion_platform.engine.base import Frame
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.entries import refined_entry
+from medallion_platform.zones.lineage import refined_lineage
 from medallion_platform.zones.refined import RefinedTable
 from medallion_platform.zones.refined.base import fact_rows_by_date, plan_refresh
 
@@ -93,7 +101,11 @@ def _refine(
     dates = partition_keys(context) if table.partitioned else None
     with engine.session() as session:
         plan = plan_refresh(lake, session, table, dates, inputs)
-        metadata: dict[str, Any] = {"refresh": plan.mode, "dates": ",".join(dates) if dates else "all"}
+        metadata: dict[str, Any] = {
+            "refresh": plan.mode,
+            "dates": ",".join(dates) if dates else "all",
+            COLUMN_LINEAGE: column_lineage(refined_lineage(table.name), trusted_key),
+        }
         if table.partitioned:
             metadata |= _dates_outside_partitions(context, lake, table)
         plan.write.entry = refined_entry(table)

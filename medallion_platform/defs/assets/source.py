@@ -14,10 +14,16 @@ import pyarrow as pa
 
 from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract
-from medallion_platform.defs.assets.common import KINDS, column_schema, freshness
+from medallion_platform.defs.assets.common import COLUMN_LINEAGE, KINDS, column_lineage, column_schema, freshness
 from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
 from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
-from medallion_platform.defs.keys import TOUCHED_DATES, is_partitioned, source_keys, touched_dates_metadata, trusted_key
+from medallion_platform.defs.keys import (
+    TOUCHED_DATES,
+    is_partitioned,
+    source_keys,
+    touched_dates_metadata,
+    trusted_key,
+)
 from medallion_platform.defs.launcher import StepLauncherParam
 from medallion_platform.defs.partitions import DAILY
 from medallion_platform.defs.resources import EngineResource, LakehouseResource
@@ -27,6 +33,7 @@ from medallion_platform.lake.schema import quarantine_schema, raw_schema, truste
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, TableWrite
 from medallion_platform.zones.entries import source_entries
+from medallion_platform.zones.lineage import trusted_lineage
 from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.source_step import RawPlan, SourceStep
 from medallion_platform.zones.trusted import PromoteResult, Promotion
@@ -216,7 +223,9 @@ class _Promotion:
         plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
         # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
         yield from self._write(self.quarantine_key, plan.quarantine, {"new_rows": plan.planned_quarantined})
-        yield from self._write(self.key, plan.trusted, {TOUCHED_DATES: touched_dates_metadata(plan.touched)})
+        lineage = column_lineage(trusted_lineage(self.contract), lambda _raw: source_keys(self.contract.name)[0])
+        trusted_meta = {TOUCHED_DATES: touched_dates_metadata(plan.touched), COLUMN_LINEAGE: lineage}
+        yield from self._write(self.key, plan.trusted, trusted_meta)
         return plan.result()
 
     def _write(self, key: dg.AssetKey, out: TableWrite, metadata: dict[str, Any]) -> SourceEvents:
