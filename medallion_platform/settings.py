@@ -73,6 +73,8 @@ class MedallionEnvironment(BaseSettings):
     project: str = "medallion"
     bucket_suffix: str = ""
     """Appended to bucket names (the account id in AWS; empty on the emulator)."""
+    contracts_dir: Path | None = None
+    """A folder of contract YAML files in the user's own repository (`medallion contracts check`)."""
     default_region: str | None = Field(default=None, validation_alias="AWS_DEFAULT_REGION")
     access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
     secret_access_key: str | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
@@ -223,6 +225,9 @@ class Settings(BaseModel):
     stack: str | None = None
     project: str = "medallion"
     bucket_suffix: str = ""
+    contracts_dir: Path | None = None
+    """`MEDALLION_CONTRACTS_DIR`: the folder `medallion contracts check` reads contracts from (None: the
+    packaged ones)."""
 
     @property
     def write_batch_rows(self) -> int:
@@ -277,6 +282,7 @@ class Settings(BaseModel):
             "stack": variables.stack,
             "project": variables.project,
             "bucket_suffix": variables.bucket_suffix,
+            "contracts_dir": variables.contracts_dir.resolve() if variables.contracts_dir else None,
         }
         buckets = {zone: getattr(variables, f"{zone}_bucket") for zone in ZONES}
         if kind == "local" or (kind == "databricks" and not buckets["raw"]):

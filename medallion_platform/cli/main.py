@@ -9,6 +9,7 @@ from pathlib import Path
 
 from medallion_platform.cli import plugins
 from medallion_platform.cli.aws import register as register_aws
+from medallion_platform.cli.contracts import register as register_contracts
 from medallion_platform.cli.errors import describe
 from medallion_platform.cli.parser import Parser
 
@@ -263,6 +264,7 @@ def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argp
 
     plugins.add_command(sub, "local-aws", extra)
     register_aws(sub, _settings)
+    register_contracts(sub, _settings)
     for name in (*plugins.DEV_COMMANDS[1:], *sorted(extra.keys() - set(plugins.DEV_COMMANDS))):
         plugins.add_command(sub, name, extra)
     return parser

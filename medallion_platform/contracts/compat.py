@@ -30,6 +30,7 @@ SUPPORTED_MIGRATIONS = ("rename",)
 """Migrations the platform applies to deployed tables: a column rename (`renamed_from: <old name>`)."""
 
 _WIDTH = {"integer": 1, "double": 2}
+_FIELDS = {"key_changed": "primary_key", "partition_changed": "partition", "write_changed": "trusted_write"}
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def diff_contracts(old: Contract, new: Contract) -> list[Change]:
                 "breaking",
                 "key_changed",
                 None,
-                f"primary_key {old.primary_key} -> {new.primary_key}: trusted's rows are unique by the old key",
+                f"{old.primary_key} -> {new.primary_key}: trusted's rows are unique by the old key",
                 "publish the new key as a new dataset (a new contract) and retire the old one",
             )
         )
@@ -229,7 +230,7 @@ def diff_contracts(old: Contract, new: Contract) -> list[Change]:
                 "breaking",
                 "partition_changed",
                 None,
-                f"partition {old_partition} -> {new_partition}: trusted's files are laid out by the old one",
+                f"{old_partition} -> {new_partition}: trusted's files are laid out by the old one",
                 "keep the partition; a new layout needs a new dataset",
             )
         )
@@ -291,6 +292,6 @@ def breaking_problems(changes: Iterable[Change]) -> list[tuple[str, str]]:
     problems = []
     for change in changes:
         if change.refused:
-            where = f"columns.{change.column}" if change.column else change.what
+            where = f"columns.{change.column}" if change.column else _FIELDS.get(change.what, change.what)
             problems.append((where, f"{change.what}: {change.detail}; way forward: {change.way_forward}"))
     return problems

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from medallion_platform.contracts.model import Contract
 from medallion_platform.errors import ContractError
 
-__all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts"]
+__all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts", "parse_contract"]
 
 CONTRACTS_DIR = Path(__file__).parent
 _FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
@@ -26,8 +26,13 @@ def _location(loc: tuple) -> str:
 def load_contract(path: Path) -> Contract:
     """Reads and validates one contract file; raises `ContractError` naming what is wrong."""
     path = Path(path)
+    return parse_contract(path.read_text(encoding="utf-8"), path)
+
+
+def parse_contract(text: str, path: Path) -> Contract:
+    """Validates one contract's YAML `text` (read from `path`: a file, or `<git ref>:<file>`)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ContractError(path, [("<yaml>", str(exc).replace("\n", " "))]) from exc
     if not isinstance(data, dict):
