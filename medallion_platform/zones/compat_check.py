@@ -98,7 +98,7 @@ def contracts_at_ref(directory: Path, ref: str) -> dict[str, Contract]:
         return done.stdout
 
     prefix = git("rev-parse", "--show-prefix").strip()
-    names = [n for n in git("ls-tree", "--name-only", f"{ref}:{prefix}").split() if n.endswith(".yaml")]
+    names = [n for n in git("ls-tree", "--full-tree", "--name-only", f"{ref}:{prefix}").split() if n.endswith(".yaml")]
     return {
         name.removesuffix(".yaml"): parse_contract(git("show", f"{ref}:{prefix}{name}"), Path(f"{ref}:{prefix}{name}"))
         for name in names

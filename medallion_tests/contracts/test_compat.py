@@ -72,7 +72,9 @@ def test_a_declared_rename_is_a_migration_not_a_refusal(customers):
         c.model_copy(update={"name": "full_name", "renamed_from": "name"}) if c.name == "name" else c
         for c in customers.columns
     ]
-    changes = diff_contracts(customers, customers.model_copy(update={"columns": renamed, "pii": ["full_name", "email"]}))
+    changes = diff_contracts(
+        customers, customers.model_copy(update={"columns": renamed, "pii": ["full_name", "email"]})
+    )
     assert [(c.what, c.migration, c.refused) for c in changes if c.kind == "breaking"] == [
         ("column_renamed", "rename", False)
     ]

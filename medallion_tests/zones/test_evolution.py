@@ -199,7 +199,6 @@ def test_a_tightened_rule_counts_the_trusted_rows_it_would_quarantine(settings, 
     ingest_and_promote(lake, embedded, customers)
     assert count_tightened(lake, embedded, customers) == {}
     tighter = [
-        c.model_copy(update={"allowed": ["smb", "enterprise"]}) if c.name == "segment" else c
-        for c in customers.columns
+        c.model_copy(update={"allowed": ["smb", "enterprise"]}) if c.name == "segment" else c for c in customers.columns
     ]
     assert count_tightened(lake, embedded, customers.model_copy(update={"columns": tighter})) == {"segment": 2}
