@@ -29,7 +29,7 @@ def _plan_lineage(sql: str, columns: list[str], views: Mapping[str, tuple[str, p
     from sqlglot import exp
     from sqlglot.lineage import lineage
 
-    parsed = exp.maybe_parse(sql, dialect="duckdb")
+    parsed: exp.Expr = exp.maybe_parse(sql, dialect="duckdb")
     schema = {view: {f.name: "VARCHAR" for f in arrow} for view, (_, arrow) in views.items()}
     roots = lineage(None, parsed, schema, dialect="duckdb")
     assert isinstance(roots, dict)

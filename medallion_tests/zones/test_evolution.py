@@ -173,7 +173,7 @@ def test_a_declared_rename_rewrites_raw_trusted_and_quarantine_once(settings, la
         HEADER.replace(",name,", ",full_name,"),
         "cus-000003,Cy,c@x.io,DE,smb,2026-11-02T10:00:00Z",
     )
-    raw_result, promoted = ingest_and_promote(lake, embedded, renamed)
+    _, promoted = ingest_and_promote(lake, embedded, renamed)
     assert promoted.inserted == 1 and promoted.batch_seqs == [1]  # the app transactions survived the rewrite
     for table in _tables(lake, "customers").values():
         assert "full_name" in table.schema().names and "name" not in table.schema().names
