@@ -325,7 +325,7 @@ class DeltaTableIO(DeltaTableReader):
             self._committed()
             return True
 
-    def recorded(self, key: str, *, limit: int = 50) -> str | None:
+    def recorded(self, key: str, *, limit: int = 10) -> str | None:
         """The newest value of commit metadata `key` among the last `limit` commits (a write's `metadata`)."""
         table = self.table()
         if table is None:

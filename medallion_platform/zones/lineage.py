@@ -3,8 +3,8 @@
 A refined table's `build` runs on the embedded engine over empty frames of its trusted inputs; SQLFrame
 turns it into one sqlglot expression, and `sqlglot.lineage` walks each output column down to the input
 columns it reads (joins' keys and filters are not lineage: only the columns a value is computed from).
-Trusted columns come from the validation plan the same way, over a frame of raw's columns: each typed
-column reads its raw text column, the partition column the timestamp it is derived from.
+Trusted columns come from the validation's typed values the same way, over a frame of raw's columns: each
+typed column reads its raw text column, the partition column the timestamp it is derived from.
 
 `column_lineage()` is what the Dagster assets publish (`dagster/column_lineage`) and what the
 compatibility gate (`zones/evolution.py`, `medallion contracts check`) uses to list the refined columns a
@@ -85,22 +85,22 @@ def _view_of(frame: object) -> str:
 
 
 def trusted_lineage(contract: Contract) -> Lineage:
-    """Lineage of `trusted/<contract>`: each column's raw source column(s), from the validation plan (the
-    deduplication after it keeps or drops whole rows: no column changes there)."""
+    """Lineage of `trusted/<contract>`: each column's raw source column(s), from the typed values the validation
+    plan computes (`validation.typed_values`; its rules and the deduplication keep or drop whole rows)."""
     return _trusted_lineage(contract.model_dump_json())
 
 
 @cache
 def _trusted_lineage(contract_json: str) -> Lineage:
     from medallion_platform.engine.embedded import EmbeddedEngine
-    from medallion_platform.zones.validation import valid_rows, validate
+    from medallion_platform.zones.validation import typed_values
 
     contract = Contract.model_validate_json(contract_json)
     engine = EmbeddedEngine()
     try:
         raw = engine.dataframe(_empty(raw_schema(contract)), "raw")
         views = {_view_of(raw): ("raw", raw_schema(contract))}
-        plan = valid_rows(engine, validate(engine, raw, contract), contract)
+        plan = typed_values(engine, raw, contract)
         sql = plan.sql(dialect="duckdb", pretty=False, optimize=False)
         names = [f.name for f in trusted_schema(contract) if not f.name.startswith("_")]
         return _plan_lineage(sql, names, views)

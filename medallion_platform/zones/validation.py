@@ -10,7 +10,7 @@ from medallion_platform.contracts import Column, Contract
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.zones.pii import PiiHasher
 
-__all__ = ["deduplicate", "partition_value", "quarantine_rows", "valid_rows", "validate"]
+__all__ = ["deduplicate", "partition_value", "quarantine_rows", "typed_values", "valid_rows", "validate"]
 
 RULE_COLUMNS = ("_rule", "_column", "_reason", "_raw_value")
 LINEAGE = ("_source_file", "_source_line", "_ingested_at", "_batch_seq", "_landing_date")
@@ -152,6 +152,18 @@ def valid_rows(engine: Engine, validated: Frame, contract: Contract) -> Frame:
     if contract.partition is not None:
         columns.append(partition_value(F, contract).alias(contract.partition.column))
     return validated.where(F.col("_rule").isNull()).select(*columns, *[F.col(c) for c in LINEAGE])
+
+
+def typed_values(engine: Engine, raw: Frame, contract: Contract) -> Frame:
+    """The values a valid row carries into trusted, from raw's text columns: the typed value of each contract
+    column (the casts `validate` applies) and the partition column. The rules, the dedup and the lineage
+    columns only keep or drop rows, so this is what trusted's column lineage is derived from (`zones/lineage.py`)."""
+    F = engine.F
+    typed = raw.select(*[_typed(F, c).alias(f"__typed_{c.name}") for c in contract.columns])
+    columns = [F.col(f"__typed_{c}").alias(c) for c in contract.column_names]
+    if contract.partition is not None:
+        columns.append(partition_value(F, contract).alias(contract.partition.column))
+    return typed.select(*columns)
 
 
 def partition_value(F: Any, contract: Contract) -> Any:
