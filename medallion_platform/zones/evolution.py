@@ -17,6 +17,7 @@ from medallion_platform.contracts import Contract
 from medallion_platform.contracts.compat import Change, breaking_problems, diff_contracts, diff_schema
 from medallion_platform.engine.base import Engine
 from medallion_platform.errors import IncompatibleContract
+from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
 
 __all__ = [
@@ -39,10 +40,10 @@ def contract_metadata(contract: Contract) -> dict[str, str]:
     return {CONTRACT_KEY: json.dumps(contract.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))}
 
 
-def deployed_contract(lake: Lakehouse, name: str) -> Contract | None:
+def deployed_contract(lake: Lakehouse, name: str, *, trusted: DeltaTableIO | None = None) -> Contract | None:
     """The contract trusted's newest write recorded (None: never written, or written before contracts were
-    recorded)."""
-    text = lake.trusted(name).recorded(CONTRACT_KEY)
+    recorded). `trusted`: the table, if the caller has its log open."""
+    text = (trusted or lake.trusted(name)).recorded(CONTRACT_KEY)
     if text is None:
         return None
     try:
@@ -51,29 +52,34 @@ def deployed_contract(lake: Lakehouse, name: str) -> Contract | None:
         return None
 
 
-def deployed_changes(lake: Lakehouse, contract: Contract) -> list[Change]:
+def deployed_changes(lake: Lakehouse, contract: Contract, *, trusted: DeltaTableIO | None = None) -> list[Change]:
     """The changes from what trusted holds to `contract`: against the recorded contract, else the schema."""
-    deployed = deployed_contract(lake, contract.name)
+    table = trusted or lake.trusted(contract.name)
+    with table.opened():
+        deployed = deployed_contract(lake, contract.name, trusted=table)
+        schema = table.schema()
     if deployed is not None:
         return diff_contracts(deployed, contract)
-    schema = lake.trusted(contract.name).schema()
     if schema is None:
         return []
     return diff_schema(schema, contract, partition=contract.partition.column if contract.partition else None)
 
 
-def gate(lake: Lakehouse, contract: Contract) -> list[Change]:
+def gate(lake: Lakehouse, contract: Contract, *, trusted: DeltaTableIO | None = None) -> list[Change]:
     """Refuses `contract` if a change from what is deployed breaks the stored tables without a declared
-    migration (`IncompatibleContract`); applies the declared migrations; returns the changes."""
-    changes = deployed_changes(lake, contract)
+    migration (`IncompatibleContract`); applies the declared migrations; returns the changes. `trusted`: the
+    table, if the caller has its log open (the gate then opens nothing)."""
+    changes = deployed_changes(lake, contract, trusted=trusted)
     problems = breaking_problems(changes)
     if problems:
         raise IncompatibleContract(contract.name, problems)
-    apply_migrations(lake, contract, changes)
+    apply_migrations(lake, contract, changes, trusted=trusted)
     return changes
 
 
-def apply_migrations(lake: Lakehouse, contract: Contract, changes: Sequence[Change]) -> list[str]:
+def apply_migrations(
+    lake: Lakehouse, contract: Contract, changes: Sequence[Change], *, trusted: DeltaTableIO | None = None
+) -> list[str]:
     """Applies the renames among `changes` to raw, trusted and its quarantine (each rewritten once, in one
     commit, only while it still has the old name); the tables rewritten."""
     renames = {
@@ -84,8 +90,9 @@ def apply_migrations(lake: Lakehouse, contract: Contract, changes: Sequence[Chan
     done = []
     if renames:
         metadata = {"medallion.migration": json.dumps({"rename": renames})}
-        for table in (lake.raw(contract.name), lake.quarantine(contract.name), lake.trusted(contract.name)):
-            extra = contract_metadata(contract) if table.uri == lake.trusted(contract.name).uri else {}
+        target = trusted or lake.trusted(contract.name)
+        for table in (lake.raw(contract.name), lake.quarantine(contract.name), target):
+            extra = contract_metadata(contract) if table is target else {}
             if table.rename_columns(renames, metadata=metadata | extra):
                 done.append(table.uri)
     return done

@@ -19,6 +19,7 @@ writes them in the order given and turns their results into what it reports (eve
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -133,6 +134,8 @@ class SourceStep:
         self.landing_dates = list(landing_dates) if landing_dates else None
         self.log = log or _log
         self.raw: RawPlan | None = None
+        self._trusted = lake.trusted(contract.name)
+        self._open = ExitStack()  # trusted's log, opened by the gate and read again by the promotion's plan
 
     def __enter__(self) -> Self:
         return self
@@ -152,7 +155,8 @@ class SourceStep:
 
             connection = shared_connection()
         lake, contract = self.lake, self.contract
-        gate(lake, contract)  # before raw takes a batch under a contract the deployed tables cannot take
+        self._open.enter_context(self._trusted.opened())
+        gate(lake, contract, trusted=self._trusted)  # before raw takes a batch under a contract trusted cannot take
         survey = survey_landing(lake, contract, self.landing_dates)
         ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
         batch: RawBatch | None = None
@@ -184,9 +188,12 @@ class SourceStep:
         """Quarantine and trusted's writes for the raw batches trusted has not taken (None: none), from
         the batch in hand when raw's write is done and nothing older is pending. Call after raw's writes."""
         batch = None if self.raw is None else self.raw.batch
-        return plan_promotion(self.lake, engine, self.contract, landing_dates=self.landing_dates, batch=batch)
+        return plan_promotion(
+            self.lake, engine, self.contract, landing_dates=self.landing_dates, batch=batch, trusted=self._trusted
+        )
 
     def close(self) -> None:
-        """Drops the staged batch (DuckDB frees its memory and spill files)."""
+        """Drops the staged batch (DuckDB frees its memory and spill files) and trusted's opened log."""
+        self._open.close()
         if self.raw is not None and self.raw.batch is not None:
             self.raw.batch.drop()

@@ -180,6 +180,7 @@ def plan_promotion(
     *,
     landing_dates: Sequence[str] | None = None,
     batch: RawBatch | None = None,
+    trusted: DeltaTableIO | None = None,
 ) -> Promotion | None:
     """Validates the raw batches (of some landing dates, if given) that trusted has not taken yet and
     plans the quarantine and trusted writes; None when there is nothing to promote.
@@ -187,9 +188,10 @@ def plan_promotion(
     With `batch` (a raw batch just committed, still staged in DuckDB) and nothing older pending,
     trusted is built from the batch in hand instead of reading raw back.
     """
-    gate(lake, contract)  # refuses a breaking change to what trusted holds; applies a declared rename
-    trusted, quarantine, raw = lake.trusted(contract.name), lake.quarantine(contract.name), lake.raw(contract.name)
+    trusted = trusted or lake.trusted(contract.name)  # `trusted`: the table, if the caller has its log open
+    quarantine, raw = lake.quarantine(contract.name), lake.raw(contract.name)
     with trusted.opened(), quarantine.opened(), raw.opened():  # each log read once for the plan
+        gate(lake, contract, trusted=trusted)  # refuses a breaking change to what trusted holds
         scopes: list[str | None] = [*landing_dates] if landing_dates else [None]
         return _plan(engine, contract, scopes, trusted, quarantine, raw, batch, pii_hasher(lake.settings))
 

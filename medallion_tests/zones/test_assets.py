@@ -71,6 +71,20 @@ def test_every_check_of_the_run_passed(materialized_all):
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
 
 
+def test_trusted_and_refined_materializations_carry_their_column_lineage(materialized_all):
+    """The UI's column lineage: `dagster/column_lineage` on each trusted and refined materialization."""
+    _, _, instance, _ = materialized_all
+    lineage = {}
+    for key in (trusted_key("customers"), refined_key("customer_lifetime")):
+        found = instance.get_latest_materialization_event(key)
+        assert found is not None and found.asset_materialization is not None, key
+        lineage[key] = found.asset_materialization.metadata["dagster/column_lineage"].value
+    segment = lineage[refined_key("customer_lifetime")].deps_by_column["segment"]
+    assert segment == [dg.TableColumnDep(asset_key=trusted_key("customers"), column_name="segment")]
+    email = lineage[trusted_key("customers")].deps_by_column["email"]
+    assert email == [dg.TableColumnDep(asset_key=source_keys("customers")[0], column_name="email")]
+
+
 def test_a_run_that_finds_nothing_new_materializes_what_it_was_asked_for_with_zero_new_rows(materialized_all):
     """A backfill (or automation) that asks again sees every asset materialized: new rows 0, the table's
     current Delta version and row count, and the blocking checks passing on 0 rows (0 = 0 + 0 + 0 + 0 + 0)."""
