@@ -36,7 +36,7 @@ import pyarrow as pa
 from medallion_platform.catalog import TableEntry, build_catalog
 from medallion_platform.contracts import load_contracts
 from medallion_platform.errors import ConfigError
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.delta_io import DeltaTableIO, is_local
 from medallion_platform.lake.lakehouse import ERASURE_LEDGER, Lakehouse
 from medallion_platform.lake.sql import ident, literal
 from medallion_platform.write.persist import persist
@@ -239,11 +239,12 @@ def _erase_table(
 
 
 def _landing_path(lake: Lakehouse, source: str) -> Path | None:
-    """The local file of landing object `source` (as raw records it), None when the landing store is not local."""
-    path = Path(source.removeprefix("file://"))
-    if not path.is_absolute():
-        path = Path(lake.settings.landing_root.removeprefix("file://")) / source
-    return path if path.exists() else None
+    """The local file of landing object `source` (as raw records it), None when the landing store is not local
+    (an object store's landing bucket keeps its own lifecycle rules: its objects are listed)."""
+    root = lake.settings.landing_root
+    if not is_local(root):
+        return None
+    return Path(root.removeprefix("file://")) / source
 
 
 def erase(
@@ -306,7 +307,7 @@ def erase(
         if len(paths) == len(erasure.landing_objects):
             for path in paths:
                 path.unlink(missing_ok=True)
-            erasure.landing_action = "deleted"
+            erasure.landing_action = "deleted"  # also when a killed run deleted them before its receipt
     erasure.vacuumed_files = sum(t.vacuum(retention_hours=retention_hours) for t in touched)
     erased_at = now()
     erasure.files_age_out_at = erased_at + dt.timedelta(hours=retention_hours)

@@ -109,8 +109,10 @@ def test_an_unparseable_record_quarantined_as_a_hash_goes_with_its_raw_row(full_
         if (r["_source_file"], r["_source_line"]) == (malformed[0]["_source_file"], malformed[0]["_source_line"])
     ]
     subject = record["_raw_record"].split(",")[0]
-    erasure = erase(lake, "customer_id", subject)
+    erasure = erase(lake, "customer_id", subject, delete_landing=True)
     assert {t.table: t.rows for t in erasure.tables} == {"raw/customers": 1, "trusted/customers_quarantine": 1}
+    assert erasure.landing_objects == [record["_source_file"]] and erasure.landing_action == "deleted"
+    assert not (Path(lake.settings.landing_root) / record["_source_file"]).exists()
 
 
 @pytest.mark.parametrize("key", ["event_id", "email", "no_such_column"])
