@@ -80,7 +80,9 @@ def _stored(lake: Lakehouse) -> tuple[list[dict], list[dict]]:
 
 
 def test_a_shuffled_duplicated_stream_gives_the_tables_of_the_stream_in_order(tmp_path):
-    in_order = _deliver(Settings.from_env({}, data_dir=tmp_path / "a"), [STREAM[:4], STREAM[4:8], STREAM[8:]])
+    in_order = _deliver(Settings.from_env({}, data_dir=tmp_path / "a"), [STREAM[:5], STREAM[5:8], STREAM[8:]])
+    backwards = list(reversed(STREAM))  # every change after all newer ones: the delete before the late update
+    reversed_lake = _deliver(Settings.from_env({}, data_dir=tmp_path / "c"), [backwards[:3], backwards[3:7], backwards[7:]])
     rng = random.Random(3)
     messy = STREAM + [STREAM[i] for i in (0, 5, 8, 10)]  # re-deliveries
     rng.shuffle(messy)
@@ -89,6 +91,7 @@ def test_a_shuffled_duplicated_stream_gives_the_tables_of_the_stream_in_order(tm
     )
     trusted, history = _stored(in_order)
     assert (trusted, history) == _stored(shuffled)
+    assert (trusted, history) == _stored(reversed_lake)
 
     by_key = {r["payment_id"]: r for r in trusted}
     assert [by_key[f"pay-{n:08d}"]["_deleted"] for n in (1, 2, 3, 4)] == [True, False, False, False]
@@ -255,3 +258,27 @@ def test_history_transforms_give_the_same_rows_on_embedded_and_spark(tmp_path, s
     assert on_embedded == on_spark
     assert len(on_embedded[0]) == 4 and len(on_embedded[1]) == len(STREAM)
     assert len(on_embedded[2]) == 5 + 3  # opened 1, 3; closed 1, 2; deleted 2 | current 1, 2 (deleted), 3
+
+
+def test_the_generated_payment_changes_reconcile_with_trusted_and_history(tmp_path):
+    from pathlib import Path
+
+    from medallion_platform.engine import EmbeddedEngine
+    from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
+
+    settings = Settings.from_env({}, data_dir=tmp_path)
+    manifest = generate_sample_data(Path(settings.landing_root), SampleSpec(orders=400, customers=30, products=10))
+    lake, contract, engine = Lakehouse(settings), load_contracts()["payments"], EmbeddedEngine()
+    try:
+        _, promoted = ingest_and_promote(lake, engine, contract)
+        refresh_history(lake, engine, contract)
+    finally:
+        engine.close()
+    assert promoted.reconciled and promoted.raw_rows == manifest.raw_rows["payments"]
+    assert promoted.quarantined == manifest.quarantined("payments") > 0
+    trusted = lake.trusted("payments").read()
+    assert trusted.num_rows == manifest.valid_unique["payments"]
+    assert sum(trusted.column("_deleted").to_pylist()) == manifest.deleted["payments"] > 0
+    history = lake.history("payments").read()
+    assert history.num_rows == manifest.distinct_changes["payments"] > manifest.duplicates["payments"] > 0
+    assert sum(history.column("is_current").to_pylist()) == trusted.num_rows
