@@ -28,7 +28,7 @@ TABLES = {
             "payments_quarantine",
             "payments_history",
         ),
-        "refined": ("daily_revenue", "customer_lifetime", "product_performance"),
+        "refined": ("daily_revenue", "customer_lifetime", "product_performance", "segment_revenue"),
     }.items()
     for name in names
 }

@@ -31,6 +31,7 @@ EXPECTED_ASSETS = {
     ),
     ("refined", "customer_lifetime"): ("refined", {("trusted", "order_events"), ("trusted", "customers")}, False),
     ("refined", "product_performance"): ("refined", {("trusted", "order_events"), ("trusted", "products")}, True),
+    ("refined", "segment_revenue"): ("refined", {("trusted", "order_events"), ("trusted", "customers_history")}, True),
     ("refined", "daily_revenue_notebook"): (
         "refined",
         {("trusted", "order_events"), ("trusted", "customers"), ("trusted", "products")},

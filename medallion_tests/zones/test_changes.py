@@ -282,3 +282,45 @@ def test_the_generated_payment_changes_reconcile_with_trusted_and_history(tmp_pa
     history = lake.history("payments").read()
     assert history.num_rows == manifest.distinct_changes["payments"] > manifest.duplicates["payments"] > 0
     assert sum(history.column("is_current").to_pylist()) == trusted.num_rows
+
+
+def test_segment_revenue_takes_the_segment_the_customer_had_when_ordering(embedded):
+    from medallion_platform.zones.refined.segment_revenue import build
+
+    def at(day: int, hour: int = 0) -> dt.datetime:
+        return dt.datetime(2026, 11, day, hour, tzinfo=UTC)
+
+    versions = [  # customer 1: consumer until 11-02 12:00, then smb; customer 2: smb, deleted on 11-03
+        ("cus-000001", "consumer", at(1), at(2, 12), False),
+        ("cus-000001", "smb", at(2, 12), None, False),
+        ("cus-000002", "smb", at(1), at(3), False),
+        ("cus-000002", "smb", at(3), None, True),
+    ]
+    history = pa.Table.from_pylist(
+        [dict(zip(("customer_id", "segment", "valid_from", "valid_to", "is_deleted"), v)) for v in versions]
+    )
+    orders = [  # (order, customer, placed at)
+        (1, 1, at(2, 11)),  # consumer
+        (2, 1, at(2, 12)),  # smb: the new version holds from its valid_from on
+        (3, 2, at(2, 13)),  # smb
+        (4, 2, at(3, 1)),  # unknown: deleted
+        (5, 3, at(2, 14)),  # unknown: never known
+    ]
+    events = pa.Table.from_pylist(
+        [
+            {
+                "event_date": t.date(),
+                "customer_id": f"cus-{c:06d}",
+                "event_time": t,
+                "currency": "EUR",
+                "order_id": f"ord-{o:08d}",
+                "quantity": 1,
+                "unit_price": pa.scalar(10, pa.decimal128(12, 2)).as_py(),
+                "status": "placed",
+            }
+            for o, c, t in orders
+        ]
+    )
+    rows = embedded.to_arrow(build(embedded, embedded.dataframe(events), embedded.dataframe(history)))
+    got = sorted((str(r["event_date"]), r["segment"], r["orders"]) for r in rows.to_pylist())
+    assert got == [("2026-11-02", "consumer", 1), ("2026-11-02", "smb", 2), ("2026-11-02", "unknown", 1), ("2026-11-03", "unknown", 1)]
