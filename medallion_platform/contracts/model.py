@@ -291,7 +291,9 @@ class Contract(_Strict):
                     "mode 'merge', when_matched 'update_if_newer' (newer means later by changes.sequence_by)"
                 )
             if write.newer_column != changes.sequence_by[0]:
-                raise ValueError(f"trusted_write.newer_column: must be {changes.sequence_by[0]!r}, the first of sequence_by")
+                raise ValueError(
+                    f"trusted_write.newer_column: must be {changes.sequence_by[0]!r}, the first of sequence_by"
+                )
             if self.dedup_order:
                 raise ValueError("dedup_order: a change source is ordered by changes.sequence_by; leave it out")
             if TOMBSTONE_COLUMN in known:

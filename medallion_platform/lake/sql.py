@@ -66,7 +66,9 @@ def duckdb_type(kind: pa.DataType) -> str | None:
     return None
 
 
-def newer_than(columns: Sequence[str], *, quote: Callable[..., str] = ident, source: str = "s", target: str = "t") -> str:
+def newer_than(
+    columns: Sequence[str], *, quote: Callable[..., str] = ident, source: str = "s", target: str = "t"
+) -> str:
     """`source` is later than `target` by `columns` compared in order, each later one breaking ties of the
     ones before (a change's sequence with its tie-breaker): `(s.a > t.a OR (s.a = t.a AND s.b > t.b))`."""
     if not columns:

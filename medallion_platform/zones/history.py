@@ -28,22 +28,19 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.contracts.model import HISTORY_COLUMNS
 from medallion_platform.engine.base import Engine, Frame
-from medallion_platform.lake.delta_io import DeltaTableIO
-from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.lakehouse import HISTORY_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import history_schema
-from medallion_platform.lake.delta_io import WriteResult
-from medallion_platform.lake.lakehouse import HISTORY_SUFFIX
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Merge, TableWrite
-from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.changes import is_delete
+from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.validation import LINEAGE, deduplicate, valid_rows, validate
 
 __all__ = ["history_app_id", "history_keys", "history_versions", "plan_history", "refresh_history"]
@@ -130,7 +127,9 @@ def history_versions(engine: Engine, contract: Contract, changes: Frame, history
     stored = _stored(engine, contract, history) if history is not None else None
     if stored is not None:
         touched = changes.select(*key).distinct()
-        events = stored.join(touched, on=key, how="left_semi").select(*base, F.lit(0).alias("__from")).unionByName(events)
+        events = (
+            stored.join(touched, on=key, how="left_semi").select(*base, F.lit(0).alias("__from")).unionByName(events)
+        )
     first = Window.partitionBy(*key, *sequence).orderBy(
         F.col("__from").asc(), F.col("_batch_seq").asc(), F.col("_source_file").asc(), F.col("_source_line").asc()
     )
@@ -167,9 +166,11 @@ def _from_snapshots(
     written: list[Frame] = []
     for number, (day, source) in enumerate(order):
         of_export = (F.col("_landing_date") == F.lit(day)) & (F.col("_source_file") == F.lit(source))
-        present = validated.where(of_export).select(
-            *[F.col(f"__typed_{k}").alias(k) for k in contract.primary_key]
-        ).distinct()
+        present = (
+            validated.where(of_export)
+            .select(*[F.col(f"__typed_{k}").alias(k) for k in contract.primary_key])
+            .distinct()
+        )
         export = deduplicate(engine, valid.where(of_export), contract)
         changed, current = snapshot_versions(engine, contract, export, present, current, dt.date.fromisoformat(day))
         written.append(changed.withColumn("__export", F.lit(number)))
@@ -217,7 +218,9 @@ def snapshot_versions(
     for c in track:
         differs = differs | ~F.col(c).eqNullSafe(F.col(f"__c_{c}"))
     opens = new_key | differs
-    starts = F.when(stored_from.isNull() | (F.col(contract.history.valid_from) > stored_from), F.col(contract.history.valid_from))
+    starts = F.when(
+        stored_from.isNull() | (F.col(contract.history.valid_from) > stored_from), F.col(contract.history.valid_from)
+    )
     starts = starts.otherwise(at_day)
     opened = joined.where(opens).select(
         *contract.column_names,

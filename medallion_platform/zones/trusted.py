@@ -217,7 +217,9 @@ def _plan(
     last_batch = tally.last_batch(scopes)
     quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]
     trusted_scopes = [s for s in last_batch if trusted_done[s] < last_batch[s]]
-    deduplicated = with_tombstones(engine, deduplicate(engine, valid, contract, expected_rows=tally.valid_rows), contract)
+    deduplicated = with_tombstones(
+        engine, deduplicate(engine, valid, contract, expected_rows=tally.valid_rows), contract
+    )
     return Promotion(
         contract=contract,
         tally=tally,

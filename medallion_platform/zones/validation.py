@@ -166,7 +166,8 @@ SMALL_BATCH_ROWS = 250_000
 
 
 def deduplicate(engine: Engine, rows: Frame, contract: Contract, *, expected_rows: int | None = None) -> Frame:
-    """One row per primary key: the first by the contract's `row_order` (dedup order, or newest change), ties broken by source position.
+    """One row per primary key: the first by the contract's `row_order` (its dedup order, or the newest
+    change of a change source), ties broken by source position.
 
     Large batches: most keys occur once, so only the rows of repeated keys are ranked. A hash
     aggregate finds the repeated keys; the ranking (over the key, the order and the source position

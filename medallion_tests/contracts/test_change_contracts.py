@@ -30,13 +30,25 @@ def _payments(tmp_path: Path, mutate) -> Path:
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [
-        (lambda d: d["changes"]["operation"].update(column="kind"), "changes.operation.column", "unknown column 'kind'"),
+        (
+            lambda d: d["changes"]["operation"].update(column="kind"),
+            "changes.operation.column",
+            "unknown column 'kind'",
+        ),
         (lambda d: d["changes"]["operation"].update(delete=["x"]), "changes.operation", "must be allowed by 'op'"),
         (lambda d: d["changes"]["operation"].update(update=["c"]), "changes.operation", "more than one operation"),
-        (lambda d: d["changes"].update(sequence_by=["seen"]), "changes.sequence_by", "'seen' must be a required column"),
+        (
+            lambda d: d["changes"].update(sequence_by=["seen"]),
+            "changes.sequence_by",
+            "'seen' must be a required column",
+        ),
         (lambda d: d["changes"].update(deletes="maybe"), "changes.deletes", "'soft' or 'hard'"),
         (lambda d: d["trusted_write"].update(when_matched="update"), "trusted_write", "newest-wins"),
-        (lambda d: d["trusted_write"].update(newer_column="lsn"), "trusted_write.newer_column", "must be 'committed_at'"),
+        (
+            lambda d: d["trusted_write"].update(newer_column="lsn"),
+            "trusted_write.newer_column",
+            "must be 'committed_at'",
+        ),
         (lambda d: d.update(dedup_order=[{"column": "lsn"}]), "dedup_order", "ordered by changes.sequence_by"),
         (lambda d: d["history"].update(valid_from="lsn"), "history.valid_from", "must be a timestamp column"),
         (lambda d: d["history"].update(built_from="snapshots"), "history.built_from", "needs a batch source"),

@@ -12,8 +12,8 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.flow import ingest_raw
-from medallion_platform.zones.pii import PiiHasher
 from medallion_platform.zones.history import refresh_history
+from medallion_platform.zones.pii import PiiHasher
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined
 from medallion_platform.zones.trusted import promote, transform

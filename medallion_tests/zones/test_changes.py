@@ -15,7 +15,7 @@ from medallion_platform.zones.history import refresh_history
 from medallion_tests.helpers import jsonl, land
 
 LINEAGE = {"_source_file", "_source_line", "_ingested_at", "_batch_seq", "_landing_date"}
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def change(pay: int, op: str, lsn: int, minute: int, **values) -> dict:
@@ -82,7 +82,9 @@ def _stored(lake: Lakehouse) -> tuple[list[dict], list[dict]]:
 def test_a_shuffled_duplicated_stream_gives_the_tables_of_the_stream_in_order(tmp_path):
     in_order = _deliver(Settings.from_env({}, data_dir=tmp_path / "a"), [STREAM[:5], STREAM[5:8], STREAM[8:]])
     backwards = list(reversed(STREAM))  # every change after all newer ones: the delete before the late update
-    reversed_lake = _deliver(Settings.from_env({}, data_dir=tmp_path / "c"), [backwards[:3], backwards[3:7], backwards[7:]])
+    reversed_lake = _deliver(
+        Settings.from_env({}, data_dir=tmp_path / "c"), [backwards[:3], backwards[3:7], backwards[7:]]
+    )
     rng = random.Random(3)
     messy = STREAM + [STREAM[i] for i in (0, 5, 8, 10)]  # re-deliveries
     rng.shuffle(messy)
@@ -112,7 +114,9 @@ def test_a_shuffled_duplicated_stream_gives_the_tables_of_the_stream_in_order(tm
 def test_a_late_change_repairs_the_history_and_a_redelivery_changes_nothing(tmp_path):
     settings = Settings.from_env({}, data_dir=tmp_path)
     lake = _deliver(settings, [[STREAM[0], STREAM[3]]])  # payment 1 inserted, then captured at 10:03
-    _deliver(settings, [[change(1, "u", 12, 2, status="failed")]], name="late")  # a late change at 10:02 slots in between
+    _deliver(
+        settings, [[change(1, "u", 12, 2, status="failed")]], name="late"
+    )  # a late change at 10:02 slots in between
     history = [r for r in _rows(lake.history("payments").read())]
     spans = sorted((r["lsn"], r["valid_to"], r["is_current"]) for r in history)
     at = [dt.datetime(2026, 11, 1, 10, m, tzinfo=UTC) for m in (2, 3)]
@@ -158,7 +162,12 @@ def test_customer_history_across_three_nightly_exports(tmp_path):
             ingest_and_promote(lake, engine, contract)
             refresh_history(lake, engine, contract)
             rows = _rows(lake.history("customers").read())
-            seen.append([(r["customer_id"], r["segment"], r["valid_from"], r["valid_to"], r["is_current"], r["is_deleted"]) for r in rows])
+            seen.append(
+                [
+                    (r["customer_id"], r["segment"], r["valid_from"], r["valid_to"], r["is_current"], r["is_deleted"])
+                    for r in rows
+                ]
+            )
     finally:
         engine.close()
 
@@ -190,12 +199,11 @@ def test_customer_history_across_three_nightly_exports(tmp_path):
 @pytest.mark.spark
 def test_history_transforms_give_the_same_rows_on_embedded_and_spark(tmp_path, spark_engine):
     from medallion_platform.engine import EmbeddedEngine
-    from medallion_platform.lake.schema import history_schema, conform
+    from medallion_platform.lake.schema import conform, history_schema, raw_schema
     from medallion_platform.zones.history import history_versions, snapshot_versions
-    from medallion_platform.zones.trusted import transform
     from medallion_platform.zones.pii import PiiHasher
+    from medallion_platform.zones.trusted import transform
     from medallion_platform.zones.validation import deduplicate, valid_rows, validate
-    from medallion_platform.lake.schema import raw_schema
 
     contracts = load_contracts()
     payments, customers = contracts["payments"], contracts["customers"]
@@ -215,20 +223,60 @@ def test_history_transforms_give_the_same_rows_on_embedded_and_spark(tmp_path, s
         ]
         return pa.Table.from_pylist(rows, schema=schema)
 
-    messy = STREAM + [STREAM[0], STREAM[8]]
+    messy = [*STREAM, STREAM[0], STREAM[8]]
     customer_rows = [
-        {"customer_id": "cus-000001", "name": "A", "email": "a@x.de", "country": "DE", "segment": "smb", "updated_at": "2026-11-01T12:00:00Z"},
-        {"customer_id": "cus-000003", "name": "C", "email": "c@x.de", "country": "DE", "segment": "enterprise", "updated_at": "2026-11-01T13:00:00Z"},
+        {
+            "customer_id": "cus-000001",
+            "name": "A",
+            "email": "a@x.de",
+            "country": "DE",
+            "segment": "smb",
+            "updated_at": "2026-11-01T12:00:00Z",
+        },
+        {
+            "customer_id": "cus-000003",
+            "name": "C",
+            "email": "c@x.de",
+            "country": "DE",
+            "segment": "enterprise",
+            "updated_at": "2026-11-01T13:00:00Z",
+        },
     ]
     current_rows = [
-        {"customer_id": "cus-000001", "name": "A", "email": "a@x.de", "country": "DE", "segment": "consumer",
-         "updated_at": dt.datetime(2026, 10, 1, tzinfo=UTC), "valid_from": dt.datetime(2026, 10, 1, tzinfo=UTC),
-         "valid_to": None, "is_current": True, "is_deleted": False, "_source_file": "f", "_source_line": 0,
-         "_ingested_at": dt.datetime(2026, 10, 1, tzinfo=UTC), "_batch_seq": 1, "_landing_date": "2026-10-01"},
-        {"customer_id": "cus-000002", "name": "B", "email": "b@x.de", "country": "DE", "segment": "smb",
-         "updated_at": dt.datetime(2026, 10, 1, tzinfo=UTC), "valid_from": dt.datetime(2026, 10, 1, tzinfo=UTC),
-         "valid_to": None, "is_current": True, "is_deleted": False, "_source_file": "f", "_source_line": 1,
-         "_ingested_at": dt.datetime(2026, 10, 1, tzinfo=UTC), "_batch_seq": 1, "_landing_date": "2026-10-01"},
+        {
+            "customer_id": "cus-000001",
+            "name": "A",
+            "email": "a@x.de",
+            "country": "DE",
+            "segment": "consumer",
+            "updated_at": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "valid_from": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "valid_to": None,
+            "is_current": True,
+            "is_deleted": False,
+            "_source_file": "f",
+            "_source_line": 0,
+            "_ingested_at": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "_batch_seq": 1,
+            "_landing_date": "2026-10-01",
+        },
+        {
+            "customer_id": "cus-000002",
+            "name": "B",
+            "email": "b@x.de",
+            "country": "DE",
+            "segment": "smb",
+            "updated_at": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "valid_from": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "valid_to": None,
+            "is_current": True,
+            "is_deleted": False,
+            "_source_file": "f",
+            "_source_line": 1,
+            "_ingested_at": dt.datetime(2026, 10, 1, tzinfo=UTC),
+            "_batch_seq": 1,
+            "_landing_date": "2026-10-01",
+        },
     ]
     current = pa.Table.from_pylist(current_rows, schema=history_schema(customers))
 
@@ -297,7 +345,10 @@ def test_segment_revenue_takes_the_segment_the_customer_had_when_ordering(embedd
         ("cus-000002", "smb", at(3), None, True),
     ]
     history = pa.Table.from_pylist(
-        [dict(zip(("customer_id", "segment", "valid_from", "valid_to", "is_deleted"), v)) for v in versions]
+        [
+            dict(zip(("customer_id", "segment", "valid_from", "valid_to", "is_deleted"), v, strict=True))
+            for v in versions
+        ]
     )
     orders = [  # (order, customer, placed at)
         (1, 1, at(2, 11)),  # consumer
@@ -323,4 +374,9 @@ def test_segment_revenue_takes_the_segment_the_customer_had_when_ordering(embedd
     )
     rows = embedded.to_arrow(build(embedded, embedded.dataframe(events), embedded.dataframe(history)))
     got = sorted((str(r["event_date"]), r["segment"], r["orders"]) for r in rows.to_pylist())
-    assert got == [("2026-11-02", "consumer", 1), ("2026-11-02", "smb", 2), ("2026-11-02", "unknown", 1), ("2026-11-03", "unknown", 1)]
+    assert got == [
+        ("2026-11-02", "consumer", 1),
+        ("2026-11-02", "smb", 2),
+        ("2026-11-02", "unknown", 1),
+        ("2026-11-03", "unknown", 1),
+    ]

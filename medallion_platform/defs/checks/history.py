@@ -42,7 +42,9 @@ def history_check_results(table: DeltaTableIO, contract: Contract, key: dg.Asset
             con.register("t", dataset)
         for name, sql in _violations(contract).items():
             bad = 0 if dataset is None else int(con.execute(sql).fetchall()[0][0])
-            results.append(dg.AssetCheckResult(asset_key=key, check_name=name, passed=bad == 0, metadata={"violations": bad}))
+            results.append(
+                dg.AssetCheckResult(asset_key=key, check_name=name, passed=bad == 0, metadata={"violations": bad})
+            )
     finally:
         con.close()
     return results
