@@ -380,3 +380,35 @@ def test_segment_revenue_takes_the_segment_the_customer_had_when_ordering(embedd
         ("2026-11-02", "unknown", 1),
         ("2026-11-03", "unknown", 1),
     ]
+
+
+def test_hard_deletes_keep_only_the_key_and_sequence_and_the_checks_pass(tmp_path):
+    import dagster as dg
+    import yaml
+
+    from medallion_platform.contracts import CONTRACTS_DIR, load_contract
+    from medallion_platform.defs.checks.trusted import contract_check_results
+    from medallion_platform.engine import EmbeddedEngine
+
+    data = yaml.safe_load((CONTRACTS_DIR / "payments.yaml").read_text())
+    data["changes"]["deletes"] = "hard"
+    (tmp_path / "contracts").mkdir()
+    path = tmp_path / "contracts" / "payments.yaml"
+    path.write_text(yaml.safe_dump(data))
+    contract = load_contract(path)
+    settings = Settings.from_env({}, data_dir=tmp_path / "lake")
+    lake, engine = Lakehouse(settings), EmbeddedEngine()
+    land(settings, "payments", "2026/11/01/10/all", jsonl(*STREAM))
+    try:
+        _, promoted = ingest_and_promote(lake, engine, contract)
+    finally:
+        engine.close()
+    rows = {r["payment_id"]: r for r in lake.trusted("payments").read().to_pylist()}
+    deleted = rows["pay-00000001"]
+    assert deleted["_deleted"] and (deleted["op"], deleted["lsn"]) == ("d", 18)
+    assert deleted["amount"] is None and deleted["status"] is None and deleted["order_id"] is None
+    assert rows["pay-00000002"]["status"] == "captured"
+    key = dg.AssetKey(["trusted", "payments"])
+    checks = contract_check_results(lake.trusted("payments"), contract, key, reconciled=True, reconciliation={})
+    assert all(c.passed for c in checks), [(c.check_name, c.metadata) for c in checks if not c.passed]
+    assert promoted.reconciled
