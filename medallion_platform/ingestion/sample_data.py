@@ -165,7 +165,8 @@ def _write_customers(root: Path, rng: random.Random, spec: SampleSpec, customers
     manifest.raw_rows["customers"] += len(rows)
     manifest.valid_unique["customers"] += len(known)
 
-    # A later export: some customers changed, late-known customers appear, and one stale row.
+    # A later full export: some customers changed, late-known customers appear, the others as they were,
+    # and one stale row (an older version of a customer, from a CRM replica lagging behind).
     day = spec.start + dt.timedelta(days=min(3, spec.days - 1))
     later = dt.datetime.combine(day, dt.time(1), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     older = (first_day - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -176,9 +177,10 @@ def _write_customers(root: Path, rng: random.Random, spec: SampleSpec, customers
         rows2.append([c[h] for h in header[:-1]] + [later])
     stale = known[25]
     rows2.append([stale["customer_id"], stale["name"], stale["email"], "FR", "smb", older])
+    rows2 += [list(row) for row in rows[20 : len(known)] if row[0] != stale["customer_id"]]  # unchanged
     _write_csv(root, "customers", day, header, rows2, manifest)
     manifest.raw_rows["customers"] += len(rows2)
-    manifest.valid_unique["customers"] += len(late)  # 20 rows update, 1 stale row changes nothing
+    manifest.valid_unique["customers"] += len(late)  # 20 rows update; the stale row and the unchanged change nothing
 
 
 def _write_products(root: Path, rng: random.Random, spec: SampleSpec, products: list[dict], manifest) -> None:

@@ -16,7 +16,8 @@ history), and MERGEs the versions it (re)computes on the key and `valid_from`:
 - `built_from: snapshots`: each delivered export (one landing object) is compared with the current
   versions: a new key (or a deleted one that is back) opens a version; a changed `track` column closes the
   current version and opens one; a current key missing from the export is closed and gets a deleted
-  version from the export's landing date. An export is all-or-nothing per key: a key whose row was
+  version from the export's landing date; a row older than the key's current version (by `valid_from`, as
+  trusted's newest-wins MERGE sees it) changes nothing. An export is all-or-nothing per key: a key whose row was
   quarantined counts as present and unchanged (a bad row never deletes a customer). Exports are applied in
   (landing date, object) order; one landing older than the last applied is skipped. The same export
   delivered twice finds nothing changed.
@@ -212,29 +213,34 @@ def snapshot_versions(
     ]
     mine = current.select(*key, *[F.col(c).alias(f"__c_{c}") for c in columns if c not in key])
     joined = export.join(mine, on=key, how="left")
-    stored_from = F.col(f"__c_{VALID_FROM}")
-    new_key = stored_from.isNull() | F.col(f"__c_{IS_DELETED}")
+    start_column = contract.history.valid_from
+
+    def stored_from() -> Any:  # a fresh expression per use: SQLFrame qualifies a column object where it is used
+        return F.col(f"__c_{VALID_FROM}")
+
     differs = F.lit(False)
     for c in track:
         differs = differs | ~F.col(c).eqNullSafe(F.col(f"__c_{c}"))
-    opens = new_key | differs
-    starts = F.when(
-        stored_from.isNull() | (F.col(contract.history.valid_from) > stored_from), F.col(contract.history.valid_from)
-    )
-    starts = starts.otherwise(at_day)
-    opened = joined.where(opens).select(
+    # a row older than the current version (a lagging replica's) changes nothing, as in trusted
+    differs = differs & (F.col(start_column) >= stored_from())
+    new_key = stored_from().isNull() | F.col(f"__c_{IS_DELETED}")
+    starts = F.when(stored_from().isNull() | (F.col(start_column) > stored_from()), F.col(start_column))
+    flagged = joined.select(
+        "*", (new_key | differs).alias("__opens"), starts.otherwise(at_day).alias("__starts")
+    ).where(F.col("__opens"))
+    opened = flagged.select(
         *contract.column_names,
-        starts.alias(VALID_FROM),
+        F.col("__starts").alias(VALID_FROM),
         F.lit(None).cast("timestamp").alias(VALID_TO),
         F.lit(True).alias(IS_CURRENT),
         F.lit(False).alias(IS_DELETED),
         *LINEAGE,
     )
-    closed = joined.where(opens & stored_from.isNotNull()).select(
+    closed = flagged.where(stored_from().isNotNull()).select(
         *key,
         *[F.col(f"__c_{c}").alias(c) for c in contract.column_names if c not in key],
-        stored_from.alias(VALID_FROM),
-        starts.alias(VALID_TO),
+        stored_from().alias(VALID_FROM),
+        F.col("__starts").alias(VALID_TO),
         F.lit(False).alias(IS_CURRENT),
         F.col(f"__c_{IS_DELETED}").alias(IS_DELETED),
         *[F.col(f"__c_{c}").alias(c) for c in LINEAGE],
