@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["HISTORY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "Lakehouse"]
+__all__ = ["ERASURE_LEDGER", "HISTORY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
@@ -21,6 +21,13 @@ HISTORY_SUFFIX = "_history"
 """A dataset's history (slowly changing dimension type 2) is `trusted/<dataset>_history`."""
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
+
+
+REPLAYS_SUFFIX = "_quarantine_replays"
+"""The quarantine rows a replay released: `trusted/<dataset>_quarantine_replays`."""
+
+ERASURE_LEDGER = "erasure_ledger"
+"""The erasure receipts: `raw/erasure_ledger` (catalog `<catalog>.raw.erasure_ledger`), owned by the platform."""
 
 
 class Lakehouse:
@@ -52,6 +59,14 @@ class Lakehouse:
     def history(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_history`: every version of each key, with when it held (a contract's `history`)."""
         return self._open("trusted", f"{dataset}{HISTORY_SUFFIX}")
+
+    def erasure_ledger(self) -> DeltaTableIO:
+        """`raw/erasure_ledger`: one row per completed erasure (`zones/erasure.py`), the receipt; append-only."""
+        return self._open("raw", ERASURE_LEDGER)
+
+    def replays(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_quarantine_replays`: the quarantine rows a replay released (`zones/replay.py`)."""
+        return self._open("trusted", f"{dataset}{REPLAYS_SUFFIX}")
 
     def refined(self, name: str) -> DeltaTableIO:
         """`refined/<name>`: a business table."""
