@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.contracts import load_contracts
+from medallion_platform.defs.assets.history import build_history_asset
 from medallion_platform.defs.assets.refined import build_refined_asset
 from medallion_platform.defs.assets.source import build_source_asset
 from medallion_platform.defs.io_manager import DeltaIOManager
@@ -62,6 +63,7 @@ def build_definitions() -> dg.Definitions:
     """Every asset, check, sensor and schedule of the platform."""
     contracts = load_contracts()
     assets = [build_source_asset(c) for c in contracts.values()]
+    assets += [build_history_asset(c) for c in contracts.values() if c.history is not None]
     assets += [build_refined_asset(t) for t in REFINED_TABLES]
     assets += [build_notebook_asset(t) for t in REFINED_TABLES if t.name in NOTEBOOK_TABLES]
     return dg.Definitions(

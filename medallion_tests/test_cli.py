@@ -15,16 +15,20 @@ from medallion_platform.cli import main
 TABLES = {
     f"medallion.{zone}.{name}"
     for zone, names in {
-        "raw": ("order_events", "customers", "products"),
+        "raw": ("order_events", "customers", "products", "payments"),
         "trusted": (
             "order_events",
             "order_events_quarantine",
             "customers",
             "customers_quarantine",
+            "customers_history",
             "products",
             "products_quarantine",
+            "payments",
+            "payments_quarantine",
+            "payments_history",
         ),
-        "refined": ("daily_revenue", "customer_lifetime", "product_performance"),
+        "refined": ("daily_revenue", "customer_lifetime", "product_performance", "segment_revenue"),
     }.items()
     for name in names
 }
@@ -75,7 +79,7 @@ def _generated(printed: str) -> dict[str, int]:
 def test_demo_lands_everything_it_generated_and_reconciles(lake, local_env):
     _data_dir, printed = lake
     generated, summary = _generated(printed), _summary(printed)
-    assert set(generated) == {"order_events", "customers", "products"}
+    assert set(generated) == {"order_events", "customers", "products", "payments"}
     assert set(summary) == {t for t in TABLES if not t.endswith("_quarantine")}
     for dataset, records in generated.items():
         assert summary[f"medallion.raw.{dataset}"][0] == records, dataset

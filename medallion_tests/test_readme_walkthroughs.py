@@ -186,10 +186,13 @@ def test_ui_walkthrough_serves_the_ui_on_the_demo(demo, readme):
 
 def test_sql_walkthrough_queries_lists_and_maintains(demo, readme):
     walk, _ = demo
-    (block,) = readme["sql"]
-    printed = walk.run(block, timeout=300)
+    printed = "".join(walk.run(block, timeout=300) for block in readme["sql"])
     assert "(10 rows)" in printed  # LIMIT 10 of the 165 daily_revenue rows
-    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 12  # 3 raw, 6 trusted, 3 refined
+    # 4 raw, 10 trusted (4 sources and their quarantines, 2 histories), 4 refined
+    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 18
+    assert re.search(r"(?m)^d\s+True\s+[1-9]\d*\s*$", printed), "no deleted payment kept as a tombstone"
+    assert re.search(r"(?m)^pay-\d+\s+\w+\s+d\s+\d+\s+.*\s+None\s+True\s*$", printed), "no delete in the history"
+    assert re.search(r"(?m)^cus-000001\s+enterprise\s+.*\s+None\s+True\s*$", printed), "no customer version"
     assert "Traceback" not in printed
 
 

@@ -145,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _summary(settings) -> list[str]:
     from medallion_platform.catalog import build_catalog
-    from medallion_platform.lake.lakehouse import Lakehouse
+    from medallion_platform.lake.lakehouse import HISTORY_SUFFIX, Lakehouse
 
     lake = Lakehouse(settings)
     entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith("_quarantine")}
@@ -155,7 +155,7 @@ def _summary(settings) -> list[str]:
         table = lake.at(entry.location).table()
         rows = table.count() if table else 0
         quarantined = "-"
-        if entry.zone == "trusted":
+        if entry.zone == "trusted" and not entry.table.endswith(HISTORY_SUFFIX):
             q = lake.quarantine(entry.table).table()
             quarantined = str(q.count() if q else 0)
         version = table.version() if table else -1

@@ -7,10 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "Changes",
     "Column",
     "Contract",
     "DedupOrder",
     "Freshness",
+    "History",
+    "Operation",
     "Partition",
     "Source",
     "TrustedWrite",
@@ -28,6 +31,10 @@ function, partition and downstream date arithmetic can hold (Python's dates end 
 WhenMatched = Literal["ignore", "update", "update_if_newer"]
 """What a MERGE does with a key the target already holds: keep the target row, replace it, or replace it
 when the source row is newer (`newer_column`)."""
+TOMBSTONE_COLUMN = "_deleted"
+"""A change source's trusted column: true on the row a delete left (the key's tombstone)."""
+HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current", "is_deleted")
+"""The columns a `<dataset>_history` table adds to the contract's."""
 # Ingestion metadata columns that every raw row carries; dedup may order by them.
 METADATA_COLUMNS = ("_source_file", "_source_line", "_ingested_at", "_batch_id", "_batch_seq")
 
@@ -184,6 +191,58 @@ class TrustedWrite(_Strict):
         return self
 
 
+class Operation(_Strict):
+    """Which column of a change record says what happened to the key, and the values it uses."""
+
+    column: str
+    insert: list[str] = Field(default_factory=lambda: ["insert"], min_length=1)
+    update: list[str] = Field(default_factory=lambda: ["update"], min_length=1)
+    delete: list[str] = Field(default_factory=lambda: ["delete"], min_length=1)
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> "Operation":
+        seen = self.insert + self.update + self.delete
+        twice = sorted({v for v in seen if seen.count(v) > 1})
+        if twice:
+            raise ValueError(f"operation values name more than one operation: {twice}")
+        return self
+
+    @property
+    def values(self) -> list[str]:
+        return self.insert + self.update + self.delete
+
+
+class Changes(_Strict):
+    """The records are changes of an operational table (change data capture), applied per key in order.
+
+    Trusted keeps one row per key: the newest change by `sequence_by` (compared column by column, the
+    later ones breaking ties of the earlier), never overwritten by an older one. A delete leaves a
+    tombstone row (`_deleted` true) that holds its sequence, so a late older update cannot bring the key
+    back and a newer one can. `deletes: soft` keeps the deleted row's last values; `hard` keeps only the
+    key, the operation and the sequence (the other columns null).
+    """
+
+    operation: Operation
+    sequence_by: list[str] = Field(min_length=1)
+    deletes: Literal["soft", "hard"] = "soft"
+
+
+class History(_Strict):
+    """Ask for `trusted/<dataset>_history`: slowly changing dimension type 2 (`valid_from`, `valid_to`,
+    `is_current`, `is_deleted` per version of a key).
+
+    `built_from: changes` keeps one version per change (the contract's `changes`); `snapshots` compares
+    each delivered full export (one landing object) with the current versions: new keys and changed
+    `track` columns open versions, keys missing from the export are deleted. `valid_from` names the
+    timestamp column a version starts at (a key deleted by a snapshot: the export's landing date).
+    """
+
+    built_from: Literal["changes", "snapshots"]
+    valid_from: str
+    track: list[str] | None = None
+    """Snapshots: the columns whose change opens a new version (default: every non-key column but `valid_from`)."""
+
+
 class Contract(_Strict):
     """A source dataset's contract: layout, schema, rules, keys and ownership.
 
@@ -207,11 +266,66 @@ class Contract(_Strict):
     freshness: Freshness
     trusted_write: TrustedWrite
     valid_years: tuple[int, int] = DEFAULT_VALID_YEARS
+    changes: Changes | None = None
+    history: History | None = None
 
     @field_validator("valid_years")
     @classmethod
     def _years_in_order(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
         return _years_ordered(value)
+
+    @model_validator(mode="after")
+    def _changes_and_history(self) -> "Contract":
+        known = set(self.column_names)
+        changes, history = self.changes, self.history
+        if changes is not None:
+            op = changes.operation.column
+            if op not in known:
+                raise ValueError(f"changes.operation.column: names unknown column {op!r}")
+            if self.column(op).type != "string" or not self.column(op).required:
+                raise ValueError(f"changes.operation.column: {op!r} must be a required string column")
+            allowed = self.column(op).allowed
+            if allowed is not None and set(changes.operation.values) - set(allowed):
+                raise ValueError(f"changes.operation: values {changes.operation.values} must be allowed by {op!r}")
+            for name in changes.sequence_by:
+                if name not in known or not self.column(name).required:
+                    raise ValueError(f"changes.sequence_by: {name!r} must be a required column of the contract")
+            write = self.trusted_write
+            if write.mode != "merge" or write.when_matched != "update_if_newer":
+                raise ValueError(
+                    "trusted_write: a change source is merged newest-wins: "
+                    "mode 'merge', when_matched 'update_if_newer' (newer means later by changes.sequence_by)"
+                )
+            if write.newer_column != changes.sequence_by[0]:
+                raise ValueError(
+                    f"trusted_write.newer_column: must be {changes.sequence_by[0]!r}, the first of sequence_by"
+                )
+            if self.dedup_order:
+                raise ValueError("dedup_order: a change source is ordered by changes.sequence_by; leave it out")
+            if TOMBSTONE_COLUMN in known:
+                raise ValueError(f"columns: {TOMBSTONE_COLUMN!r} is the platform's tombstone column")
+        if history is not None:
+            if history.valid_from not in known or self.column(history.valid_from).type != "timestamp":
+                raise ValueError(f"history.valid_from: {history.valid_from!r} must be a timestamp column")
+            if history.built_from == "changes" and changes is None:
+                raise ValueError("history.built_from: 'changes' needs the contract's changes")
+            if history.built_from == "snapshots" and (changes is not None or self.source.kind != "batch"):
+                raise ValueError("history.built_from: 'snapshots' needs a batch source of full exports, not changes")
+            unknown = [c for c in history.track or [] if c not in known]
+            if unknown:
+                raise ValueError(f"history.track: names unknown columns {unknown}")
+            clash = sorted(known & set(HISTORY_COLUMNS))
+            if clash:
+                raise ValueError(f"columns: {clash} are the history table's own columns")
+        return self
+
+    @property
+    def row_order(self) -> list[DedupOrder]:
+        """Among rows of one key, the first in this order wins: a change source's newest change by
+        `sequence_by`, else the contract's `dedup_order`."""
+        if self.changes is not None:
+            return [DedupOrder(column=c, direction="desc") for c in self.changes.sequence_by]
+        return list(self.dedup_order)
 
     @model_validator(mode="after")
     def _references_exist(self) -> "Contract":

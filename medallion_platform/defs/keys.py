@@ -12,10 +12,11 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.contracts import Contract
-from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX
+from medallion_platform.lake.lakehouse import HISTORY_SUFFIX, QUARANTINE_SUFFIX
 
 __all__ = [
     "TOUCHED_DATES",
+    "history_key",
     "is_partitioned",
     "quarantine_key",
     "raw_key",
@@ -40,6 +41,11 @@ def trusted_key(dataset: str) -> dg.AssetKey:
 
 def quarantine_key(dataset: str) -> dg.AssetKey:
     return dg.AssetKey(["trusted", f"{dataset}{QUARANTINE_SUFFIX}"])
+
+
+def history_key(dataset: str) -> dg.AssetKey:
+    """`trusted/<dataset>_history`: a contract's history (its `history`)."""
+    return dg.AssetKey(["trusted", f"{dataset}{HISTORY_SUFFIX}"])
 
 
 def refined_key(name: str) -> dg.AssetKey:

@@ -1,7 +1,9 @@
 """Deterministic sample data with real-world dirt at known rates, landed the way it really arrives.
 
 `order_events` lands as Firehose objects of JSON lines under `landing/order_events/YYYY/MM/DD/HH/`
-(some gzip-compressed); `customers` and `products` land as dated CSV exports. The returned
+(some gzip-compressed); `customers` and `products` land as dated CSV exports; `payments` lands as the
+orders database's change events (insert, update, delete) the same way as the order events, out of order,
+some delivered twice, some deleted payments followed by a late change older than their delete. The returned
 `SampleManifest` says exactly how many rows of each kind were written, so tests can reconcile.
 """
 
@@ -39,6 +41,7 @@ class SampleSpec:
     dirt_rate: float = 0.01  # per kind of bad event
     malformed_rate: float = 0.005
     unknown_customers: int = 8  # ordered before the CRM knows them; half arrive in a later export
+    payments: int | None = None  # payments of the orders database (None: one per four orders)
 
 
 @dataclass
@@ -52,6 +55,10 @@ class SampleManifest:
     quarantine_by_rule: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     late_events: int = 0
     event_dates: set[str] = field(default_factory=set)
+    distinct_changes: Counter = field(default_factory=Counter)
+    """Change sources: distinct valid changes (one history version each)."""
+    deleted: Counter = field(default_factory=Counter)
+    """Change sources: keys whose newest change is a delete (tombstones in trusted)."""
 
     def quarantined(self, dataset: str) -> int:
         return sum(self.quarantine_by_rule[dataset].values())
@@ -77,6 +84,7 @@ def generate_sample_data(landing_root: Path, spec: SampleSpec = SampleSpec()) ->
     _write_customers(root, rng, spec, customers, manifest)
     _write_products(root, rng, spec, products, manifest)
     _write_events(root, rng, spec, customers, products, manifest)
+    _write_payment_changes(root, random.Random(spec.seed * 7919 + 1), spec, manifest)  # own stream of randomness
     return manifest
 
 
@@ -157,7 +165,8 @@ def _write_customers(root: Path, rng: random.Random, spec: SampleSpec, customers
     manifest.raw_rows["customers"] += len(rows)
     manifest.valid_unique["customers"] += len(known)
 
-    # A later export: some customers changed, late-known customers appear, and one stale row.
+    # A later full export: some customers changed, late-known customers appear, the others as they were,
+    # and one stale row (an older version of a customer, from a CRM replica lagging behind).
     day = spec.start + dt.timedelta(days=min(3, spec.days - 1))
     later = dt.datetime.combine(day, dt.time(1), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     older = (first_day - dt.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -168,9 +177,10 @@ def _write_customers(root: Path, rng: random.Random, spec: SampleSpec, customers
         rows2.append([c[h] for h in header[:-1]] + [later])
     stale = known[25]
     rows2.append([stale["customer_id"], stale["name"], stale["email"], "FR", "smb", older])
+    rows2 += [list(row) for row in rows[20 : len(known)] if row[0] != stale["customer_id"]]  # unchanged
     _write_csv(root, "customers", day, header, rows2, manifest)
     manifest.raw_rows["customers"] += len(rows2)
-    manifest.valid_unique["customers"] += len(late)  # 20 rows update, 1 stale row changes nothing
+    manifest.valid_unique["customers"] += len(late)  # 20 rows update; the stale row and the unchanged change nothing
 
 
 def _write_products(root: Path, rng: random.Random, spec: SampleSpec, products: list[dict], manifest) -> None:
@@ -273,3 +283,70 @@ def _write_events(root: Path, rng: random.Random, spec: SampleSpec, customers, p
         path.write_bytes(gzip.compress(body, mtime=0) if gz else body)
         manifest.files["order_events"].append(key)
         manifest.raw_rows["order_events"] += len(lines)
+
+
+def _payment_changes(rng: random.Random, spec: SampleSpec, pay_no: int) -> list[dict]:
+    """One payment's life in the orders database: authorized, then captured (or failed), sometimes refunded,
+    sometimes deleted (a payment entered by mistake), as change records without their log sequence yet."""
+    committed = dt.datetime.combine(spec.start, dt.time(0), dt.UTC) + dt.timedelta(
+        seconds=rng.randint(0, spec.days * 86400 - 6 * 3600)
+    )
+    amount = f"{rng.randint(500, 50000) / 100:.2f}"
+    base = {
+        "payment_id": f"pay-{pay_no:08d}",
+        "order_id": f"ord-{rng.randint(1, spec.orders):08d}",
+        "amount": amount,
+        "currency": rng.choice(("EUR", "EUR", "USD", "GBP")),
+    }
+    life = [("c", "authorized")]
+    fate = rng.random()
+    life.append(("u", "failed" if fate < 0.05 else "captured"))
+    if fate > 0.9:
+        life.append(("u", "refunded"))
+    if 0.3 < fate < 0.36:
+        life.append(("d", life[-1][1]))
+    changes, when = [], committed
+    for op, status in life:
+        changes.append({**base, "status": status, "op": op, "_ts": when})
+        when = when + dt.timedelta(minutes=rng.randint(1, 120))
+    return changes
+
+
+def _write_payment_changes(root: Path, rng: random.Random, spec: SampleSpec, manifest: SampleManifest) -> None:
+    """`payments` change events: log sequence numbers in commit order, delivered out of order (a change can
+    arrive hours after later ones), some twice, in hourly Firehose objects like the order events."""
+    count = spec.payments if spec.payments is not None else max(1, spec.orders // 4)
+    changes = [c for n in range(1, count + 1) for c in _payment_changes(rng, spec, n)]
+    changes.sort(key=lambda c: (c["_ts"], c["payment_id"]))
+    deliveries: list[tuple[dt.datetime, str]] = []
+    q = manifest.quarantine_by_rule["payments"]
+    newest: dict[str, str] = {}
+    for lsn, change in enumerate(changes, start=1000):
+        ts = change.pop("_ts")
+        record = {**change, "lsn": lsn, "committed_at": _iso(ts, rng)}
+        arrival = ts + dt.timedelta(seconds=rng.randint(5, 600))
+        if rng.random() < 0.15:
+            arrival += dt.timedelta(hours=rng.randint(1, 6))  # stuck in a shard: later changes overtake it
+        if rng.random() < spec.dirt_rate:
+            record["amount"] = "-1.00"  # a bad change: quarantined, never applied
+            q["min"] += 1
+        else:
+            manifest.distinct_changes["payments"] += 1
+            newest[record["payment_id"]] = record["op"]
+            if rng.random() < spec.duplicate_rate * 2:
+                deliveries.append((arrival + dt.timedelta(minutes=rng.randint(1, 300)), json.dumps(record)))
+                manifest.duplicates["payments"] += 1
+        deliveries.append((arrival, json.dumps(record, separators=(",", ":"))))
+    manifest.valid_unique["payments"] += len(newest)
+    manifest.deleted["payments"] += sum(op == "d" for op in newest.values())
+    by_hour: dict[dt.datetime, list[str]] = defaultdict(list)
+    for arrival, line in sorted(deliveries):
+        by_hour[arrival.replace(minute=0, second=0, microsecond=0)].append(line)
+    for hour, lines in sorted(by_hour.items()):
+        name = f"medallion-payments-to-raw-1-{hour:%Y-%m-%d-%H-%M-%S}-{rng.getrandbits(32):08x}"
+        key = landing_key("payments", hour, name, hourly=True)
+        path = root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+        manifest.files["payments"].append(key)
+        manifest.raw_rows["payments"] += len(lines)

@@ -24,7 +24,7 @@ from medallion_platform.contracts.model import WhenMatched
 from medallion_platform.lake.delta_reads import DeltaTableReader, is_local
 from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_files
 from medallion_platform.lake.schema import conform_stream
-from medallion_platform.lake.sql import ident, literal
+from medallion_platform.lake.sql import ident, literal, newer_than
 
 __all__ = ["DeltaTableIO", "WriteResult", "is_local"]
 
@@ -199,8 +199,12 @@ class DeltaTableIO(DeltaTableReader):
         newer_column: str | None = None,
         txns: dict[str, int] | None = None,
         metadata: dict | None = None,
+        newer_columns: Sequence[str] = (),
     ) -> WriteResult:
         """MERGE `data` (one row per key) on `keys`, in one commit.
+
+        `update_if_newer` compares `newer_columns` in order when given (`lake/sql.py::newer_than`), else
+        `newer_column`.
 
         With a partition column, the predicate names the partitions the source touches
         (`partition_values`, or read from a table source), so only those are scanned and rewritten.
@@ -234,9 +238,7 @@ class DeltaTableIO(DeltaTableReader):
         if when_matched == "update":
             merger = merger.when_matched_update_all()
         elif when_matched == "update_if_newer":
-            merger = merger.when_matched_update_all(
-                predicate=f"s.{ident(newer_column or '')} > t.{ident(newer_column or '')}"
-            )
+            merger = merger.when_matched_update_all(predicate=newer_than(list(newer_columns) or [newer_column or ""]))
         metrics = merger.when_not_matched_insert_all().execute()
         self._committed()
         return WriteResult(

@@ -12,11 +12,13 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["ERASURE_LEDGER", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
+__all__ = ["ERASURE_LEDGER", "HISTORY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
 
+HISTORY_SUFFIX = "_history"
+"""A dataset's history (slowly changing dimension type 2) is `trusted/<dataset>_history`."""
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
 
@@ -53,6 +55,10 @@ class Lakehouse:
     def quarantine(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_quarantine`: the rows the contract rejected, with the reason."""
         return self._open("trusted", f"{dataset}{QUARANTINE_SUFFIX}")
+
+    def history(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_history`: every version of each key, with when it held (a contract's `history`)."""
+        return self._open("trusted", f"{dataset}{HISTORY_SUFFIX}")
 
     def erasure_ledger(self) -> DeltaTableIO:
         """`raw/erasure_ledger`: one row per completed erasure (`zones/erasure.py`), the receipt; append-only."""

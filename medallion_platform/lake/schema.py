@@ -3,6 +3,7 @@
 import pyarrow as pa
 
 from medallion_platform.contracts import Column, Contract
+from medallion_platform.contracts.model import HISTORY_COLUMNS, TOMBSTONE_COLUMN
 
 __all__ = [
     "LINEAGE_FIELDS",
@@ -10,6 +11,7 @@ __all__ = [
     "arrow_type",
     "conform",
     "conform_stream",
+    "history_schema",
     "quarantine_schema",
     "raw_schema",
     "trusted_schema",
@@ -71,10 +73,12 @@ def raw_schema(contract: Contract) -> pa.Schema:
 
 
 def trusted_schema(contract: Contract) -> pa.Schema:
-    """Typed contract columns, the partition column if any, then lineage."""
+    """Typed contract columns, the partition column if any, a change source's tombstone flag, then lineage."""
     fields = [pa.field(c.name, arrow_type(c), nullable=not c.required) for c in contract.columns]
     if contract.partition is not None:
         fields.append(pa.field(contract.partition.column, pa.date32()))
+    if contract.changes is not None:
+        fields.append(pa.field(TOMBSTONE_COLUMN, pa.bool_(), nullable=False))
     return pa.schema(fields + LINEAGE_FIELDS)
 
 
@@ -103,3 +107,17 @@ def conform_stream(reader: pa.RecordBatchReader, schema: pa.Schema) -> pa.Record
             yield conform(pa.Table.from_batches([batch]), schema).combine_chunks().to_batches()[0]
 
     return pa.RecordBatchReader.from_batches(target, batches())
+
+
+def history_schema(contract: Contract) -> pa.Schema:
+    """A `<dataset>_history` table: the typed contract columns of each version, when it held
+    (`valid_from`, `valid_to`: null while current), `is_current`, `is_deleted`, then lineage."""
+    valid_from, valid_to, is_current, is_deleted = HISTORY_COLUMNS
+    fields = [pa.field(c.name, arrow_type(c)) for c in contract.columns]
+    fields += [
+        pa.field(valid_from, UTC_TIMESTAMP, nullable=False),
+        pa.field(valid_to, UTC_TIMESTAMP),
+        pa.field(is_current, pa.bool_(), nullable=False),
+        pa.field(is_deleted, pa.bool_(), nullable=False),
+    ]
+    return pa.schema(fields + LINEAGE_FIELDS)

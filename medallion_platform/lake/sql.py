@@ -8,11 +8,11 @@ per dialect wherever it appears.
 """
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import pyarrow as pa
 
-__all__ = ["duckdb_type", "ident", "idents", "literal", "spark_ident", "spark_literal"]
+__all__ = ["duckdb_type", "ident", "idents", "literal", "newer_than", "spark_ident", "spark_literal"]
 
 
 def ident(*parts: str) -> str:
@@ -64,3 +64,17 @@ def duckdb_type(kind: pa.DataType) -> str | None:
     if pa.types.is_timestamp(kind):
         return "TIMESTAMPTZ" if kind.tz else "TIMESTAMP"
     return None
+
+
+def newer_than(
+    columns: Sequence[str], *, quote: Callable[..., str] = ident, source: str = "s", target: str = "t"
+) -> str:
+    """`source` is later than `target` by `columns` compared in order, each later one breaking ties of the
+    ones before (a change's sequence with its tie-breaker): `(s.a > t.a OR (s.a = t.a AND s.b > t.b))`."""
+    if not columns:
+        raise ValueError("newer_than needs at least one column")
+    terms = []
+    for i, column in enumerate(columns):
+        equal = [f"{source}.{quote(c)} = {target}.{quote(c)}" for c in columns[:i]]
+        terms.append(" AND ".join([*equal, f"{source}.{quote(column)} > {target}.{quote(column)}"]))
+    return "(" + " OR ".join(f"({t})" for t in terms) + ")"

@@ -21,7 +21,7 @@ from dagster._core.execution.execution_result import ExecutionResult  # the base
 
 from medallion_platform.contracts import load_contracts
 from medallion_platform.definitions import medallion_asset_job, platform_resources
-from medallion_platform.defs.keys import is_partitioned, refined_key, source_keys, touched_dates
+from medallion_platform.defs.keys import history_key, is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.lock import lake_lock
@@ -154,7 +154,11 @@ def _materialize(runner: "_Runner", settings: Settings, instance: dg.DagsterInst
         if dates:
             runner.run(f"{name} raw+trusted", _raw_and_trusted([name]), _range_tags(dates))
     runner.report.touched_dates = sorted(set(runner.report.touched_dates))
-    _refined(runner, Lakehouse(settings))
+    lake = Lakehouse(settings)
+    histories = [history_key(c.name) for c in contracts.values() if c.history is not None and lake.raw(c.name).exists()]
+    if histories:
+        runner.run("history", dg.AssetSelection.assets(*histories))
+    _refined(runner, lake)
     return runner.report
 
 

@@ -41,6 +41,14 @@ class Merge:
     partition_values: tuple[dt.date, ...] = ()
     txns: Mapping[str, int] = field(default_factory=dict)
     metadata: Mapping[str, object] = field(default_factory=dict)
+    newer_columns: tuple[str, ...] = ()
+    """`update_if_newer` by several columns compared in order (a change's sequence and its tie-breakers);
+    when given, it replaces `newer_column`."""
+
+    @property
+    def newer(self) -> tuple[str, ...]:
+        """The columns `update_if_newer` compares, in order."""
+        return self.newer_columns or ((self.newer_column,) if self.newer_column else ())
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from medallion_platform.engine.databricks import Divergence, refuse_dangerous_op
 from medallion_platform.engine.spark import SparkEngine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
-from medallion_platform.lake.sql import idents, literal, spark_ident, spark_literal
+from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
 
 if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
@@ -116,6 +116,7 @@ class ArrowDeltaRsWriter(DeltaWriter):
                 partition_values=list(spec.partition_values),
                 when_matched=spec.when_matched,
                 newer_column=spec.newer_column,
+                newer_columns=spec.newer_columns,
                 txns=txns,
                 metadata=metadata,
             )
@@ -282,8 +283,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
             on += f" AND t.{_partition_predicate(spec.partition_column, spec.partition_values)}"
         condition = ""
         if spec.when_matched == "update_if_newer":
-            newer = spark_ident(spec.newer_column or "")
-            condition = f"s.{newer} > t.{newer}"
+            condition = newer_than(spec.newer or ("",), quote=spark_ident)
         matched = ""
         if spec.when_matched != "ignore":
             matched = f"WHEN MATCHED {'AND ' + condition if condition else ''} THEN UPDATE SET *"

@@ -42,6 +42,13 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             column_descriptions=_quarantine_columns(contract),
         ),
         "rejected": rejected_entry(contract.name, platform_principal),
+        "history": TableEntry(
+            description=f"Every version of each {contract.name} key, with when it held (valid_from, valid_to; "
+            "null while current), is_current and is_deleted: slowly changing dimension type 2.",
+            owner=contract.owner,
+            pii=pii,
+            column_descriptions=described,
+        ),
     }
 
 

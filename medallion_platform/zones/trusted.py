@@ -36,6 +36,7 @@ from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.zones.changes import with_tombstones
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.evolution import contract_metadata, gate
 from medallion_platform.zones.pii import PiiHasher, pii_hasher
@@ -113,7 +114,7 @@ def transform(
     quarantined = engine.to_arrow(quarantine_rows(engine, validated, contract, pii))
     valid = valid_rows(engine, validated, contract)
     valid_count = engine.count(valid)
-    trusted = engine.to_arrow(deduplicate(engine, valid, contract))
+    trusted = engine.to_arrow(with_tombstones(engine, deduplicate(engine, valid, contract), contract))
     return conform(trusted, trusted_schema(contract)), conform(quarantined, quarantine_schema(contract)), valid_count
 
 
@@ -220,7 +221,9 @@ def _plan(
     last_batch = tally.last_batch(scopes)
     quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]
     trusted_scopes = [s for s in last_batch if trusted_done[s] < last_batch[s]]
-    deduplicated = deduplicate(engine, valid, contract, expected_rows=tally.valid_rows)
+    deduplicated = with_tombstones(
+        engine, deduplicate(engine, valid, contract, expected_rows=tally.valid_rows), contract
+    )
     return Promotion(
         contract=contract,
         tally=tally,
@@ -301,6 +304,7 @@ def trusted_spec(contract: Contract, touched: Sequence[str], txns: dict[str, int
             keys=tuple(contract.primary_key),
             when_matched=write.when_matched,
             newer_column=write.newer_column,
+            newer_columns=tuple(contract.changes.sequence_by) if contract.changes else (),
             partition_column=partition,
             partition_values=values,
             txns=txns,

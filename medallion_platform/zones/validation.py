@@ -178,7 +178,8 @@ SMALL_BATCH_ROWS = 250_000
 
 
 def deduplicate(engine: Engine, rows: Frame, contract: Contract, *, expected_rows: int | None = None) -> Frame:
-    """One row per primary key: the first by the contract's dedup order, ties broken by source position.
+    """One row per primary key: the first by the contract's `row_order` (its dedup order, or the newest
+    change of a change source), ties broken by source position.
 
     Large batches: most keys occur once, so only the rows of repeated keys are ranked. A hash
     aggregate finds the repeated keys; the ranking (over the key, the order and the source position
@@ -191,8 +192,8 @@ def deduplicate(engine: Engine, rows: Frame, contract: Contract, *, expected_row
     F, Window = engine.F, engine.Window
     key = list(contract.primary_key)
     position = ["_batch_seq", "_source_file", "_source_line"]
-    named = [o.column for o in contract.dedup_order]
-    order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.dedup_order]
+    named = [o.column for o in contract.row_order]
+    order = [F.col(o.column).desc() if o.direction == "desc" else F.col(o.column).asc() for o in contract.row_order]
     order += [F.col(c).asc() for c in position if c not in named]
     window = Window.partitionBy(*key).orderBy(*order)
     if expected_rows is not None and expected_rows <= SMALL_BATCH_ROWS:

@@ -26,6 +26,18 @@ PRODUCTS = (
 )
 
 
+PAYMENT = {
+    "payment_id": "pay-00000001",
+    "order_id": "ord-00000001",
+    "amount": "10.00",
+    "currency": "EUR",
+    "status": "authorized",
+    "op": "c",
+    "lsn": 1,
+    "committed_at": "2026-11-01T10:00:00Z",
+}
+
+
 def _runs_here(assets_def: dg.AssetsDefinition) -> bool:
     return all(tags.get(RUNS_ON) != "databricks" for tags in assets_def.tags_by_key.values())
 
@@ -96,6 +108,7 @@ def test_new_landing_files_reach_every_downstream_asset_within_bounded_ticks(set
     # a second object on the same landing date (its run finds nothing new) and a late event
     land(settings, "order_events", "2026/11/01/11/b.json", jsonl(event(3, event_time="2026-11-01T11:00:00Z")))
     land(settings, "order_events", "2026/11/03/09/c.json", jsonl(event(4, event_time="2026-11-02T10:00:00Z")))
+    land(settings, "payments", "2026/11/01/10/p.json", jsonl(PAYMENT, {**PAYMENT, "op": "u", "lsn": 2}))
     defs = build_definitions()
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:

@@ -19,6 +19,11 @@ EXPECTED_ASSETS = {
     ("trusted", "customers_quarantine"): ("trusted", {("raw", "customers")}, False),
     ("trusted", "products"): ("trusted", {("raw", "products")}, False),
     ("trusted", "products_quarantine"): ("trusted", {("raw", "products")}, False),
+    ("raw", "payments"): ("raw", set(), True),
+    ("trusted", "payments"): ("trusted", {("raw", "payments")}, True),
+    ("trusted", "payments_quarantine"): ("trusted", {("raw", "payments")}, True),
+    ("trusted", "payments_history"): ("trusted", {("trusted", "payments")}, False),
+    ("trusted", "customers_history"): ("trusted", {("trusted", "customers")}, False),
     ("refined", "daily_revenue"): (
         "refined",
         {("trusted", "order_events"), ("trusted", "customers"), ("trusted", "products")},
@@ -26,6 +31,7 @@ EXPECTED_ASSETS = {
     ),
     ("refined", "customer_lifetime"): ("refined", {("trusted", "order_events"), ("trusted", "customers")}, False),
     ("refined", "product_performance"): ("refined", {("trusted", "order_events"), ("trusted", "products")}, True),
+    ("refined", "segment_revenue"): ("refined", {("trusted", "order_events"), ("trusted", "customers_history")}, True),
     ("refined", "daily_revenue_notebook"): (
         "refined",
         {("trusted", "order_events"), ("trusted", "customers"), ("trusted", "products")},
@@ -91,7 +97,7 @@ def test_sensors_and_schedules():
     landing = sensors["landing_sensor"]
     step_keys = {
         dg.AssetKey([zone, f"{name}{suffix}"])
-        for name in ("order_events", "customers", "products")
+        for name in ("order_events", "customers", "products", "payments")
         for zone, suffix in (("raw", ""), ("trusted", ""), ("trusted", "_quarantine"))
     }
     assert landing.asset_selection.resolve(defs.resolve_asset_graph()) == step_keys

@@ -45,7 +45,7 @@ def test_requests_each_landed_file_once_with_key_etag_and_partition(local_env: P
             assert request.run_key == f"{key}@{etag}"
             dataset = key.split("/")[1]
             assert request.asset_selection == source_keys(dataset)
-            assert request.partition_key == (landing_date(key) if dataset == "order_events" else None)
+            assert request.partition_key == (landing_date(key) if dataset in ("order_events", "payments") else None)
 
         second = _tick(sensor, first.cursor, instance, lakehouse)
         assert not second.run_requests and second.skip_reason

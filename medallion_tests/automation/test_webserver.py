@@ -77,7 +77,8 @@ def _graphql(url: str, query: str) -> dict:
 def test_ui_lists_every_asset_by_zone_with_blocking_checks(webserver):
     body = _graphql(webserver, QUERY)
     nodes = {tuple(n["assetKey"]["path"]): n for n in body["data"]["assetNodes"]}
-    assert {k for k in nodes if k[0] == "raw"} == {("raw", "order_events"), ("raw", "customers"), ("raw", "products")}
+    raw = {("raw", "order_events"), ("raw", "customers"), ("raw", "products"), ("raw", "payments")}
+    assert {k for k in nodes if k[0] == "raw"} == raw
     assert ("refined", "daily_revenue") in nodes and ("trusted", "order_events_quarantine") in nodes
     assert all(n["groupName"] == key[0] for key, n in nodes.items())
     checks = nodes[("trusted", "order_events")]["assetChecksOrError"]["checks"]

@@ -10,7 +10,7 @@ from medallion_platform.contracts import CONTRACTS_DIR, ContractError, load_cont
 
 def test_packaged_contracts_load_with_their_rules():
     contracts = load_contracts()
-    assert set(contracts) == {"order_events", "customers", "products"}
+    assert set(contracts) == {"order_events", "customers", "products", "payments"}
     events = contracts["order_events"]
     assert events.source.kind == "stream" and events.source.format == "jsonl"
     assert events.primary_key == ["event_id"]

@@ -12,6 +12,7 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform, trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.flow import ingest_raw
+from medallion_platform.zones.history import refresh_history
 from medallion_platform.zones.pii import PiiHasher
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined
@@ -77,6 +78,7 @@ def test_trusted_transform_parity(parity_lake, contracts, embedded, spark_engine
 def test_refined_transform_parity(parity_lake, contracts, embedded, spark_engine, table):
     for contract in contracts.values():
         promote(Lakehouse(parity_lake), embedded, contract)
+        refresh_history(Lakehouse(parity_lake), embedded, contract)
     dates = None
     if table.partitioned:
         events = DeltaTableIO(parity_lake.table_uri("trusted", "order_events")).read(columns=["event_date"])

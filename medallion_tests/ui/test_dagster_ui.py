@@ -32,16 +32,26 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / ".artifacts" / "ui"
 ZONES = {
-    "raw": ["customers", "order_events", "products"],
+    "raw": ["customers", "order_events", "payments", "products"],
     "trusted": [
         "customers",
+        "customers_history",
         "customers_quarantine",
         "order_events",
         "order_events_quarantine",
+        "payments",
+        "payments_history",
+        "payments_quarantine",
         "products",
         "products_quarantine",
     ],
-    "refined": ["customer_lifetime", "daily_revenue", "daily_revenue_notebook", "product_performance"],
+    "refined": [
+        "customer_lifetime",
+        "daily_revenue",
+        "daily_revenue_notebook",
+        "product_performance",
+        "segment_revenue",
+    ],
 }
 CHECKS = (
     "key_unique",

@@ -140,15 +140,17 @@ def import_pipeline() -> None:
 
 
 def _master_data(lake: Lakehouse, contracts: dict) -> dict:
-    """customers and products through raw and trusted, measured as one stage."""
+    """customers and products through raw and trusted (and the customers' history), measured as one stage."""
     from medallion_platform.engine.embedded import EmbeddedEngine
     from medallion_platform.zones.flow import ingest_and_promote
+    from medallion_platform.zones.history import refresh_history
 
     with measured() as span:
         rows = 0
         for name in ("customers", "products"):
             engine = EmbeddedEngine()
             raw_result, _ = ingest_and_promote(lake, engine, contracts[name])
+            refresh_history(lake, engine, contracts[name])  # segment_revenue joins the customers' history
             engine.close()
             rows += raw_result.rows
     return _stage(span, rows, 0)

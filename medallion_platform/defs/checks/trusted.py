@@ -12,6 +12,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
+from medallion_platform.contracts.model import TOMBSTONE_COLUMN
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.sql import ident, idents, literal
 
@@ -50,8 +51,11 @@ def _violations(contract: Contract) -> dict[str, str]:
             patterns.append(f"NOT regexp_full_match({name}, {literal(c.regex)})")
     required = [f"{ident(c.name)} IS NULL" for c in contract.columns if c.required]
 
+    # a hard delete's tombstone keeps only the key, the operation and the sequence: its other columns are empty
+    live = f"NOT {ident(TOMBSTONE_COLUMN)} AND " if contract.changes and contract.changes.deletes == "hard" else ""
+
     def count(conditions: list[str]) -> str:
-        return f"SELECT count(*) FROM t WHERE {' OR '.join(conditions)}" if conditions else "SELECT 0"
+        return f"SELECT count(*) FROM t WHERE {live}({' OR '.join(conditions)})" if conditions else "SELECT 0"
 
     keys = idents(contract.primary_key)
     return {
