@@ -12,6 +12,10 @@ with its key, fingerprint (size and modification time) and reason, in `raw/<data
 in a warning, and left out; the other objects go through. A rejected object is skipped while its
 fingerprint stays the same; re-landed with new content under the same key, it is tried again.
 
+On a cluster (the `databricks` engine, `zones/raw_cluster.py`) the batch is parsed by Spark and appended by
+name as an insert-only MERGE on the record's lineage, without an app transaction: raw's own `_batch_seq` and
+the ingest log are its ledger there.
+
 This module holds raw's writes, as planned by `zones/source_step.py`: the batch's append, the ingest
 log's rows and the rejections.
 """

@@ -4,13 +4,14 @@ The Dagster source asset (raw, trusted and quarantine in one step: `medallion ma
 sensors, the UI), `zones/flow.py` (the tests and tools) and the benchmark take the same path:
 
 1. `SourceStep.plan_raw` surveys the landing prefix once (`raw_ledger.survey_landing`), parses the
-   new objects into one DuckDB table (`raw_stage.stage_batch`) and plans raw's writes: the
+   new objects into one DuckDB table (`raw_stage.stage_batch`) — on a cluster (the `databricks` engine) the
+   survey, the parse and raw's writes are Spark's instead (`zones/raw_cluster.py`) — and plans raw's writes: the
    rejections (objects rejected for the first time, written first), the batch's append, and the
    ingest-log rows (written after the append, from what it committed). Nothing new is a field of
    the plan (`RawPlan.nothing_new`), decided by that one survey.
 2. `SourceStep.plan_promotion` plans quarantine then trusted (`trusted.plan_promotion`): from the
    batch in hand when nothing older is pending, else read back from raw (so it runs after raw's
-   write).
+   write); on a cluster always read back from raw by name.
 
 The plans hold write specs (`TableWrite`, `LedgerAppend`) and figures, no Dagster types; the caller
 writes them in the order given and turns their results into what it reports (events, a result).

@@ -205,3 +205,85 @@ def test_the_guard_catches_the_driver_side_path(lake: Lakehouse, engine: Databri
     ):
         step.plan_raw()
     assert used
+
+
+# A driver on the cluster (its own process, a Spark Connect session to the stand-in's Sail server) running the
+# whole source step, killed with SIGKILL at a point named by argv[2]: right after raw's MERGE committed (before
+# the ingest log's append), or right after quarantine's data commit (before its app transaction is recorded).
+DRIVER = """
+import json, os, signal, sys
+os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+from pyspark.sql.connect.session import SparkSession
+from medallion_platform.contracts import load_contracts
+from medallion_platform.engine.databricks import DatabricksEngine
+from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.settings import Settings
+from medallion_platform.write import writers
+from medallion_platform.zones import source_step
+from medallion_platform.zones.flow import ingest_and_promote
+
+config = json.loads(sys.argv[1])
+spark = SparkSession.builder.remote(config.pop("remote")).create()
+spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+setattr({"raw": source_step, "quarantine": writers}[sys.argv[2]], {"raw": "log_write", "quarantine": "record_transactions"}[sys.argv[2]], die)
+lake = Lakehouse(Settings.from_env({}, **config))
+ingest_and_promote(lake, DatabricksEngine(spark), load_contracts()["order_events"])
+print("not killed")
+"""
+
+
+@pytest.mark.parametrize("killed_after", ["raw", "quarantine"])
+def test_a_driver_killed_mid_step_reruns_without_duplicates_or_gaps(
+    lake: Lakehouse, engine: DatabricksEngine, contracts, cluster_env, local_databricks, tmp_path: Path, killed_after
+):
+    """A real kill of the driver process on the cluster path, after raw's MERGE (the ingest log not written) or
+    after quarantine's commit (its app transaction not recorded); the rerun leaves raw, the ingest log,
+    quarantine and trusted equal to the embedded run's: no duplicate, no gap."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    contract = contracts["order_events"]
+    _hostile(lake.settings)
+    settings = lake.settings
+    config = {
+        "remote": local_databricks.engine.remote,
+        "data_dir": str(settings.data_dir),
+        "env": "databricks",
+        "catalog_kind": "unity",
+        "catalog_name": settings.catalog_name,
+        "catalog_storage_root": str(settings.catalog_storage_root),
+        "databricks_warehouse_id": settings.databricks_warehouse_id,
+    }
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SPARK_", "PYSPARK_"))}
+    driver = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(config), killed_after],
+        env=environ,
+        capture_output=True,
+        timeout=300,
+    )
+    assert driver.returncode == -signal.SIGKILL, driver.stderr.decode()[-3000:]
+    raw_rows = _table_rows(lake.raw("order_events"))
+    assert len(raw_rows) == 7  # raw committed before the kill
+    if killed_after == "raw":
+        assert lake.ingest_log("order_events").read() is None  # the kill came before the log's append
+    else:
+        assert lake.quarantine("order_events").read().num_rows > 0  # committed, its batch not recorded
+
+    with SourceStep(lake, contract) as step:
+        rerun = write_raw(lake, step.plan_raw(engine=engine))
+        promoted = write_promotion(lake, contract, step.plan_promotion(engine))
+    assert rerun.rows == 0 and promoted.reconciled
+
+    embedded_lake = _embedded_run(tmp_path, contract)
+    for key in (["raw", "order_events"], ["trusted", "order_events"], ["trusted", "order_events_quarantine"]):
+        assert _table_rows(lake.for_key(key)) == _table_rows(embedded_lake.for_key(key)), key
+    logged = lake.ingest_log("order_events").read().select(["source_file", "rows", "batch_seq"])
+    expected = embedded_lake.ingest_log("order_events").read().select(["source_file", "rows", "batch_seq"])
+    assert sorted(logged.to_pylist(), key=str) == sorted(expected.to_pylist(), key=str)
