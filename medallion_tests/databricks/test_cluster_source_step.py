@@ -121,14 +121,20 @@ def driver_data_untouched(tolerated: list[str] | None = None) -> Iterator[list[s
 
 
 @pytest.fixture
-def cluster_env(local_databricks, monkeypatch, engine: DatabricksEngine, lake: Lakehouse) -> None:
+def cluster_env(local_databricks, monkeypatch, engine: DatabricksEngine, lake: Lakehouse) -> Iterator[None]:
     """The catalog's client as a driver has it (the stand-in's host and token in the environment), and no
-    `order_events` table left in the writer tests' catalog by another test (the catalog outlives a test's lake)."""
+    `order_events` table in the writer tests' catalog before or after the test (the catalog outlives a lake)."""
     for key, value in local_databricks.environ().items():
         if key.startswith("DATABRICKS_"):
             monkeypatch.setenv(key, value)
-    for zone, name in TABLES:
-        engine.spark.sql(f"DROP TABLE IF EXISTS {lake.settings.table_name(zone, name)}")
+
+    def drop() -> None:
+        for zone, name in TABLES:
+            engine.spark.sql(f"DROP TABLE IF EXISTS {lake.settings.table_name(zone, name)}")
+
+    drop()
+    yield
+    drop()
 
 
 def _hostile(settings: Settings) -> None:
