@@ -235,7 +235,8 @@ spark.conf.set("spark.sql.session.timeZone", "UTC")
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-setattr({"raw": source_step, "quarantine": writers}[sys.argv[2]], {"raw": "log_write", "quarantine": "record_transactions"}[sys.argv[2]], die)
+owner, name = {"raw": (source_step, "log_write"), "quarantine": (writers, "record_transactions")}[sys.argv[2]]
+setattr(owner, name, die)
 lake = Lakehouse(Settings.from_env({}, **config))
 ingest_and_promote(lake, DatabricksEngine(spark), load_contracts()["order_events"])
 print("not killed")
