@@ -2,7 +2,7 @@
 description and PII columns, registered right after each write; and SQL over the tables by name."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -55,8 +55,17 @@ class Catalog(ABC):
         self.settings = settings
 
     @abstractmethod
-    def register(self, zone: str, table: str, *, schema: pa.Schema, entry: TableEntry) -> CatalogEntry:
-        """Registers (or updates) `zone.table` at its location in the zone, with `entry`'s metadata."""
+    def register(
+        self,
+        zone: str,
+        table: str,
+        *,
+        schema: pa.Schema,
+        entry: TableEntry,
+        columns: Sequence[str] | None = None,
+    ) -> CatalogEntry:
+        """Registers (or updates) `zone.table` at its location in the zone, with `entry`'s metadata. `columns`: the
+        Delta table's columns as its writer read them (on a cluster, Spark; None: read from the table here)."""
 
     @abstractmethod
     def entries(self) -> dict[str, CatalogEntry]:

@@ -8,6 +8,7 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import asdict
 
 import pyarrow as pa
@@ -33,7 +34,15 @@ class EmbeddedCatalog(Catalog):
         raw = json.loads(self.path.read_text(encoding="utf-8"))
         return {name: CatalogEntry(**entry) for name, entry in raw.items()}
 
-    def register(self, zone: str, table: str, *, schema: pa.Schema, entry: TableEntry) -> CatalogEntry:
+    def register(
+        self,
+        zone: str,
+        table: str,
+        *,
+        schema: pa.Schema,
+        entry: TableEntry,
+        columns: Sequence[str] | None = None,
+    ) -> CatalogEntry:
         """Adds or replaces the entry of `zone.table`."""
         pii = list(entry.pii)
         registered = CatalogEntry(

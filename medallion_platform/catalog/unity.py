@@ -171,14 +171,24 @@ class UnityCatalog(Catalog):
         }
 
     # -- tables ----------------------------------------------------------------------------
-    def register(self, zone: str, table: str, *, schema: pa.Schema, entry: TableEntry) -> CatalogEntry:
+    def register(
+        self,
+        zone: str,
+        table: str,
+        *,
+        schema: pa.Schema,
+        entry: TableEntry,
+        columns: Sequence[str] | None = None,
+    ) -> CatalogEntry:
         """Creates or syncs the EXTERNAL Delta table, verifies it, and governs it per `entry`."""
         name = self.full_name(zone, table)
         location = self.settings.table_uri(zone, table)
-        delta = Lakehouse(self.settings).at(location).table()
-        if delta is None:
-            raise CatalogError(f"{name}: no Delta table at {location} to register")
-        columns = [f.name for f in pa.schema(delta.schema().to_arrow())]
+        if columns is None:
+            delta = Lakehouse(self.settings).at(location).table()
+            if delta is None:
+                raise CatalogError(f"{name}: no Delta table at {location} to register")
+            columns = [f.name for f in pa.schema(delta.schema().to_arrow())]
+        columns = list(columns)
         self.ensure_schema(zone)
         quoted = ident(self.settings.catalog_name, zone, table)
         with self._api(name, "DATABRICKS_HOST / DATABRICKS_TOKEN"):

@@ -39,8 +39,10 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
     "app_transactions": (
         "txnAppId/txnVersion skip a write already committed",
         "ignored silently: a retried batch is written twice",
-        "writes are idempotent on their own (MERGE on keys, REPLACE WHERE, insert-only MERGE); the batch's app"
-        " transactions follow in a commit of their own (`DeltaTableIO.record_transactions`); tests: retry tests",
+        "never used on a cluster (nor on Databricks: Spark cannot read them back): writes are idempotent on their"
+        " own (MERGE on keys, REPLACE WHERE, insert-only MERGE on the record's lineage) and a table's app"
+        " transactions are rows of its ledger `<zone>/_transactions/<table>` written by Spark right after"
+        " (`write/app_transactions.py`); raw's are its own `_batch_seq` and the ingest log; tests: retry tests",
     ),
     "dml_metrics": (
         "MERGE returns num_affected/updated/deleted/inserted_rows",
@@ -99,8 +101,8 @@ class RefusedWriteOption(ValueError):
 
 
 _DANGEROUS = {
-    "txnappid": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
-    "txnversion": "app transactions are recorded by the writer (`record_transactions`), not by a Spark option",
+    "txnappid": "app transactions are recorded by the writer (`write/app_transactions.py`), not by a Spark option",
+    "txnversion": "app transactions are recorded by the writer (`write/app_transactions.py`), not by a Spark option",
     "partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail: use REPLACE WHERE",
     "spark.sql.sources.partitionoverwritemode": "dynamic partition overwrite replaces the whole table on Sail",
     "readchangefeed": "the change data feed is ignored silently on Sail: use `DeltaTableIO.changes_since`",
@@ -157,6 +159,25 @@ class DatabricksEngine(SparkEngine):
             for start in range(0, data.num_rows, rows)
         ]
         return functools.reduce(lambda a, b: a.unionAll(b), parts)
+
+    def has_delta_table(self, uri: str) -> bool:
+        """Whether `uri` holds a Delta table, asked of Spark (a listing of its `_delta_log`, nothing read): the
+        cluster's storage access, not the driver's."""
+        return self.delta_log_version(uri) is not None
+
+    def delta_log_version(self, uri: str) -> int | None:
+        """The latest version of the Delta table at `uri` (None: no table), from the names of its log's commit
+        files as Spark lists them. Sail has no `DESCRIBE HISTORY` (DIVERGENCES `history`); the version a write
+        reports is the table's right after it, as with delta-rs."""
+        try:
+            listed = self.spark.read.format("binaryFile").load(f"{uri.rstrip('/')}/_delta_log").select("path")
+            found = listed.where(self.F.col("path").rlike(r"/[0-9]{20}\.json$")).agg(
+                self.F.max(self.F.regexp_extract("path", r"/([0-9]{20})\.json$", 1)).alias("v")
+            )
+            version = found.collect()[0]["v"]
+        except Exception:
+            return None
+        return None if version in (None, "") else int(version)
 
     def diverges(self, divergence: Divergence) -> bool:
         """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""

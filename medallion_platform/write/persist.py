@@ -16,7 +16,7 @@ from medallion_platform.catalog import Catalog, build_catalog
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.spec import RowsWrite, TableWrite
-from medallion_platform.write.writers import write_rows, write_table
+from medallion_platform.write.writers import table_columns, table_exists, write_rows, write_table
 
 __all__ = ["evolve", "persist"]
 
@@ -55,7 +55,10 @@ def persist(
 
     def register() -> None:
         if entry is not None:
-            (catalog or build_catalog(lake.settings)).register(zone, name, schema=write.schema, entry=entry)
+            columns = None if isinstance(write, RowsWrite) else table_columns(write.engine, target)
+            (catalog or build_catalog(lake.settings)).register(
+                zone, name, schema=write.schema, entry=entry, columns=columns
+            )
 
     with target.opened():  # the write and the test below read the table's log once
         if isinstance(write, TableWrite) and write.frame is not None:
@@ -65,7 +68,7 @@ def persist(
         else:
             registers = register if entry is not None else None
             result = write_table(target, write, batch_rows=lake.settings.write_batch_rows, register=registers)
-        exists = target.exists()
+        exists = target.exists() if isinstance(write, RowsWrite) else table_exists(write.engine, target)
     if exists:
         register()
     return result

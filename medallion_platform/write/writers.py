@@ -24,9 +24,11 @@ from medallion_platform.engine.spark import SparkEngine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
+from medallion_platform.write.app_transactions import committed_before, record_transactions
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
 
 if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
+    from medallion_platform.engine.databricks import DatabricksEngine
     from medallion_platform.engine.embedded import EmbeddedEngine
 
 __all__ = [
@@ -34,6 +36,9 @@ __all__ = [
     "DeltaWriter",
     "DuckDBStreamedWriter",
     "SparkNativeDeltaWriter",
+    "table_columns",
+    "table_exists",
+    "table_version",
     "write_rows",
     "write_table",
     "writer_for",
@@ -62,6 +67,31 @@ def writer_for(engine: Engine, *, register: Callable[[], object] | None = None) 
     return ArrowDeltaRsWriter(engine)
 
 
+def table_exists(engine: Engine, table: DeltaTableIO) -> bool:
+    """Whether `table` has a Delta log: asked of the cluster's Spark on a cluster (the driver holds no storage
+    access there), of delta-rs elsewhere."""
+    from medallion_platform.engine.databricks import DatabricksEngine
+
+    return engine.has_delta_table(table.uri) if isinstance(engine, DatabricksEngine) else table.exists()
+
+
+def table_version(engine: Engine, table: DeltaTableIO) -> int | None:
+    """The table's current Delta version (None: no table), asked as `table_exists` asks."""
+    from medallion_platform.engine.databricks import DatabricksEngine
+
+    return engine.delta_log_version(table.uri) if isinstance(engine, DatabricksEngine) else table.version()
+
+
+def table_columns(engine: Engine, table: DeltaTableIO) -> list[str] | None:
+    """The table's columns as the cluster's Spark reads them from its Delta log, for the catalog's registration
+    (None off a cluster: the catalog reads them itself)."""
+    from medallion_platform.engine.databricks import DatabricksEngine
+
+    if not isinstance(engine, DatabricksEngine):
+        return None
+    return list(engine.spark.read.format("delta").load(table.uri).columns)
+
+
 def write_table(
     table: DeltaTableIO, write: TableWrite, *, batch_rows: int, register: Callable[[], object] | None = None
 ) -> WriteResult:
@@ -70,7 +100,7 @@ def write_table(
     (`DeltaTableIO.opened`)."""
     with table.opened():
         if write.frame is None:
-            result = WriteResult(version=table.version(), skipped=True)
+            result = WriteResult(version=table_version(write.engine, table), skipped=True)
         else:
             result = writer_for(write.engine, register=register).write(table, write, batch_rows=batch_rows)
     write.result = result
@@ -206,7 +236,23 @@ class SparkNativeDeltaWriter(DeltaWriter):
         return isinstance(self.engine, DatabricksEngine) and self.engine.diverges(divergence)
 
     def _honours_app_transactions(self) -> bool:
-        return not self._diverges("app_transactions")
+        """Whether the write records its app transaction itself (`txnAppId`). Never on a cluster: Spark cannot
+        read them back there, so a cluster keeps them in a ledger (`write/app_transactions.py`)."""
+        return self._cluster() is None
+
+    def _cluster(self) -> "DatabricksEngine | None":
+        """The cluster engine, where the table's log is asked of Spark (no delta-rs on a cluster's driver)."""
+        from medallion_platform.engine.databricks import DatabricksEngine
+
+        return self.engine if isinstance(self.engine, DatabricksEngine) else None
+
+    def _exists(self, table: DeltaTableIO) -> bool:
+        return table_exists(self.engine, table)
+
+    def _version(self, table: DeltaTableIO) -> int | None:
+        if self._cluster() is None:
+            table.refresh()  # after Spark's commit, the opened log (delta-rs) reads the new versions
+        return table_version(self.engine, table)
 
     def write(self, table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
         spec = write.spec
@@ -214,8 +260,8 @@ class SparkNativeDeltaWriter(DeltaWriter):
         native_txns = self._honours_app_transactions()
         if native_txns and len(txns) > 1:  # Spark records one app transaction per write
             return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
-        if table.committed_before(txns) or write.frame is None:
-            return WriteResult(version=table.version(), skipped=True)
+        if write.frame is None or (txns and committed_before(self.engine, table, txns)):
+            return WriteResult(version=self._version(table), skipped=True)
         spark = self.engine.spark
         df = write.frame.select(*write.schema.names)
         options = {"userMetadata": json.dumps({k: str(v) for k, v in spec.metadata.items()})}
@@ -224,8 +270,9 @@ class SparkNativeDeltaWriter(DeltaWriter):
             options |= {"txnAppId": app, "txnVersion": str(version)}
         refuse_dangerous_options(options, honours_app_transactions=native_txns)
         registered = table.name is not None and bool(spark.catalog.tableExists(table.name))
-        if not registered and table.exists():  # written before, not registered: a retry after a crash in between
-            if table.name is None or self._register is None:
+        if not registered and table.name is not None and self._exists(table):
+            # written before, not registered: a retry after a crash in between
+            if self._register is None:
                 return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
             self._register()  # then written by name like any other write: the retry stays idempotent
             registered = True
@@ -235,9 +282,12 @@ class SparkNativeDeltaWriter(DeltaWriter):
             _check_replace_where(df, predicate, table)
         source_rows = int(df.count())
         inserted, updated = source_rows, 0
-        if not registered:
+        # records with lineage appended where app transactions cannot skip a retry: an insert-only MERGE on them
+        lineage = isinstance(spec, Append) and set(RECORD_KEYS) <= set(df.columns)
+        keyed_append = lineage and ((txns and not native_txns) or (not txns and self._cluster() is not None))
+        if not registered:  # a first write, or an uncatalogued table (the ingest log): by path
             self._first_write(table, df, spec, options)
-        elif isinstance(spec, Merge) or (isinstance(spec, Append) and txns and not native_txns):
+        elif isinstance(spec, Merge) or (isinstance(spec, Append) and keyed_append):
             inserted, updated = self._merge(table, df, spec, options)
         else:
             writer = df.writeTo(table.name).options(**options).option("mergeSchema", "true")
@@ -247,10 +297,9 @@ class SparkNativeDeltaWriter(DeltaWriter):
                 writer.overwrite(self.engine.F.expr(predicate))
             else:
                 writer.overwrite(self.engine.F.lit(True))
-        table.refresh()
-        committed = table.version()  # the data's commit (the app transactions' own commit, if any, follows it)
+        committed = self._version(table)  # the data's commit (the app transactions' own commit, if any, follows it)
         if txns and not native_txns:
-            table.record_transactions(txns, dict(spec.metadata) or None)
+            record_transactions(self.engine, table, txns, dict(spec.metadata) or None)
         return WriteResult(version=committed, inserted=inserted, updated=updated, source_rows=source_rows)
 
     def _first_write(self, table: DeltaTableIO, df: Frame, spec: Any, options: dict[str, str]) -> None:
@@ -261,7 +310,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
         elif isinstance(spec, Merge | OverwritePartitions):
             partition_by = (spec.partition_column,)
         columns = [p for p in partition_by if p]
-        if columns and self._diverges("partition_order"):
+        if columns and list(df.columns[-len(columns) :]) != columns and self._diverges("partition_order"):
             table.create(_spark_schema(df), partition_by=columns)
         mode = "overwrite" if isinstance(spec, Overwrite) else "append"
         df.write.format("delta").options(**options).mode(mode).partitionBy(*columns).save(table.uri)

@@ -35,7 +35,7 @@ def ingest_and_promote(
     Landing objects raw cannot take are recorded in `raw/<dataset>_rejected` and named on `log`.
     """
     with SourceStep(lake, contract, landing_dates=landing_dates, log=log) as step:
-        raw = write_raw(lake, step.plan_raw())
+        raw = write_raw(lake, step.plan_raw(engine=engine))
         return raw, write_promotion(lake, contract, step.plan_promotion(engine))
 
 

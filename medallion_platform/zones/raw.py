@@ -12,6 +12,10 @@ with its key, fingerprint (size and modification time) and reason, in `raw/<data
 in a warning, and left out; the other objects go through. A rejected object is skipped while its
 fingerprint stays the same; re-landed with new content under the same key, it is tried again.
 
+On a cluster (the `databricks` engine, `zones/raw_cluster.py`) the batch is parsed by Spark and appended by
+name as an insert-only MERGE on the record's lineage, without an app transaction: raw's own `_batch_seq` and
+the ingest log are its ledger there.
+
 This module holds raw's writes, as planned by `zones/source_step.py`: the batch's append, the ingest
 log's rows and the rejections.
 """
@@ -19,6 +23,7 @@ log's rows and the rejections.
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -37,6 +42,11 @@ from medallion_platform.zones.raw_ledger import (
     rejection_rows,
 )
 from medallion_platform.zones.raw_stage import RawBatch
+
+if TYPE_CHECKING:  # pyspark, imported where a step runs on a cluster
+    from medallion_platform.engine.databricks import DatabricksEngine
+    from medallion_platform.zones.raw_cluster import SparkRawBatch
+
 
 __all__ = [
     "REJECTED_SCHEMA",
@@ -71,29 +81,38 @@ class RawIngestResult:
     max_batch_rows: int = 0
 
 
-def raw_write(batch: RawBatch) -> TableWrite:
+def raw_write(batch: "RawBatch | SparkRawBatch", cluster: "DatabricksEngine | None" = None) -> TableWrite:
     """The staged batch as a raw append (one commit tagged with the batch's app transaction).
 
-    The batch was parsed on the driver into the process's DuckDB, whatever the step's engine, so it
-    is written from there by the embedded writer.
+    A batch parsed on the driver into the process's DuckDB is written from there by the embedded writer. A
+    batch parsed on a cluster (`cluster`) is appended by Spark, by name: an insert-only MERGE on the record's
+    lineage, without an app transaction (the ingest log and raw's `_batch_seq` are raw's ledger there).
     """
+    contract = batch.contract
+    metadata = {"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)}
+    if not isinstance(batch, RawBatch):
+        if cluster is None:
+            raise ValueError(f"raw/{contract.name}: a batch parsed on a cluster is written by that cluster's engine")
+        spec = Append(partition_by=("_landing_date",), metadata=metadata)
+        return TableWrite(engine=cluster, frame=batch.frame, spec=spec, schema=raw_schema(contract))
     from medallion_platform.engine.embedded import EmbeddedEngine
 
     engine = EmbeddedEngine()
-    contract = batch.contract
     return TableWrite(
         engine=engine,
         frame=engine.duckdb_frame(batch.connection, batch.table),
         spec=Append(
             partition_by=("_landing_date",),
             txns={raw_app_id(contract.name): batch.seq},
-            metadata={"medallion.batch_id": batch.batch_id, "medallion.files": len(batch.files)},
+            metadata=metadata,
         ),
         schema=raw_schema(contract),
     )
 
 
-def log_write(lake: Lakehouse, batch: RawBatch) -> LedgerAppend:
+def log_write(
+    lake: Lakehouse, batch: "RawBatch | SparkRawBatch", cluster: "DatabricksEngine | None" = None
+) -> LedgerAppend:
     """The ingest-log rows of a committed raw batch: the files it took."""
     files = batch.files
     rows = pa.table(
@@ -108,11 +127,15 @@ def log_write(lake: Lakehouse, batch: RawBatch) -> LedgerAppend:
         },
         schema=LOG_SCHEMA,
     )
-    return ingest_log_append(lake, batch.contract.name, rows)
+    return ingest_log_append(lake, batch.contract.name, rows, engine=cluster)
 
 
 def rejections_write(
-    lake: Lakehouse, dataset: str, rejected: Sequence[RejectedObject], now: dt.datetime
+    lake: Lakehouse,
+    dataset: str,
+    rejected: Sequence[RejectedObject],
+    now: dt.datetime,
+    cluster: "DatabricksEngine | None" = None,
 ) -> LedgerAppend | None:
     """The rows recording objects rejected for the first time in `raw/<dataset>_rejected` (None: none)."""
     if not rejected:
@@ -123,10 +146,10 @@ def rejections_write(
         schema=REJECTED_SCHEMA,
         entry=rejected_entry(dataset, lake.settings.platform_principal),
     )
-    return LedgerAppend(lake, ("raw", f"{dataset}{REJECTED_SUFFIX}"), lake.rejected(dataset), write)
+    return LedgerAppend(lake, ("raw", f"{dataset}{REJECTED_SUFFIX}"), lake.rejected(dataset), write, cluster)
 
 
-def batch_result(batch: RawBatch, written: WriteResult) -> RawIngestResult:
+def batch_result(batch: "RawBatch | SparkRawBatch", written: WriteResult) -> RawIngestResult:
     """What a committed raw batch held."""
     return RawIngestResult(
         dataset=batch.contract.name,

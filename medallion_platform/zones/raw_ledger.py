@@ -16,11 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
+from medallion_platform.engine.base import Engine
 from medallion_platform.ingestion.landing import LandingFile, LandingScan, RejectedObject, landing_sizes, scan_landing
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.persist import persist
-from medallion_platform.write.spec import Append, RowsWrite
+from medallion_platform.write.spec import Append, RowsWrite, TableWrite
 
 __all__ = [
     "LOG_SCHEMA",
@@ -69,16 +70,30 @@ class LedgerAppend:
     """The table's `[zone, name]`; it is registered under it when `write.entry` is set."""
     table: DeltaTableIO
     write: RowsWrite
+    engine: Engine | None = None
+    """The engine that writes the rows: None, delta-rs on the driver; on a cluster (`databricks`), the
+    cluster's Spark (by name, or by path for the uncatalogued ingest log)."""
 
     def apply(self) -> WriteResult:
         """Appends the rows (one commit) and registers the table if it is catalogued."""
-        return persist(self.lake, self.key, self.write, table=self.table)
+        if self.engine is None:
+            return persist(self.lake, self.key, self.write, table=self.table)
+        rows = self.write
+        frame = TableWrite(
+            engine=self.engine,
+            frame=self.engine.dataframe(rows.rows, "ledger"),
+            spec=rows.spec,
+            schema=rows.schema,
+            entry=rows.entry,
+        )
+        rows.result = persist(self.lake, self.key, frame, table=self.table)
+        return rows.result
 
 
-def ingest_log_append(lake: Lakehouse, dataset: str, rows: pa.Table) -> LedgerAppend:
+def ingest_log_append(lake: Lakehouse, dataset: str, rows: pa.Table, *, engine: Engine | None = None) -> LedgerAppend:
     """Rows for the ingest log `raw/_ingest_log/<dataset>`: internal bookkeeping, which the catalog does not list."""
     write = RowsWrite(rows=rows, spec=Append(), schema=LOG_SCHEMA)
-    return LedgerAppend(lake, ("raw", f"_ingest_log/{dataset}"), lake.ingest_log(dataset), write)
+    return LedgerAppend(lake, ("raw", f"_ingest_log/{dataset}"), lake.ingest_log(dataset), write, engine)
 
 
 def raw_app_id(dataset: str) -> str:

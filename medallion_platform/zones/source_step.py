@@ -4,13 +4,14 @@ The Dagster source asset (raw, trusted and quarantine in one step: `medallion ma
 sensors, the UI), `zones/flow.py` (the tests and tools) and the benchmark take the same path:
 
 1. `SourceStep.plan_raw` surveys the landing prefix once (`raw_ledger.survey_landing`), parses the
-   new objects into one DuckDB table (`raw_stage.stage_batch`) and plans raw's writes: the
+   new objects into one DuckDB table (`raw_stage.stage_batch`) — on a cluster (the `databricks` engine) the
+   survey, the parse and raw's writes are Spark's instead (`zones/raw_cluster.py`) — and plans raw's writes: the
    rejections (objects rejected for the first time, written first), the batch's append, and the
    ingest-log rows (written after the append, from what it committed). Nothing new is a field of
    the plan (`RawPlan.nothing_new`), decided by that one survey.
 2. `SourceStep.plan_promotion` plans quarantine then trusted (`trusted.plan_promotion`): from the
    batch in hand when nothing older is pending, else read back from raw (so it runs after raw's
-   write).
+   write); on a cluster always read back from raw by name.
 
 The plans hold write specs (`TableWrite`, `LedgerAppend`) and figures, no Dagster types; the caller
 writes them in the order given and turns their results into what it reports (events, a result).
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import duckdb
 
@@ -45,6 +46,10 @@ from medallion_platform.zones.raw_ledger import Survey, survey_landing
 from medallion_platform.zones.raw_stage import stage_batch
 from medallion_platform.zones.trusted import Promotion, plan_promotion
 
+if TYPE_CHECKING:  # pyspark, imported where a step runs on a cluster
+    from medallion_platform.engine.databricks import DatabricksEngine
+    from medallion_platform.zones.raw_cluster import SparkRawBatch
+
 __all__ = ["RawPlan", "SourceStep"]
 
 _log = logging.getLogger(__name__)
@@ -61,8 +66,8 @@ class RawPlan:
     lake: Lakehouse
     dataset: str
     survey: Survey
-    batch: RawBatch | None
-    """The new objects parsed into DuckDB; None when nothing new was readable."""
+    batch: "RawBatch | SparkRawBatch | None"
+    """The new objects parsed into DuckDB, or on the cluster; None when nothing new was readable."""
     rejected: list[RejectedObject]
     """Every landing object raw does not take (this run's and earlier ones still in place)."""
     newly_rejected: int
@@ -70,6 +75,8 @@ class RawPlan:
     """The rows recording the objects rejected for the first time (None: none)."""
     write: TableWrite | None
     """The batch's append to raw (None: nothing new)."""
+    cluster: "DatabricksEngine | None" = None
+    """The cluster engine the batch was parsed on and raw's ledger is written by (None: the driver)."""
 
     @property
     def nothing_new(self) -> bool:
@@ -81,7 +88,7 @@ class RawPlan:
         if self.batch is None or self.write is None:
             raise RuntimeError(f"raw/{self.dataset}: nothing new was staged, so there is nothing to log")
         self.write.written()  # raises if raw's write has not happened yet
-        return log_write(self.lake, self.batch)
+        return log_write(self.lake, self.batch, self.cluster)
 
     def result(self) -> RawIngestResult:
         """What raw took in this step (after its writes), or what it holds when nothing was new."""
@@ -146,25 +153,44 @@ class SourceStep:
         self.close()
 
     def plan_raw(
-        self, connection: duckdb.DuckDBPyConnection | None = None, *, now: dt.datetime | None = None
+        self,
+        connection: duckdb.DuckDBPyConnection | None = None,
+        *,
+        now: dt.datetime | None = None,
+        engine: Engine | None = None,
     ) -> RawPlan:
-        """Surveys the landing prefix once, parses the new objects into DuckDB (`connection`, default the
-        process's embedded connection) and plans raw's writes. Rejections are named on the step's log."""
-        if connection is None:
-            from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
+        """Surveys the landing prefix once, parses the new objects and plans raw's writes. Rejections are named
+        on the step's log.
 
-            connection = shared_connection()
+        On a cluster (`engine` the `databricks` engine) the survey, the parse and raw's writes are Spark's
+        (`zones/raw_cluster.py`); elsewhere the objects are parsed into DuckDB (`connection`, default the
+        process's embedded connection)."""
         lake, contract = self.lake, self.contract
-        self._open.enter_context(self._trusted.opened())
-        gate(lake, contract, trusted=self._trusted)  # before raw takes a batch under a contract trusted cannot take
-        survey = survey_landing(lake, contract, self.landing_dates)
         ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        batch: RawBatch | None = None
+        cluster = _cluster(engine)
+        if cluster is None:  # on a cluster trusted's log is Spark's to read: the gate runs where delta-rs may
+            self._open.enter_context(self._trusted.opened())
+            gate(lake, contract, trusted=self._trusted)  # before raw takes a batch under a contract trusted cannot take
+        batch: RawBatch | SparkRawBatch | None = None
         unreadable: list[RejectedObject] = []
-        if survey.new:
-            batch, unreadable = stage_batch(
-                lake, contract, connection, survey.new, seq=survey.last_seq + 1, ingested_at=ingested_at
-            )
+        if cluster is not None:
+            from medallion_platform.zones.raw_cluster import cluster_survey, stage_on_cluster
+
+            survey = cluster_survey(cluster, lake, contract, self.landing_dates)
+            if survey.new:
+                batch, unreadable = stage_on_cluster(
+                    cluster, lake, contract, survey.new, seq=survey.last_seq + 1, ingested_at=ingested_at
+                )
+        else:
+            if connection is None:
+                from medallion_platform.engine.embedded import shared_connection  # raw batches parse in DuckDB
+
+                connection = shared_connection()
+            survey = survey_landing(lake, contract, self.landing_dates)
+            if survey.new:
+                batch, unreadable = stage_batch(
+                    lake, contract, connection, survey.new, seq=survey.last_seq + 1, ingested_at=ingested_at
+                )
         newly_rejected = [*survey.newly_rejected, *unreadable]
         for item in newly_rejected:
             self.log.warning(f"raw/{contract.name}: rejected landing object {item.describe()}; the other objects go on")
@@ -179,8 +205,9 @@ class SourceStep:
             batch=batch,
             rejected=rejected,
             newly_rejected=len(newly_rejected),
-            rejections=rejections_write(lake, contract.name, newly_rejected, ingested_at),
-            write=None if batch is None else raw_write(batch),
+            rejections=rejections_write(lake, contract.name, newly_rejected, ingested_at, cluster),
+            write=None if batch is None else raw_write(batch, cluster),
+            cluster=cluster,
         )
         return self.raw
 
@@ -197,3 +224,12 @@ class SourceStep:
         self._open.close()
         if self.raw is not None and self.raw.batch is not None:
             self.raw.batch.drop()
+
+
+def _cluster(engine: Engine | None) -> "DatabricksEngine | None":
+    """`engine` when it is a cluster's (`databricks`), where raw is Spark's end to end; else None."""
+    if engine is None or engine.name != "databricks":  # pyspark is imported only on a cluster
+        return None
+    from medallion_platform.engine.databricks import DatabricksEngine
+
+    return engine if isinstance(engine, DatabricksEngine) else None

@@ -24,7 +24,7 @@ and quarantine and trusted rows flow to delta-rs in bounded record batches.
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -34,6 +34,7 @@ from medallion_platform.engine.base import ArrowData, Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
+from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.changes import with_tombstones
@@ -43,6 +44,9 @@ from medallion_platform.zones.pii import PiiHasher, pii_hasher
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
+
+if TYPE_CHECKING:  # pyspark, imported where a step runs on a cluster
+    from medallion_platform.zones.raw_cluster import SparkRawBatch
 
 __all__ = [
     "PromoteResult",
@@ -180,7 +184,7 @@ def plan_promotion(
     contract: Contract,
     *,
     landing_dates: Sequence[str] | None = None,
-    batch: RawBatch | None = None,
+    batch: "RawBatch | SparkRawBatch | None" = None,
     trusted: DeltaTableIO | None = None,
 ) -> Promotion | None:
     """Validates the raw batches (of some landing dates, if given) that trusted has not taken yet and
@@ -192,7 +196,8 @@ def plan_promotion(
     trusted = trusted or lake.trusted(contract.name)  # `trusted`: the table, if the caller has its log open
     quarantine, raw = lake.quarantine(contract.name), lake.raw(contract.name)
     with trusted.opened(), quarantine.opened(), raw.opened():  # each log read once for the plan
-        gate(lake, contract, trusted=trusted)  # refuses a breaking change to what trusted holds
+        if engine.name != "databricks":  # the gate reads trusted's log with delta-rs, which a cluster does not use
+            gate(lake, contract, trusted=trusted)  # refuses a breaking change to what trusted holds
         scopes: list[str | None] = [*landing_dates] if landing_dates else [None]
         return _plan(engine, contract, scopes, trusted, quarantine, raw, batch, pii_hasher(lake.settings))
 
@@ -204,12 +209,12 @@ def _plan(
     trusted: DeltaTableIO,
     quarantine: DeltaTableIO,
     raw: DeltaTableIO,
-    batch: RawBatch | None,
+    batch: "RawBatch | SparkRawBatch | None",
     pii: PiiHasher,
 ) -> Promotion | None:
     app = {s: trusted_app_id(contract.name, s) for s in scopes}
-    trusted_done = {s: trusted.transaction_version(app[s]) for s in scopes}
-    quarantine_done = {s: quarantine.transaction_version(app[s]) for s in scopes}
+    trusted_done = {s: transaction_version(engine, trusted, app[s]) for s in scopes}
+    quarantine_done = {s: transaction_version(engine, quarantine, app[s]) for s in scopes}
     taken = {s: min(trusted_done[s], quarantine_done[s]) for s in scopes}
     source = _raw_source(raw, engine, scopes, taken, batch)
     if source is None:
@@ -252,10 +257,12 @@ def _raw_source(
     engine: Engine,
     scopes: list[str | None],
     taken: dict[str | None, int],
-    batch: RawBatch | None,
+    batch: "RawBatch | SparkRawBatch | None",
 ) -> tuple[Frame, int, bool] | None:
     """(raw rows to promote, their count, built from the batch in hand); None when raw has none."""
-    if batch is not None and all(_nothing_pending(raw, s, taken[s], batch.seq) for s in scopes):
+    if engine.name == "databricks":  # on a cluster: raw read back by name, by Spark (`_cluster_raw_source`)
+        return _cluster_raw_source(raw, engine, scopes, taken)
+    if isinstance(batch, RawBatch) and all(_nothing_pending(raw, s, taken[s], batch.seq) for s in scopes):
         # counted by the parser, independently of what follows
         return engine.duckdb_frame(batch.connection, batch.table), batch.rows, True
     condition = None
@@ -267,6 +274,26 @@ def _raw_source(
         return None
     raw_rows = dataset.count_rows()
     return (engine.dataframe(dataset, "raw_batch"), raw_rows, False) if raw_rows else None
+
+
+def _cluster_raw_source(
+    raw: DeltaTableIO, engine: Engine, scopes: list[str | None], taken: dict[str | None, int]
+) -> tuple[Frame, int, bool] | None:
+    """Raw's rows newer than what trusted took, read by Spark by name (the batch just appended included)."""
+    from medallion_platform.write.writers import table_exists
+
+    if not table_exists(engine, raw):
+        return None
+    F = engine.F
+    condition = None
+    for s in scopes:
+        part = F.col("_batch_seq") > taken[s]
+        if s is not None:
+            part = part & (F.col("_landing_date") == s)
+        condition = part if condition is None else condition | part
+    rows = engine.delta_frame(raw).where(condition)
+    raw_rows = engine.count(rows)
+    return (rows, raw_rows, False) if raw_rows else None
 
 
 def _quarantine_write(
@@ -321,7 +348,7 @@ def promote(
     contract: Contract,
     *,
     landing_dates: Sequence[str] | None = None,
-    batch: RawBatch | None = None,
+    batch: "RawBatch | SparkRawBatch | None" = None,
 ) -> PromoteResult:
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""

@@ -13,6 +13,8 @@ from databricks.sdk import WorkspaceClient
 from medallion_devtools.local_aws import EMULATOR_CREDENTIALS, LocalAws
 from medallion_devtools.standins.databricks import LocalDatabricks
 
+from medallion_platform.engine.databricks import DatabricksEngine
+from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.zones.entries import governed_principals
 from medallion_tests.ingestion.aws import conftest as aws_fixtures
@@ -112,3 +114,41 @@ def unity_databricks(
 def unity_workspace(unity_databricks: LocalDatabricks) -> WorkspaceClient:
     """The real SDK client, pointed at the Unity Catalog stand-in."""
     return WorkspaceClient(host=unity_databricks.host, token=unity_databricks.token, auth_type="pat")
+
+
+# The cluster engine and a lake on the stand-in's Unity Catalog, for the tests of what runs on a cluster.
+@pytest.fixture(scope="module")
+def engine(local_databricks: LocalDatabricks) -> Iterator[DatabricksEngine]:
+    """A Spark Connect session to the stand-in's cluster engine, as a driver has; the process's classic PySpark
+    works again afterwards (pyspark marks the whole process as Spark Connect while a remote session is open)."""
+    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+    assert local_databricks.engine is not None
+    marked = "SPARK_CONNECT_MODE_ENABLED" in os.environ
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # `pyspark.sql.functions` builds Connect columns while it is set
+    # Connect's own builder, a new session: pyspark's refuses one while the run's classic session is up, and
+    # getOrCreate would hand back another test's session to another server
+    spark = RemoteSparkSession.builder.remote(local_databricks.engine.remote).create()
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    try:
+        yield DatabricksEngine(spark)
+    finally:
+        spark.stop()
+        if not marked:
+            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+
+
+@pytest.fixture
+def lake(tmp_path: Path, local_databricks: LocalDatabricks) -> Lakehouse:
+    """A lake whose catalog is the stand-in's Unity Catalog (the writer tests' catalog), in the test's folder."""
+    settings = Settings.from_env(
+        {},
+        data_dir=tmp_path,
+        env="databricks",
+        catalog_kind="unity",
+        catalog_name=WRITER_TESTS_CATALOG,
+        # a new account's metastore has no root storage: the catalog names its managed location
+        catalog_storage_root=str(tmp_path / "catalog-managed"),
+        databricks_warehouse_id=local_databricks.warehouse_id,
+    )
+    return Lakehouse(settings)

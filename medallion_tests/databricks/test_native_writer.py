@@ -3,9 +3,6 @@ Unity Catalog): tables read and written by three-level name, idempotent without 
 checked, schema evolution, figures from the write; and the write options the platform refuses."""
 
 import datetime as dt
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,50 +15,14 @@ from medallion_platform.engine.databricks import DIVERGENCES, DatabricksEngine, 
 from medallion_platform.engine.databricks import refuse_dangerous_options as refuse
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
+from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, Merge, OverwritePartitions, TableWrite
-from medallion_tests.databricks.conftest import WRITER_TESTS_CATALOG
 from medallion_tests.helpers import event, jsonl, land
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark]
 
 ENTRY = TableEntry(description="a test table", owner="medallion-platform")
-
-
-@pytest.fixture(scope="module")
-def engine(local_databricks: LocalDatabricks) -> Iterator[DatabricksEngine]:
-    """A Spark Connect session to the stand-in's cluster engine, as a driver has; the process's classic PySpark
-    works again afterwards (pyspark marks the whole process as Spark Connect while a remote session is open)."""
-    from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
-
-    assert local_databricks.engine is not None
-    marked = "SPARK_CONNECT_MODE_ENABLED" in os.environ
-    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # `pyspark.sql.functions` builds Connect columns while it is set
-    # Connect's own builder, a new session: pyspark's refuses one while the run's classic session is up, and
-    # getOrCreate would hand back another test's session to another server
-    spark = RemoteSparkSession.builder.remote(local_databricks.engine.remote).create()
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    try:
-        yield DatabricksEngine(spark)
-    finally:
-        spark.stop()
-        if not marked:
-            os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
-
-
-@pytest.fixture
-def lake(tmp_path: Path, local_databricks: LocalDatabricks) -> Lakehouse:
-    settings = Settings.from_env(
-        {},
-        data_dir=tmp_path,
-        env="databricks",
-        catalog_kind="unity",
-        catalog_name=WRITER_TESTS_CATALOG,
-        # a new account's metastore has no root storage: the catalog names its managed location
-        catalog_storage_root=str(tmp_path / "catalog-managed"),
-        databricks_warehouse_id=local_databricks.warehouse_id,
-    )
-    return Lakehouse(settings)
 
 
 @pytest.fixture
@@ -106,13 +67,13 @@ def test_the_cluster_engine_is_spark_connect_with_native_delta_and_sail_divergen
 
 def test_a_retried_append_adds_nothing_without_app_transactions(lake, catalog, engine):
     """Sail ignores txnAppId: the append is an insert-only MERGE on the record's lineage, and the batch's app
-    transaction follows in a commit of its own; a retry before that commit (the driver killed between the
-    two) adds no row, one after it is skipped."""
+    transaction follows in the table's ledger (`write/app_transactions.py`); a retry before it is recorded (the
+    driver killed between the two) adds no row, one after it is skipped."""
     rows = _rows(("a", 1, "f1", 1, D1), ("b", 2, "f1", 2, D1))
     first = _write(lake, catalog, engine, "appended", rows, Append(partition_by=("event_date",), txns={"app": 1}))
     assert (first.inserted, first.source_rows) == (2, 2)
     table = lake.trusted("appended")
-    assert table.transaction_version("app") == 1
+    assert transaction_version(engine, table, "app") == 1
     assert [f.name for f in pa.schema(table.table().schema().to_arrow())] == SCHEMA.names  # order kept
     more = _rows(("b", 2, "f1", 2, D1), ("c", 3, "f2", 1, D2))
     # the same rows again under the next batch: as if batch 2 had been written but its commit not recorded
@@ -199,7 +160,7 @@ def test_a_promotion_killed_between_sails_commit_and_its_app_transaction_reruns_
     (the window a kill mid-write leaves on this path): the rerun writes quarantine again and trusted once, and
     both tables equal the embedded run's."""
     from medallion_platform.engine import EmbeddedEngine
-    from medallion_platform.lake.delta_io import DeltaTableIO
+    from medallion_platform.write import writers
     from medallion_platform.zones.flow import ingest_raw
     from medallion_platform.zones.trusted import promote
 
@@ -209,16 +170,16 @@ def test_a_promotion_killed_between_sails_commit_and_its_app_transaction_reruns_
     contract = contracts["order_events"]
     _landed(lake.settings)
     ingest_raw(lake, contract)
-    recorded = DeltaTableIO.record_transactions
+    recorded = writers.record_transactions
 
-    def killed(self, *args, **kwargs):
+    def killed(*args, **kwargs):
         raise KeyboardInterrupt("driver killed after Sail's commit")
 
-    monkeypatch.setattr(DeltaTableIO, "record_transactions", killed)
+    monkeypatch.setattr(writers, "record_transactions", killed)
     with pytest.raises(KeyboardInterrupt):
         promote(lake, engine, contract)
     assert lake.quarantine("order_events").read().num_rows == 2  # committed, its batch not recorded
-    monkeypatch.setattr(DeltaTableIO, "record_transactions", recorded)
+    monkeypatch.setattr(writers, "record_transactions", recorded)
     rerun = promote(lake, engine, contract)
     assert (rerun.inserted, rerun.quarantined) == (2, 2)
     assert promote(lake, engine, contract).skipped  # and the next retry writes nothing

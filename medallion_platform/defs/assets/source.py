@@ -32,6 +32,7 @@ from medallion_platform.lake.lakehouse import REJECTED_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import quarantine_schema, raw_schema, trusted_schema
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, TableWrite
+from medallion_platform.write.writers import table_columns
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.lineage import trusted_lineage
 from medallion_platform.zones.raw import REJECTED_SCHEMA
@@ -135,7 +136,7 @@ def _run_source_step(
         SourceStep(lake, contract, landing_dates=_partition_keys(context), log=context.log) as step,
     ):
         if raw_key in selected:
-            yield from _raw_events(context, lakehouse, contract, step.plan_raw(), entries)
+            yield from _raw_events(context, lakehouse, contract, step.plan_raw(engine=session), entries, session)
         if {key, quarantine_key} & selected:
             promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
                 step.plan_promotion(session)
@@ -150,6 +151,7 @@ def _raw_events(
     contract: Contract,
     plan: RawPlan,
     entries: Mapping[str, TableEntry],
+    session: Engine,
 ) -> SourceEvents:
     """The raw materialization of a new batch (then its files are logged), or of the table as it stands
     (`new_files` 0) when nothing new landed.
@@ -162,9 +164,7 @@ def _raw_events(
         plan.rejections.apply()
     metadata: dict[str, Any] = {**plan.figures(), "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures())}
     if plan.nothing_new:
-        from medallion_platform.engine.embedded import EmbeddedEngine  # raw is written from the driver's DuckDB
-
-        as_it_stands = _as_it_stands(EmbeddedEngine(), raw_schema(contract))
+        as_it_stands = _as_it_stands(plan.cluster or _driver_engine(), raw_schema(contract))
         yield dg.MaterializeResult(asset_key=raw_key, value=as_it_stands, metadata=metadata)
     elif plan.write is not None:
         plan.write.entry = entries["raw"]
@@ -172,14 +172,25 @@ def _raw_events(
         plan.log_write().apply()  # committed by the IO manager: log the files it took
     result = plan.result()
     if plan.rejected:
+        rejected_table = lakehouse.lake().rejected(plan.dataset)
         lakehouse.catalog().register(
-            "raw", f"{plan.dataset}{REJECTED_SUFFIX}", schema=REJECTED_SCHEMA, entry=entries["rejected"]
+            "raw",
+            f"{plan.dataset}{REJECTED_SUFFIX}",
+            schema=REJECTED_SCHEMA,
+            entry=entries["rejected"],
+            columns=None if plan.cluster is None else table_columns(plan.cluster, rejected_table),
         )
     context.log.info(
         f"raw/{plan.dataset}: {result.rows} new rows from {len(result.files)} files, "
         f"{result.already_ingested} already ingested, {result.malformed} malformed, "
         f"{len(result.rejected)} objects rejected ({result.newly_rejected} new)"
     )
+
+
+def _driver_engine() -> Engine:
+    from medallion_platform.engine.embedded import EmbeddedEngine  # raw is written from the driver's DuckDB
+
+    return EmbeddedEngine()
 
 
 def _as_it_stands(engine: Engine, schema: pa.Schema) -> TableWrite:

@@ -10,6 +10,7 @@ from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.delta_reads import DataFile
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
+from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.entries import refined_entry
@@ -172,7 +173,7 @@ def plan_refresh(
     versions = _input_versions(lake, table)
     target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
-    folded = {name: target.transaction_version(_app(table, name)) for name in table.inputs}
+    folded = {name: transaction_version(engine, target, _app(table, name)) for name in table.inputs}
     masters_unchanged = all(folded[n] == versions[n] for n in table.master_data)
     if target.exists() and masters_unchanged and folded[table.fact] == versions[table.fact]:
         return write("unchanged", None, Overwrite())
