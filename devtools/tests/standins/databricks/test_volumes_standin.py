@@ -49,7 +49,11 @@ def test_dbfs_root_is_refused_as_on_a_new_account(strict: WorkspaceClient, stric
     assert "MEDALLION_DATABRICKS_DBFS_ROOT" not in strict_databricks.environ()
 
 
-def test_volumes_are_created_listed_and_read_back(strict: WorkspaceClient):
+def test_volumes_are_created_listed_and_read_back(strict: WorkspaceClient, strict_databricks: LocalDatabricks):
+    # the platform's principal may not create volumes (the account's registration does, as its admin)
+    with pytest.raises(PermissionDenied, match=r"CREATE VOLUME on Schema 'medallion\.platform'"):
+        strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED)
+    strict = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
     created = strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED, comment="tmp")
     assert created.full_name == "medallion.platform.scratch" and created.owner
     names = {v.full_name for v in strict.volumes.list("medallion", "platform")}
