@@ -24,6 +24,7 @@ def _provision(dbx: Any, settings: Any) -> None:
     """Registers, as the account admin, what the Pulumi program registers on an account (external locations,
     catalog, schemas, grants: `medallion_platform.catalog.account`)."""
     from databricks.sdk import WorkspaceClient
+
     from medallion_devtools.standins.databricks import STORAGE_CREDENTIAL
     from medallion_platform.catalog.account import provision
 

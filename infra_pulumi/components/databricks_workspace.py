@@ -26,7 +26,6 @@ import pulumi
 import pulumi_databricks as databricks
 
 from infra_pulumi.config import InfraConfig
-from medallion_platform.naming import ZONES, ResourceNames
 from medallion_platform.catalog.account import (
     PLATFORM_LOCATION_PRIVILEGES,
     PLATFORM_PRIVILEGES,
@@ -35,6 +34,7 @@ from medallion_platform.catalog.account import (
     STAGING_VOLUME_PRIVILEGES,
     schema_grants,
 )
+from medallion_platform.naming import ZONES, ResourceNames
 
 __all__ = [
     "ACCOUNT_HOST",

@@ -9,6 +9,7 @@ each zone's external location: raw's is read-only (READ FILES, no WRITE FILES), 
 no metastore privilege, no EXTERNAL USE SCHEMA (nothing of Medallion reads tables with vended credentials), no MANAGE.
 """
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,10 +80,8 @@ def provision(client: Any, settings: Settings, *, credential_name: str) -> None:
     except NotFound:
         client.catalogs.create(name=catalog, storage_root=settings.catalog_storage_root)
     for schema in (*ZONES, PLATFORM_SCHEMA):
-        try:
+        with contextlib.suppress(ResourceAlreadyExists, ResourceConflict):
             client.schemas.create(name=schema, catalog_name=catalog)
-        except (ResourceAlreadyExists, ResourceConflict):
-            pass
     grants = schema_grants(platform)
     for zone in ZONES:
         grant("schema", f"{catalog}.{zone}", grants[zone])

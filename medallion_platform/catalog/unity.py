@@ -159,7 +159,9 @@ class UnityCatalog(Catalog):
             if changes:
                 self.client.grants.update("schema", schema, changes=changes)
             found = self.client.grants.get("catalog", catalog)
-            using = {a.principal for a in found.privilege_assignments or [] if Privilege.USE_CATALOG in (a.privileges or [])}
+            using = {
+                a.principal for a in found.privilege_assignments or [] if Privilege.USE_CATALOG in (a.privileges or [])
+            }
             uses = [PermissionsChange(principal=p, add=[Privilege.USE_CATALOG]) for p in wanted if p not in using]
             if uses:
                 self.client.grants.update("catalog", catalog, changes=uses)

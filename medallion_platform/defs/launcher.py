@@ -66,7 +66,7 @@ CLUSTER_LIBRARIES = (
 context only unpickles with the same dagster, and the transforms expect the same libraries."""
 
 NOT_FORWARDED = ("MEDALLION_AWS_ENDPOINT_URL",)
-"""Variables of the orchestrator's that a cluster never gets: the emulator's endpoint (storage is the cluster's side)."""
+"""Variables of the orchestrator's that a cluster never gets: the emulator's endpoint (storage is the cluster's)."""
 
 ON_CLUSTER = "MEDALLION_ON_CLUSTER"
 """Set on the cluster: there the steps run in place (no launcher)."""

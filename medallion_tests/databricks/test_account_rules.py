@@ -119,7 +119,9 @@ def test_a_table_lies_in_an_external_location_the_caller_may_use(account, strict
 def test_credentials_are_vended_only_with_external_use_schema_and_never_to_write_raw(account):
     settings, platform, admin = account
     catalog = UnityCatalog(settings, client=platform)
-    catalog.register("raw", "people", schema=PEOPLE.schema, entry=TableEntry(description="P.", owner="medallion-platform"))
+    catalog.register(
+        "raw", "people", schema=PEOPLE.schema, entry=TableEntry(description="P.", owner="medallion-platform")
+    )
     table_id = platform.tables.get(f"{settings.catalog_name}.raw.people").table_id
     vend = platform.temporary_table_credentials.generate_temporary_table_credentials
     with pytest.raises(PermissionDenied, match=rf"EXTERNAL USE SCHEMA on Schema '{settings.catalog_name}\.raw'"):

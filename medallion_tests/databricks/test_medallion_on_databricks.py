@@ -39,7 +39,10 @@ TABLES = [
 ]
 NOTEBOOK_KEY = dg.AssetKey(["refined", "daily_revenue_notebook"])
 # Keys in the orchestrator's environment that must reach no cluster, no job and no staged file.
-ORCHESTRATOR_AWS_KEYS = {"AWS_ACCESS_KEY_ID": "AKIAORCHESTRATORONLY", "AWS_SECRET_ACCESS_KEY": "orchestrator-secret-key"}
+ORCHESTRATOR_AWS_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIAORCHESTRATORONLY",
+    "AWS_SECRET_ACCESS_KEY": "orchestrator-secret-key",
+}
 # Set per run: when and in which batch a row was ingested, not what it holds.
 RUN_COLUMNS = {"_ingested_at", "_batch_id"}
 

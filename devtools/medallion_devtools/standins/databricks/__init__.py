@@ -37,11 +37,11 @@ from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = [
     "ACCOUNT_ADMIN",
-    "STORAGE_CREDENTIAL",
     "DEFAULT_CLUSTER_ID",
     "DEFAULT_CURRENT_USER",
     "DEFAULT_MAX_RUN_SECONDS",
     "DEFAULT_WAREHOUSE_ID",
+    "STORAGE_CREDENTIAL",
     "LocalDatabricks",
     "RecordedRequest",
 ]
@@ -185,7 +185,9 @@ class LocalDatabricks:
     def create_external_location(self, name: str, url: str, *, read_only: bool = False) -> None:
         """Creates an external location (on the set-up's storage credential), as an account admin does, and
         grants `current_user` CREATE EXTERNAL TABLE, READ FILES and (unless `read_only`) WRITE FILES on it."""
-        self.unity.locations.create({"name": name, "url": url, "credential_name": STORAGE_CREDENTIAL, "read_only": read_only})
+        self.unity.locations.create(
+            {"name": name, "url": url, "credential_name": STORAGE_CREDENTIAL, "read_only": read_only}
+        )
         files = ["READ_FILES"] if read_only else ["READ_FILES", "WRITE_FILES"]
         change = {"principal": self.unity.current_user, "add": ["CREATE_EXTERNAL_TABLE", *files]}
         self.unity.grants.update("external_location", name, [change])

@@ -36,7 +36,11 @@ from medallion_devtools.standins.databricks.unity import TableEntry, UnityCatalo
 __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 
 DEFAULT_WAREHOUSE_ID = "5a7d1e0000000001"
-_STATUS_CODES = {403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS"}  # REST status → statement `error_code` (else BAD_REQUEST)
+_STATUS_CODES = {
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+}  # REST status → statement `error_code` (else BAD_REQUEST)
 MIN_VACUUM_RETAIN_HOURS = 168.0  # Delta's retentionDurationCheck, which a warehouse statement cannot turn off
 
 
@@ -156,7 +160,9 @@ class SqlWarehouse:
                 if isinstance(statement, SetOwner):
                     uc.access.require_owner("table", table.full_name)
                 else:
-                    uc.access.require("table", table.full_name, "APPLY_TAG" if isinstance(statement, SetTags) else "MODIFY")
+                    uc.access.require(
+                        "table", table.full_name, "APPLY_TAG" if isinstance(statement, SetTags) else "MODIFY"
+                    )
                 if isinstance(statement, SyncMetadata):
                     _read_delta(lambda: uc.sync_table(table), statement.name, table.storage_location)
                 elif isinstance(statement, CommentOnTable):

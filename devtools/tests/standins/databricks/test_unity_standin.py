@@ -328,7 +328,9 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     )
     assert refused.error_code == "PERMISSION_DENIED" and "EXTERNAL USE SCHEMA" in str(refused)
     grant = {"changes": [{"principal": "standin-user@example.com", "add": ["EXTERNAL_USE_SCHEMA"]}]}
-    w.api_client.do("PATCH", f"/api/2.1/unity-catalog/permissions/schema/{schema}", body=grant)  # not in SDK 0.60's enum
+    w.api_client.do(
+        "PATCH", f"/api/2.1/unity-catalog/permissions/schema/{schema}", body=grant
+    )  # not in SDK 0.60's enum
 
     sent_before = len(dbx.requests)
     through_uc = read_through_unity_catalog(
