@@ -20,6 +20,18 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _provision(dbx: Any, settings: Any) -> None:
+    """Registers, as the account admin, what the Pulumi program registers on an account (external locations,
+    catalog, schemas, grants: `medallion_platform.catalog.account`)."""
+    from databricks.sdk import WorkspaceClient
+
+    from medallion_devtools.standins.databricks import STORAGE_CREDENTIAL
+    from medallion_platform.catalog.account import provision
+
+    admin = WorkspaceClient(host=dbx.host, token=dbx.admin_token, auth_type="pat")
+    provision(admin, settings, credential_name=STORAGE_CREDENTIAL)
+
+
 # -- local-aws ---------------------------------------------------------------------------------
 def register_local_aws(sub: Any) -> None:
     """Adds `local-aws up` to the `medallion` subparsers `sub`."""
@@ -85,6 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     dbx = LocalDatabricks(
         root=args.root,
         port=args.port,
+        current_user=settings.platform_principal,  # the token it prints acts as the platform's principal
         principals=governed_principals(settings),
         volumes=(args.volume or f"{settings.catalog_name}.platform.staging",),
         legacy=args.legacy,
@@ -92,6 +105,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Whatever ends this call (Ctrl-C even while starting or printing, or a failure) stops the stand-in.
     try:
         dbx.start()
+        _provision(dbx, settings)
         mount = dbx.mount
         mounts = "/Volumes and /dbfs" if dbx.legacy else "/Volumes, no DBFS root"
         print(f"# local Databricks on {dbx.host} (stand-in; loopback only; {mounts} via {mount and mount.strategy})")

@@ -8,9 +8,10 @@ credential on the (name-derived) storage-credential role. Databricks issues the 
 
 `UnityCatalog` (workspace level, after that role exists): one external location per zone (raw read-only),
 the catalog with its own managed location (new metastores have no root storage), one schema per zone, and
-grants: the platform principal on every zone, and `medallion_platform.settings.DEFAULT_GRANTS` on top (raw:
-nobody else). The platform's own schema holds the staging volume (step packages, notebook code, Pipes messages:
-no DBFS), on which only the platform principal may READ/WRITE VOLUME. The workspace is secure by default: legacy
+grants: the platform principal's (`medallion_platform.catalog.account`, which the local stand-in's set-up grants
+too) on every zone, and `medallion_platform.settings.DEFAULT_GRANTS` on top (raw: nobody else). The platform's own
+schema holds the staging volume (step packages, notebook code, Pipes messages: no DBFS), on which only the platform
+principal may READ/WRITE VOLUME. The workspace is secure by default: legacy
 DBFS root and legacy access modes off, and a cluster policy for job compute with a Unity Catalog access mode.
 
 The account service principal's OAuth secret is a Pulumi secret (`medallion:databricksClientSecret`).
@@ -25,8 +26,15 @@ import pulumi
 import pulumi_databricks as databricks
 
 from infra_pulumi.config import InfraConfig
+from medallion_platform.catalog.account import (
+    PLATFORM_LOCATION_PRIVILEGES,
+    PLATFORM_PRIVILEGES,
+    PLATFORM_SCHEMA,
+    STAGING_VOLUME,
+    STAGING_VOLUME_PRIVILEGES,
+    schema_grants,
+)
 from medallion_platform.naming import ZONES, ResourceNames
-from medallion_platform.settings import DEFAULT_GRANTS
 
 __all__ = [
     "ACCOUNT_HOST",
@@ -43,14 +51,6 @@ __all__ = [
 ]
 
 ACCOUNT_HOST = "https://accounts.cloud.databricks.com"
-PLATFORM_PRIVILEGES: Mapping[str, list[str]] = {
-    "raw": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
-    "trusted": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
-    "refined": ["USE_SCHEMA", "SELECT", "MODIFY", "CREATE_TABLE"],
-}
-"""The platform principal registers and writes every zone's tables (it owns raw tables)."""
-PLATFORM_SCHEMA, STAGING_VOLUME = "platform", "staging"
-"""`<catalog>.platform.staging`: where the platform stages code and Pipes messages (`MEDALLION_DATABRICKS_VOLUME`)."""
 CLUSTER_POLICY: Mapping[str, Any] = {
     "cluster_type": {"type": "fixed", "value": "job"},
     "data_security_mode": {"type": "allowlist", "values": ["SINGLE_USER", "USER_ISOLATION"]},
@@ -63,17 +63,6 @@ CLUSTER_POLICY: Mapping[str, Any] = {
 def staging_volume_path(catalog: str) -> str:
     """The staging volume as clusters and the Files API name it."""
     return f"/Volumes/{catalog}/{PLATFORM_SCHEMA}/{STAGING_VOLUME}"
-
-
-def schema_grants(platform_principal: str) -> dict[str, dict[str, list[str]]]:
-    """Per zone, per principal, the privileges on the zone's schema: platform + `DEFAULT_GRANTS`."""
-    grants: dict[str, dict[str, list[str]]] = {}
-    for zone in ZONES:
-        merged = {platform_principal: list(PLATFORM_PRIVILEGES[zone])}
-        for principal, privileges in DEFAULT_GRANTS.get(zone, {}).items():
-            merged[principal] = sorted({*merged.get(principal, []), *privileges})
-        grants[zone] = merged
-    return grants
 
 
 def root_bucket_policy(bucket: pulumi.Input[str], config: InfraConfig) -> pulumi.Output[str]:
@@ -310,7 +299,7 @@ class UnityCatalog(pulumi.ComponentResource):
         databricks.Grants(
             f"{name}-staging-volume-grants",
             volume=self.staging_volume.id,
-            grants=[{"principal": dbx.platform_principal, "privileges": ["READ_VOLUME", "WRITE_VOLUME"]}],
+            grants=[{"principal": dbx.platform_principal, "privileges": STAGING_VOLUME_PRIVILEGES}],
             opts=on,
         )
         self.cluster_policy = databricks.ClusterPolicy(
@@ -325,11 +314,10 @@ class UnityCatalog(pulumi.ComponentResource):
             f"{name}-no-legacy-access", disable_legacy_access={"value": True}, opts=on
         )
         for zone, location in self.locations.items():
-            files = ["READ_FILES"] if zone == "raw" else ["READ_FILES", "WRITE_FILES"]
             databricks.Grants(
                 f"{name}-{zone}-location-grants",
                 external_location=location.name,
-                grants=[{"principal": dbx.platform_principal, "privileges": [*files, "CREATE_EXTERNAL_TABLE"]}],
+                grants=[{"principal": dbx.platform_principal, "privileges": PLATFORM_LOCATION_PRIVILEGES[zone]}],
                 opts=on,
             )
         self.register_outputs({"catalog": self.catalog.name, "staging_volume": staging_volume_path(dbx.catalog)})

@@ -148,13 +148,23 @@ class UnityCatalog(Catalog):
             return
         catalog, schema = self.settings.catalog_name, f"{self.settings.catalog_name}.{zone}"
         with self._api(schema, "MEDALLION_GRANTS"):
+            # only what is missing: granting needs ownership (or MANAGE), which the platform principal has only on
+            # what it created; on an account the Pulumi program has granted all of it already
+            granted = self.grants(zone)
             changes = [
-                PermissionsChange(principal=p, add=[Privilege(v) for v in privileges])
+                PermissionsChange(principal=p, add=[Privilege(v) for v in sorted(missing)])
                 for p, privileges in wanted.items()
+                if (missing := set(privileges) - set(granted.get(p, [])))
             ]
-            self.client.grants.update("schema", schema, changes=changes)
-            uses = [PermissionsChange(principal=p, add=[Privilege.USE_CATALOG]) for p in wanted]
-            self.client.grants.update("catalog", catalog, changes=uses)
+            if changes:
+                self.client.grants.update("schema", schema, changes=changes)
+            found = self.client.grants.get("catalog", catalog)
+            using = {
+                a.principal for a in found.privilege_assignments or [] if Privilege.USE_CATALOG in (a.privileges or [])
+            }
+            uses = [PermissionsChange(principal=p, add=[Privilege.USE_CATALOG]) for p in wanted if p not in using]
+            if uses:
+                self.client.grants.update("catalog", catalog, changes=uses)
             granted = self.grants(zone)
         for principal, privileges in wanted.items():
             missing = set(privileges) - set(granted.get(principal, []))

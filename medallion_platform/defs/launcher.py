@@ -65,6 +65,9 @@ CLUSTER_LIBRARIES = (
 """What a step needs on the cluster, pinned to the versions installed here: the step's pickled
 context only unpickles with the same dagster, and the transforms expect the same libraries."""
 
+NOT_FORWARDED = ("MEDALLION_AWS_ENDPOINT_URL",)
+"""Variables of the orchestrator's that a cluster never gets: the emulator's endpoint (storage is the cluster's)."""
+
 ON_CLUSTER = "MEDALLION_ON_CLUSTER"
 """Set on the cluster: there the steps run in place (no launcher)."""
 
@@ -138,11 +141,17 @@ class DatabricksSettings(BaseModel):
 
 
 def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables a step needs on the cluster: the lake's settings, the `databricks` engine, and
-    the object-store credentials when the zones are on an emulator (a real cluster uses its
-    instance profile). Never a Databricks token: the cluster has its own identity."""
+    """The variables a step needs on the cluster: the lake's settings and the `databricks` engine. Never a credential
+    and never an emulator endpoint: no Databricks token (code on the cluster authenticates as the cluster's own
+    principal, the runtime's native authentication; the local stand-in gives each cluster a token of its own), no
+    AWS keys and no `MEDALLION_AWS_ENDPOINT_URL` (storage is the cluster's side: on an account its Unity Catalog
+    storage credential or instance profile, on the stand-in the cluster's own environment)."""
     env = dict(os.environ if environ is None else environ)
-    out = {k: v for k, v in env.items() if k.startswith("MEDALLION_") and not k.startswith("MEDALLION_DATABRICKS_")}
+    out = {
+        k: v
+        for k, v in env.items()
+        if k.startswith("MEDALLION_") and not k.startswith(("MEDALLION_DATABRICKS_", *NOT_FORWARDED))
+    }
     out |= {
         "MEDALLION_ENV": "databricks",
         "MEDALLION_ENGINE": "databricks",
@@ -151,12 +160,6 @@ def cluster_environment(settings: Settings, environ: Mapping[str, str] | None = 
     }
     if env.get("MEDALLION_DATABRICKS_WAREHOUSE_ID"):  # Unity Catalog registration from the cluster
         out["MEDALLION_DATABRICKS_WAREHOUSE_ID"] = env["MEDALLION_DATABRICKS_WAREHOUSE_ID"]
-    # No workspace token travels: code on the cluster authenticates as the cluster's own principal (the runtime's
-    # native authentication; the local stand-in gives each cluster a token of its own).
-    if settings.aws_endpoint_url:
-        out |= {
-            k: v for k, v in env.items() if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-        }
     return out
 
 

@@ -1,7 +1,9 @@
 """Local Databricks stand-ins per test session, with the SDK isolated from any `~/.databrickscfg`: a classic
 workspace with DBFS root (`legacy=True`) for dagster-databricks' own DBFS launcher and Pipes DBFS channel, a strict
-one (as a new account: no DBFS, a staging volume) for the platform, and for Unity Catalog tests, one whose tables
-may live on the session's local S3 (moto)."""
+one (as a new account: no DBFS, a staging volume, its token the platform principal's with no more privileges than the
+account grants it) for the platform, and for Unity Catalog tests, one whose tables may live on the session's local S3
+(moto). The classic and the Unity Catalog ones are older workspaces: their user is a metastore admin, and one
+external location covers the session's temporary folders (and S3)."""
 
 import os
 import sys
@@ -11,7 +13,7 @@ from pathlib import Path
 import pytest
 from databricks.sdk import WorkspaceClient
 from medallion_devtools.local_aws import EMULATOR_CREDENTIALS, LocalAws
-from medallion_devtools.standins.databricks import LocalDatabricks
+from medallion_devtools.standins.databricks import DEFAULT_CURRENT_USER, LocalDatabricks
 
 from medallion_platform.engine.databricks import DatabricksEngine
 from medallion_platform.lake.lakehouse import Lakehouse
@@ -34,6 +36,10 @@ STAGING_VOLUME = "medallion.platform.staging"
 # The tiny package the step launcher zips and ships (`local_pipeline_package_path`); importable here too,
 # so the jobs it defines are reconstructable on both sides.
 REMOTE_CODE = Path(__file__).parent / "remote_code"
+
+
+def _platform_principal() -> str:
+    return Settings.from_env({}, data_dir=Path("/nonexistent")).platform_principal
 
 
 def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: object) -> Iterator[LocalDatabricks]:
@@ -61,13 +67,29 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: objec
 def local_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
     """A classic workspace with DBFS root (`legacy=True`), serving for the whole run: the tests of
     dagster-databricks' DBFS step launcher and Pipes DBFS channel use it on purpose."""
-    yield from _serve(tmp_path_factory, "databricks", legacy=True)
+    yield from _serve(
+        tmp_path_factory,
+        "databricks",
+        legacy=True,
+        metastore_admins=(DEFAULT_CURRENT_USER,),
+        external_locations={"session": f"file://{tmp_path_factory.getbasetemp()}"},
+    )
 
 
 @pytest.fixture(scope="session")
 def strict_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalDatabricks]:
-    """A stand-in as strict as a new account (no DBFS root), with the platform's staging volume."""
-    yield from _serve(tmp_path_factory, "databricks-strict", volumes=(STAGING_VOLUME,))
+    """A stand-in as strict as a new account (no DBFS root), with the platform's staging volume; its token is the
+    platform principal's, which may create catalogs (an account that lets the platform create its own; the Pulumi
+    program creates it instead) and nothing else until a test registers what the account grants
+    (`catalog.account.provision`, as `strict_databricks.admin_token`)."""
+    platform = _platform_principal()
+    yield from _serve(
+        tmp_path_factory,
+        "databricks-strict",
+        volumes=(STAGING_VOLUME,),
+        current_user=platform,
+        metastore_privileges={platform: ["CREATE_CATALOG"]},
+    )
 
 
 @pytest.fixture
@@ -100,6 +122,8 @@ def unity_databricks(
         storage_options=s3_storage_options,
         principals=UNITY_PRINCIPALS,
         metastore_storage_root="s3://metastore-root",  # an older metastore, with root storage
+        metastore_admins=(DEFAULT_CURRENT_USER,),
+        external_locations={"session": f"file://{tmp_path_factory.getbasetemp()}", "s3": "s3://"},
         cluster_engine=False,  # runs no driver: one Sail server per test run (the other stand-in's)
     )
     try:

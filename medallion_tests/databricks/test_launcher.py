@@ -51,12 +51,19 @@ def test_config_pins_libraries_to_this_deployment_and_forwards_the_lake(tmp_path
     assert config["secrets_to_env_variables"] == [] and config["databricks_host"] == "https://dbc.example"
 
 
-def test_emulator_credentials_travel_only_with_an_emulator_endpoint(tmp_path):
-    environ = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "MEDALLION_RAW_BUCKET": "r"}
+def test_no_aws_keys_and_no_emulator_endpoint_travel_to_the_cluster(tmp_path):
+    environ = {
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+        "MEDALLION_RAW_BUCKET": "r",
+        "MEDALLION_AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
+    }
     local = Settings.from_env({}, data_dir=tmp_path, env="databricks")
-    assert "AWS_ACCESS_KEY_ID" not in cluster_environment(local, environ)
     emulated = local.model_copy(update={"aws_endpoint_url": "http://127.0.0.1:5000"})
-    assert cluster_environment(emulated, environ)["AWS_ACCESS_KEY_ID"] == "k"
+    for settings in (local, emulated):  # storage is the cluster's side: its credential, its endpoint
+        env = cluster_environment(settings, environ)
+        assert not [k for k in env if k.startswith("AWS_") or k == "MEDALLION_AWS_ENDPOINT_URL"], env
+        assert env["MEDALLION_RAW_BUCKET"] == "r"
 
 
 def test_staging_needs_a_volume_unless_dbfs_is_chosen_for_a_classic_workspace():

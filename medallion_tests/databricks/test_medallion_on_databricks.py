@@ -12,9 +12,10 @@ import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.service.catalog import DataSourceFormat, TableType
 from deltalake import DeltaTable, write_deltalake
-from medallion_devtools.standins.databricks import LocalDatabricks
+from medallion_devtools.standins.databricks import STORAGE_CREDENTIAL, LocalDatabricks
 
 from medallion_platform.catalog import CatalogError, TableEntry, build_catalog
+from medallion_platform.catalog.account import PLATFORM_PRIVILEGES, provision
 from medallion_platform.catalog.unity import UnityCatalog
 from medallion_platform.definitions import medallion_asset_job
 from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
@@ -37,6 +38,11 @@ TABLES = [
     ("refined", "customer_lifetime"),
 ]
 NOTEBOOK_KEY = dg.AssetKey(["refined", "daily_revenue_notebook"])
+# Keys in the orchestrator's environment that must reach no cluster, no job and no staged file.
+ORCHESTRATOR_AWS_KEYS = {
+    "AWS_ACCESS_KEY_ID": "AKIAORCHESTRATORONLY",
+    "AWS_SECRET_ACCESS_KEY": "orchestrator-secret-key",
+}
 # Set per run: when and in which batch a row was ingested, not what it holds.
 RUN_COLUMNS = {"_ingested_at", "_batch_id"}
 
@@ -69,7 +75,12 @@ def runs(
         catalog_kind="unity",
         databricks_warehouse_id=strict_databricks.warehouse_id,
     )
+    # what the Pulumi program registers on an account, registered by its admin: the zones' external locations (raw
+    # read-only), the zone schemas, and the platform principal's grants; the token the run uses is that principal's
+    admin = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
+    provision(admin, remote, credential_name=STORAGE_CREDENTIAL)
     environ = {
+        **ORCHESTRATOR_AWS_KEYS,
         "MEDALLION_ENV": "databricks",
         "MEDALLION_DATA_DIR": str(remote.data_dir),
         "DATABRICKS_HOST": strict_databricks.host,
@@ -162,6 +173,7 @@ def test_no_request_names_dbfs_or_carries_a_credential(runs, strict_databricks: 
     staged = {r.path.rsplit("/", 1)[-1] for r in uploads}
     assert {"databricks_step_main.py", "config.pkl", "step_run_ref.pkl", "code.zip", "context.json"} <= staged, staged
     tokens = [strict_databricks.token.encode(), b"dapi-cluster-"]  # the orchestrator's, any cluster's
+    tokens += [v.encode() for v in ORCHESTRATOR_AWS_KEYS.values()]  # and the orchestrator's AWS keys
     dbfs_paths = (b"dbfs:/", b"/dbfs/", b"/api/2.0/dbfs")
     for request in requests:
         sent = request.path.encode() + repr(request.query).encode() + repr(request.body).encode()
@@ -204,12 +216,17 @@ def test_every_table_is_registered_in_unity_catalog_as_written(runs, strict_data
 def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform(runs, strict_databricks):
     _, remote, _, _ = runs
     catalog = UnityCatalog(remote, client=_workspace(strict_databricks))
-    assert catalog.grants("refined") == {
+    platform = remote.platform_principal
+    grants = {zone: catalog.grants(zone) for zone in ("raw", "trusted", "refined")}
+    assert {zone: sorted(g.pop(platform)) for zone, g in grants.items()} == {
+        zone: sorted(p) for zone, p in PLATFORM_PRIVILEGES.items()
+    }
+    assert grants["refined"] == {
         "analysts": ["SELECT", "USE_SCHEMA"],
         "data-engineers": ["SELECT", "USE_SCHEMA"],
     }
-    assert catalog.grants("trusted") == {"data-engineers": ["SELECT", "USE_SCHEMA"]}
-    assert catalog.grants("raw") == {}
+    assert grants["trusted"] == {"data-engineers": ["SELECT", "USE_SCHEMA"]}
+    assert grants["raw"] == {}
 
 
 def test_sql_resolves_names_through_unity_catalog(runs, strict_databricks):

@@ -51,6 +51,10 @@ def test_delta_rs_reads_daily_revenue_registered_by_medallion_through_uc(
         "refined", "daily_revenue", schema=table.schema, entry=entry
     )
     assert registered.location == location
+    # delta-rs' `uc://` reads with vended credentials: EXTERNAL USE SCHEMA, granted explicitly
+    grant = {"changes": [{"principal": "standin-user@example.com", "add": ["EXTERNAL_USE_SCHEMA"]}]}
+    path = f"/api/2.1/unity-catalog/permissions/schema/{settings.catalog_name}.refined"
+    unity_workspace.api_client.do("PATCH", path, body=grant)  # EXTERNAL_USE_SCHEMA: not in SDK 0.60's enum
 
     through_uc = read_through_unity_catalog(  # in a child process, retried: see helpers.UC_READ
         f"uc://{settings.catalog_name}.refined.daily_revenue",

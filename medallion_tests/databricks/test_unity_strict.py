@@ -48,6 +48,7 @@ def test_pii_tags_are_set_once_and_read_back_before_every_later_registration(
     settings = _settings(tmp_path, strict_databricks, "tagged")
     settings = settings.model_copy(update={"catalog_storage_root": "s3://medallion-managed/tagged"})
     write_deltalake(settings.table_uri("trusted", "people"), PEOPLE)
+    strict_databricks.create_external_location("tagged-trusted", settings.zone_roots["trusted"])  # as Pulumi does
     catalog = UnityCatalog(settings, client=_client(strict_databricks))
     entry = TableEntry(description="People.", owner=settings.platform_principal, pii=("email",))
     mark = len(strict_databricks.requests)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from infra_pulumi.mocks import Recording
+from medallion_platform.catalog.account import PLATFORM_LOCATION_PRIVILEGES, PLATFORM_PRIVILEGES
 from medallion_platform.naming import ZONES
 from medallion_platform.settings import DEFAULT_GRANTS
 from medallion_tests.infra.helpers import statements
@@ -133,6 +134,17 @@ def test_only_the_platform_principal_may_write_tables(registered: Recording, reg
         for principal, privileges in _schema_grants(registered, zone).items():
             if principal != platform:
                 assert privileges <= {"USE_SCHEMA", "SELECT"}, (zone, principal)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_platform_gets_what_the_local_set_up_grants_it(registered: Recording, registered_config, zone: str) -> None:
+    # one definition (catalog/account.py) for Pulumi and the stand-in's set-up: what the strict stand-in's tests need
+    platform = registered_config.databricks.platform_principal
+    assert _schema_grants(registered, zone)[platform] == set(PLATFORM_PRIVILEGES[zone])
+    grants = registered.named(f"unity-catalog-objects-{zone}-location-grants").inputs["grants"]
+    assert {g["principal"]: set(g["privileges"]) for g in grants} == {platform: set(PLATFORM_LOCATION_PRIVILEGES[zone])}
+    # tags are applied to trusted and refined tables after their ownership moved to the contract's owner
+    assert ("APPLY_TAG" in PLATFORM_PRIVILEGES[zone]) is (zone != "raw")
 
 
 def test_raw_location_grants_no_file_writes(registered: Recording) -> None:

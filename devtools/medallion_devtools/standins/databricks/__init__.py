@@ -6,7 +6,11 @@ permissions, a Unity Catalog metastore of EXTERNAL Delta tables (registered by S
 readable by delta-rs' own `uc://` client with the temporary S3 credentials it vends).
 
 As strict as a new account by default: no DBFS root (every DBFS call and `dbfs:/` path is refused with
-Databricks' error). `LocalDatabricks(legacy=True)` (`medallion local-databricks up --legacy`) brings DBFS back, over
+Databricks' error); every token is a principal whose Unity Catalog privileges hold (`access.py`): `token` is
+`current_user`, a metastore admin only when listed in `metastore_admins`; `admin_token` is the account admin that
+deploys the workspace (as Pulumi does); each cluster has a token of its own for the principal it runs as, which its
+drivers and the cluster engine use, never the caller's. External tables must lie in an external location
+(`locations.py`). `LocalDatabricks(legacy=True)` (`medallion local-databricks up --legacy`) brings DBFS back, over
 a folder with a `/dbfs` mount, for the classic workspace's launcher.
 
     with LocalDatabricks() as dbx:
@@ -27,20 +31,23 @@ from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
 from medallion_devtools.standins.databricks.mount import DbfsMount, probe_dbfs_mount
 from medallion_devtools.standins.databricks.server import RecordedRequest, StandinServer
-from medallion_devtools.standins.databricks.unity import DEFAULT_CURRENT_USER, UnityCatalog
+from medallion_devtools.standins.databricks.unity import ACCOUNT_ADMIN, DEFAULT_CURRENT_USER, UnityCatalog
 from medallion_devtools.standins.databricks.warehouse import DEFAULT_WAREHOUSE_ID, SqlWarehouse
 from medallion_devtools.standins.databricks.workspace import Workspace
 
 __all__ = [
+    "ACCOUNT_ADMIN",
     "DEFAULT_CLUSTER_ID",
     "DEFAULT_CURRENT_USER",
     "DEFAULT_MAX_RUN_SECONDS",
     "DEFAULT_WAREHOUSE_ID",
+    "STORAGE_CREDENTIAL",
     "LocalDatabricks",
     "RecordedRequest",
 ]
 
 DEFAULT_CLUSTER_ID = "0101-000000-standin0"
+STORAGE_CREDENTIAL = "standin-storage-credential"  # the one the set-up's external locations use
 DEFAULT_MAX_RUN_SECONDS = 900.0
 
 
@@ -62,12 +69,21 @@ class LocalDatabricks:
             `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` …): Unity Catalog reads
             Delta logs with them and vends their keys, endpoint as `access_point`, as temporary table credentials.
         warehouse_id: the id of the one SQL warehouse.
-        current_user: the user every caller acts as (owner of what it creates; a metastore admin).
+        current_user: the principal `token` stands for (owner of what it creates).
         principals: the users, groups and service principals Unity Catalog knows besides `current_user`; a
             grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
+        metastore_admins: principals with every privilege; none by default (the account admin of `admin_token`
+            always is one).
+        metastore_privileges: privileges on the metastore (`CREATE_CATALOG`, `CREATE_EXTERNAL_LOCATION`, …) by
+            principal, granted at set-up.
+        cluster_principal: the principal the existing cluster runs as (its drivers' and the cluster engine's
+            identity); `current_user` when not given. A job cluster runs as its `single_user_name`, else its submitter.
         volumes: Unity Catalog volumes (`catalog.schema.volume`) the set-up creates, with their catalog and schema
-            when missing, as the Pulumi registration creates them on a real account; the first is exported as
-            `MEDALLION_DATABRICKS_VOLUME`.
+            when missing, as the Pulumi registration creates them on a real account (READ and WRITE VOLUME, USE SCHEMA
+            and USE CATALOG granted to `current_user`); the first is exported as `MEDALLION_DATABRICKS_VOLUME`.
+        external_locations: `{name: url}` external locations (read-write, on one storage credential) the set-up
+            creates, with every file privilege granted to `current_user`; a URL may be as broad as `s3://` here,
+            which a real account would refuse.
         metastore_storage_root: the metastore's root storage; none by default, as on new auto-enabled workspaces,
             so a catalog needs its own managed location (`storage_root`).
         cluster_start_seconds: how long a job cluster stays PENDING before it is RUNNING and its task starts.
@@ -94,7 +110,11 @@ class LocalDatabricks:
         warehouse_id: str = DEFAULT_WAREHOUSE_ID,
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
+        metastore_admins: Iterable[str] = (),
+        metastore_privileges: Mapping[str, Iterable[str]] | None = None,
+        cluster_principal: str | None = None,
         volumes: Iterable[str] = (),
+        external_locations: Mapping[str, str] | None = None,
         legacy: bool = False,
         cluster_start_seconds: float = 0.5,
         metastore_storage_root: str | None = None,
@@ -106,11 +126,13 @@ class LocalDatabricks:
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="medallion-databricks-")) if root is None else Path(root).resolve()
         self.token = token or f"dapi{secrets.token_hex(16)}"
+        self.admin_token = f"dapi-admin-{secrets.token_hex(16)}"
         self.cluster = Cluster(
             cluster_id=cluster_id,
             spark_env_vars=dict(spark_env_vars or {}),
             spark_conf=dict(spark_conf or {}),
             log_destination=cluster_log_destination,
+            principal=cluster_principal or current_user,
         )
         self._port = port
         self._secret_scopes = {scope: dict(keys) for scope, keys in (secret_scopes or {}).items()}
@@ -121,9 +143,17 @@ class LocalDatabricks:
             principals=principals,
             volumes_root=self.volumes_root,
             metastore_storage_root=metastore_storage_root,
+            metastore_admins=metastore_admins,
         )
+        for principal, privileges in (metastore_privileges or {}).items():
+            change = {"principal": principal, "add": list(privileges)}
+            self.unity.grants.update("metastore", self.unity.metastore_id, [change])
+        # the account's Unity Catalog storage credential, as the workspace's registration creates it
+        self.unity.locations.create_credential({"name": STORAGE_CREDENTIAL})
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
         self.volume_paths = [self.create_volume(v) for v in volumes]
+        for name, url in (external_locations or {}).items():
+            self.create_external_location(name, url)
         self._cluster_catalogs = tuple(cluster_catalogs)
         self._cluster_engine = cluster_engine
         self._storage_options = dict(storage_options or {})
@@ -145,7 +175,22 @@ class LocalDatabricks:
         if self.unity.find_schema(f"{catalog}.{schema}") is None:
             self.unity.create_schema({"name": schema, "catalog_name": catalog})
         self.unity.volumes.create({"catalog_name": catalog, "schema_name": schema, "name": name})
+        user = self.unity.current_user
+        grants = self.unity.grants
+        grants.update("catalog", catalog, [{"principal": user, "add": ["USE_CATALOG"]}])
+        grants.update("schema", f"{catalog}.{schema}", [{"principal": user, "add": ["USE_SCHEMA"]}])
+        grants.update("volume", full_name.lower(), [{"principal": user, "add": ["READ_VOLUME", "WRITE_VOLUME"]}])
         return f"/Volumes/{catalog}/{schema}/{name}"
+
+    def create_external_location(self, name: str, url: str, *, read_only: bool = False) -> None:
+        """Creates an external location (on the set-up's storage credential), as an account admin does, and
+        grants `current_user` CREATE EXTERNAL TABLE, READ FILES and (unless `read_only`) WRITE FILES on it."""
+        self.unity.locations.create(
+            {"name": name, "url": url, "credential_name": STORAGE_CREDENTIAL, "read_only": read_only}
+        )
+        files = ["READ_FILES"] if read_only else ["READ_FILES", "WRITE_FILES"]
+        change = {"principal": self.unity.current_user, "add": ["CREATE_EXTERNAL_TABLE", *files]}
+        self.unity.grants.update("external_location", name, [change])
 
     @property
     def volumes_root(self) -> Path:
@@ -221,7 +266,7 @@ class LocalDatabricks:
             spark_remote=lambda: engine.remote if engine else None,
         )
         server = StandinServer(
-            token=self.token,
+            tokens={self.token: self.unity.current_user, self.admin_token: ACCOUNT_ADMIN},
             dbfs=dbfs,
             workspace=workspace,
             jobs=jobs,
@@ -237,7 +282,7 @@ class LocalDatabricks:
                 return self
             engine = SailServer(
                 unity_uri=f"{self.host}/api/2.1/unity-catalog",
-                token=self.token,
+                token=self.cluster.token,  # the cluster's own identity, never the caller's
                 catalogs=self._cluster_catalogs,
                 work_dir=self.root / "cluster-engine",
                 storage_options=self._storage_options,

@@ -1,7 +1,7 @@
 """Unity Catalog grants: which privileges each securable type takes, which principals exist, and the
 privilege assignments of every securable (`/api/2.1/unity-catalog/permissions` and `effective-permissions`).
 
-Recorded and returned, not enforced: every caller acts as a metastore admin.
+Enforced by `access.py`: who may change them (owner, MANAGE, metastore admin) and what they allow.
 """
 
 import threading
@@ -12,7 +12,7 @@ from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, 
 
 __all__ = ["PRIVILEGES", "Grants", "SecurableType", "principal_does_not_exist", "securable_type"]
 
-SecurableType = Literal["catalog", "schema", "table", "volume"]
+SecurableType = Literal["metastore", "catalog", "schema", "table", "volume", "external_location", "storage_credential"]
 
 _TABLE = frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "MODIFY", "SELECT"})
 _SCHEMA = _TABLE | {
@@ -34,6 +34,22 @@ PRIVILEGES: dict[SecurableType, frozenset[str]] = {
     "volume": frozenset({"ALL_PRIVILEGES", "APPLY_TAG", "MANAGE", "READ_VOLUME", "WRITE_VOLUME"}),
     "schema": _SCHEMA,
     "catalog": _SCHEMA | {"BROWSE", "CREATE_SCHEMA", "USE_CATALOG"},
+    "metastore": frozenset({"CREATE_CATALOG", "CREATE_EXTERNAL_LOCATION", "CREATE_STORAGE_CREDENTIAL"}),
+    "external_location": frozenset(
+        {
+            "ALL_PRIVILEGES",
+            "BROWSE",
+            "CREATE_EXTERNAL_TABLE",
+            "CREATE_EXTERNAL_VOLUME",
+            "CREATE_MANAGED_STORAGE",
+            "MANAGE",
+            "READ_FILES",
+            "WRITE_FILES",
+        }
+    ),
+    "storage_credential": frozenset(
+        {"ALL_PRIVILEGES", "CREATE_EXTERNAL_LOCATION", "CREATE_EXTERNAL_TABLE", "MANAGE", "READ_FILES", "WRITE_FILES"}
+    ),
 }
 _ALL_KNOWN = frozenset().union(*PRIVILEGES.values())
 # The parents a table or schema inherits privileges from.
@@ -42,6 +58,9 @@ _PARENT_TYPES: dict[SecurableType, tuple[SecurableType, ...]] = {
     "volume": ("schema", "catalog"),
     "schema": ("catalog",),
     "catalog": (),
+    "metastore": (),
+    "external_location": (),
+    "storage_credential": (),
 }
 
 
@@ -50,7 +69,8 @@ def securable_type(value: str) -> SecurableType:
     lowered = value.lower()
     if lowered not in PRIVILEGES:
         raise bad_request(
-            f"Unsupported securable type: {value}. The stand-in grants on catalog, schema, table and volume."
+            f"Unsupported securable type: {value}. The stand-in grants on metastore, catalog, schema, table, volume, "
+            "external_location and storage_credential."
         )
     return lowered  # type: ignore[return-value]  # checked against PRIVILEGES' keys just above
 
@@ -65,7 +85,7 @@ class Grants:
 
     def __init__(self, principals: Iterable[str]) -> None:
         self.principals = frozenset(principals)
-        self._assignments: dict[tuple[SecurableType, str], dict[str, set[str]]] = {}
+        self._assignments: dict[tuple[str, str], dict[str, set[str]]] = {}
         self._lock = threading.Lock()
 
     def check_principal(self, principal: object) -> str:
@@ -91,6 +111,11 @@ class Grants:
                 f"Privilege {privilege.upper()} is not applicable to this entity [{full_name}:{kind.upper()}]."
             )
         return privilege.upper()
+
+    def privileges_of(self, kind: str, full_name: str, principal: str) -> set[str]:
+        """The privileges granted to `principal` on the securable itself (not inherited)."""
+        with self._lock:
+            return set(self._assignments.get((kind, full_name), {}).get(principal, set()))
 
     def get(self, kind: SecurableType, full_name: str, principal: str | None = None) -> JsonObject:
         """`GetPermissionsResponse`: the assignments made on this securable itself."""

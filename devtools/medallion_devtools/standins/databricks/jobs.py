@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medallion_devtools.standins.databricks.access import caller
 from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 from medallion_devtools.standins.databricks.libraries import LibraryInstallFailed, check_libraries
@@ -58,6 +59,9 @@ class Cluster:
     # The cluster's own identity: its drivers reach the workspace with this token (runtime native authentication),
     # never with the caller's.
     token: str = field(default_factory=lambda: f"dapi-cluster-{secrets.token_hex(16)}", repr=False)
+    # The principal that token stands for: a dedicated cluster's `single_user_name`, else whom the run runs as (its
+    # submitter), as a job's compute acts as the job's run-as identity.
+    principal: str = ""
     # A job cluster starts: PENDING until `running_at` (time.monotonic()), then RUNNING. The existing one is up.
     running_at: float = 0.0
     spec: Mapping[str, object] = field(default_factory=dict)  # a job cluster's new_cluster as submitted
@@ -329,10 +333,12 @@ class Jobs:
                     return task.cluster
         raise bad_request(f"Cluster {cluster_id} does not exist")
 
-    def cluster_tokens(self) -> set[str]:
-        """The tokens of the existing cluster and of every job cluster (each cluster's own identity)."""
+    def cluster_principals(self) -> dict[str, str]:
+        """The token of the existing cluster and of every job cluster (each cluster's own identity), with the
+        principal each stands for."""
         with self._lock:
-            return {self.cluster.token} | {task.cluster.token for _, task in self._task_runs.values()}
+            clusters = [self.cluster, *(task.cluster for _, task in self._task_runs.values())]
+        return {c.token: c.principal for c in clusters if c.principal}
 
     def has_job(self, job_id: int) -> bool:
         """Whether `job_id` names a job or the job of a one-time run (for `permissions/jobs/…`)."""
@@ -464,9 +470,12 @@ class Jobs:
 
     def _cluster_for(self, settings: JsonObject) -> Cluster:
         new = settings.get("new_cluster")
+        run_as = caller() or ""  # the submitter: a one-time run runs as whoever submits it
         if new is None and settings.get("existing_cluster_id") is None:  # serverless: up at once
             stamp = time.strftime("%m%d-%H%M%S", time.gmtime())
-            return Cluster(cluster_id=f"{stamp}-serverless-{secrets.token_hex(4)}", cluster_name="serverless")
+            return Cluster(
+                cluster_id=f"{stamp}-serverless-{secrets.token_hex(4)}", cluster_name="serverless", principal=run_as
+            )
         if new is None:
             return self.cluster
         stamp = time.strftime("%m%d-%H%M%S", time.gmtime())
@@ -479,6 +488,7 @@ class Jobs:
             log_destination=(new.get("cluster_log_conf") or {}).get("dbfs", {}).get("destination"),
             running_at=time.monotonic() + self._cluster_start_seconds,
             spec=dict(new),
+            principal=str(new.get("single_user_name") or run_as),
         )
 
     def _execute(self, run: _Run) -> None:

@@ -11,12 +11,16 @@ Unity Catalog (`unity.py`, `grants.py`) under `/api/2.1/unity-catalog/`: `catalo
 (POST, GET, PATCH, DELETE), `tables[/{full_name}[/exists]]` (GET, PATCH owner, DELETE),
 `permissions/{type}/{full_name}` (GET, PATCH), `effective-permissions/{type}/{full_name}` (GET),
 `entity-tag-assignments/{entity_type}/{entity_name}/tags[/{key}]` (GET), `volumes[/{full_name}]` (POST, GET, PATCH,
-DELETE) and `temporary-table-credentials` (POST, also under 2.0, where the SDK sends it). The Files API
+DELETE), `storage-credentials[/{name}]` (POST, GET), `external-locations[/{name}]` (POST, GET, PATCH, DELETE) and
+`temporary-table-credentials` (POST, also under 2.0, where the SDK sends it). The Files API
 (`volumes.py`): `/api/2.0/fs/files/Volumes/…` (PUT raw bytes, GET, HEAD, DELETE) and `/api/2.0/fs/directories/Volumes/…`
 (PUT, GET, HEAD, DELETE). SQL (`warehouse.py`, `sql.py`): `/api/2.0/sql/statements/` (POST),
 `/api/2.0/sql/statements/{id}` (GET), `…/{id}/cancel` (POST), `/api/2.0/sql/warehouses[/{id}]` (GET).
 
 Unless the stand-in is `legacy`, DBFS is refused as a new account refuses it (no DBFS root, no mounts).
+
+Each token is a principal (`tokens`, and each cluster's own token for the principal it runs as); a request acts as
+it (`access.acting_as`), and Unity Catalog enforces that principal's privileges.
 """
 
 import json
@@ -27,8 +31,16 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from medallion_devtools.standins.databricks.access import acting_as
 from medallion_devtools.standins.databricks.dbfs import Dbfs
-from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, optional, required
+from medallion_devtools.standins.databricks.errors import (
+    ApiError,
+    JsonObject,
+    bad_request,
+    not_found,
+    optional,
+    required,
+)
 from medallion_devtools.standins.databricks.grants import securable_type
 from medallion_devtools.standins.databricks.jobs import Jobs
 from medallion_devtools.standins.databricks.unity import UnityCatalog
@@ -75,7 +87,7 @@ class StandinServer:
     def __init__(
         self,
         *,
-        token: str,
+        tokens: dict[str, str],
         dbfs: Dbfs,
         workspace: Workspace,
         jobs: Jobs,
@@ -84,7 +96,7 @@ class StandinServer:
         port: int = 0,
         legacy: bool = False,
     ) -> None:
-        self.token = token
+        self.tokens = dict(tokens)  # token → principal
         self.legacy = legacy
         self.dbfs, self.workspace, self.jobs = dbfs, workspace, jobs
         self.unity, self.warehouse = unity, warehouse
@@ -119,24 +131,32 @@ class StandinServer:
         with self._lock:
             self.requests.append(request)
 
-    def _unauthenticated(self, authorization: str | None) -> tuple[int, JsonObject] | None:
+    def principal(self, authorization: str | None) -> str | tuple[int, JsonObject]:
+        """The principal a request's bearer token stands for, or the 401 to answer."""
         if not authorization or not authorization.startswith("Bearer "):
             return 401, {
                 "error_code": "UNAUTHENTICATED",
                 "message": "Credential was not sent or was of an unsupported type for this API.",
             }
         token = authorization.removeprefix("Bearer ")
-        if token != self.token and token not in self.jobs.cluster_tokens():
+        principal = self.tokens.get(token) or self.jobs.cluster_principals().get(token)
+        if principal is None:
             return 401, {"error_code": "UNAUTHENTICATED", "message": "Invalid access token."}
-        return None
+        return principal
 
     def handle_files(
         self, method: str, path: str, query: dict[str, str], data: bytes, authorization: str | None
     ) -> FileResponse | tuple[int, JsonObject]:
         """A Files API request: raw bytes in (upload) and out (download), headers only for HEAD."""
-        refused = self._unauthenticated(authorization)
-        if refused:
-            return refused
+        principal = self.principal(authorization)
+        if not isinstance(principal, str):
+            return principal
+        with acting_as(principal):
+            return self._files(method, path, query, data)
+
+    def _files(
+        self, method: str, path: str, query: dict[str, str], data: bytes
+    ) -> FileResponse | tuple[int, JsonObject]:
         match = FS.fullmatch(path)
         volumes = self.unity.volumes
         try:
@@ -164,15 +184,16 @@ class StandinServer:
             return exc.status, exc.body()
 
     def handle(self, method: str, path: str, params: JsonObject, authorization: str | None) -> tuple[int, JsonObject]:
-        """The status and JSON body for one request."""
-        refused = self._unauthenticated(authorization)
-        if refused:
-            return refused
+        """The status and JSON body for one request, handled as its token's principal."""
+        principal = self.principal(authorization)
+        if not isinstance(principal, str):
+            return principal
         try:
             if not self.legacy and path.startswith("/api/2.0/dbfs/"):
                 raise dbfs_disabled(str(params.get("path") or params.get("source_path") or "/"))
             route = self._route(method, path)
-            return 200, route(params)
+            with acting_as(principal):
+                return 200, route(params)
         except ApiError as exc:
             return exc.status, exc.body()
 
@@ -258,6 +279,10 @@ class StandinServer:
             ),
             ("POST", UC + "temporary-table-credentials"): uc.temporary_table_credentials,
             ("POST", UC + "volumes"): uc.volumes.create,
+            ("POST", UC + "storage-credentials"): uc.locations.create_credential,
+            ("GET", UC + "storage-credentials"): lambda b: uc.locations.list_credentials(),
+            ("POST", UC + "external-locations"): uc.locations.create,
+            ("GET", UC + "external-locations"): lambda b: uc.locations.list(),
             ("GET", UC + "volumes"): lambda b: uc.volumes.list(
                 required(b, "catalog_name", str), required(b, "schema_name", str)
             ),
@@ -287,6 +312,10 @@ class StandinServer:
             ("PATCH", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("update", g, b)),
             ("GET", UC + "effective-permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("effective", g, b)),
             ("GET", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.get(g[0])),
+            ("GET", UC + "storage-credentials/([^/]+)", lambda g, b: uc.locations.get_credential(g[0])),
+            ("GET", UC + "external-locations/([^/]+)", lambda g, b: uc.locations.get(g[0])),
+            ("PATCH", UC + "external-locations/([^/]+)", lambda g, b: uc.locations.update(g[0], b)),
+            ("DELETE", UC + "external-locations/([^/]+)", lambda g, b: uc.locations.delete(g[0])),
             ("PATCH", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.update(g[0], b)),
             ("DELETE", UC + "volumes/([^/]+)", lambda g, b: uc.volumes.delete(g[0])),
             ("GET", UC + "entity-tag-assignments/([^/]+)/([^/]+)/tags", lambda g, b: uc.list_tags(g[0], g[1])),
@@ -303,10 +332,21 @@ class StandinServer:
         return f"http://127.0.0.1:{self.port}"
 
     def _grants(self, action: str, groups: tuple[str, ...], body: JsonObject) -> JsonObject:
-        """`permissions` and `effective-permissions` of a catalog, schema or table that exists."""
-        kind, full_name = securable_type(groups[0]), groups[1].lower()
-        self.unity.securable(kind, full_name)
+        """`permissions` and `effective-permissions` of a securable that exists; changing them needs ownership (or
+        MANAGE, or a metastore admin)."""
+        kind, full_name = securable_type(groups[0]), groups[1]
+        if kind == "external_location":
+            self.unity.locations.named(full_name)
+        elif kind == "storage_credential":
+            self.unity.locations.credential_named(full_name)
+        elif kind == "metastore":
+            if full_name != self.unity.metastore_id:
+                raise not_found(f"Metastore '{full_name}' does not exist.")
+        else:
+            full_name = full_name.lower()
+            self.unity.securable(kind, full_name)
         if action == "update":
+            self.unity.access.require_owner(kind, full_name)
             changes = body.get("changes") or []
             if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
                 raise bad_request("changes must be a list of PermissionsChange objects.")

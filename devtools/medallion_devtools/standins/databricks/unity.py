@@ -1,5 +1,9 @@
 """A Unity Catalog metastore in memory: catalogs, schemas and EXTERNAL Delta tables, their owners, comments,
-tags and grants, and temporary table credentials, behind `/api/2.1/unity-catalog/*`.
+tags and grants, external locations, and temporary table credentials, behind `/api/2.1/unity-catalog/*`.
+
+Privileges hold (`access.py`): each request acts as its token's principal, which owns what it creates; reading,
+creating, changing and granting each need what Databricks documents (USE CATALOG, USE SCHEMA, CREATE SCHEMA,
+CREATE TABLE, SELECT, MODIFY, APPLY TAG, READ/WRITE VOLUME, EXTERNAL USE SCHEMA, ownership or MANAGE).
 
 Tables are registered by SQL (`sql.py`), as on Databricks: the SDK has no `tables.create`. A table's columns are
 read from its Delta log when it is created or synced and stored, as Unity Catalog does. Names of catalogs,
@@ -19,14 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from medallion_devtools.standins.databricks.access import Access, caller, permission_denied
 from medallion_devtools.standins.databricks.delta_columns import DeltaSnapshot, read_delta_snapshot
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
 from medallion_devtools.standins.databricks.grants import Grants
+from medallion_devtools.standins.databricks.locations import ExternalLocations
 from medallion_devtools.standins.databricks.volumes import Volumes
 
-__all__ = ["DEFAULT_CURRENT_USER", "EntityType", "TableEntry", "UnityCatalog", "now_ms"]
+__all__ = ["ACCOUNT_ADMIN", "DEFAULT_CURRENT_USER", "EntityType", "TableEntry", "UnityCatalog", "now_ms"]
 
 DEFAULT_CURRENT_USER = "standin-user@example.com"
+ACCOUNT_ADMIN = "account-admin@example.com"
+"""The account admin who deploys the workspace (Pulumi's principal): a metastore admin, owner of what the set-up
+creates."""
 CREDENTIAL_SECONDS = 3600
 EntityType = Literal["catalogs", "schemas", "tables", "columns"]
 
@@ -147,7 +156,8 @@ def _split(full_name: str, parts: int, what: str) -> list[str]:
 
 
 class UnityCatalog:
-    """The metastore. Every caller acts as `current_user`, a metastore admin."""
+    """The metastore: each request acts as its token's principal (`access.caller()`); `metastore_admins` have
+    every privilege, `ACCOUNT_ADMIN` (the set-up) among them."""
 
     def __init__(
         self,
@@ -157,18 +167,43 @@ class UnityCatalog:
         principals: Iterable[str] = (),
         volumes_root: Path,
         metastore_storage_root: str | None = None,
+        metastore_admins: Iterable[str] = (),
     ) -> None:
         self.storage_options = dict(storage_options)
         self.metastore_storage_root = metastore_storage_root
         self.current_user = current_user
         self.metastore_id = str(uuid.uuid4())
-        self.grants = Grants({current_user, *principals})
-        self.volumes = Volumes(volumes_root, self.schema_named, current_user, self.metastore_id)
+        self.grants = Grants({current_user, ACCOUNT_ADMIN, *principals})
+        self.access = Access(self._owner_of, self.grants.privileges_of, {ACCOUNT_ADMIN, *metastore_admins})
+        self.locations = ExternalLocations(self.access, self.metastore_id, ACCOUNT_ADMIN)
+        self.volumes = Volumes(volumes_root, self.schema_named, self.access, self.metastore_id, ACCOUNT_ADMIN)
         self._catalogs: dict[str, _Catalog] = {}
         self._schemas: dict[str, _Schema] = {}
         self._tables: dict[str, TableEntry] = {}
         self._tags: dict[tuple[EntityType, str], dict[str, str | None]] = {}
         self.lock = threading.RLock()
+
+    def _owner_of(self, kind: str, full_name: str) -> str | None:
+        found: object
+        if kind == "catalog":
+            found = self._catalogs.get(full_name)
+        elif kind == "schema":
+            found = self._schemas.get(full_name)
+        elif kind == "table":
+            found = self._tables.get(full_name)
+        elif kind == "volume":
+            found = self.volumes.find(full_name)
+        elif kind == "external_location":
+            found = self.locations.find(full_name)
+        else:
+            return None
+        owner = getattr(found, "owner", None)
+        return owner if isinstance(owner, str) else None
+
+    @staticmethod
+    def owner() -> str:
+        """Who owns what the current request creates: its principal (the account admin for the set-up)."""
+        return caller() or ACCOUNT_ADMIN
 
     # Lookups: `find_*` give None, `*_named` the REST 404.
     def find_catalog(self, name: str) -> _Catalog | None:
@@ -216,6 +251,8 @@ class UnityCatalog:
     # Catalogs
     def create_catalog(self, body: JsonObject) -> JsonObject:
         name = _name(body)
+        if not self.access.has(caller(), "metastore", self.metastore_id, "CREATE_CATALOG"):
+            raise permission_denied("CREATE_CATALOG", "metastore", self.metastore_id)
         with self.lock:
             if name in self._catalogs:
                 raise ApiError(409, "CATALOG_ALREADY_EXISTS", f"Catalog '{name}' already exists.")
@@ -225,27 +262,33 @@ class UnityCatalog:
                     f"(for example 'CREATE CATALOG {name} MANAGED LOCATION '<location-path>'').",
                     "INVALID_STATE",
                 )
-            catalog = _Catalog(name, self.current_user, body.get("comment"), storage_root=body.get("storage_root"))
+            catalog = _Catalog(name, self.owner(), body.get("comment"), storage_root=body.get("storage_root"))
             catalog.properties.update(body.get("properties") or {})
             self._catalogs[name] = catalog
             return catalog.info(self.metastore_id)
 
     def get_catalog(self, name: str) -> JsonObject:
-        return self.catalog_named(name).info(self.metastore_id)
+        catalog = self.catalog_named(name)
+        self.access.require_any("catalog", catalog.name, "USE_CATALOG", "BROWSE")
+        return catalog.info(self.metastore_id)
 
     def list_catalogs(self) -> JsonObject:
         with self.lock:
-            return {"catalogs": [c.info(self.metastore_id) for _, c in sorted(self._catalogs.items())]}
+            catalogs = sorted(self._catalogs.items())
+        visible = [c for _, c in catalogs if self.access.may_see("catalog", c.name, "USE_CATALOG", "BROWSE")]
+        return {"catalogs": [c.info(self.metastore_id) for c in visible]}
 
     def update_catalog(self, name: str, body: JsonObject) -> JsonObject:
         with self.lock:
             catalog = self.catalog_named(name)
+            self.access.require_owner("catalog", catalog.name)
             self._update(catalog, body)
             return catalog.info(self.metastore_id)
 
     def delete_catalog(self, name: str, force: bool) -> JsonObject:
         with self.lock:
             catalog = self.catalog_named(name)
+            self.access.require_owner("catalog", catalog.name)
             inside = [s for s in self._schemas.values() if s.catalog_name == catalog.name]
             if inside and not force:
                 raise bad_request(f"Catalog '{catalog.name}' is not empty.", "CATALOG_NOT_EMPTY")
@@ -263,12 +306,13 @@ class UnityCatalog:
             raise bad_request("Missing required field: catalog_name")
         with self.lock:
             catalog = self.catalog_named(catalog_name)
+            self.access.require("catalog", catalog.name, "CREATE_SCHEMA")
             full_name = f"{catalog.name}.{name}"
             if full_name in self._schemas:
                 raise ApiError(409, "SCHEMA_ALREADY_EXISTS", f"Schema '{full_name}' already exists.")
             schema = _Schema(
                 name,
-                self.current_user,
+                self.owner(),
                 body.get("comment"),
                 catalog_name=catalog.name,
                 storage_root=body.get("storage_root"),
@@ -278,23 +322,29 @@ class UnityCatalog:
             return schema.info(self.metastore_id)
 
     def get_schema(self, full_name: str) -> JsonObject:
-        return self.schema_named(full_name).info(self.metastore_id)
+        schema = self.schema_named(full_name)
+        self.access.require_any("schema", schema.full_name, "USE_SCHEMA", "BROWSE")
+        return schema.info(self.metastore_id)
 
     def list_schemas(self, catalog_name: str) -> JsonObject:
         with self.lock:
             catalog = self.catalog_named(catalog_name)
+            self.access.require("catalog", catalog.name, "USE_CATALOG")
             schemas = [s for s in self._schemas.values() if s.catalog_name == catalog.name]
-            return {"schemas": [s.info(self.metastore_id) for s in sorted(schemas, key=lambda s: s.name)]}
+            visible = [s for s in schemas if self.access.may_see("schema", s.full_name, "USE_SCHEMA", "BROWSE")]
+            return {"schemas": [s.info(self.metastore_id) for s in sorted(visible, key=lambda s: s.name)]}
 
     def update_schema(self, full_name: str, body: JsonObject) -> JsonObject:
         with self.lock:
             schema = self.schema_named(full_name)
+            self.access.require_owner("schema", schema.full_name)
             self._update(schema, body)
             return schema.info(self.metastore_id)
 
     def delete_schema(self, full_name: str, force: bool) -> JsonObject:
         with self.lock:
             schema = self.schema_named(full_name)
+            self.access.require_owner("schema", schema.full_name)
             inside = [t for t in self._tables.values() if f"{t.catalog_name}.{t.schema_name}" == schema.full_name]
             if inside and not force:
                 raise bad_request(f"Schema '{schema.full_name}' is not empty.", "SCHEMA_NOT_EMPTY")
@@ -310,7 +360,7 @@ class UnityCatalog:
         snapshot = read_delta_snapshot(location, self.storage_options)
         table = TableEntry(
             name.lower(),
-            self.current_user,
+            self.owner(),
             catalog_name=catalog_name.lower(),
             schema_name=schema_name.lower(),
             storage_location=location,
@@ -334,18 +384,23 @@ class UnityCatalog:
         table.properties.update(snapshot.properties)
 
     def get_table(self, full_name: str) -> JsonObject:
-        return self.table_named(full_name).info(self.metastore_id)
+        table = self.table_named(full_name)
+        self.access.require_any("table", table.full_name, "SELECT", "BROWSE")
+        return table.info(self.metastore_id)
 
     def table_exists(self, full_name: str) -> JsonObject:
         catalog_name, schema_name, _ = _split(full_name, 3, "table")
-        self.schema_named(f"{catalog_name}.{schema_name}")
+        schema = self.schema_named(f"{catalog_name}.{schema_name}")
+        self.access.require("schema", schema.full_name, "USE_SCHEMA")
         return {"table_exists": self.find_table(full_name) is not None}
 
     def list_tables(self, catalog_name: str, schema_name: str) -> JsonObject:
         with self.lock:
             schema = self.schema_named(f"{catalog_name}.{schema_name}")
+            self.access.require("schema", schema.full_name, "USE_SCHEMA")
             tables = [t for t in self._tables.values() if f"{t.catalog_name}.{t.schema_name}" == schema.full_name]
-            return {"tables": [t.info(self.metastore_id) for t in sorted(tables, key=lambda t: t.name)]}
+            visible = [t for t in tables if self.access.may_see("table", t.full_name, "SELECT", "BROWSE")]
+            return {"tables": [t.info(self.metastore_id) for t in sorted(visible, key=lambda t: t.name)]}
 
     def update_table(self, full_name: str, body: JsonObject) -> JsonObject:
         """`PATCH tables/{full_name}`: the SDK sends only `owner`."""
@@ -354,6 +409,7 @@ class UnityCatalog:
             raise bad_request(f"Only the owner of a table can be updated here, not: {', '.join(sorted(unknown))}")
         with self.lock:
             table = self.table_named(full_name)
+            self.access.require_owner("table", table.full_name)
             if "owner" in body:
                 self.set_owner(table, body["owner"])
         return {}
@@ -362,6 +418,7 @@ class UnityCatalog:
         """Unregisters a table; its files are left alone, as for any EXTERNAL table."""
         with self.lock:
             table = self.table_named(full_name)
+            self.access.require_owner("table", table.full_name)
             del self._tables[table.full_name]
             self._forget(table.full_name)
         return {}
@@ -412,12 +469,15 @@ class UnityCatalog:
         if entity_type == "columns":
             table_name, _, column = entity_name.rpartition(".")
             table = self.table_named(table_name)
+            self.access.require_any("table", table.full_name, "SELECT", "BROWSE")
             if column not in {c["name"] for c in table.columns}:
                 raise not_found(f"Column '{column}' does not exist in table '{table.full_name}'.")
             return "columns"
         if entity_type not in ("catalogs", "schemas", "tables"):
             raise bad_request(f"Unsupported entity type: {entity_type}. Use catalogs, schemas, tables or columns.")
-        self.securable(entity_type.removesuffix("s"), entity_name)
+        kind = entity_type.removesuffix("s")
+        self.securable(kind, entity_name)
+        self.access.require_any(kind, entity_name.lower(), *_SEE[kind])
         return entity_type  # type: ignore[return-value]  # one of the three literals, checked above
 
     # Temporary credentials
@@ -431,6 +491,17 @@ class UnityCatalog:
             table = next((t for t in self._tables.values() if t.id == table_id), None)
         if table is None:
             raise ApiError(404, "TABLE_DOES_NOT_EXIST", f"Table with id '{table_id}' does not exist.")
+        # credential vending: EXTERNAL USE SCHEMA (granted explicitly), and what the operation itself needs
+        self.access.require("schema", f"{table.catalog_name}.{table.schema_name}", "EXTERNAL_USE_SCHEMA")
+        self.access.require("table", table.full_name, "SELECT", *(["MODIFY"] if operation == "READ_WRITE" else []))
+        location = self.locations.covering(table.storage_location)
+        if operation == "READ_WRITE" and location is not None and location.read_only:
+            raise ApiError(
+                403,
+                "PERMISSION_DENIED",
+                f"Table '{table.full_name}' is in the read-only External Location '{location.name}': "
+                "no READ_WRITE credentials for it.",
+            )
         if not table.storage_location.startswith(("s3://", "s3a://")):
             raise bad_request(
                 f"Table '{table.full_name}' is at {table.storage_location}: the stand-in vends temporary "
@@ -456,6 +527,9 @@ class UnityCatalog:
             "expiration_time": now_ms() + CREDENTIAL_SECONDS * 1000,
             "url": table.storage_location,
         }
+
+
+_SEE = {"catalog": ("USE_CATALOG", "BROWSE"), "schema": ("USE_SCHEMA", "BROWSE"), "table": ("SELECT", "BROWSE")}
 
 
 def _name(body: JsonObject) -> str:

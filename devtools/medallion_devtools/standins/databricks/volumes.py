@@ -4,7 +4,9 @@
 
 Each volume is a folder, `<root>/<catalog>/<schema>/<volume>`; drivers see `<root>` at `/Volumes` (`mount.py`), as
 a cluster's Unity Catalog FUSE mount shows volumes. A path outside an existing volume is refused as the Files API
-refuses it. Files API errors are Databricks': 404 NOT_FOUND, 409 ALREADY_EXISTS, 400 INVALID_PARAMETER_VALUE.
+refuses it. Files API errors are Databricks': 404 NOT_FOUND, 409 ALREADY_EXISTS, 400 INVALID_PARAMETER_VALUE,
+403 PERMISSION_DENIED: reading a file or listing a directory needs READ VOLUME, writing or deleting WRITE VOLUME
+(with USE CATALOG and USE SCHEMA), creating a volume CREATE VOLUME on its schema (`access.py`).
 """
 
 import shutil
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 
+from medallion_devtools.standins.databricks.access import Access, caller
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 
 __all__ = ["MOUNT_POINT", "FileResponse", "Volumes"]
@@ -86,15 +89,19 @@ class Volumes:
     Args:
         root: the folder behind `/Volumes`.
         schema_exists: raises the REST 404 when `catalog.schema` does not exist (the metastore's lookup).
-        owner: who owns what is created (the metastore's current user).
+        access: the metastore's privilege checks.
         metastore_id: stamped on every `VolumeInfo`.
+        admin: who owns what the stand-in's set-up creates.
     """
 
-    def __init__(self, root: Path, schema_exists: Callable[[str], object], owner: str, metastore_id: str) -> None:
+    def __init__(
+        self, root: Path, schema_exists: Callable[[str], object], access: Access, metastore_id: str, admin: str
+    ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self._schema_exists = schema_exists
-        self._owner = owner
+        self._access = access
+        self._admin = admin
         self._metastore_id = metastore_id
         self._volumes: dict[str, _Volume] = {}
         self._lock = threading.RLock()
@@ -116,11 +123,12 @@ class Volumes:
         if volume_type == "MANAGED" and location:
             raise bad_request("A MANAGED volume takes no storage_location.")
         self._schema_exists(f"{catalog}.{schema}")
+        self._access.require("schema", f"{catalog}.{schema}", "CREATE_VOLUME")
         volume = _Volume(
             catalog,
             schema,
             name,
-            self._owner,
+            caller() or self._admin,
             volume_type,
             str(location or f"{self.root}/{catalog}/{schema}/{name}"),
             body.get("comment"),
@@ -140,18 +148,27 @@ class Volumes:
             raise ApiError(404, "RESOURCE_DOES_NOT_EXIST", f"Volume '{full_name.lower()}' does not exist.")
         return found
 
+    def find(self, full_name: str) -> _Volume | None:
+        with self._lock:
+            return self._volumes.get(full_name.lower())
+
     def get(self, full_name: str) -> JsonObject:
-        return self.named(full_name).info(self._metastore_id)
+        volume = self.named(full_name)
+        self._access.require_any("volume", volume.full_name, "READ_VOLUME", "BROWSE")
+        return volume.info(self._metastore_id)
 
     def list(self, catalog_name: str, schema_name: str) -> JsonObject:
         self._schema_exists(f"{catalog_name}.{schema_name}".lower())
+        self._access.require("schema", f"{catalog_name}.{schema_name}".lower(), "USE_SCHEMA")
         prefix = f"{catalog_name}.{schema_name}.".lower()
         with self._lock:
-            found = [v.info(self._metastore_id) for k, v in sorted(self._volumes.items()) if k.startswith(prefix)]
-        return {"volumes": found}
+            volumes = [v for k, v in sorted(self._volumes.items()) if k.startswith(prefix)]
+        visible = [v for v in volumes if self._access.may_see("volume", v.full_name, "READ_VOLUME", "BROWSE")]
+        return {"volumes": [v.info(self._metastore_id) for v in visible]}
 
     def update(self, full_name: str, body: JsonObject) -> JsonObject:
         volume = self.named(full_name)
+        self._access.require_owner("volume", volume.full_name)
         with self._lock:
             if "comment" in body:
                 volume.comment = body["comment"]
@@ -161,6 +178,7 @@ class Volumes:
 
     def delete(self, full_name: str) -> JsonObject:
         volume = self.named(full_name)
+        self._access.require_owner("volume", volume.full_name)
         with self._lock:
             del self._volumes[volume.full_name]
             shutil.rmtree(self._folder(volume), ignore_errors=True)
@@ -171,20 +189,21 @@ class Volumes:
 
     # -- the Files API ---------------------------------------------------------------------------
 
-    def local(self, path: str, *, directory: bool = False) -> Path:
+    def local(self, path: str, *, directory: bool = False, write: bool = False) -> Path:
         """The local file (or with `directory`, folder: the volume's root included) behind
-        `/Volumes/<catalog>/<schema>/<volume>/…`; the volume must exist."""
+        `/Volumes/<catalog>/<schema>/<volume>/…`; the volume must exist, and the caller may read it (or `write`)."""
         parts = [x for x in PurePosixPath(path).parts[1:] if x not in ("", ".")]
         if not path.startswith(MOUNT_POINT + "/") or ".." in parts or len(parts) < (4 if directory else 5):
             raise bad_request(
                 f"Invalid path {path}: the Files API takes /Volumes/<catalog>/<schema>/<volume>/<path>.",
             )
-        self.named(".".join(parts[1:4]))
+        volume = self.named(".".join(parts[1:4]))
+        self._access.require("volume", volume.full_name, "WRITE_VOLUME" if write else "READ_VOLUME")
         return self.root.joinpath(*parts[1:])
 
     def upload(self, path: str, data: bytes, overwrite: bool) -> FileResponse:
         """`PUT /fs/files{path}`: the whole file (parents created)."""
-        local = self.local(path)
+        local = self.local(path, write=True)
         if local.is_dir():
             raise ApiError(409, "ALREADY_EXISTS", f"A directory already exists at {path}.")
         if local.exists() and not overwrite:
@@ -209,14 +228,14 @@ class Volumes:
         return FileResponse(200, headers, b"" if head else data)
 
     def delete_file(self, path: str) -> FileResponse:
-        local = self.local(path)
+        local = self.local(path, write=True)
         if not local.is_file():
             raise not_found(f"The file {path} does not exist.")
         local.unlink()
         return FileResponse(204, {})
 
     def create_directory(self, path: str) -> FileResponse:
-        local = self.local(path, directory=True)
+        local = self.local(path, directory=True, write=True)
         if local.exists() and not local.is_dir():
             raise ApiError(409, "ALREADY_EXISTS", f"A file already exists at {path}.")
         local.mkdir(parents=True, exist_ok=True)
@@ -228,7 +247,7 @@ class Volumes:
         return FileResponse(200, {})
 
     def delete_directory(self, path: str) -> FileResponse:
-        local = self.local(path, directory=True)
+        local = self.local(path, directory=True, write=True)
         if not local.is_dir():
             raise not_found(f"The directory {path} does not exist.")
         if any(local.iterdir()):

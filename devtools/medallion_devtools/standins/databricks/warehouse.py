@@ -1,6 +1,11 @@
 """The stand-in's one SQL warehouse (always RUNNING) and the Statement Execution API 2.0 over it: statements
 (`sql.py`) run at once against the Unity Catalog metastore, so every response is final: SUCCEEDED, or FAILED
 with `status.error {error_code, message}` as Databricks reports a failed statement (HTTP 200).
+
+Each statement runs as the caller's principal, with the privileges Databricks documents: CREATE TABLE needs CREATE
+TABLE on the schema and CREATE EXTERNAL TABLE on the external location its LOCATION lies in; SYNC METADATA,
+comments, OPTIMIZE and VACUUM need MODIFY; SET TAGS needs APPLY TAG; GRANT and SET OWNER need ownership (or
+MANAGE). A refusal is `[INSUFFICIENT_PERMISSIONS] Insufficient privileges: …` with error code PERMISSION_DENIED.
 """
 
 import json
@@ -31,7 +36,11 @@ from medallion_devtools.standins.databricks.unity import TableEntry, UnityCatalo
 __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 
 DEFAULT_WAREHOUSE_ID = "5a7d1e0000000001"
-_STATUS_CODES = {404: "NOT_FOUND", 409: "ALREADY_EXISTS"}  # REST status → statement `error_code` (else BAD_REQUEST)
+_STATUS_CODES = {
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+}  # REST status → statement `error_code` (else BAD_REQUEST)
 MIN_VACUUM_RETAIN_HOURS = 168.0  # Delta's retentionDurationCheck, which a warehouse statement cannot turn off
 
 
@@ -143,10 +152,17 @@ class SqlWarehouse:
                 if len(name) != {"catalog": 1, "schema": 2, "table": 3}[kind]:
                     raise SqlError("INVALID_IDENTIFIER", f"{quote_name(name)} does not name a {kind}.", "42602")
                 _securable_for_sql(uc, kind, name)
+                uc.access.require_owner(kind, ".".join(name).lower())
                 change = {"principal": statement.principal, "add": list(statement.privileges)}
                 uc.grants.update(kind, ".".join(name).lower(), [change])
             else:
                 table = _table_for_sql(uc, statement.name)
+                if isinstance(statement, SetOwner):
+                    uc.access.require_owner("table", table.full_name)
+                else:
+                    uc.access.require(
+                        "table", table.full_name, "APPLY_TAG" if isinstance(statement, SetTags) else "MODIFY"
+                    )
                 if isinstance(statement, SyncMetadata):
                     _read_delta(lambda: uc.sync_table(table), statement.name, table.storage_location)
                 elif isinstance(statement, CommentOnTable):
@@ -170,6 +186,7 @@ class SqlWarehouse:
         from deltalake import DeltaTable
 
         table = _table_for_sql(self.unity, statement.name)
+        self.unity.access.require("table", table.full_name, "MODIFY")
         location = table.storage_location
         delta = DeltaTable(location, storage_options=self.unity.storage_options or None)
         if isinstance(statement, Optimize):
@@ -189,6 +206,7 @@ class SqlWarehouse:
     def _create_table(self, statement: CreateTable) -> None:
         uc, (catalog, schema, name) = self.unity, statement.name
         _securable_for_sql(self.unity, "schema", (catalog, schema))
+        uc.access.require("schema", f"{catalog}.{schema}".lower(), "CREATE_TABLE")
         if uc.find_table(".".join(statement.name)) is not None:
             if statement.if_not_exists:
                 return
@@ -198,6 +216,7 @@ class SqlWarehouse:
                 "different name, drop or replace the existing object, or add the IF NOT EXISTS clause.",
                 "42P07",
             )
+        uc.locations.require(statement.location, "CREATE_EXTERNAL_TABLE")
         _read_delta(lambda: uc.add_table(catalog, schema, name, statement.location), statement.name, statement.location)
 
 
@@ -267,4 +286,6 @@ def _column(table: TableEntry, column: str) -> str:
 
 def _sql_message(exc: ApiError) -> str:
     """A REST check's error as a SQL error message (`[ERROR_CODE] message`)."""
+    if exc.status == 403:
+        return f"[INSUFFICIENT_PERMISSIONS] Insufficient privileges: {exc.message} SQLSTATE: 42501"
     return f"[{exc.error_code}] {exc.message}"

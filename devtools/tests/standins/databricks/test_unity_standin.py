@@ -320,6 +320,17 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     table = w.tables.get(f"{schema}.orders")
     assert table.storage_location == location and table.table_id is not None
     assert [c.name for c in table.columns or []] == ORDERS.column_names
+    # credential vending needs EXTERNAL USE SCHEMA, which not even a metastore admin has until it is granted
+    refused = _error(
+        lambda: w.temporary_table_credentials.generate_temporary_table_credentials(
+            operation=TableOperation.READ, table_id=table.table_id
+        )
+    )
+    assert refused.error_code == "PERMISSION_DENIED" and "EXTERNAL USE SCHEMA" in str(refused)
+    grant = {"changes": [{"principal": "standin-user@example.com", "add": ["EXTERNAL_USE_SCHEMA"]}]}
+    w.api_client.do(
+        "PATCH", f"/api/2.1/unity-catalog/permissions/schema/{schema}", body=grant
+    )  # not in SDK 0.60's enum
 
     sent_before = len(dbx.requests)
     through_uc = read_through_unity_catalog(

@@ -49,7 +49,11 @@ def test_dbfs_root_is_refused_as_on_a_new_account(strict: WorkspaceClient, stric
     assert "MEDALLION_DATABRICKS_DBFS_ROOT" not in strict_databricks.environ()
 
 
-def test_volumes_are_created_listed_and_read_back(strict: WorkspaceClient):
+def test_volumes_are_created_listed_and_read_back(strict: WorkspaceClient, strict_databricks: LocalDatabricks):
+    # the platform's principal may not create volumes (the account's registration does, as its admin)
+    with pytest.raises(PermissionDenied, match=r"CREATE VOLUME on Schema 'medallion\.platform'"):
+        strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED)
+    strict = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
     created = strict.volumes.create("medallion", "platform", "scratch", VolumeType.MANAGED, comment="tmp")
     assert created.full_name == "medallion.platform.scratch" and created.owner
     names = {v.full_name for v in strict.volumes.list("medallion", "platform")}
@@ -122,3 +126,43 @@ def test_a_catalog_needs_a_managed_location_when_the_metastore_has_no_root(stric
     assert caught.value.error_code == "INVALID_STATE"
     created = strict.catalogs.create(name="rooted", storage_root="s3://managed/rooted")
     assert created.storage_root == "s3://managed/rooted"
+
+
+AS_ANALYST = """
+import io, json, os, sys
+from databricks.sdk import WorkspaceClient
+w = WorkspaceClient()  # the runtime's native authentication: the cluster's principal
+try:
+    w.files.upload(sys.argv[1] + "/by-the-cluster.txt", io.BytesIO(b"x"), overwrite=True)
+    me = {"error": None}
+except Exception as exc:
+    me = {"error": getattr(exc, "error_code", None), "message": str(exc)}
+with open(os.path.join(sys.argv[1], "out.json"), "w") as out:  # the /Volumes mount: not privilege-checked here
+    json.dump(me, out)
+"""
+
+
+def test_a_dedicated_job_cluster_acts_as_its_single_user_with_that_principals_privileges(
+    strict: WorkspaceClient, strict_databricks: LocalDatabricks
+):
+    base = strict_databricks.volume_paths[0] + "/single-user-test"
+    strict.files.upload(f"{base}/main.py", io.BytesIO(AS_ANALYST.encode()), overwrite=True)
+    cluster = {
+        "spark_version": "17.3.x-scala2.13",
+        "node_type_id": "i3.xlarge",
+        "num_workers": 1,
+        "data_security_mode": "SINGLE_USER",
+        "single_user_name": "analysts",  # not the submitter: the cluster is analysts', who may not write the volume
+    }
+    task = {
+        "task_key": "as_analysts",
+        "new_cluster": cluster,
+        "spark_python_task": {"python_file": f"{base}/main.py", "parameters": [base]},
+    }
+    run_id = strict.api_client.do("POST", "/api/2.2/jobs/runs/submit", body={"run_name": "su", "tasks": [task]})
+    run = _wait(strict, run_id["run_id"])  # type: ignore[index]
+    assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    out = json.loads(strict.files.download(f"{base}/out.json").contents.read())  # type: ignore[union-attr]
+    # refused for lack of analysts' privileges (USE CATALOG, USE SCHEMA or WRITE VOLUME, as the session granted so far)
+    assert out["error"] == "PERMISSION_DENIED" and "User does not have" in out["message"], out
+    strict.files.upload(f"{base}/by-the-cluster.txt", io.BytesIO(b"x"), overwrite=True)  # the submitter may
