@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "Lakehouse"]
+__all__ = ["QUALITY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
+
+QUALITY_SUFFIX = "_quality"
+"""A dataset's quality figures, one row per figure per promoted batch, are `trusted/<dataset>_quality`."""
 
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
@@ -47,6 +50,10 @@ class Lakehouse:
         """`trusted/<dataset>_quarantine`: the rows the contract rejected, with the reason."""
         return self._open("trusted", f"{dataset}{QUARANTINE_SUFFIX}")
 
+    def quality(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_quality`: each promoted batch's figures (`zones/quality.py`)."""
+        return self._open("trusted", f"{dataset}{QUALITY_SUFFIX}")
+
     def refined(self, name: str) -> DeltaTableIO:
         """`refined/<name>`: a business table."""
         return self._open("refined", name)
@@ -59,6 +66,8 @@ class Lakehouse:
         if zone == "trusted":
             if name.endswith(QUARANTINE_SUFFIX):
                 return self.quarantine(name.removesuffix(QUARANTINE_SUFFIX))
+            if name.endswith(QUALITY_SUFFIX):
+                return self.quality(name.removesuffix(QUALITY_SUFFIX))
             return self.trusted(name)
         if zone == "refined":
             return self.refined(name)
