@@ -11,6 +11,7 @@ from medallion_platform.cli import plugins
 from medallion_platform.cli.aws import register as register_aws
 from medallion_platform.cli.errors import describe
 from medallion_platform.cli.parser import Parser
+from medallion_platform.cli.quality import register as register_quality
 
 __all__ = ["build_parser", "main"]
 
@@ -261,6 +262,7 @@ def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argp
     p = add("maintain", cmd_maintain, "compact and vacuum every table")
     p.add_argument("--retention-hours", type=int, default=168, help="vacuum deletes unreferenced files older than this")
 
+    register_quality(sub, _settings)
     plugins.add_command(sub, "local-aws", extra)
     register_aws(sub, _settings)
     for name in (*plugins.DEV_COMMANDS[1:], *sorted(extra.keys() - set(plugins.DEV_COMMANDS))):

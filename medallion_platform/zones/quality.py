@@ -41,7 +41,9 @@ __all__ = [
     "BatchFigures",
     "contract_rules",
     "quality_entry",
+    "Trend",
     "quality_history",
+    "quality_trend",
     "quality_verdicts",
     "record_quality",
 ]
@@ -220,3 +222,41 @@ def quality_verdicts(history: Sequence[dict], rules: Sequence[str], *, window: i
         rates = [b.get(("quarantined", rule), 0) / n if n else 0.0 for b, n in zip(batches, landed, strict=True)]
         out.append(_verdict(f"quarantine_rate_{rule}", rates, window=window, width=width, floor=RATE_FLOOR))
     return out
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A dataset's recent batches: each figure's series (oldest first) and the newest batch's verdicts."""
+
+    dataset: str
+    batches: list[str]
+    recorded_at: list[dt.datetime]
+    series: dict[str, list[float]]
+    """`landed`, the other counts, then `quarantine_rate_<rule>` (a share of the landed rows) per rule."""
+    verdicts: dict[str, Anomaly]
+
+
+def quality_trend(lake: Lakehouse, contract: Contract, *, batches: int) -> Trend:
+    """The last `batches` batches of `trusted/<dataset>_quality`, with the anomaly verdicts of the newest
+    (its baseline from the settings' window, which may reach further back than what is shown)."""
+    history = quality_history(lake.quality(contract.name))
+    rules = contract_rules(contract)
+    settings = lake.settings
+    verdicts = quality_verdicts(history, rules, window=settings.quality_batches, width=settings.quality_width)
+    per_batch = _batches(history)[-batches:]
+    keys: dict[tuple[object, str], None] = {}
+    for row in history:
+        keys[(row["recorded_at"], row["batch"])] = None
+    shown = list(keys)[-batches:]
+    series: dict[str, list[float]] = {f: [float(b.get((f, None), 0)) for b in per_batch] for f in FIGURES}
+    for rule in rules:
+        series[f"quarantine_rate_{rule}"] = [
+            b.get(("quarantined", rule), 0) / b[("landed", None)] if b.get(("landed", None)) else 0.0 for b in per_batch
+        ]
+    return Trend(
+        dataset=contract.name,
+        batches=[str(b) for _, b in shown],
+        recorded_at=[t for t, _ in shown],  # type: ignore[misc]  # recorded_at is a datetime
+        series=series,
+        verdicts={v.name: v for v in verdicts},
+    )

@@ -341,7 +341,9 @@ def write_promotion(
     persist(lake, ("trusted", f"{contract.name}{QUARANTINE_SUFFIX}"), plan.quarantine)
     persist(lake, ("trusted", contract.name), plan.trusted)
     result = plan.result()
-    record_quality(lake, contract, batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates))
+    record_quality(
+        lake, contract, batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates)
+    )
     return result
 
 

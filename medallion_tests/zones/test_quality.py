@@ -4,6 +4,7 @@ warning-level anomaly checks flag exactly the figure that leaves its recent rang
 import dagster as dg
 
 from medallion_platform.catalog import build_catalog
+from medallion_platform.cli.main import main
 from medallion_platform.defs.checks.quality import quality_check_results, quality_check_specs
 from medallion_platform.zones.flow import ingest_and_promote
 from medallion_platform.zones.quality import Anomaly, quality_history, quality_verdicts
@@ -46,7 +47,7 @@ def test_each_batch_appends_its_figures(lake, settings, embedded, contracts):
     assert entry.owner == contract.owner
 
 
-def test_a_spike_in_one_rule_raises_exactly_that_warning(lake, settings, embedded, contracts):
+def test_a_spike_in_one_rule_raises_exactly_that_warning(lake, settings, embedded, contracts, capsys, tmp_path):
     contract = contracts["order_events"]
     for hour in range(1, 7):  # six ordinary batches: the baseline
         _batch(settings, hour)
@@ -61,6 +62,15 @@ def test_a_spike_in_one_rule_raises_exactly_that_warning(lake, settings, embedde
     failed = [r for r in quality_check_results(lake, contract, KEY) if not r.passed]
     assert [r.check_name for r in failed] == ["quarantine_rate_allowed"]
     assert failed[0].metadata["value"].value == 0.3
+
+    # the terminal trend names the same anomaly, and the chart is drawn
+    chart = tmp_path / "quality.png"
+    assert main(["--data-dir", str(settings.data_dir), "quality", "order_events", "--png", str(chart)]) == 0
+    out = capsys.readouterr().out
+    flagged = [line.split()[0] for line in out.splitlines() if line.rstrip().endswith("ANOMALY")]
+    assert flagged == ["quarantine_rate_allowed"]
+    assert "30.00%" in out and "7 batches" in out
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_volume_and_short_baselines():
