@@ -28,9 +28,9 @@ from medallion_platform.lake.schema import quarantine_schema, raw_schema, truste
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, TableWrite
 from medallion_platform.zones.entries import source_entries
+from medallion_platform.zones.quality import contract_rules, record_quality
 from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.source_step import RawPlan, SourceStep
-from medallion_platform.zones.quality import contract_rules, record_quality
 from medallion_platform.zones.trusted import PromoteResult, Promotion, batch_figures
 
 __all__ = ["build_source_asset", "source_specs"]
