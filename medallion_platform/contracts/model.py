@@ -7,11 +7,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "Access",
     "Column",
     "Contract",
     "DedupOrder",
     "Freshness",
     "Partition",
+    "RowFilter",
     "Source",
     "TrustedWrite",
     "WhenMatched",
@@ -181,6 +183,25 @@ class TrustedWrite(_Strict):
         return self
 
 
+class RowFilter(_Strict):
+    """Who sees which rows: members of `all_rows` groups see every row; members of a `by_group` group see the rows
+    whose `column` holds one of that group's values; everyone else sees none."""
+
+    column: str
+    all_rows: list[str] = Field(default_factory=list)
+    by_group: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Access(_Strict):
+    """Who may read the trusted table (and its quarantine) how: personal data in clear only for members of
+    `clear_pii` groups (others read a redaction), rows limited by `row_filter`. Unity Catalog enforces them as
+    column masks and a row filter; `medallion sql` applies the same functions for the configured principal.
+    The platform's own principal is exempt from both: it builds refined tables from trusted."""
+
+    clear_pii: list[str] = Field(default_factory=list)
+    row_filter: RowFilter | None = None
+
+
 class Contract(_Strict):
     """A source dataset's contract: layout, schema, rules, keys and ownership.
 
@@ -198,6 +219,7 @@ class Contract(_Strict):
     dedup_order: list[DedupOrder] = Field(default_factory=list)
     partition: Partition | None = None
     pii: list[str] = Field(default_factory=list)
+    access: Access | None = None
     freshness: Freshness
     trusted_write: TrustedWrite
     valid_years: tuple[int, int] = DEFAULT_VALID_YEARS
@@ -231,6 +253,9 @@ class Contract(_Strict):
                 raise ValueError(f"partition.derived_from: names unknown column {self.partition.derived_from!r}")
             if self.column(self.partition.derived_from).type != "timestamp":
                 raise ValueError("partition.derived_from: must be a timestamp column")
+        row_filter = self.access.row_filter if self.access is not None else None
+        if row_filter is not None and row_filter.column not in known:
+            raise ValueError(f"access.row_filter.column: names unknown column {row_filter.column!r}")
         newer = self.trusted_write.newer_column
         if newer is not None and newer not in known:
             raise ValueError(f"trusted_write.newer_column: names unknown column {newer!r}")
