@@ -240,10 +240,10 @@ class UnityCatalog(Catalog):
             if row_filter is None:
                 self.execute(f"ALTER TABLE {quoted} DROP ROW FILTER", subject=name)
             else:
-                function, inputs = row_filter
+                filter_name, inputs = row_filter
                 on = ", ".join(ident(c) for c in inputs)
                 self.execute(
-                    f"ALTER TABLE {quoted} SET ROW FILTER {ident(*function.split('.'))} ON ({on})", subject=name
+                    f"ALTER TABLE {quoted} SET ROW FILTER {ident(*filter_name.split('.'))} ON ({on})", subject=name
                 )
         if not masks and row_filter is None and access is None:
             return
