@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.walkthrough, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-WALKTHROUGHS = ("demo", "ui", "sql", "local-aws", "local-databricks")
+WALKTHROUGHS = ("demo", "ui", "sql", "quality", "local-aws", "local-databricks")
 SERVES = "Ctrl-C stops it"
 _BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\s*```bash\n(.*?)```", re.S)
 
@@ -189,7 +189,21 @@ def test_sql_walkthrough_queries_lists_and_maintains(demo, readme):
     (block,) = readme["sql"]
     printed = walk.run(block, timeout=300)
     assert "(10 rows)" in printed  # LIMIT 10 of the 165 daily_revenue rows
-    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 12  # 3 raw, 6 trusted, 3 refined
+    # 3 raw, 9 trusted (tables, quarantines, quality figures), 3 refined
+    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 15
+    assert "Traceback" not in printed
+
+
+def test_quality_walkthrough_shows_the_trend_and_reads_as_each_principal(demo, readme):
+    walk, _ = demo
+    (block,) = readme["quality"]
+    printed = walk.run(block, timeout=300)
+    assert "order_events: 1 batch, newest raw batch" in printed
+    assert "baseline too short" in printed  # one batch: no verdict yet
+    assert (walk.clone / "data" / "quality.png").read_bytes()[:4] == b"\x89PNG"
+    uk = printed[printed.index("country") : printed.index("rows)") + 5]
+    assert re.search(r"(?m)^GB\s+\d+\s+\[redacted\]", uk) and "(1 rows)" in uk
+    assert re.search(r"(?m)^6\s*$", printed), "the PII reader sees every country in clear"
     assert "Traceback" not in printed
 
 

@@ -146,7 +146,9 @@ def _summary(settings) -> list[str]:
     from medallion_platform.lake.lakehouse import Lakehouse
 
     lake = Lakehouse(settings)
-    entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith("_quarantine")}
+    # quarantines are counted beside their tables; quality figures are `medallion quality`'s
+    hidden = ("_quarantine", "_quality")
+    entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith(hidden)}
     width = max([38, *map(len, entries)])
     lines = ["", f"{'table':{width}} {'rows':>9} {'quarantined':>11} {'version':>7}  location"]
     for name, entry in entries.items():

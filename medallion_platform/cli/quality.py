@@ -66,7 +66,8 @@ def _table(trend: Any) -> list[str]:
     if not trend.batches:
         return [f"{trend.dataset}: no batches recorded yet", ""]
     newest = trend.recorded_at[-1].strftime("%Y-%m-%d %H:%M UTC")
-    lines = [f"{trend.dataset}: {len(trend.batches)} batches, newest raw batch {trend.batches[-1]} at {newest}"]
+    count = f"{len(trend.batches)} batch{'es' if len(trend.batches) > 1 else ''}"
+    lines = [f"{trend.dataset}: {count}, newest raw batch {trend.batches[-1]} at {newest}"]
     width = max(len(n) for n in trend.series)
     lines.append(f"  {'figure':{width}}  {'trend':{len(trend.batches)}}  {'newest':>10}  {'expected':>21}  verdict")
     for name, values in trend.series.items():
