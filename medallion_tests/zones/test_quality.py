@@ -49,6 +49,9 @@ def test_each_batch_appends_its_figures(lake, settings, embedded, contracts):
 
 def test_a_spike_in_one_rule_raises_exactly_that_warning(lake, settings, embedded, contracts, capsys, tmp_path):
     contract = contracts["order_events"]
+    before = quality_check_results(lake, contract, KEY)  # nothing recorded: every check reports, and passes
+    assert {r.check_name for r in before} == {s.name for s in quality_check_specs(contract, KEY)}
+    assert all(r.passed for r in before)
     for hour in range(1, 7):  # six ordinary batches: the baseline
         _batch(settings, hour)
         ingest_and_promote(lake, embedded, contract)
