@@ -17,6 +17,7 @@ from medallion_platform.defs.landing.sensors import build_landing_sensor
 from medallion_platform.defs.launcher import medallion_step_launcher
 from medallion_platform.defs.maintenance import maintenance_job, maintenance_schedule
 from medallion_platform.defs.notebooks import DatabricksNotebooks, build_notebook_asset
+from medallion_platform.defs.replay import quarantine_replay_job
 from medallion_platform.defs.resources import EngineResource, LakehouseResource
 from medallion_platform.defs.schedules import batch_sources_schedule
 from medallion_platform.defs.sensors import late_event_sensor
@@ -67,7 +68,11 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         sensors=[build_landing_sensor(contracts), late_event_sensor, automation_sensor],
         schedules=[batch_sources_schedule(contracts), maintenance_schedule],
-        jobs=[maintenance_job, dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all())],
+        jobs=[
+            maintenance_job,
+            quarantine_replay_job,
+            dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all()),
+        ],
         resources=platform_resources(),
     )
 

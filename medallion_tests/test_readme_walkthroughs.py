@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.walkthrough, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-WALKTHROUGHS = ("demo", "ui", "sql", "quality", "local-aws", "local-databricks")
+WALKTHROUGHS = ("demo", "ui", "sql", "quality", "erase", "replay", "local-aws", "local-databricks")
 SERVES = "Ctrl-C stops it"
 _BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\s*```bash\n(.*?)```", re.S)
 
@@ -205,6 +205,26 @@ def test_quality_walkthrough_shows_the_trend_and_reads_as_each_principal(demo, r
     assert re.search(r"(?m)^GB\s+\d+\s+\[redacted\]", uk) and "(1 rows)" in uk
     assert re.search(r"(?m)^6\s*$", printed), "the PII reader sees every country in clear"
     assert "Traceback" not in printed
+
+
+def test_erase_walkthrough_erases_once_with_a_receipt_and_refuses_other_keys(demo, readme):
+    walk, _ = demo
+    (block,) = readme["erase"]
+    printed = walk.run(block, timeout=300)
+    assert re.search(r"erasure \w{16}-0 of customer_id sha256:\w{64}: [1-9]\d* rows deleted", printed)
+    assert re.search(r"(?m)^0\s*$", printed), "trusted still holds the customer's events"
+    assert "(1 rows)" in printed and "listed" in printed  # one receipt
+    assert "erased before" in printed
+    assert "not declared identifying" in printed and "refused (exit 2)" in printed
+
+
+def test_replay_walkthrough_releases_the_fixed_rows_and_closes(demo, readme):
+    walk, _ = demo
+    (block,) = readme["replay"]
+    printed = walk.run(block, timeout=300)
+    first, second = re.findall(r"pending, (\d+) replayed", printed)
+    assert int(first) > 0 and int(second) == 0
+    assert printed.count("reconciled: yes") == 2 and "reconciled: NO" not in printed
 
 
 @pytest.fixture

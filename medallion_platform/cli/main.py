@@ -1,4 +1,5 @@
-"""The `medallion` command: demo, generate, materialize, ui, sql, catalog, maintain, local AWS and ingestion."""
+"""The `medallion` command: demo, generate, materialize, ui, sql, catalog, maintain, erase, quarantine replay,
+local AWS and ingestion."""
 
 import argparse
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 from medallion_platform.cli import plugins
 from medallion_platform.cli.aws import register as register_aws
 from medallion_platform.cli.errors import describe
+from medallion_platform.cli.governance import register as register_governance
 from medallion_platform.cli.parser import Parser
 from medallion_platform.cli.quality import register as register_quality
 
@@ -267,6 +269,7 @@ def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argp
     register_quality(sub, _settings)
     plugins.add_command(sub, "local-aws", extra)
     register_aws(sub, _settings)
+    register_governance(sub, _settings)
     for name in (*plugins.DEV_COMMANDS[1:], *sorted(extra.keys() - set(plugins.DEV_COMMANDS))):
         plugins.add_command(sub, name, extra)
     return parser

@@ -220,6 +220,9 @@ class Contract(_Strict):
     partition: Partition | None = None
     pii: list[str] = Field(default_factory=list)
     access: Access | None = None
+    subject_keys: list[str] = Field(default_factory=list)
+    """Columns that identify a person (a data subject): the keys `medallion erase --key <column>=<value>`
+    accepts. Explicit, not implied by `primary_key` or `pii`: an event id is a key but names nobody."""
     freshness: Freshness
     trusted_write: TrustedWrite
     valid_years: tuple[int, int] = DEFAULT_VALID_YEARS
@@ -236,7 +239,7 @@ class Contract(_Strict):
         if dupes:
             raise ValueError(f"columns: declared twice: {dupes}")
         known = set(names)
-        for field, refs in (("primary_key", self.primary_key), ("pii", self.pii)):
+        for field, refs in (("primary_key", self.primary_key), ("pii", self.pii), ("subject_keys", self.subject_keys)):
             missing = [r for r in refs if r not in known]
             if missing:
                 raise ValueError(f"{field}: names unknown columns {missing}")

@@ -286,6 +286,28 @@ class DeltaTableIO(DeltaTableReader):
         )
 
     @_one_log
+    def delete(self, predicate: str, *, txns: dict[str, int], metadata: dict | None = None) -> WriteResult:
+        """Deletes the rows matching `predicate` (DataFusion SQL: `lake/sql.py`) in one commit carrying `txns`
+        and `metadata`; a retry of `txns` deletes nothing (skipped). Files holding no matching row stay."""
+        txns = dict(txns)
+        table = self.table()
+        if table is None:
+            return WriteResult(version=None, skipped=True)
+        if self.committed_before(txns):
+            return WriteResult(version=self.version(), skipped=True)
+        metrics = table.delete(predicate, writer_properties=WRITER, commit_properties=self._commit(txns, metadata))
+        self._committed()
+        return WriteResult(version=self.version(), deleted=int(metrics.get("num_deleted_rows") or 0), metrics=metrics)
+
+    def vacuum(self, *, retention_hours: int) -> int:
+        """Removes the files no version younger than `retention_hours` needs (0: every unreferenced file);
+        the number removed."""
+        table = self.table()
+        if table is None:
+            return 0
+        return len(table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False))
+
+    @_one_log
     def overwrite(
         self, data: pa.Table, *, txns: dict[str, int] | None = None, metadata: dict | None = None
     ) -> WriteResult:

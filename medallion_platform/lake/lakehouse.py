@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["QUALITY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "Lakehouse"]
+__all__ = ["ERASURE_LEDGER", "QUALITY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
@@ -22,6 +22,13 @@ QUALITY_SUFFIX = "_quality"
 
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
+
+
+REPLAYS_SUFFIX = "_quarantine_replays"
+"""The quarantine rows a replay released: `trusted/<dataset>_quarantine_replays`."""
+
+ERASURE_LEDGER = "erasure_ledger"
+"""The erasure receipts: `raw/erasure_ledger` (catalog `<catalog>.raw.erasure_ledger`), owned by the platform."""
 
 
 class Lakehouse:
@@ -53,6 +60,14 @@ class Lakehouse:
     def quality(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_quality`: each promoted batch's figures (`zones/quality.py`)."""
         return self._open("trusted", f"{dataset}{QUALITY_SUFFIX}")
+
+    def erasure_ledger(self) -> DeltaTableIO:
+        """`raw/erasure_ledger`: one row per completed erasure (`zones/erasure.py`), the receipt; append-only."""
+        return self._open("raw", ERASURE_LEDGER)
+
+    def replays(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_quarantine_replays`: the quarantine rows a replay released (`zones/replay.py`)."""
+        return self._open("trusted", f"{dataset}{REPLAYS_SUFFIX}")
 
     def refined(self, name: str) -> DeltaTableIO:
         """`refined/<name>`: a business table."""

@@ -11,11 +11,9 @@ single-run backfill over the partition range each step needs:
 A refined table whose trusted inputs do not exist yet is not run; the report says what it waits for.
 """
 
-import fcntl
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -26,6 +24,7 @@ from medallion_platform.definitions import medallion_asset_job, platform_resourc
 from medallion_platform.defs.keys import is_partitioned, refined_key, source_keys, touched_dates
 from medallion_platform.ingestion.landing import list_landing_files
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.lake.lock import lake_lock
 from medallion_platform.run.recovery import release_dead_runs, run_process_alive
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
@@ -139,32 +138,8 @@ def materialize_all(
         # The reconstructed job resolves its resources from the environment, here and on the cluster.
         os.environ.update({"MEDALLION_ENV": "databricks", "MEDALLION_DATA_DIR": str(settings.data_dir)})
     runner = _Runner(settings, instance, defs, log_level, notify or _stderr)  # type: ignore[arg-type]  # set above
-    with _one_writer(settings, runner.note):
+    with lake_lock(settings.data_dir, runner.note):  # one `materialize` (or `erase`, replay) per lake
         return _materialize(runner, settings, instance)
-
-
-@contextmanager
-def _one_writer(settings: Settings, note: Callable[[str], None]) -> Iterator[None]:
-    """One `materialize` per lake at a time: a second waits, saying for whom. The lock is the kernel's
-    (`flock`), so a killed holder releases it with its process; sensor and UI runs are held to one writer
-    per source by the pools."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / ".materialize.lock", "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip() or "another process"
-            note(f"waiting for the materialize run of {holder} on {settings.data_dir} (one writer per lake)")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"pid {os.getpid()}")
-        lock.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _materialize(runner: "_Runner", settings: Settings, instance: dg.DagsterInstance) -> MaterializeReport:

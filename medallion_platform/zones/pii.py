@@ -12,6 +12,7 @@ The key is `MEDALLION_PII_HASH_KEY`; unset, one is generated once per lake and k
 `<data dir>/_secrets/pii_hash_key` (mode 0600), so the hashes of one lake stay comparable across runs.
 """
 
+import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -35,6 +36,10 @@ class PiiHasher:
     def hashed(self, F: Any, value: Any) -> Any:
         """The keyed hash of a text column expression (null stays null)."""
         return F.concat(F.lit(HASH_PREFIX), F.sha2(F.concat(F.lit(self.key + _SEPARATOR), value), 256))
+
+    def hash_text(self, value: str) -> str:
+        """The keyed hash of one value, as `hashed` computes it on a column."""
+        return HASH_PREFIX + hashlib.sha256(f"{self.key}{_SEPARATOR}{value}".encode()).hexdigest()
 
 
 def pii_hasher(settings: Settings) -> PiiHasher:
