@@ -68,6 +68,14 @@ class MedallionEnvironment(BaseSettings):
     """DuckDB's memory limit in the embedded engine; past it DuckDB spills to its temp directory."""
     pii_hash_key: SecretStr | None = None
     """The key of the keyed hash that stands in for personal data outside raw and trusted (`zones/pii.py`)."""
+    quality_batches: int = 20
+    """How many recent batches the quality anomaly checks take as their baseline (N)."""
+    quality_width: float = 3.0
+    """How many scaled median absolute deviations from the baseline's median a figure may stray (k)."""
+    principal: str | None = None
+    """Who `medallion sql` reads as: masks and row filters apply as for this principal (default: the platform's)."""
+    principal_groups: str = ""
+    """Comma-separated groups of `MEDALLION_PRINCIPAL` (what `is_account_group_member` asks locally)."""
     stack: str | None = None
     """The Pulumi stack (or emulator stack) the AWS resource names derive from."""
     project: str = "medallion"
@@ -222,12 +230,25 @@ class Settings(BaseModel):
     pii_hash_key: SecretStr | None = None
     """`MEDALLION_PII_HASH_KEY`: the key personal data is hashed with outside raw and trusted; unset, a key is
     generated once per lake (`zones/pii.py::pii_hasher`)."""
+    quality_batches: int = Field(default=20, ge=3)
+    """`MEDALLION_QUALITY_BATCHES`: the anomaly checks' baseline is the last N batches (fewer: no verdict yet)."""
+    quality_width: float = Field(default=3.0, gt=0)
+    """`MEDALLION_QUALITY_WIDTH`: a figure outside median +- k x 1.4826 x MAD of the baseline is an anomaly."""
+    principal: str | None = None
+    """`MEDALLION_PRINCIPAL`: who `medallion sql` reads as (default: the platform principal)."""
+    principal_groups: tuple[str, ...] = ()
+    """`MEDALLION_PRINCIPAL_GROUPS` (comma-separated): the reader's groups, which masks and row filters test."""
     stack: str | None = None
     project: str = "medallion"
     bucket_suffix: str = ""
     contracts_dir: Path | None = None
     """`MEDALLION_CONTRACTS_DIR`: the folder `medallion contracts check` reads contracts from (None: the
     packaged ones)."""
+
+    @property
+    def reader(self) -> str:
+        """The principal `medallion sql` reads as."""
+        return self.principal or self.platform_principal
 
     @property
     def write_batch_rows(self) -> int:
@@ -279,6 +300,10 @@ class Settings(BaseModel):
             "landing_queue_url": variables.landing_queue_url,
             "duckdb_memory_limit": variables.duckdb_memory_limit,
             "pii_hash_key": variables.pii_hash_key,
+            "quality_batches": variables.quality_batches,
+            "quality_width": variables.quality_width,
+            "principal": variables.principal,
+            "principal_groups": tuple(g.strip() for g in variables.principal_groups.split(",") if g.strip()),
             "stack": variables.stack,
             "project": variables.project,
             "bucket_suffix": variables.bucket_suffix,

@@ -27,6 +27,10 @@ TABLES = {
             "payments",
             "payments_quarantine",
             "payments_history",
+            "order_events_quality",
+            "customers_quality",
+            "products_quality",
+            "payments_quality",
         ),
         "refined": ("daily_revenue", "customer_lifetime", "product_performance", "segment_revenue"),
     }.items()
@@ -80,7 +84,7 @@ def test_demo_lands_everything_it_generated_and_reconciles(lake, local_env):
     _data_dir, printed = lake
     generated, summary = _generated(printed), _summary(printed)
     assert set(generated) == {"order_events", "customers", "products", "payments"}
-    assert set(summary) == {t for t in TABLES if not t.endswith("_quarantine")}
+    assert set(summary) == {t for t in TABLES if not t.endswith(("_quarantine", "_quality"))}
     for dataset, records in generated.items():
         assert summary[f"medallion.raw.{dataset}"][0] == records, dataset
         trusted, quarantined = summary[f"medallion.trusted.{dataset}"]

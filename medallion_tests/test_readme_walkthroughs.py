@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.walkthrough, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-WALKTHROUGHS = ("demo", "ui", "sql", "erase", "replay", "local-aws", "local-databricks")
+WALKTHROUGHS = ("demo", "ui", "sql", "quality", "erase", "replay", "local-aws", "local-databricks")
 SERVES = "Ctrl-C stops it"
 _BLOCK = re.compile(r"<!-- walkthrough: ([\w-]+) -->\s*```bash\n(.*?)```", re.S)
 
@@ -188,11 +188,24 @@ def test_sql_walkthrough_queries_lists_and_maintains(demo, readme):
     walk, _ = demo
     printed = "".join(walk.run(block, timeout=300) for block in readme["sql"])
     assert "(10 rows)" in printed  # LIMIT 10 of the 165 daily_revenue rows
-    # 4 raw, 10 trusted (4 sources and their quarantines, 2 histories), 4 refined
-    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 18
+    # 4 raw, 14 trusted (4 sources, their quarantines and quality figures, 2 histories), 4 refined
+    assert len(re.findall(r"(?m)^medallion\.\w+\.\w+\s+owner=", printed)) == 22
     assert re.search(r"(?m)^d\s+True\s+[1-9]\d*\s*$", printed), "no deleted payment kept as a tombstone"
     assert re.search(r"(?m)^pay-\d+\s+\w+\s+d\s+\d+\s+.*\s+None\s+True\s*$", printed), "no delete in the history"
     assert re.search(r"(?m)^cus-000001\s+enterprise\s+.*\s+None\s+True\s*$", printed), "no customer version"
+    assert "Traceback" not in printed
+
+
+def test_quality_walkthrough_shows_the_trend_and_reads_as_each_principal(demo, readme):
+    walk, _ = demo
+    (block,) = readme["quality"]
+    printed = walk.run(block, timeout=300)
+    assert "order_events: 1 batch, newest raw batch" in printed
+    assert "baseline too short" in printed  # one batch: no verdict yet
+    assert (walk.clone / "data" / "quality.png").read_bytes()[:4] == b"\x89PNG"
+    uk = printed[printed.index("country") : printed.index("rows)") + 5]
+    assert re.search(r"(?m)^GB\s+\d+\s+\[redacted\]", uk) and "(1 rows)" in uk
+    assert re.search(r"(?m)^6\s*$", printed), "the PII reader sees every country in clear"
     assert "Traceback" not in printed
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
+from medallion_platform.catalog.access import AccessPolicy, SqlFunction, duckdb_macro, duckdb_reader_macros
 from medallion_platform.errors import CatalogError
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.maintenance import MaintenanceResult, maintain_table
@@ -26,6 +27,8 @@ class TableEntry:
     pii: tuple[str, ...] = ()
     partition_by: tuple[str, ...] = ()
     column_descriptions: Mapping[str, str] = field(default_factory=dict)
+    access: AccessPolicy | None = None
+    """Column masks and a row filter (`catalog/access.py`); None: every reader of the table sees all of it."""
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,26 @@ class CatalogEntry:
     """[{name, type, pii, description}] in table order."""
     pii: list[str] = field(default_factory=list)
     partition_by: list[str] = field(default_factory=list)
+    masks: dict[str, str] = field(default_factory=dict)
+    """column -> the full name of its mask function."""
+    row_filter: dict | None = None
+    """{"function": full name, "columns": [input columns]}, or None."""
+    functions: list[dict] = field(default_factory=list)
+    """The mask and filter functions: [{name (full), params [[name, type]], returns, body (Databricks SQL)}]."""
 
     @property
     def full_name(self) -> str:
         return f"{self.catalog}.{self.zone}.{self.table}"
+
+    def reader_sql(self, source: str) -> str:
+        """SELECT over `source` (a DuckDB relation of the table's rows) with the masks and the row filter applied
+        as DuckDB macros named as the functions (`Catalog.connect` creates them)."""
+        replaced = [f"{ident(*function.split('.'))}({ident(c)}) AS {ident(c)}" for c, function in self.masks.items()]
+        sql = f"SELECT * {'REPLACE (' + ', '.join(replaced) + ')' if replaced else ''} FROM {ident(source)}"
+        if self.row_filter:
+            args = ", ".join(ident(c) for c in self.row_filter["columns"])
+            sql += f" WHERE {ident(*self.row_filter['function'].split('.'))}({args})"
+        return sql
 
 
 class Catalog(ABC):
@@ -83,6 +102,8 @@ class Catalog(ABC):
         con.execute("SET TimeZone = 'UTC'")
         catalog = ident(self.settings.catalog_name)
         con.execute(f"ATTACH ':memory:' AS {catalog}")
+        for statement in duckdb_reader_macros(self.settings.reader, self.settings.principal_groups):
+            con.execute(statement)
         lake = Lakehouse(self.settings)
         for entry in self.entries().values():
             dataset = lake.at(entry.location).duckdb_dataset()
@@ -91,8 +112,13 @@ class Catalog(ABC):
             source = f"__{entry.zone}__{entry.table}".replace("/", "_")
             con.register(source, dataset)
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(self.settings.catalog_name, entry.zone)}")
+            for function in entry.functions:
+                stored = SqlFunction(
+                    function["name"], tuple(map(tuple, function["params"])), function["returns"], function["body"]
+                )
+                con.execute(duckdb_macro(function["name"].split("."), stored))
             view = ident(self.settings.catalog_name, entry.zone, entry.table)
-            con.execute(f"CREATE VIEW {view} AS SELECT * FROM {ident(source)}")
+            con.execute(f"CREATE VIEW {view} AS {entry.reader_sql(source)}")
         return con
 
     def sql(self, query: str) -> pa.Table:

@@ -13,6 +13,7 @@ from dataclasses import asdict
 
 import pyarrow as pa
 
+from medallion_platform.catalog.access import table_access
 from medallion_platform.catalog.base import Catalog, CatalogEntry, TableEntry
 from medallion_platform.settings import Settings
 
@@ -43,8 +44,10 @@ class EmbeddedCatalog(Catalog):
         entry: TableEntry,
         columns: Sequence[str] | None = None,
     ) -> CatalogEntry:
-        """Adds or replaces the entry of `zone.table`."""
+        """Adds or replaces the entry of `zone.table`, with its mask and filter functions (`catalog/access.py`)."""
         pii = list(entry.pii)
+        schema_name = f"{self.settings.catalog_name}.{zone}"
+        access = table_access(table, entry.access, schema) if entry.access is not None else None
         registered = CatalogEntry(
             catalog=self.settings.catalog_name,
             zone=zone,
@@ -63,6 +66,21 @@ class EmbeddedCatalog(Catalog):
             ],
             pii=pii,
             partition_by=list(entry.partition_by),
+            masks={c: f"{schema_name}.{f}" for c, f in access.masks.items()} if access else {},
+            row_filter=(
+                {"function": f"{schema_name}.{access.row_filter[0]}", "columns": list(access.row_filter[1])}
+                if access and access.row_filter
+                else None
+            ),
+            functions=[
+                {
+                    "name": f"{schema_name}.{f.name}",
+                    "params": [list(p) for p in f.params],
+                    "returns": f.returns,
+                    "body": f.body,
+                }
+                for f in (access.functions if access else ())
+            ],
         )
         with _LOCK:
             entries = self.entries()

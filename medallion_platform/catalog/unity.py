@@ -11,6 +11,9 @@ governed from the contracts and the refined modules, through the Databricks APIs
   DELTA table at the location with the Delta schema's columns, or registration fails.
 - Table and column comments, the owner, and `pii` tags on PII columns (`ALTER TABLE … ALTER COLUMN … SET
   TAGS ('pii' = 'true')`) are applied where `tables.get` shows they differ.
+- A table with an access policy (a contract's `access:`) gets its functions (`catalog/access.py`: `CREATE OR
+  REPLACE FUNCTION` where `functions.get` differs), column masks (`ALTER COLUMN … SET MASK`) and row filter
+  (`SET ROW FILTER … ON (…)`), dropped again when the policy goes; `tables.get` must then show them.
 - Maintenance is `OPTIMIZE` and `VACUUM … RETAIN n HOURS` on the warehouse (`maintain`).
 
 Every failure is a `CatalogError` naming the table and the setting to look at.
@@ -23,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from medallion_platform.catalog.access import SqlFunction, TableAccess, table_access
 from medallion_platform.catalog.base import Catalog, CatalogEntry, CatalogError, TableEntry
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.maintenance import MaintenanceResult
@@ -193,11 +197,10 @@ class UnityCatalog(Catalog):
         """Creates or syncs the EXTERNAL Delta table, verifies it, and governs it per `entry`."""
         name = self.full_name(zone, table)
         location = self.settings.table_uri(zone, table)
+        arrow_schema: pa.Schema | None = None  # read by delta-rs only when the caller did not name the columns
         if columns is None:
-            delta = Lakehouse(self.settings).at(location).table()
-            if delta is None:
-                raise CatalogError(f"{name}: no Delta table at {location} to register")
-            columns = [f.name for f in pa.schema(delta.schema().to_arrow())]
+            arrow_schema = self._delta_schema(name, location)
+            columns = arrow_schema.names
         columns = list(columns)
         self.ensure_schema(zone)
         quoted = ident(self.settings.catalog_name, zone, table)
@@ -225,7 +228,71 @@ class UnityCatalog(Catalog):
         if info.owner != entry.owner:
             with self._api(name, "the table owner (the contract's or refined module's owner)"):
                 self.client.tables.update(name, owner=entry.owner)
+        access = None
+        if entry.access is not None:  # masks are typed: the Delta schema's, else the written schema's types
+            access = table_access(table, entry.access, arrow_schema or schema)
+        self._govern(zone, name, info, access)
         return self._entry(zone, self._table(name), entry.partition_by, entry.pii)
+
+    # -- masks and row filters -------------------------------------------------------------
+    def _govern(self, zone: str, name: str, info: Any, access: TableAccess | None) -> None:
+        """Creates the policy's functions where they differ, sets (or drops) the masks and the row filter, and
+        reads them back from `tables.get`."""
+        schema = f"{self.settings.catalog_name}.{zone}"
+        quoted = ident(*name.split("."))
+        for function in access.functions if access else ():
+            full = f"{schema}.{function.name}"
+            if self._stored_function(full) != function:
+                params = ", ".join(f"{ident(p)} {kind}" for p, kind in function.params)
+                self.execute(
+                    f"CREATE OR REPLACE FUNCTION {ident(*full.split('.'))}({params}) RETURNS {function.returns} "
+                    f"RETURN {function.body}",
+                    subject=f"{full} (creating functions needs CREATE FUNCTION on {schema})",
+                )
+        masks, row_filter = _wanted(schema, access)
+        for column in info.columns or []:
+            current = (column.mask.function_name or "").lower() if column.mask else ""
+            wanted = masks.get(column.name or "", "")
+            if current != wanted.lower():
+                change = f"SET MASK {ident(*wanted.split('.'))}" if wanted else "DROP MASK"
+                self.execute(f"ALTER TABLE {quoted} ALTER COLUMN {ident(column.name or '')} {change}", subject=name)
+        if _row_filter(info) != row_filter:
+            if row_filter is None:
+                self.execute(f"ALTER TABLE {quoted} DROP ROW FILTER", subject=name)
+            else:
+                filter_name, inputs = row_filter
+                on = ", ".join(ident(c) for c in inputs)
+                self.execute(
+                    f"ALTER TABLE {quoted} SET ROW FILTER {ident(*filter_name.split('.'))} ON ({on})", subject=name
+                )
+        if not masks and row_filter is None and access is None:
+            return
+        after = self._table(name)
+        shown = {c.name: (c.mask.function_name or "").lower() for c in after.columns or [] if c.mask}
+        if shown != {c: f.lower() for c, f in masks.items()} or _row_filter(after) != row_filter:
+            raise CatalogError(
+                f"{name}: Unity Catalog shows masks {shown} and row filter {_row_filter(after)} after setting masks "
+                f"{masks} and row filter {row_filter} (the contract's access:)"
+            )
+
+    def _stored_function(self, full_name: str) -> SqlFunction | None:
+        """A function as Unity Catalog holds it (None when there is none)."""
+        from databricks.sdk.errors import DatabricksError, NotFound
+
+        try:
+            found = self.client.functions.get(full_name)
+        except NotFound:
+            return None
+        except DatabricksError as exc:
+            raise CatalogError(f"{full_name}: {exc} (check DATABRICKS_HOST / DATABRICKS_TOKEN)") from None
+        params = (
+            tuple((p.name or "", (p.type_text or "").upper()) for p in (found.input_params.parameters or []))
+            if found.input_params
+            else ()
+        )
+        return SqlFunction(
+            found.name or "", params, (found.full_data_type or "").upper(), found.routine_definition or ""
+        )
 
     def column_tags(self, table: str, column: str) -> dict[str, str | None]:
         """A column's Unity Catalog tags, read back through the entity tag assignments API."""
@@ -237,6 +304,13 @@ class UnityCatalog(Catalog):
     def _table(self, name: str) -> Any:
         with self._api(name, "DATABRICKS_HOST / DATABRICKS_TOKEN"):
             return self.client.tables.get(name)
+
+    def _delta_schema(self, name: str, location: str) -> pa.Schema:
+        """The Arrow schema of the Delta table at `location` (delta-rs), or a `CatalogError` naming `name`."""
+        delta = Lakehouse(self.settings).at(location).table()
+        if delta is None:
+            raise CatalogError(f"{name}: no Delta table at {location} to register")
+        return pa.schema(delta.schema().to_arrow())
 
     @staticmethod
     def _verify(name: str, info: Any, location: str, columns: Sequence[str]) -> None:
@@ -255,6 +329,21 @@ class UnityCatalog(Catalog):
             raise CatalogError(f"{name} is registered wrongly in Unity Catalog: {'; '.join(problems)}")
 
     def _entry(self, zone: str, info: Any, partition_by: Sequence[str] = (), pii: Sequence[str] = ()) -> CatalogEntry:
+        masks = {c.name: c.mask.function_name for c in info.columns or [] if c.mask and c.mask.function_name}
+        row_filter = _row_filter(info)
+        named = sorted({*masks.values(), *([row_filter[0]] if row_filter else [])})
+        functions = []
+        for full in named:
+            stored = self._stored_function(full)
+            if stored is not None:
+                functions.append(
+                    {
+                        "name": full,
+                        "params": [list(p) for p in stored.params],
+                        "returns": stored.returns,
+                        "body": stored.body,
+                    }
+                )
         return CatalogEntry(
             catalog=self.settings.catalog_name,
             zone=zone,
@@ -268,6 +357,9 @@ class UnityCatalog(Catalog):
             ],
             pii=list(pii),
             partition_by=list(partition_by),
+            masks=masks,
+            row_filter={"function": row_filter[0], "columns": list(row_filter[1])} if row_filter else None,
+            functions=functions,
         )
 
     def entries(self) -> dict[str, CatalogEntry]:
@@ -286,6 +378,23 @@ class UnityCatalog(Catalog):
             except NotFound:
                 continue
         return out
+
+
+def _wanted(schema: str, access: TableAccess | None) -> tuple[dict[str, str], tuple[str, tuple[str, ...]] | None]:
+    """The masks (column -> full function name) and the row filter (full name, columns) a policy asks for."""
+    if access is None:
+        return {}, None
+    masks = {c: f"{schema}.{f}" for c, f in access.masks.items()}
+    row_filter = (f"{schema}.{access.row_filter[0]}".lower(), access.row_filter[1]) if access.row_filter else None
+    return masks, row_filter
+
+
+def _row_filter(info: Any) -> tuple[str, tuple[str, ...]] | None:
+    """A table's row filter as `tables.get` shows it: (full function name, input columns)."""
+    found = info.row_filter
+    if found is None or not found.function_name:
+        return None
+    return found.function_name.lower(), tuple(found.input_column_names or ())
 
 
 class _Wrap:

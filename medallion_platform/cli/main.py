@@ -14,6 +14,7 @@ from medallion_platform.cli.contracts import register as register_contracts
 from medallion_platform.cli.errors import describe
 from medallion_platform.cli.governance import register as register_governance
 from medallion_platform.cli.parser import Parser
+from medallion_platform.cli.quality import register as register_quality
 
 __all__ = ["build_parser", "main"]
 
@@ -148,7 +149,9 @@ def _summary(settings) -> list[str]:
     from medallion_platform.lake.lakehouse import HISTORY_SUFFIX, Lakehouse
 
     lake = Lakehouse(settings)
-    entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith("_quarantine")}
+    # quarantines are counted beside their tables; quality figures are `medallion quality`'s
+    hidden = ("_quarantine", "_quality")
+    entries = {n: e for n, e in build_catalog(settings).entries().items() if not e.table.endswith(hidden)}
     width = max([38, *map(len, entries)])
     lines = ["", f"{'table':{width}} {'rows':>9} {'quarantined':>11} {'version':>7}  location"]
     for name, entry in entries.items():
@@ -264,6 +267,7 @@ def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argp
     p = add("maintain", cmd_maintain, "compact and vacuum every table")
     p.add_argument("--retention-hours", type=int, default=168, help="vacuum deletes unreferenced files older than this")
 
+    register_quality(sub, _settings)
     plugins.add_command(sub, "local-aws", extra)
     register_aws(sub, _settings)
     register_contracts(sub, _settings)

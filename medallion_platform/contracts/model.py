@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "Changes",
+    "Access",
     "Column",
     "Contract",
     "DedupOrder",
@@ -15,6 +16,7 @@ __all__ = [
     "History",
     "Operation",
     "Partition",
+    "RowFilter",
     "Source",
     "TrustedWrite",
     "WhenMatched",
@@ -241,6 +243,23 @@ class History(_Strict):
     valid_from: str
     track: list[str] | None = None
     """Snapshots: the columns whose change opens a new version (default: every non-key column but `valid_from`)."""
+class RowFilter(_Strict):
+    """Who sees which rows: members of `all_rows` groups see every row; members of a `by_group` group see the rows
+    whose `column` holds one of that group's values; everyone else sees none."""
+
+    column: str
+    all_rows: list[str] = Field(default_factory=list)
+    by_group: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class Access(_Strict):
+    """Who may read the trusted table (and its quarantine) how: personal data in clear only for members of
+    `clear_pii` groups (others read a redaction), rows limited by `row_filter`. Unity Catalog enforces them as
+    column masks and a row filter; `medallion sql` applies the same functions for the configured principal.
+    The platform's own principal is exempt from both: it builds refined tables from trusted."""
+
+    clear_pii: list[str] = Field(default_factory=list)
+    row_filter: RowFilter | None = None
 
 
 class Contract(_Strict):
@@ -260,6 +279,7 @@ class Contract(_Strict):
     dedup_order: list[DedupOrder] = Field(default_factory=list)
     partition: Partition | None = None
     pii: list[str] = Field(default_factory=list)
+    access: Access | None = None
     subject_keys: list[str] = Field(default_factory=list)
     """Columns that identify a person (a data subject): the keys `medallion erase --key <column>=<value>`
     accepts. Explicit, not implied by `primary_key` or `pii`: an event id is a key but names nobody."""
@@ -354,6 +374,9 @@ class Contract(_Strict):
                 raise ValueError(f"partition.derived_from: names unknown column {self.partition.derived_from!r}")
             if self.column(self.partition.derived_from).type != "timestamp":
                 raise ValueError("partition.derived_from: must be a timestamp column")
+        row_filter = self.access.row_filter if self.access is not None else None
+        if row_filter is not None and row_filter.column not in known:
+            raise ValueError(f"access.row_filter.column: names unknown column {row_filter.column!r}")
         newer = self.trusted_write.newer_column
         if newer is not None and newer not in known:
             raise ValueError(f"trusted_write.newer_column: names unknown column {newer!r}")

@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["ERASURE_LEDGER", "HISTORY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
+__all__ = ["ERASURE_LEDGER", "HISTORY_SUFFIX", "QUALITY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
 
 HISTORY_SUFFIX = "_history"
 """A dataset's history (slowly changing dimension type 2) is `trusted/<dataset>_history`."""
+QUALITY_SUFFIX = "_quality"
+"""A dataset's quality figures, one row per figure per promoted batch, are `trusted/<dataset>_quality`."""
+
 REJECTED_SUFFIX = "_rejected"
 """A dataset's rejected landing objects are `raw/<dataset>_rejected` (catalog `<catalog>.raw.<dataset>_rejected`)."""
 
@@ -59,6 +62,9 @@ class Lakehouse:
     def history(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_history`: every version of each key, with when it held (a contract's `history`)."""
         return self._open("trusted", f"{dataset}{HISTORY_SUFFIX}")
+    def quality(self, dataset: str) -> DeltaTableIO:
+        """`trusted/<dataset>_quality`: each promoted batch's figures (`zones/quality.py`)."""
+        return self._open("trusted", f"{dataset}{QUALITY_SUFFIX}")
 
     def erasure_ledger(self) -> DeltaTableIO:
         """`raw/erasure_ledger`: one row per completed erasure (`zones/erasure.py`), the receipt; append-only."""
@@ -80,6 +86,8 @@ class Lakehouse:
         if zone == "trusted":
             if name.endswith(QUARANTINE_SUFFIX):
                 return self.quarantine(name.removesuffix(QUARANTINE_SUFFIX))
+            if name.endswith(QUALITY_SUFFIX):
+                return self.quality(name.removesuffix(QUALITY_SUFFIX))
             return self.trusted(name)
         if zone == "refined":
             return self.refined(name)

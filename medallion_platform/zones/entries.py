@@ -5,12 +5,13 @@ whichever route wrote it.
 """
 
 from medallion_platform.catalog import TableEntry
+from medallion_platform.catalog.access import AccessPolicy
 from medallion_platform.contracts import Contract, load_contracts
 from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
-__all__ = ["governed_principals", "refined_entry", "rejected_entry", "source_entries"]
+__all__ = ["access_policy", "governed_principals", "refined_entry", "rejected_entry", "source_entries"]
 
 
 def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
@@ -18,6 +19,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
     owns raw (nobody else reads it); the contract's owner owns trusted and its quarantine."""
     described = {c.name: c.description for c in contract.columns if c.description}
     pii = tuple(contract.pii)
+    access = access_policy(contract, platform_principal)
     partition = (contract.partition.column,) if contract.partition else ()
     return {
         "raw": TableEntry(
@@ -33,6 +35,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             pii=pii,
             partition_by=partition,
             column_descriptions=described,
+            access=access,
         ),
         "quarantine": TableEntry(
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason."
@@ -40,6 +43,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             owner=contract.owner,
             pii=pii,
             column_descriptions=_quarantine_columns(contract),
+            access=access,  # never a way around trusted's masks and filter (its values are text there)
         ),
         "rejected": rejected_entry(contract.name, platform_principal),
         "history": TableEntry(
@@ -50,6 +54,21 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             column_descriptions=described,
         ),
     }
+
+
+def access_policy(contract: Contract, platform_principal: str) -> AccessPolicy | None:
+    """The masks and row filter a contract's `access:` declares (trusted and its quarantine), None without one."""
+    if contract.access is None:
+        return None
+    row_filter = contract.access.row_filter
+    return AccessPolicy(
+        mask_columns=tuple(contract.pii),
+        clear_to=tuple(contract.access.clear_pii),
+        filter_column=row_filter.column if row_filter else None,
+        all_rows=tuple(row_filter.all_rows) if row_filter else (),
+        rows_by_group={g: tuple(v) for g, v in row_filter.by_group.items()} if row_filter else {},
+        exempt=platform_principal,
+    )
 
 
 def _quarantine_columns(contract: Contract) -> dict[str, str]:

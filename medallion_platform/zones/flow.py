@@ -35,8 +35,12 @@ def ingest_and_promote(
     Landing objects raw cannot take are recorded in `raw/<dataset>_rejected` and named on `log`.
     """
     with SourceStep(lake, contract, landing_dates=landing_dates, log=log) as step:
-        raw = write_raw(lake, step.plan_raw(engine=engine))
-        return raw, write_promotion(lake, contract, step.plan_promotion(engine))
+        raw_plan = step.plan_raw(engine=engine)
+        raw = write_raw(lake, raw_plan)
+        promotion = step.plan_promotion(engine)
+        return raw, write_promotion(
+            lake, contract, promotion, rejected_objects=raw_plan.newly_rejected, landing_dates=landing_dates
+        )
 
 
 def ingest_raw(

@@ -41,6 +41,7 @@ from medallion_platform.zones.changes import with_tombstones
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.evolution import contract_metadata, gate
 from medallion_platform.zones.pii import PiiHasher, pii_hasher
+from medallion_platform.zones.quality import BatchFigures, record_quality
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # pyspark, imported where a step runs on a cluster
 __all__ = [
     "PromoteResult",
     "Promotion",
+    "batch_figures",
     "plan_promotion",
     "promote",
     "transform",
@@ -75,6 +77,8 @@ class PromoteResult:
     redeliveries: int = 0
     """Rows whose key trusted already held and that the write left alone: matched keys minus updated rows."""
     quarantined: int = 0
+    late: int = 0
+    """Valid rows whose event date is before their landing date (not part of the reconciliation)."""
     batch_seqs: list[int] = field(default_factory=list)
     touched_partitions: list[str] = field(default_factory=list)
     quarantine_by_rule: dict[str, int] = field(default_factory=dict)
@@ -168,6 +172,7 @@ class Promotion:
             in_batch_duplicates=tally.valid_rows - tally.distinct_keys,
             redeliveries=tally.matched_keys - trusted_result.updated,
             quarantined=quarantined,
+            late=tally.late,
             batch_seqs=tally.seqs,
             touched_partitions=tally.touched,
             quarantine_by_rule=dict(sorted(tally.by_rule.items())),
@@ -356,15 +361,47 @@ def promote(
     return write_promotion(lake, contract, plan)
 
 
-def write_promotion(lake: Lakehouse, contract: Contract, plan: Promotion | None) -> PromoteResult:
-    """Writes a planned promotion, quarantine first, then trusted (outside a Dagster run); its result."""
+def write_promotion(
+    lake: Lakehouse,
+    contract: Contract,
+    plan: Promotion | None,
+    *,
+    rejected_objects: int = 0,
+    landing_dates: Sequence[str] | None = None,
+) -> PromoteResult:
+    """Writes a planned promotion, quarantine first, then trusted, then the batch's quality figures
+    (outside a Dagster run); its result. `rejected_objects`: landing objects newly rejected in the same step."""
     if plan is None:
         return PromoteResult(dataset=contract.name, skipped=True)
     entries = source_entries(contract, lake.settings.platform_principal)
     plan.quarantine.entry, plan.trusted.entry = entries["quarantine"], entries["trusted"]
     persist(lake, ("trusted", f"{contract.name}{QUARANTINE_SUFFIX}"), plan.quarantine)
     persist(lake, ("trusted", contract.name), plan.trusted)
-    return plan.result()
+    result = plan.result()
+    record_quality(
+        lake, contract, batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates)
+    )
+    return result
+
+
+def batch_figures(
+    result: PromoteResult, *, rejected_objects: int = 0, landing_dates: Sequence[str] | None = None
+) -> BatchFigures:
+    """A promotion's figures as the quality table records them (`zones/quality.py`)."""
+    return BatchFigures(
+        batch=",".join(map(str, result.batch_seqs)),
+        landing_dates=",".join(landing_dates or ()),
+        landed=result.raw_rows,
+        inserted=result.inserted,
+        updated=result.updated,
+        in_batch_duplicates=result.in_batch_duplicates,
+        redeliveries=result.redeliveries,
+        late=result.late,
+        quarantined=result.quarantined,
+        rejected_objects=rejected_objects,
+        quarantine_by_rule=dict(result.quarantine_by_rule),
+        last_seq=max(result.batch_seqs, default=0),
+    )
 
 
 def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq: int) -> bool:

@@ -28,6 +28,8 @@ class Tally:
     distinct_keys: int
     matched_keys: int
     """Distinct keys of the batch that the target's touched partitions already hold (before the write)."""
+    late: int = 0
+    """Valid rows whose partition (event date) is before their landing date: they arrived a day or more late."""
 
     @property
     def seqs(self) -> list[int]:
@@ -66,6 +68,11 @@ def count_promotion(
     if contract.partition is not None:
         touched = sorted({str(g["__partition"]) for g in groups if g["_rule"] is None and g["__partition"] is not None})
     valid_count = sum(int(g["n"]) for g in groups if g["_rule"] is None)
+    late = sum(
+        int(g["n"])
+        for g in groups
+        if g["_rule"] is None and g["__partition"] is not None and str(g["__partition"]) < str(g["_landing_date"])
+    )
     distinct, matched = _key_counts(engine, contract, valid, touched, target) if valid_count else (0, 0)
     return Tally(
         raw_rows=raw_rows,
@@ -75,6 +82,7 @@ def count_promotion(
         touched=touched,
         distinct_keys=distinct,
         matched_keys=matched,
+        late=late,
     )
 
 

@@ -14,6 +14,8 @@ __all__ = ["deduplicate", "partition_value", "quarantine_rows", "typed_values", 
 
 RULE_COLUMNS = ("_rule", "_column", "_reason", "_raw_value")
 LINEAGE = ("_source_file", "_source_line", "_ingested_at", "_batch_seq", "_landing_date")
+DOUBLE_MAX = 1.7976931348623157e308
+"""The largest finite double: a typed value outside +-DOUBLE_MAX (or NaN) fails the `type` rule."""
 
 
 def _number(value: float) -> str:
@@ -34,7 +36,13 @@ def _typed(F: Any, column: Column) -> Any:
     sql_type = {"integer": "bigint", "double": "double", "date": "date", "timestamp": "timestamp"}.get(
         column.type, column.type
     )
-    return F.expr(f"try_cast(trim({column.name}) AS {sql_type})")
+    typed = F.expr(f"try_cast(trim({column.name}) AS {sql_type})")
+    if column.type in ("double", "float"):
+        # 'NaN', 'Infinity', '-Infinity' and '1e999' cast to non-finite doubles on both engines (a decimal
+        # gives null): they are not valid numbers. NaN sorts above every number on DuckDB and Spark alike, so
+        # one range test leaves out all three.
+        return F.when(typed.between(F.lit(-DOUBLE_MAX), F.lit(DOUBLE_MAX)), typed)
+    return typed
 
 
 def _failures(F: Any, column: Column, years: tuple[int, int] | None) -> list[tuple[str, Any, str]]:

@@ -160,6 +160,9 @@ EXPECTED_NAMES = {f"medallion.{zone}.{name}" for zone, name in TABLES} | {
     "medallion.trusted.products_quarantine",
     "medallion.raw.products",
     "medallion.refined.daily_revenue_notebook",
+    "medallion.trusted.order_events_quality",
+    "medallion.trusted.customers_quality",
+    "medallion.trusted.products_quality",
 }
 
 
@@ -211,6 +214,12 @@ def test_every_table_is_registered_in_unity_catalog_as_written(runs, strict_data
         "GET", "/api/2.1/unity-catalog/entity-tag-assignments/columns/medallion.trusted.customers.email/tags"
     )
     assert {t["tag_key"]: t.get("tag_value") for t in tags["tag_assignments"]} == {"pii": "true"}
+    # the contract's access: masks on its personal data and a row filter, on trusted and its quarantine
+    for table in ("customers", "customers_quarantine"):
+        info = w.tables.get(f"medallion.trusted.{table}")
+        masked = {c.name: c.mask.function_name for c in info.columns or [] if c.mask}
+        assert masked == dict.fromkeys(("name", "email"), f"medallion.trusted.{table}__mask_string")
+        assert info.row_filter is not None and info.row_filter.input_column_names == ["country"]
 
 
 def test_zone_grants_come_from_settings_and_raw_is_readable_only_by_the_platform(runs, strict_databricks):

@@ -21,6 +21,7 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.write.spec import Append, TableWrite
 from medallion_platform.zones.flow import ingest_and_promote
+from medallion_platform.zones.history import refresh_history
 from medallion_platform.zones.maintenance import maintain_lakehouse
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import refresh_refined
@@ -60,6 +61,9 @@ def test_tables_the_flow_and_the_refined_refresh_write_are_registered(settings, 
     bad.write_text("{}\n")  # outside the dated layout: recorded in raw/order_events_rejected
     for contract in load_contracts().values():
         ingest_and_promote(lake, embedded, contract)
+    for contract in load_contracts().values():
+        if contract.history is not None:  # the history assets, which segment_revenue reads
+            refresh_history(lake, embedded, contract)
     for table in REFINED_TABLES:
         refresh_refined(lake, embedded, table, ["2026-11-01"] if table.partitioned else None)
     written = _delta_tables(settings)

@@ -16,6 +16,7 @@ from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract
 from medallion_platform.defs.assets.common import COLUMN_LINEAGE, KINDS, column_lineage, column_schema, freshness
 from medallion_platform.defs.assets.common import partition_keys as _partition_keys  # the name the step body uses
+from medallion_platform.defs.checks.quality import quality_check_results, quality_check_specs
 from medallion_platform.defs.checks.trusted import contract_check_results, contract_check_specs
 from medallion_platform.defs.keys import (
     TOUCHED_DATES,
@@ -35,9 +36,10 @@ from medallion_platform.write.spec import Append, TableWrite
 from medallion_platform.write.writers import table_columns
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.lineage import trusted_lineage
+from medallion_platform.zones.quality import contract_rules, record_quality
 from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.source_step import RawPlan, SourceStep
-from medallion_platform.zones.trusted import PromoteResult, Promotion
+from medallion_platform.zones.trusted import PromoteResult, Promotion, batch_figures
 
 __all__ = ["build_source_asset", "source_specs"]
 
@@ -100,7 +102,10 @@ def build_source_asset(contract: Contract) -> dg.AssetsDefinition:
             spec.key.to_python_identifier(): dg.AssetOut(spec=spec, dagster_type=TableWrite, is_required=False)
             for spec in source_specs(contract)
         },
-        check_specs=contract_check_specs(contract, trusted_key(contract.name)),
+        check_specs=[
+            *contract_check_specs(contract, trusted_key(contract.name)),
+            *quality_check_specs(contract, trusted_key(contract.name)),
+        ],
         partitions_def=DAILY if partitioned else None,
         backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
         can_subset=True,
@@ -131,17 +136,23 @@ def _run_source_step(
     selected = context.selected_asset_keys
     entries = source_entries(contract, lake.settings.platform_principal)
     promoted: PromoteResult | None = None
+    rejected = 0
     with (
         engine.session() as session,
         SourceStep(lake, contract, landing_dates=_partition_keys(context), log=context.log) as step,
     ):
         if raw_key in selected:
-            yield from _raw_events(context, lakehouse, contract, step.plan_raw(engine=session), entries, session)
+            raw_plan = step.plan_raw(engine=session)
+            rejected = raw_plan.newly_rejected
+            yield from _raw_events(context, lakehouse, contract, raw_plan, entries, session)
         if {key, quarantine_key} & selected:
             promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
                 step.plan_promotion(session)
             )
     if promoted is not None:
+        if not promoted.skipped:  # a batch was promoted: its figures join the quality table
+            figures = batch_figures(promoted, rejected_objects=rejected, landing_dates=_partition_keys(context))
+            record_quality(lake, contract, figures)
         yield from _trusted_checks(context, lake, contract, promoted)
 
 
@@ -162,7 +173,11 @@ def _raw_events(
     raw_key = source_keys(plan.dataset)[0]
     if plan.rejections is not None:
         plan.rejections.apply()
-    metadata: dict[str, Any] = {**plan.figures(), "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures())}
+    metadata: dict[str, Any] = {
+        **plan.figures(),
+        "newly_rejected_objects": plan.newly_rejected,
+        "rejected_objects": dg.JsonMetadataValue(plan.rejected_figures()),
+    }
     if plan.nothing_new:
         as_it_stands = _as_it_stands(plan.cluster or _driver_engine(), raw_schema(contract))
         yield dg.MaterializeResult(asset_key=raw_key, value=as_it_stands, metadata=metadata)
@@ -225,13 +240,13 @@ class _Promotion:
                 if key in selected:
                     out = _as_it_stands(self.session, schema)
                     if key == self.key:
-                        out.figures = lambda _written: _reconciliation_figures(nothing)
+                        out.figures = lambda _written: _reconciliation_figures(self.contract, nothing)
                     yield dg.MaterializeResult(
                         asset_key=key, value=out, metadata={"new_rows": 0, "pending_raw_batches": 0}
                     )
             return nothing
         plan.quarantine.entry, plan.trusted.entry = self.entries["quarantine"], self.entries["trusted"]
-        plan.trusted.figures = lambda _written: _reconciliation_figures(plan.result())
+        plan.trusted.figures = lambda _written: _reconciliation_figures(self.contract, plan.result())
         # Quarantine commits first, trusted second (a crash between them is repaired by the next run).
         yield from self._write(self.quarantine_key, plan.quarantine, {"new_rows": plan.planned_quarantined})
         lineage = column_lineage(trusted_lineage(self.contract), lambda _raw: source_keys(self.contract.name)[0])
@@ -246,10 +261,14 @@ class _Promotion:
             persist(self.lake, key.path, out, catalog=self.catalog)
 
 
-def _reconciliation_figures(result: PromoteResult) -> dict[str, object]:
+def _reconciliation_figures(contract: Contract, result: PromoteResult) -> dict[str, object]:
+    """The promotion's figures as numeric metadata (the UI plots each over time), every rule's quarantined
+    rows included (zeros too, so each plot is continuous)."""
     meta = result.as_metadata()
+    by_rule = {f"quarantined_{r}": int(result.quarantine_by_rule.get(r, 0)) for r in contract_rules(contract)}
     return {
         **{k: v for k, v in meta.items() if isinstance(v, int | bool)},
+        **by_rule,
         "quarantine_by_rule": meta["quarantine_by_rule"],
     }
 
@@ -269,5 +288,8 @@ def _trusted_checks(
         reconciliation=promoted.as_metadata(),
         partitions=promoted.touched_partitions if is_partitioned(contract) else None,
     ):
+        if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
+            yield result
+    for result in quality_check_results(lake, contract, key):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
             yield result

@@ -8,7 +8,8 @@ older clients call); `/api/2.{0,1}/clusters/{get,list}`; `/api/2.0/permissions/{
 PATCH: recorded, not enforced); `/api/2.0/workspace/{import,get-status,mkdirs,list,delete}`.
 
 Unity Catalog (`unity.py`, `grants.py`) under `/api/2.1/unity-catalog/`: `catalogs[/{name}]`, `schemas[/{full_name}]`
-(POST, GET, PATCH, DELETE), `tables[/{full_name}[/exists]]` (GET, PATCH owner, DELETE),
+(POST, GET, PATCH, DELETE), `tables[/{full_name}[/exists]]` (GET, PATCH owner, DELETE), `functions[/{full_name}]`
+(GET, DELETE; created by SQL),
 `permissions/{type}/{full_name}` (GET, PATCH), `effective-permissions/{type}/{full_name}` (GET),
 `entity-tag-assignments/{entity_type}/{entity_name}/tags[/{key}]` (GET), `volumes[/{full_name}]` (POST, GET, PATCH,
 DELETE), `storage-credentials[/{name}]` (POST, GET), `external-locations[/{name}]` (POST, GET, PATCH, DELETE) and
@@ -277,6 +278,9 @@ class StandinServer:
             ("GET", UC + "tables"): lambda b: uc.list_tables(
                 required(b, "catalog_name", str), required(b, "schema_name", str)
             ),
+            ("GET", UC + "functions"): lambda b: uc.list_functions(
+                required(b, "catalog_name", str), required(b, "schema_name", str)
+            ),
             ("POST", UC + "temporary-table-credentials"): uc.temporary_table_credentials,
             ("POST", UC + "volumes"): uc.volumes.create,
             ("POST", UC + "storage-credentials"): uc.locations.create_credential,
@@ -308,6 +312,8 @@ class StandinServer:
             ("GET", UC + "tables/([^/]+)", lambda g, b: uc.get_table(g[0])),
             ("PATCH", UC + "tables/([^/]+)", lambda g, b: uc.update_table(g[0], b)),
             ("DELETE", UC + "tables/([^/]+)", lambda g, b: uc.delete_table(g[0])),
+            ("GET", UC + "functions/([^/]+)", lambda g, b: uc.get_function(g[0])),
+            ("DELETE", UC + "functions/([^/]+)", lambda g, b: uc.delete_function(g[0])),
             ("GET", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("get", g, b)),
             ("PATCH", UC + "permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("update", g, b)),
             ("GET", UC + "effective-permissions/([^/]+)/([^/]+)", lambda g, b: self._grants("effective", g, b)),

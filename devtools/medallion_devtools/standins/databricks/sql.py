@@ -8,6 +8,10 @@ backslash), `--` comments, one optional trailing `;`.
     ALTER TABLE c.s.t ALTER COLUMN col COMMENT '<text>'
     ALTER TABLE c.s.t [ALTER COLUMN col] SET TAGS ('k' = 'v', 'k2', ...)
     ALTER TABLE c.s.t OWNER TO `principal`
+    ALTER TABLE c.s.t {ALTER COLUMN | ALTER} col SET MASK c.s.f [USING COLUMNS (col, ...)] | DROP MASK
+    ALTER TABLE c.s.t SET ROW FILTER c.s.f ON (col, ...) | DROP ROW FILTER
+    CREATE [OR REPLACE] FUNCTION [IF NOT EXISTS] c.s.f(p TYPE, ...) RETURNS TYPE [COMMENT '<text>'] RETURN <expr>
+    DROP FUNCTION [IF EXISTS] c.s.f
     GRANT priv [, priv ...] ON {TABLE | SCHEMA | DATABASE | CATALOG} name TO `principal`
     OPTIMIZE c.s.t
     VACUUM c.s.t [RETAIN n HOURS]
@@ -23,10 +27,14 @@ from typing import Literal
 __all__ = [
     "AlterColumnComment",
     "CommentOnTable",
+    "CreateFunction",
     "CreateTable",
+    "DropFunction",
     "Grant",
     "Optimize",
+    "SetMask",
     "SetOwner",
+    "SetRowFilter",
     "SetTags",
     "SqlError",
     "Statement",
@@ -38,8 +46,9 @@ __all__ = [
 
 SUPPORTED = (
     "CREATE TABLE … USING DELTA LOCATION, MSCK REPAIR TABLE … SYNC METADATA, COMMENT ON TABLE, "
-    "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS, ALTER TABLE … SET TAGS | OWNER TO, GRANT … ON … TO, "
-    "OPTIMIZE, VACUUM … [RETAIN n HOURS]"
+    "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS | SET MASK | DROP MASK, "
+    "ALTER TABLE … SET TAGS | OWNER TO | SET ROW FILTER | DROP ROW FILTER, GRANT … ON … TO, "
+    "CREATE [OR REPLACE] FUNCTION … RETURN <expr>, DROP FUNCTION, OPTIMIZE, VACUUM … [RETAIN n HOURS]"
 )
 
 
@@ -96,6 +105,40 @@ class SetOwner:
 
 
 @dataclass(frozen=True)
+class SetMask:
+    name: tuple[str, str, str]
+    column: str
+    function: tuple[str, str, str] | None
+    """None: DROP MASK."""
+    using: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetRowFilter:
+    name: tuple[str, str, str]
+    function: tuple[str, str, str] | None
+    """None: DROP ROW FILTER."""
+    columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CreateFunction:
+    name: tuple[str, str, str]
+    params: tuple[tuple[str, str], ...]
+    returns: str
+    body: str
+    or_replace: bool
+    if_not_exists: bool
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class DropFunction:
+    name: tuple[str, str, str]
+    if_exists: bool
+
+
+@dataclass(frozen=True)
 class Optimize:
     name: tuple[str, str, str]
 
@@ -115,7 +158,19 @@ class Grant:
 
 
 Statement = (
-    CreateTable | SyncMetadata | CommentOnTable | AlterColumnComment | SetTags | SetOwner | Grant | Optimize | Vacuum
+    CreateTable
+    | SyncMetadata
+    | CommentOnTable
+    | AlterColumnComment
+    | SetTags
+    | SetOwner
+    | Grant
+    | Optimize
+    | Vacuum
+    | SetMask
+    | SetRowFilter
+    | CreateFunction
+    | DropFunction
 )
 
 _TOKEN = re.compile(
@@ -268,6 +323,31 @@ class _Parser:
             if not self.punct(","):
                 raise self.error()
 
+    def sql_type(self) -> str:
+        """A type as written (`STRING`, `DECIMAL(12,2)`), upper-cased, without spaces."""
+        words = [self.identifier().upper()]
+        if self.punct("("):
+            sizes = [str(int(self.number()))]
+            while self.punct(","):
+                sizes.append(str(int(self.number())))
+            if not self.punct(")"):
+                raise self.error()
+            words.append("(" + ",".join(sizes) + ")")
+        return "".join(words)
+
+    def column_list(self) -> tuple[str, ...]:
+        if not self.punct("("):
+            raise self.error()
+        columns = [self.identifier()]
+        while self.punct(","):
+            columns.append(self.identifier())
+        if not self.punct(")"):
+            raise self.error()
+        return tuple(columns)
+
+    def function_name(self) -> tuple[str, str, str]:
+        return self.table_name()  # completed with the statement's catalog and schema, as a table's
+
     def privileges(self) -> tuple[str, ...]:
         privileges: list[str] = []
         words: list[str] = []
@@ -288,8 +368,52 @@ class _Parser:
         return (*privileges, "_".join(words))
 
 
+_CREATE_FUNCTION = re.compile(r"\s*CREATE\s+(OR\s+REPLACE\s+)?FUNCTION\b", re.IGNORECASE)
+_RETURN = re.compile(r"\bRETURN\b(?!S)", re.IGNORECASE)
+
+
+def _create_function(sql: str, catalog: str | None, schema: str | None) -> CreateFunction:
+    """`CREATE FUNCTION`: the head parsed as the other statements, the body after `RETURN` kept as written."""
+    split = _RETURN.search(sql)
+    if split is None:
+        raise _syntax_error("")
+    body = sql[split.end() :].strip().removesuffix(";").strip()
+    if not body:
+        raise _syntax_error("")
+    p = _Parser(sql[: split.start()], catalog, schema)
+    p.expect("CREATE")
+    or_replace = p.accept("OR", "REPLACE")
+    p.expect("FUNCTION")
+    if_not_exists = p.accept("IF", "NOT", "EXISTS")
+    name = p.function_name()
+    if not p.punct("("):
+        raise p.error()
+    params: list[tuple[str, str]] = []
+    if not p.punct(")"):
+        while True:
+            params.append((p.identifier(), p.sql_type()))
+            if p.punct(")"):
+                break
+            if not p.punct(","):
+                raise p.error()
+    p.expect("RETURNS")
+    returns = p.sql_type()
+    comment = p.string() if p.accept("COMMENT") else None
+    if p.tokens[p.pos].kind != "end":
+        raise p.error()
+    if or_replace and if_not_exists:
+        raise SqlError(
+            "INVALID_SQL_SYNTAX.CREATE_ROUTINE_WITH_IF_NOT_EXISTS_AND_REPLACE",
+            "Invalid SQL syntax: CREATE OR REPLACE FUNCTION with IF NOT EXISTS is not allowed.",
+            "42000",
+        )
+    return CreateFunction(name, tuple(params), returns, body, or_replace, if_not_exists, comment)
+
+
 def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None = None) -> Statement:
     """The statement `sql` is (`SqlError` for a syntax error or a statement the stand-in does not run)."""
+    if _CREATE_FUNCTION.match(sql):
+        return _create_function(sql, catalog, schema)
     p = _Parser(sql, catalog, schema)
     if p.accept("CREATE", "TABLE"):
         if_not_exists = p.accept("IF", "NOT", "EXISTS")
@@ -310,12 +434,27 @@ def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None 
             return p.finish(SetOwner(name, p.identifier()))
         if p.accept("SET", "TAGS"):
             return p.finish(SetTags(name, None, p.tags()))
+        if p.accept("SET", "ROW", "FILTER"):
+            function = p.function_name()
+            p.expect("ON")
+            return p.finish(SetRowFilter(name, function, p.column_list()))
+        if p.accept("DROP", "ROW", "FILTER"):
+            return p.finish(SetRowFilter(name, None))
         if p.accept("ALTER", "COLUMN") or p.accept("ALTER"):
             column = p.identifier()
             if p.accept("COMMENT"):
                 return p.finish(AlterColumnComment(name, column, p.string()))
             if p.accept("SET", "TAGS"):
                 return p.finish(SetTags(name, column, p.tags()))
+            if p.accept("SET", "MASK"):
+                function = p.function_name()
+                using = p.column_list() if p.accept("USING", "COLUMNS") else ()
+                return p.finish(SetMask(name, column, function, using))
+            if p.accept("DROP", "MASK"):
+                return p.finish(SetMask(name, column, None))
+    elif p.accept("DROP", "FUNCTION"):
+        if_exists = p.accept("IF", "EXISTS")
+        return p.finish(DropFunction(p.function_name(), if_exists))
     elif p.accept("OPTIMIZE"):
         return p.finish(Optimize(p.table_name()))
     elif p.accept("VACUUM"):

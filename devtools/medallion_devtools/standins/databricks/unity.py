@@ -1,9 +1,16 @@
 """A Unity Catalog metastore in memory: catalogs, schemas and EXTERNAL Delta tables, their owners, comments,
-tags and grants, external locations, and temporary table credentials, behind `/api/2.1/unity-catalog/*`.
+tags and grants, external locations, temporary table credentials, and SQL functions with the column masks and row
+filters that use them, behind `/api/2.1/unity-catalog/*`.
 
 Privileges hold (`access.py`): each request acts as its token's principal, which owns what it creates; reading,
 creating, changing and granting each need what Databricks documents (USE CATALOG, USE SCHEMA, CREATE SCHEMA,
 CREATE TABLE, SELECT, MODIFY, APPLY TAG, READ/WRITE VOLUME, EXTERNAL USE SCHEMA, ownership or MANAGE).
+
+Functions are created by SQL (`CREATE FUNCTION … RETURN <expr>`) and read through `functions/{full_name}`
+(`FunctionInfo`: parameters, return type, `routine_definition` = the body as written). A column's mask shows on
+`tables.get` as `ColumnInfo.mask {function_name, using_column_names}`, a table's row filter as
+`TableInfo.row_filter {function_name, input_column_names}`. They are recorded, not enforced: the stand-in's
+warehouse runs no queries, and its cluster engine reads the Delta files.
 
 Tables are registered by SQL (`sql.py`), as on Databricks: the SDK has no `tables.create`. A table's columns are
 read from its Delta log when it is created or synced and stored, as Unity Catalog does. Names of catalogs,
@@ -30,7 +37,7 @@ from medallion_devtools.standins.databricks.grants import Grants
 from medallion_devtools.standins.databricks.locations import ExternalLocations
 from medallion_devtools.standins.databricks.volumes import Volumes
 
-__all__ = ["ACCOUNT_ADMIN", "DEFAULT_CURRENT_USER", "EntityType", "TableEntry", "UnityCatalog", "now_ms"]
+__all__ = ["ACCOUNT_ADMIN", "DEFAULT_CURRENT_USER", "EntityType", "FunctionEntry", "TableEntry", "UnityCatalog", "now_ms"]
 
 DEFAULT_CURRENT_USER = "standin-user@example.com"
 ACCOUNT_ADMIN = "account-admin@example.com"
@@ -123,6 +130,10 @@ class TableEntry(_Securable):
     storage_location: str = ""
     columns: list[JsonObject] = field(default_factory=list)
     column_comments: dict[str, str] = field(default_factory=dict)
+    masks: dict[str, JsonObject] = field(default_factory=dict)
+    """column name -> `ColumnMask` JSON."""
+    row_filter: JsonObject | None = None
+    """`TableRowFilter` JSON."""
 
     @property
     def full_name(self) -> str:
@@ -133,8 +144,13 @@ class TableEntry(_Securable):
         columns = []
         for column in self.columns:
             comment = self.column_comments.get(column["name"], column.get("comment"))
-            columns.append({**column, "comment": comment} if comment is not None else column)
+            described = {**column, "comment": comment} if comment is not None else dict(column)
+            if column["name"] in self.masks:
+                described["mask"] = dict(self.masks[column["name"]])
+            columns.append(described)
+        extra: JsonObject = {"row_filter": dict(self.row_filter)} if self.row_filter else {}
         return {
+            **extra,
             **self._common(metastore_id),
             "catalog_name": self.catalog_name,
             "schema_name": self.schema_name,
@@ -146,6 +162,57 @@ class TableEntry(_Securable):
             "table_id": self.id,
             "securable_kind_manifest": {"securable_kind": "TABLE_EXTERNAL"},
         }
+
+
+_TYPE_NAMES = {"BIGINT": "LONG", "INT": "INT", "SMALLINT": "SHORT", "TINYINT": "BYTE"}
+
+
+@dataclass
+class FunctionEntry(_Securable):
+    """A SQL function: its parameters `(name, TYPE)`, return type and body as written."""
+
+    catalog_name: str = ""
+    schema_name: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+    returns: str = "STRING"
+    body: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.catalog_name}.{self.schema_name}.{self.name}"
+
+    def info(self, metastore_id: str) -> JsonObject:
+        """`FunctionInfo`."""
+        return {
+            **self._common(metastore_id),
+            "catalog_name": self.catalog_name,
+            "schema_name": self.schema_name,
+            "full_name": self.full_name,
+            "function_id": self.id,
+            "specific_name": self.name,
+            "input_params": {
+                "parameters": [
+                    {"name": n, "type_text": t.lower(), "type_name": _type_name(t), "position": i}
+                    for i, (n, t) in enumerate(self.params)
+                ]
+            },
+            "data_type": _type_name(self.returns),
+            "full_data_type": self.returns.lower(),
+            "routine_body": "SQL",
+            "routine_definition": self.body,
+            "parameter_style": "S",
+            "is_deterministic": True,
+            "is_null_call": False,
+            "sql_data_access": "CONTAINS_SQL",
+            "security_type": "DEFINER",
+            "sql_path": None,
+        }
+
+
+def _type_name(sql_type: str) -> str:
+    """The `ColumnTypeName` of a SQL type (`DECIMAL(12,2)` → DECIMAL, `BIGINT` → LONG)."""
+    base = sql_type.upper().split("(")[0]
+    return _TYPE_NAMES.get(base, base)
 
 
 def _split(full_name: str, parts: int, what: str) -> list[str]:
@@ -180,6 +247,7 @@ class UnityCatalog:
         self._catalogs: dict[str, _Catalog] = {}
         self._schemas: dict[str, _Schema] = {}
         self._tables: dict[str, TableEntry] = {}
+        self._functions: dict[str, FunctionEntry] = {}
         self._tags: dict[tuple[EntityType, str], dict[str, str | None]] = {}
         self.lock = threading.RLock()
 
@@ -350,6 +418,8 @@ class UnityCatalog:
                 raise bad_request(f"Schema '{schema.full_name}' is not empty.", "SCHEMA_NOT_EMPTY")
             for table in inside:
                 self.delete_table(table.full_name)
+            for function in [f for f in self._functions.values() if f.full_name.startswith(schema.full_name + ".")]:
+                self.drop_function(function.full_name)
             del self._schemas[schema.full_name]
             self._forget(schema.full_name)
         return {}
@@ -479,6 +549,64 @@ class UnityCatalog:
         self.securable(kind, entity_name)
         self.access.require_any(kind, entity_name.lower(), *_SEE[kind])
         return entity_type  # type: ignore[return-value]  # one of the three literals, checked above
+
+    # Functions
+    def find_function(self, full_name: str) -> FunctionEntry | None:
+        with self.lock:
+            return self._functions.get(full_name.lower())
+
+    def function_named(self, full_name: str) -> FunctionEntry:
+        catalog_name, schema_name, _ = _split(full_name, 3, "function")
+        self.schema_named(f"{catalog_name}.{schema_name}")
+        found = self.find_function(full_name)
+        if found is None:
+            raise ApiError(404, "FUNCTION_DOES_NOT_EXIST", f"Function '{full_name.lower()}' does not exist.")
+        return found
+
+    def put_function(
+        self,
+        catalog_name: str,
+        schema_name: str,
+        name: str,
+        params: tuple[tuple[str, str], ...],
+        returns: str,
+        body: str,
+    ) -> FunctionEntry:
+        """Creates or replaces a function (the caller checked the schema and OR REPLACE / IF NOT EXISTS)."""
+        function = FunctionEntry(
+            name.lower(),
+            self.current_user,
+            catalog_name=catalog_name.lower(),
+            schema_name=schema_name.lower(),
+            params=params,
+            returns=returns,
+            body=body,
+        )
+        with self.lock:
+            old = self._functions.get(function.full_name)
+            if old is not None:  # a replaced function keeps its identity and owner
+                function.id, function.owner, function.created_at = old.id, old.owner, old.created_at
+            self._functions[function.full_name] = function
+        return function
+
+    def drop_function(self, full_name: str) -> None:
+        with self.lock:
+            self._functions.pop(full_name.lower(), None)
+            self._forget(full_name.lower())
+
+    def get_function(self, full_name: str) -> JsonObject:
+        return self.function_named(full_name).info(self.metastore_id)
+
+    def list_functions(self, catalog_name: str, schema_name: str) -> JsonObject:
+        with self.lock:
+            schema = self.schema_named(f"{catalog_name}.{schema_name}")
+            found = [f for f in self._functions.values() if f"{f.catalog_name}.{f.schema_name}" == schema.full_name]
+            return {"functions": [f.info(self.metastore_id) for f in sorted(found, key=lambda f: f.name)]}
+
+    def delete_function(self, full_name: str) -> JsonObject:
+        self.function_named(full_name)
+        self.drop_function(full_name)
+        return {}
 
     # Temporary credentials
     def temporary_table_credentials(self, body: JsonObject) -> JsonObject:

@@ -19,10 +19,14 @@ from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, 
 from medallion_devtools.standins.databricks.sql import (
     AlterColumnComment,
     CommentOnTable,
+    CreateFunction,
     CreateTable,
+    DropFunction,
     Grant,
     Optimize,
+    SetMask,
     SetOwner,
+    SetRowFilter,
     SetTags,
     SqlError,
     Statement,
@@ -31,7 +35,7 @@ from medallion_devtools.standins.databricks.sql import (
     parse_statement,
     quote_name,
 )
-from medallion_devtools.standins.databricks.unity import TableEntry, UnityCatalog
+from medallion_devtools.standins.databricks.unity import FunctionEntry, TableEntry, UnityCatalog
 
 __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 
@@ -147,6 +151,14 @@ class SqlWarehouse:
                 return self._maintain(statement)
             if isinstance(statement, CreateTable):
                 self._create_table(statement)
+            elif isinstance(statement, CreateFunction):
+                self._create_function(statement)
+            elif isinstance(statement, DropFunction):
+                if uc.find_function(".".join(statement.name)) is None:
+                    _securable_for_sql(uc, "schema", statement.name[:2])
+                    if not statement.if_exists:
+                        raise _routine_not_found(statement.name)
+                uc.drop_function(".".join(statement.name))
             elif isinstance(statement, Grant):
                 kind, name = statement.securable_type, statement.name
                 if len(name) != {"catalog": 1, "schema": 2, "table": 3}[kind]:
@@ -177,6 +189,10 @@ class SqlWarehouse:
                         uc.set_tags("columns", f"{table.full_name}.{column}", statement.tags)
                 elif isinstance(statement, SetOwner):
                     uc.set_owner(table, statement.principal)
+                elif isinstance(statement, SetMask):
+                    self._set_mask(table, statement)
+                elif isinstance(statement, SetRowFilter):
+                    self._set_row_filter(table, statement)
                 table.touch()
         return [], []
 
@@ -202,6 +218,75 @@ class SqlWarehouse:
             )
         delta.vacuum(retention_hours=int(hours), dry_run=False, enforce_retention_duration=False)
         return [("path", "STRING")], [[location]]
+
+    def _create_function(self, statement: CreateFunction) -> None:
+        catalog, schema, name = statement.name
+        _securable_for_sql(self.unity, "schema", (catalog, schema))
+        if self.unity.find_function(".".join(statement.name)) is not None and not statement.or_replace:
+            if statement.if_not_exists:
+                return
+            raise SqlError(
+                "ROUTINE_ALREADY_EXISTS",
+                f"Cannot create the function {quote_name(statement.name)} because it already exists. Choose a "
+                "different name, drop or replace the existing function, or add the IF NOT EXISTS clause.",
+                "42723",
+            )
+        self.unity.put_function(catalog, schema, name, statement.params, statement.returns, statement.body)
+
+    def _function(self, name: tuple[str, str, str], columns: list[str], table: TableEntry) -> FunctionEntry:
+        """The function a mask or a row filter names, checked against the columns it will be given."""
+        function = self.unity.find_function(".".join(name))
+        if function is None:
+            _securable_for_sql(self.unity, "schema", name[:2])
+            raise _routine_not_found(name)
+        types = {c["name"]: str(c["type_text"]).lower() for c in table.columns}
+        if len(function.params) != len(columns):
+            raise SqlError(
+                "WRONG_NUM_ARGS.WITHOUT_SUGGESTION",
+                f"The {quote_name(name)} requires {len(function.params)} parameters but the actual number is "
+                f"{len(columns)}.",
+                "42605",
+            )
+        for (param, kind), column in zip(function.params, columns, strict=True):
+            if kind.lower() != types[column]:
+                raise SqlError(
+                    "DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE",
+                    f"Cannot resolve {quote_name(name)}: parameter `{param}` requires the {kind} type, however "
+                    f"column `{column}` has the type {types[column].upper()}.",
+                    "42K09",
+                )
+        return function
+
+    def _set_mask(self, table: TableEntry, statement: SetMask) -> None:
+        column = _column(table, statement.column)
+        if statement.function is None:
+            table.masks.pop(column, None)
+            return
+        using = [_column(table, c) for c in statement.using]
+        function = self._function(statement.function, [column, *using], table)
+        kind = next(str(c["type_text"]).lower() for c in table.columns if c["name"] == column)
+        if function.returns.lower() != kind:
+            raise SqlError(
+                "DATATYPE_MISMATCH.UNEXPECTED_RETURN_TYPE",
+                f"The column mask {quote_name(statement.function)} returns {function.returns}, but column "
+                f"`{column}` has the type {kind.upper()}.",
+                "42K09",
+            )
+        table.masks[column] = {"function_name": function.full_name, "using_column_names": using}
+
+    def _set_row_filter(self, table: TableEntry, statement: SetRowFilter) -> None:
+        if statement.function is None:
+            table.row_filter = None
+            return
+        columns = [_column(table, c) for c in statement.columns]
+        function = self._function(statement.function, columns, table)
+        if function.returns.upper() != "BOOLEAN":
+            raise SqlError(
+                "DATATYPE_MISMATCH.UNEXPECTED_RETURN_TYPE",
+                f"The row filter {quote_name(statement.function)} returns {function.returns}, not BOOLEAN.",
+                "42K09",
+            )
+        table.row_filter = {"function_name": function.full_name, "input_column_names": columns}
 
     def _create_table(self, statement: CreateTable) -> None:
         uc, (catalog, schema, name) = self.unity, statement.name
@@ -281,6 +366,15 @@ def _column(table: TableEntry, column: str) -> str:
         f"A column, variable, or function parameter with name `{column}` cannot be resolved. Did you mean one of "
         f"the following? [{', '.join(f'`{n}`' for n in names)}].",
         "42703",
+    )
+
+
+def _routine_not_found(name: tuple[str, ...]) -> SqlError:
+    return SqlError(
+        "ROUTINE_NOT_FOUND",
+        f"The routine {quote_name(name)} cannot be found. Verify the spelling and correctness of the schema and "
+        "catalog.",
+        "42883",
     )
 
 

@@ -356,3 +356,65 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     assert vended.url == location and vended.aws_temp_credentials is not None
     assert vended.aws_temp_credentials.access_point == local_aws.endpoint_url
     assert vended.expiration_time is not None and vended.expiration_time > dt.datetime.now().timestamp() * 1000
+
+
+def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows_them(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    catalog, schema = _schema(w)
+    location = str(tmp_path / "orders")
+    write_deltalake(location, ORDERS)
+    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    mask = "CASE WHEN is_account_group_member('pii-readers') THEN v ELSE '***' END"
+    _run(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN {mask};")
+    _run(w, dbx, f"CREATE FUNCTION {schema}.paid_only(p BOOLEAN) RETURNS BOOLEAN RETURN p OR current_user() = 'x'")
+    function = w.functions.get(f"{schema}.hide")
+    assert (function.full_name, function.routine_definition, function.full_data_type) == (
+        f"{schema}.hide",
+        mask,
+        "string",
+    )
+    assert [(p.name, p.type_text, p.type_name) for p in function.input_params.parameters] == [
+        ("v", "string", ColumnTypeName.STRING)
+    ]
+    assert [f.name for f in w.functions.list(catalog_name=catalog, schema_name="silver")] == ["hide", "paid_only"]
+
+    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
+    _run(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.paid_only ON (paid)")
+    info = w.tables.get(f"{schema}.orders")
+    masked = {c.name: (c.mask.function_name, c.mask.using_column_names) for c in info.columns or [] if c.mask}
+    assert masked == {"customer": (f"{schema}.hide", [])}
+    assert info.row_filter is not None
+    assert (info.row_filter.function_name, info.row_filter.input_column_names) == (f"{schema}.paid_only", ["paid"])
+
+    # as strict as Databricks: the function must exist, take the column's type and return the right type
+    assert _failure(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.gone")[1].startswith(
+        "[ROUTINE_NOT_FOUND]"
+    )
+    assert (
+        "[DATATYPE_MISMATCH.UNEXPECTED_INPUT_TYPE]"
+        in _failure(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN order_id SET MASK {schema}.hide")[1]
+    )
+    assert (
+        "[DATATYPE_MISMATCH.UNEXPECTED_RETURN_TYPE]"
+        in _failure(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.hide ON (customer)")[1]
+    )
+    assert (
+        "[WRONG_NUM_ARGS"
+        in _failure(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.paid_only ON (paid, paid)")[1]
+    )
+    assert (
+        "[ROUTINE_ALREADY_EXISTS]"
+        in _failure(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN v")[1]
+    )
+    _run(w, dbx, f"CREATE OR REPLACE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN v")
+    assert w.functions.get(f"{schema}.hide").routine_definition == "v"
+
+    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer DROP MASK")
+    _run(w, dbx, f"ALTER TABLE {schema}.orders DROP ROW FILTER")
+    info = w.tables.get(f"{schema}.orders")
+    assert not [c for c in info.columns or [] if c.mask] and info.row_filter is None
+    _run(w, dbx, f"DROP FUNCTION {schema}.hide")
+    assert _error(lambda: w.functions.get(f"{schema}.hide")).error_code == "FUNCTION_DOES_NOT_EXIST"
+    _run(w, dbx, f"DROP FUNCTION IF EXISTS {schema}.hide")
