@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
-    "Changes",
     "Access",
+    "Changes",
     "Column",
     "Contract",
     "DedupOrder",
@@ -243,6 +243,8 @@ class History(_Strict):
     valid_from: str
     track: list[str] | None = None
     """Snapshots: the columns whose change opens a new version (default: every non-key column but `valid_from`)."""
+
+
 class RowFilter(_Strict):
     """Who sees which rows: members of `all_rows` groups see every row; members of a `by_group` group see the rows
     whose `column` holds one of that group's values; everyone else sees none."""

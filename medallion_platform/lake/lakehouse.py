@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
 
-__all__ = ["ERASURE_LEDGER", "HISTORY_SUFFIX", "QUALITY_SUFFIX", "QUARANTINE_SUFFIX", "REJECTED_SUFFIX", "REPLAYS_SUFFIX", "Lakehouse"]
+__all__ = [
+    "ERASURE_LEDGER",
+    "HISTORY_SUFFIX",
+    "QUALITY_SUFFIX",
+    "QUARANTINE_SUFFIX",
+    "REJECTED_SUFFIX",
+    "REPLAYS_SUFFIX",
+    "Lakehouse",
+]
 
 QUARANTINE_SUFFIX = "_quarantine"
 """A dataset's quarantine table is `trusted/<dataset>_quarantine`."""
@@ -62,6 +70,7 @@ class Lakehouse:
     def history(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_history`: every version of each key, with when it held (a contract's `history`)."""
         return self._open("trusted", f"{dataset}{HISTORY_SUFFIX}")
+
     def quality(self, dataset: str) -> DeltaTableIO:
         """`trusted/<dataset>_quality`: each promoted batch's figures (`zones/quality.py`)."""
         return self._open("trusted", f"{dataset}{QUALITY_SUFFIX}")

@@ -37,7 +37,15 @@ from medallion_devtools.standins.databricks.grants import Grants
 from medallion_devtools.standins.databricks.locations import ExternalLocations
 from medallion_devtools.standins.databricks.volumes import Volumes
 
-__all__ = ["ACCOUNT_ADMIN", "DEFAULT_CURRENT_USER", "EntityType", "FunctionEntry", "TableEntry", "UnityCatalog", "now_ms"]
+__all__ = [
+    "ACCOUNT_ADMIN",
+    "DEFAULT_CURRENT_USER",
+    "EntityType",
+    "FunctionEntry",
+    "TableEntry",
+    "UnityCatalog",
+    "now_ms",
+]
 
 DEFAULT_CURRENT_USER = "standin-user@example.com"
 ACCOUNT_ADMIN = "account-admin@example.com"
