@@ -61,7 +61,8 @@ def persist(
             )
 
     with target.opened():  # the write and the test below read the table's log once
-        if isinstance(write, TableWrite) and write.frame is not None:
+        if isinstance(write, TableWrite) and write.frame is not None and write.engine.name != "databricks":
+            # on a cluster Spark evolves the schema itself (`mergeSchema`, MERGE WITH SCHEMA EVOLUTION)
             write.schema = evolve(target, write.schema)
         if isinstance(write, RowsWrite):
             result = write_rows(target, write)

@@ -17,7 +17,8 @@ from functools import cache
 import pyarrow as pa
 
 from medallion_platform.contracts import Contract
-from medallion_platform.lake.schema import raw_schema, trusted_schema
+from medallion_platform.lake.lakehouse import HISTORY_SUFFIX
+from medallion_platform.lake.schema import history_schema, raw_schema, trusted_schema
 
 __all__ = ["Lineage", "column_lineage", "reaches", "refined_lineage", "trusted_lineage"]
 
@@ -65,7 +66,10 @@ def refined_lineage(name: str) -> Lineage:
         frames: dict[str, object] = {}
         views: dict[str, tuple[str, pa.Schema]] = {}
         for input_name in table.inputs:
-            schema = trusted_schema(contracts[input_name])
+            if input_name.endswith(HISTORY_SUFFIX):  # a source's history (`trusted/<dataset>_history`)
+                schema = history_schema(contracts[input_name.removesuffix(HISTORY_SUFFIX)])
+            else:
+                schema = trusted_schema(contracts[input_name])
             frame = engine.dataframe(_empty(schema), input_name)
             frames[input_name] = frame
             views[_view_of(frame)] = (input_name, schema)

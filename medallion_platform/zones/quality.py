@@ -27,10 +27,11 @@ import pyarrow as pa
 
 from medallion_platform.catalog import TableEntry
 from medallion_platform.contracts import Contract
+from medallion_platform.engine.base import Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import QUALITY_SUFFIX, Lakehouse
 from medallion_platform.write.persist import persist
-from medallion_platform.write.spec import Append, RowsWrite
+from medallion_platform.write.spec import Append, RowsWrite, TableWrite
 
 __all__ = [
     "FIGURES",
@@ -150,16 +151,24 @@ def quality_entry(contract: Contract) -> TableEntry:
 
 
 def record_quality(
-    lake: Lakehouse, contract: Contract, figures: BatchFigures, *, now: dt.datetime | None = None
+    lake: Lakehouse,
+    contract: Contract,
+    figures: BatchFigures,
+    *,
+    now: dt.datetime | None = None,
+    engine: Engine | None = None,
 ) -> bool:
     """Appends one batch's figures (once: the app transaction is the batch's last raw sequence number);
-    False when that batch was already recorded."""
-    write = RowsWrite(
-        rows=figures.rows(contract_rules(contract), now or dt.datetime.now(dt.UTC)),
-        spec=Append(txns={quality_app_id(contract.name): figures.last_seq}),
-        schema=QUALITY_SCHEMA,
-        entry=quality_entry(contract),
-    )
+    False when that batch was already recorded. On a cluster (`engine` the `databricks` engine) Spark appends
+    them by name, as every other write there; elsewhere delta-rs appends the few rows."""
+    rows = figures.rows(contract_rules(contract), now or dt.datetime.now(dt.UTC))
+    spec = Append(txns={quality_app_id(contract.name): figures.last_seq})
+    write: RowsWrite | TableWrite
+    if engine is not None and engine.name == "databricks":
+        frame = engine.dataframe(rows, "quality")
+        write = TableWrite(engine=engine, frame=frame, spec=spec, schema=QUALITY_SCHEMA, entry=quality_entry(contract))
+    else:
+        write = RowsWrite(rows=rows, spec=spec, schema=QUALITY_SCHEMA, entry=quality_entry(contract))
     result = persist(lake, ("trusted", f"{contract.name}{QUALITY_SUFFIX}"), write)
     return not result.skipped
 

@@ -378,9 +378,8 @@ def write_promotion(
     persist(lake, ("trusted", f"{contract.name}{QUARANTINE_SUFFIX}"), plan.quarantine)
     persist(lake, ("trusted", contract.name), plan.trusted)
     result = plan.result()
-    record_quality(
-        lake, contract, batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates)
-    )
+    figures = batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates)
+    record_quality(lake, contract, figures, engine=plan.trusted.engine)
     return result
 
 

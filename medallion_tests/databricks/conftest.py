@@ -164,7 +164,13 @@ def engine(local_databricks: LocalDatabricks) -> Iterator[DatabricksEngine]:
 
 @pytest.fixture
 def lake(tmp_path: Path, local_databricks: LocalDatabricks) -> Lakehouse:
-    """A lake whose catalog is the stand-in's Unity Catalog (the writer tests' catalog), in the test's folder."""
+    """A lake whose catalog is the stand-in's Unity Catalog (the writer tests' catalog), in the test's folder. The
+    catalog outlives a lake: the tables an earlier test registered (at its own folder) are dropped first."""
+    client = WorkspaceClient(host=local_databricks.host, token=local_databricks.token, auth_type="pat")
+    if WRITER_TESTS_CATALOG in {c.name for c in client.catalogs.list()}:
+        for schema in client.schemas.list(catalog_name=WRITER_TESTS_CATALOG):
+            for table in client.tables.list(catalog_name=WRITER_TESTS_CATALOG, schema_name=schema.name or ""):
+                client.tables.delete(table.full_name or "")
     settings = Settings.from_env(
         {},
         data_dir=tmp_path,

@@ -129,7 +129,7 @@ def cluster_env(local_databricks, monkeypatch, engine: DatabricksEngine, lake: L
             monkeypatch.setenv(key, value)
 
     def drop() -> None:
-        for zone, name in TABLES:
+        for zone, name in [*TABLES, ("trusted", "order_events_quality")]:
             engine.spark.sql(f"DROP TABLE IF EXISTS {lake.settings.table_name(zone, name)}")
 
     drop()

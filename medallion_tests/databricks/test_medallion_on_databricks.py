@@ -36,6 +36,10 @@ TABLES = [
     ("refined", "daily_revenue"),
     ("refined", "product_performance"),
     ("refined", "customer_lifetime"),
+    ("refined", "segment_revenue"),
+    ("trusted", "payments"),
+    ("trusted", "payments_history"),
+    ("trusted", "customers_history"),
 ]
 NOTEBOOK_KEY = dg.AssetKey(["refined", "daily_revenue_notebook"])
 # Keys in the orchestrator's environment that must reach no cluster, no job and no staged file.
@@ -115,9 +119,9 @@ def test_every_step_ran_on_the_cluster_and_succeeded(runs, strict_databricks: Lo
     _, _, report, instance = runs
     assert report.runs and report.success, report.runs
     submits = [r for r in strict_databricks.requests if r.path == "/api/2.2/jobs/runs/submit"]
-    # three source steps and three refined steps, each submitted as a Databricks run, and the notebook
+    # four source steps, two histories and four refined steps, each submitted as a Databricks run, and the notebook
     tasks = [r.body["tasks"][0] for r in submits]  # type: ignore[index]
-    assert sum("spark_python_task" in t for t in tasks) == 6, tasks
+    assert sum("spark_python_task" in t for t in tasks) == 10, tasks
     assert [t["notebook_task"]["notebook_path"] for t in tasks if "notebook_task" in t] == [
         "/Shared/medallion/refined_table"
     ]
@@ -130,7 +134,7 @@ def test_every_step_ran_on_the_cluster_and_succeeded(runs, strict_databricks: Lo
                 url = event.engine_event_data.metadata.get("databricks_run_url")
                 if url is not None:
                     urls.add(str(url.value))
-    assert len(urls) == 6 and all(u.startswith(strict_databricks.host) for u in urls), urls
+    assert len(urls) == 10 and all(u.startswith(strict_databricks.host) for u in urls), urls
     for record in instance.fetch_materializations(dg.AssetKey(["trusted", "order_events"]), limit=10).records:
         metadata = record.asset_materialization.metadata
         assert metadata["reconciled"].value is True
@@ -163,6 +167,9 @@ EXPECTED_NAMES = {f"medallion.{zone}.{name}" for zone, name in TABLES} | {
     "medallion.trusted.order_events_quality",
     "medallion.trusted.customers_quality",
     "medallion.trusted.products_quality",
+    "medallion.raw.payments",
+    "medallion.trusted.payments_quarantine",
+    "medallion.trusted.payments_quality",
 }
 
 

@@ -58,8 +58,25 @@ def test_product_performance_lineage():
     }
 
 
+def test_segment_revenue_lineage():
+    """The segment comes from the customer's version in the history, not from trusted customers."""
+    assert refined_lineage("segment_revenue") == {
+        "event_date": ((EVENTS, "event_date"),),
+        "segment": (("customers_history", "segment"),),
+        "currency": ((EVENTS, "currency"),),
+        "orders": ((EVENTS, "order_id"),),
+        "units": ((EVENTS, "quantity"),),
+        "gross_revenue": ((EVENTS, "quantity"), (EVENTS, "unit_price")),
+    }
+
+
 def test_every_refined_table_has_its_lineage_tested():
-    assert {t.name for t in REFINED_TABLES} == {"daily_revenue", "customer_lifetime", "product_performance"}
+    assert {t.name for t in REFINED_TABLES} == {
+        "daily_revenue",
+        "customer_lifetime",
+        "product_performance",
+        "segment_revenue",
+    }
 
 
 def test_trusted_lineage_reads_each_raw_column_and_the_partition_its_timestamp(contracts):

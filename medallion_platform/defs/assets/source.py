@@ -149,10 +149,10 @@ def _run_source_step(
             promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
                 step.plan_promotion(session)
             )
-    if promoted is not None:
-        if not promoted.skipped:  # a batch was promoted: its figures join the quality table
+        if promoted is not None and not promoted.skipped:  # a batch was promoted: its figures join the quality table
             figures = batch_figures(promoted, rejected_objects=rejected, landing_dates=_partition_keys(context))
-            record_quality(lake, contract, figures)
+            record_quality(lake, contract, figures, engine=session)
+    if promoted is not None:
         yield from _trusted_checks(context, lake, contract, promoted)
 
 
