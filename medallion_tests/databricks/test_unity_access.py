@@ -31,6 +31,7 @@ def test_masks_and_row_filters_are_registered_read_back_and_applied(tmp_path, st
         databricks_warehouse_id=strict_databricks.warehouse_id,
         catalog_storage_root=f"s3://medallion-managed/{CATALOG}",
     )
+    strict_databricks.create_external_location("governed-trusted", settings.zone_roots["trusted"])  # as Pulumi does
     w = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.token, auth_type="pat")
     contract = load_contracts()["customers"]
     write_deltalake(settings.table_uri("trusted", "customers"), customers_table(contract))

@@ -11,6 +11,7 @@ from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.zones.flow import ingest_and_promote
+from medallion_platform.zones.history import refresh_history
 from medallion_platform.zones.refined.dependents import refresh_dependents
 
 
@@ -24,9 +25,12 @@ def built_lake(tmp_path_factory) -> Path:
     try:
         for contract in load_contracts().values():
             ingest_and_promote(lake, engine, contract)
+        for contract in load_contracts().values():
+            if contract.history is not None:  # the history assets (segment_revenue reads the customers')
+                refresh_history(lake, engine, contract)
     finally:
         engine.close()
-    assert len(refresh_dependents(lake, ["order_events", "customers", "products"])) == 3
+    assert len(refresh_dependents(lake, ["order_events", "customers", "products", "customers_history"])) == 4
     return data_dir
 
 
