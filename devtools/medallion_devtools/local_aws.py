@@ -10,7 +10,12 @@ uses too, so the emulator and the cloud cannot drift. What differs on the emulat
 """
 
 import json
-import logging
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +27,7 @@ from medallion_platform.naming import ResourceNames
 
 __all__ = [
     "EMULATOR_CREDENTIALS",
+    "EmulatorProcess",
     "LocalAws",
     "create_resources",
     "landing_event_pattern",  # defined in events.py (shared with infra_pulumi), re-exported for callers here
@@ -31,13 +37,62 @@ __all__ = [
 
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REGION = "us-east-1"
+START_TIMEOUT_S = 30.0
+"""How long moto's server may take to answer after it is started."""
+
+
+class EmulatorProcess:
+    """moto's server in a process of its own (`python -m moto.server`), bound to 127.0.0.1, as S3 is another
+    machine's. Not a thread of the caller's process: delta-rs calls that hold the GIL while they wait for
+    the network (`DeltaTable.history`, for one) would wait on a server that cannot run until they return."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.host, self.port = "127.0.0.1", port or _free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # one line per request otherwise
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {self.process.returncode} on port {self.port}")
+            try:
+                with urllib.request.urlopen(f"http://{self.host}:{self.port}/moto-api/data.json", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        raise TimeoutError(f"moto's server did not answer on {self.host}:{self.port} within {START_TIMEOUT_S} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass
 class LocalAws:
     """A running emulator, bound to loopback only."""
 
-    server: Any
+    server: EmulatorProcess
     endpoint_url: str
     region: str = REGION
 
@@ -66,14 +121,10 @@ def _lower(creds: dict[str, str]) -> dict[str, str]:
 
 
 def start_emulator(port: int | None = None) -> LocalAws:
-    """Starts moto's server on 127.0.0.1 (port 0 or None: a free port) in a background thread."""
-    from moto.server import ThreadedMotoServer  # moto is a dev dependency: imported only when used
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port or 0, verbose=False)
-    server.start()
-    host, bound = server.get_host_and_port()
-    return LocalAws(server=server, endpoint_url=f"http://{host}:{bound}")
+    """Starts moto's server on 127.0.0.1 (port 0 or None: a free port) in its own process; returns once it
+    answers."""
+    server = EmulatorProcess(port)
+    return LocalAws(server=server, endpoint_url=f"http://{server.host}:{server.port}")
 
 
 def create_resources(aws: LocalAws, names: ResourceNames, *, shards: int = 2) -> LocalResources:

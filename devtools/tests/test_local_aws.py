@@ -1,6 +1,7 @@
 """The emulator is loopback-only and holds the resources the Pulumi program creates, by the same names."""
 
 import json
+from pathlib import Path
 
 import pytest
 from medallion_devtools.local_aws import create_resources
@@ -11,10 +12,26 @@ from medallion_platform.settings import ConfigError, Settings
 pytestmark = pytest.mark.aws
 
 
+def _listening(port: int) -> set[str]:
+    """The addresses a socket listens on at `port`, from the kernel's table (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, _, hex_port = local.partition(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
 def test_binds_loopback_only(local_aws):
-    host, _port = local_aws.server._server.server_address
-    assert host == "127.0.0.1"
-    assert local_aws.endpoint_url.startswith("http://127.0.0.1:")
+    assert local_aws.endpoint_url == f"http://127.0.0.1:{local_aws.server.port}"
+    assert local_aws.server.process.poll() is None  # its own process, as S3 is another machine
+    assert _listening(local_aws.server.port) == {"0100007F"}  # 127.0.0.1, little-endian; nothing else
 
 
 def test_resources_exist_under_the_shared_names(stack):
@@ -28,18 +45,15 @@ def test_resources_exist_under_the_shared_names(stack):
     got = sqs.receive_message(QueueUrl=stack.resources.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
     bodies = [json.loads(m["Body"]) for m in got["Messages"]]
     assert [b["detail"]["object"]["key"] for b in bodies] == ["landing/customers/2026/11/01/c.csv"]
-    assert set(names.streams) == {"order_events"}
-    assert (
-        kinesis.describe_stream_summary(StreamName=names.streams["order_events"])["StreamDescriptionSummary"][
-            "StreamStatus"
-        ]
-        == "ACTIVE"
-    )
-    dest = firehose.describe_delivery_stream(DeliveryStreamName=names.delivery_streams["order_events"])[
-        "DeliveryStreamDescription"
-    ]["Destinations"][0]["ExtendedS3DestinationDescription"]
-    assert dest["BucketARN"] == f"arn:aws:s3:::{names.buckets['raw']}"
-    assert dest["Prefix"] == "landing/order_events/"
+    assert set(names.streams) == {"order_events", "payments"}  # the contracts whose ingestion is a stream
+    for source in names.streams:
+        summary = kinesis.describe_stream_summary(StreamName=names.streams[source])["StreamDescriptionSummary"]
+        assert summary["StreamStatus"] == "ACTIVE"
+        dest = firehose.describe_delivery_stream(DeliveryStreamName=names.delivery_streams[source])[
+            "DeliveryStreamDescription"
+        ]["Destinations"][0]["ExtendedS3DestinationDescription"]
+        assert dest["BucketARN"] == f"arn:aws:s3:::{names.buckets['raw']}"
+        assert dest["Prefix"] == f"landing/{source}/"
     rule = events.describe_rule(Name=names.landing_rule)
     assert json.loads(rule["EventPattern"])["detail"]["bucket"]["name"] == [names.buckets["raw"]]
     targets = events.list_targets_by_rule(Rule=names.landing_rule)["Targets"]

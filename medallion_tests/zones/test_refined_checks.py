@@ -10,6 +10,7 @@ from medallion_platform.defs.checks.refined import refined_check_results
 from medallion_platform.defs.keys import refined_key
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.flow import ingest_raw
+from medallion_platform.zones.history import refresh_history
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import refresh_refined
 from medallion_platform.zones.trusted import promote
@@ -49,6 +50,8 @@ def built(settings, contracts, embedded) -> Lakehouse:
     for name in ("customers", "products", "order_events"):
         ingest_raw(lake, contracts[name])
         promote(lake, embedded, contracts[name])
+        if contracts[name].history is not None:  # segment_revenue reads the customers' history
+            refresh_history(lake, embedded, contracts[name])
     for table in REFINED_TABLES:
         refresh_refined(lake, embedded, table, DATES if table.partitioned else None)
     return lake

@@ -30,8 +30,9 @@ __all__ = [
     "rejected_objects",
 ]
 
-VOLATILE_COLUMNS = frozenset({"_ingested_at", "_batch_id", "ingested_at", "batch_id", "rejected_at"})
-"""Arrival time and random batch ids (raw, trusted, quarantine, the ingest logs, rejected objects)."""
+VOLATILE_COLUMNS = frozenset({"_ingested_at", "_batch_id", "ingested_at", "batch_id", "rejected_at", "recorded_at"})
+"""Arrival time and random batch ids (raw, trusted, quarantine, the ingest logs, rejected objects), and when a
+batch's quality figures were recorded (`trusted/<dataset>_quality`)."""
 
 _LANDING = "raw/landing"
 _FLOAT_DECIMALS = 9

@@ -23,6 +23,7 @@ from medallion_devtools.chaos.lake_state import (
 from medallion_devtools.chaos.landing import add_poison, copy_landing, generate_landing, redeliver
 from medallion_devtools.chaos.processes import Outcome, Writer, run_materialize
 from medallion_platform.contracts import Contract, load_contracts
+from medallion_platform.zones.quality import QUALITY_SUFFIX
 
 __all__ = [
     "KILL_POINTS",
@@ -192,8 +193,11 @@ def kill_trial(reference: Reference, trial: int, *, seed: int = 7, log: Log = _q
 
 
 def _is_derived_from_trusted(name: str) -> bool:
-    """Trusted tables (not their quarantine) and refined tables: what a re-delivery must leave unchanged."""
-    return (name.startswith("trusted/") and not name.endswith("_quarantine")) or name.startswith("refined/")
+    """Trusted tables (not their quarantine, nor the quality record, which gains the re-delivery's batch) and
+    refined tables: what a re-delivery must leave unchanged."""
+    if name.endswith(("_quarantine", QUALITY_SUFFIX)):
+        return False
+    return name.startswith(("trusted/", "refined/"))
 
 
 @dataclass

@@ -77,7 +77,7 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
         for stage in STAGES:
             assert all(key in stages[stage] for key in ("wall_s", "cpu_s", "rows", "rows_per_s", "mb_per_s", "rss_mb"))
         tables = stages["refined"]["tables"]
-        assert set(tables) == {"daily_revenue", "customer_lifetime", "product_performance"}
+        assert set(tables) == {"daily_revenue", "customer_lifetime", "product_performance", "segment_revenue"}
         for table, figures in tables.items():  # what each refined table read and built, so a regression shows
             assert isinstance(figures["files_read"], int) and figures["files_read"] > 0, (name, table)
             assert figures["refresh"] in ("rebuild", "incremental"), (name, table)
@@ -96,6 +96,7 @@ def test_json_has_every_phase_figure_ratio_and_target(bench):
             "refined_daily_revenue",
             "refined_customer_lifetime",
             "refined_product_performance",
+            "refined_segment_revenue",
         }
     # Same transforms, same data: both engines produce the same row counts.
     for stage in phases["spark"]["stages"]:
