@@ -19,6 +19,7 @@ for rates or one row for volumes. With fewer than `MIN_BASELINE` earlier batches
 """
 
 import datetime as dt
+import json
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from medallion_platform.write.spec import Append, RowsWrite, TableWrite
 
 __all__ = [
     "FIGURES",
+    "FIGURES_KEY",
     "MIN_BASELINE",
     "QUALITY_SCHEMA",
     "QUALITY_SUFFIX",
@@ -47,6 +49,7 @@ __all__ = [
     "quality_trend",
     "quality_verdicts",
     "record_quality",
+    "recover_quality",
 ]
 
 QUALITY_SCHEMA = pa.schema(
@@ -127,6 +130,43 @@ class BatchFigures:
             },
             schema=QUALITY_SCHEMA,
         )
+
+
+FIGURES_KEY = "medallion.batch_figures"
+"""Trusted's commit metadata key holding the batch's figures known before that commit (JSON): a run killed
+between trusted's commit and the quality append leaves them there for the next run (`recover_quality`)."""
+
+
+def recover_quality(lake: Lakehouse, contract: Contract, *, trusted: DeltaTableIO | None = None) -> int:
+    """Appends the figures of the batches trusted took whose quality append a killed run never made (from
+    trusted's recent commits, oldest first); how many. Nothing on a table trusted has not taken a batch into."""
+    table = trusted or lake.trusted(contract.name)
+    handle = table.table()
+    if handle is None:
+        return 0
+    recorded = lake.quality(contract.name).transaction_version(quality_app_id(contract.name))
+    missing = []
+    for commit in handle.history(10):  # newest first; a kill loses at most the batch of its own run
+        text = commit.get(FIGURES_KEY)
+        if text is None:
+            continue
+        known = json.loads(str(text))
+        if int(known["last_seq"]) <= recorded:
+            break
+        missing.append((commit, known))
+    for commit, known in reversed(missing):
+        metrics = commit.get("operationMetrics") or {}
+        matched = int(known.pop("matched_keys"))
+        if commit.get("operation") == "MERGE":  # what the MERGE did, as its commit counts it
+            inserted = int(metrics.get("num_target_rows_inserted", 0))
+            updated = int(metrics.get("num_target_rows_updated", 0))
+        else:  # appends and partition overwrites: every row not quarantined, duplicated or already there
+            inserted = known["landed"] - known["in_batch_duplicates"] - matched - known["quarantined"]
+            updated = 0
+        figures = BatchFigures(**known, inserted=inserted, updated=updated, redeliveries=matched - updated)
+        when = dt.datetime.fromtimestamp(int(commit["timestamp"]) / 1000, dt.UTC)
+        record_quality(lake, contract, figures, now=when)
+    return len(missing)
 
 
 def quality_app_id(dataset: str) -> str:

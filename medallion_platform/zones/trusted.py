@@ -22,8 +22,9 @@ and quarantine and trusted rows flow to delta-rs in bounded record batches.
 """
 
 import datetime as dt
+import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -41,7 +42,7 @@ from medallion_platform.zones.changes import with_tombstones
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.evolution import contract_metadata, gate
 from medallion_platform.zones.pii import PiiHasher, pii_hasher
-from medallion_platform.zones.quality import BatchFigures, record_quality
+from medallion_platform.zones.quality import FIGURES_KEY, BatchFigures, record_quality, recover_quality
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
 from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
@@ -357,6 +358,8 @@ def promote(
 ) -> PromoteResult:
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
+    if engine.name != "databricks":  # on a cluster trusted's log is Spark's (no delta-rs there)
+        recover_quality(lake, contract)
     plan = plan_promotion(lake, engine, contract, landing_dates=landing_dates, batch=batch)
     return write_promotion(lake, contract, plan)
 
@@ -376,11 +379,37 @@ def write_promotion(
     entries = source_entries(contract, lake.settings.platform_principal)
     plan.quarantine.entry, plan.trusted.entry = entries["quarantine"], entries["trusted"]
     persist(lake, ("trusted", f"{contract.name}{QUARANTINE_SUFFIX}"), plan.quarantine)
+    stamp_figures(plan, rejected_objects=rejected_objects, landing_dates=landing_dates)
     persist(lake, ("trusted", contract.name), plan.trusted)
     result = plan.result()
     figures = batch_figures(result, rejected_objects=rejected_objects, landing_dates=landing_dates)
     record_quality(lake, contract, figures, engine=plan.trusted.engine)
     return result
+
+
+def stamp_figures(plan: Promotion, *, rejected_objects: int = 0, landing_dates: Sequence[str] | None = None) -> None:
+    """Puts the batch's figures known before trusted's commit (quarantine is written by then) into that
+    commit's metadata (`FIGURES_KEY`): if the run dies between trusted's commit and the quality append, the
+    next run appends them from there (`recover_quality`), so the quality record loses no batch."""
+    tally = plan.tally
+    quarantined = plan.planned_quarantined
+    written = plan.quarantine.result
+    if written is not None and not written.skipped and plan.all_quarantine_scopes:
+        quarantined = written.source_rows
+    known = {
+        "batch": ",".join(map(str, tally.seqs)),
+        "landing_dates": ",".join(landing_dates or ()),
+        "landed": tally.raw_rows,
+        "in_batch_duplicates": tally.valid_rows - tally.distinct_keys,
+        "late": tally.late,
+        "quarantined": quarantined,
+        "rejected_objects": rejected_objects,
+        "quarantine_by_rule": dict(sorted(tally.by_rule.items())),
+        "last_seq": max(tally.seqs, default=0),
+        "matched_keys": tally.matched_keys,
+    }
+    spec = plan.trusted.spec
+    plan.trusted.spec = replace(spec, metadata={**spec.metadata, FIGURES_KEY: json.dumps(known)})
 
 
 def batch_figures(

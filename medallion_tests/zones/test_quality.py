@@ -6,8 +6,10 @@ import dagster as dg
 from medallion_platform.catalog import build_catalog
 from medallion_platform.cli.main import main
 from medallion_platform.defs.checks.quality import quality_check_results, quality_check_specs
-from medallion_platform.zones.flow import ingest_and_promote
+from medallion_platform.write.persist import persist
+from medallion_platform.zones.flow import ingest_and_promote, ingest_raw
 from medallion_platform.zones.quality import Anomaly, quality_history, quality_verdicts
+from medallion_platform.zones.trusted import plan_promotion, stamp_figures
 from medallion_tests.helpers import event, jsonl, land
 
 KEY = dg.AssetKey(["trusted", "order_events"])
@@ -92,3 +94,55 @@ def test_volume_and_short_baselines():
     )
     # only the last N batches count: an old regime is forgotten
     assert not quality_verdicts(history([10, 10, 10, 10, 100, 101, 99, 100]), [], window=3, width=3.0)[0].anomalous
+
+
+def _killed_before_the_quality_append(lake, engine, contract) -> None:
+    """A source step that dies right after trusted's commit: raw, quarantine and trusted written, the
+    batch's quality append never made."""
+    ingest_raw(lake, contract)
+    plan = plan_promotion(lake, engine, contract)
+    assert plan is not None
+    persist(lake, ("trusted", f"{contract.name}_quarantine"), plan.quarantine)
+    stamp_figures(plan)
+    persist(lake, ("trusted", contract.name), plan.trusted)
+
+
+def _figures(lake, dataset: str, batch: str) -> dict:
+    rows = quality_history(lake.quality(dataset))
+    return {(r["figure"], r["rule"]): r["value"] for r in rows if r["batch"] == batch}
+
+
+def test_a_run_killed_after_trusted_s_commit_leaves_its_figures_to_the_next_run(lake, settings, embedded, contracts):
+    events = contracts["order_events"]
+    _batch(settings, 1)
+    ingest_and_promote(lake, embedded, events)
+    _batch(settings, 2)
+    _killed_before_the_quality_append(lake, embedded, events)
+    assert _figures(lake, "order_events", "1") == {}  # the kill lost the append
+    _, rerun = ingest_and_promote(lake, embedded, events)
+    assert rerun.skipped  # nothing left to promote, yet the batch's figures are appended
+    recovered = _figures(lake, "order_events", "1")
+    assert recovered == {**_figures(lake, "order_events", "0"), ("rejected_objects", None): 0}
+    assert recovered[("inserted", None)] == 98 and recovered[("quarantined", "min")] == 2
+    ingest_and_promote(lake, embedded, events)  # once only
+    assert len(quality_history(lake.quality("order_events"))) == 2 * len(_figures(lake, "order_events", "0"))
+
+    customers = contracts["customers"]  # a MERGE: inserted and updated are what its commit counted
+    header = "customer_id,name,email,country,segment,updated_at\n"
+    land(
+        settings, "customers", "2026/11/01/c.csv", header + "cus-000001,Ana,a@example.com,DE,smb,2026-11-01T00:00:00Z\n"
+    )
+    ingest_and_promote(lake, embedded, customers)
+    land(
+        settings,
+        "customers",
+        "2026/11/02/c.csv",
+        header
+        + "cus-000001,Ana,a@example.com,DE,enterprise,2026-11-02T00:00:00Z\n"
+        + "cus-000002,Ben,b@example.com,US,consumer,2026-11-02T00:00:00Z\n",
+    )
+    _killed_before_the_quality_append(lake, embedded, customers)
+    ingest_and_promote(lake, embedded, customers)
+    merged = _figures(lake, "customers", "1")
+    assert (merged[("landed", None)], merged[("inserted", None)], merged[("updated", None)]) == (2, 1, 1)
+    assert merged[("redeliveries", None)] == 0

@@ -39,7 +39,7 @@ from medallion_platform.zones.lineage import trusted_lineage
 from medallion_platform.zones.quality import contract_rules, record_quality
 from medallion_platform.zones.raw import REJECTED_SCHEMA
 from medallion_platform.zones.source_step import RawPlan, SourceStep
-from medallion_platform.zones.trusted import PromoteResult, Promotion, batch_figures
+from medallion_platform.zones.trusted import PromoteResult, Promotion, batch_figures, stamp_figures
 
 __all__ = ["build_source_asset", "source_specs"]
 
@@ -146,9 +146,8 @@ def _run_source_step(
             rejected = raw_plan.newly_rejected
             yield from _raw_events(context, lakehouse, contract, raw_plan, entries, session)
         if {key, quarantine_key} & selected:
-            promoted = yield from _Promotion(context, lake, lakehouse, contract, session, entries).events(
-                step.plan_promotion(session)
-            )
+            promotion = _Promotion(context, lake, lakehouse, contract, session, entries)
+            promoted = yield from promotion.events(step.plan_promotion(session), rejected_objects=rejected)
         if promoted is not None and not promoted.skipped:  # a batch was promoted: its figures join the quality table
             figures = batch_figures(promoted, rejected_objects=rejected, landing_dates=_partition_keys(context))
             record_quality(lake, contract, figures, engine=session)
@@ -230,7 +229,7 @@ class _Promotion:
         self.catalog = lakehouse.catalog()
         _, self.key, self.quarantine_key = source_keys(contract.name)
 
-    def events(self, plan: Promotion | None) -> SourceEvents:
+    def events(self, plan: Promotion | None, *, rejected_objects: int = 0) -> SourceEvents:
         """Yields what the selected assets record and returns the promotion's figures."""
         selected = self.context.selected_asset_keys
         if plan is None:  # nothing pending: both tables as they stand, and a reconciliation of 0 = 0
@@ -251,6 +250,7 @@ class _Promotion:
         yield from self._write(self.quarantine_key, plan.quarantine, {"new_rows": plan.planned_quarantined})
         lineage = column_lineage(trusted_lineage(self.contract), lambda _raw: source_keys(self.contract.name)[0])
         trusted_meta = {TOUCHED_DATES: touched_dates_metadata(plan.touched), COLUMN_LINEAGE: lineage}
+        stamp_figures(plan, rejected_objects=rejected_objects, landing_dates=_partition_keys(self.context))
         yield from self._write(self.key, plan.trusted, trusted_meta)
         return plan.result()
 
