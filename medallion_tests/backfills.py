@@ -125,8 +125,11 @@ def backfill_outcome(served: GraphQL, backfill_id: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve_fresh_lake(root: Path, *, sensors: Literal["stopped", "racing"], orders: int = 100) -> Iterator[Served]:
-    """Generated landing files (nothing ingested), then `medallion ui` on a free port; stopped afterwards."""
+def serve_fresh_lake(
+    root: Path, *, sensors: Literal["stopped", "racing"], orders: int = 100, days: int = 2
+) -> Iterator[Served]:
+    """Generated landing files (nothing ingested), then `medallion ui` on a free port; stopped afterwards.
+    Two days of events: several landing partitions per source, a few dozen landing objects."""
     data_dir, home = root / "data", root / "dagster_home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDALLION_", "DAGSTER_"))}
     env |= {
@@ -136,7 +139,11 @@ def serve_fresh_lake(root: Path, *, sensors: Literal["stopped", "racing"], order
     }
     cli = [sys.executable, "-m", "medallion_platform.cli", "--data-dir", str(data_dir)]
     generated = subprocess.run(
-        [*cli, "generate", "--orders", str(orders)], env=env, capture_output=True, text=True, timeout=120
+        [*cli, "generate", "--orders", str(orders), "--days", str(days)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     subprocess.run(

@@ -70,10 +70,20 @@ def _require_lake(settings) -> None:
         )
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
 def _generate(args: argparse.Namespace, settings) -> list[str]:
     from medallion_platform.ingestion.sample_data import SampleSpec, generate_sample_data
 
-    manifest = generate_sample_data(Path(settings.landing_root), SampleSpec(seed=args.seed, orders=args.orders))
+    manifest = generate_sample_data(
+        Path(settings.landing_root), SampleSpec(seed=args.seed, orders=args.orders, days=args.days)
+    )
     return [
         f"{dataset:14} {len(files):5} files  {manifest.raw_rows[dataset]:7} records"
         for dataset, files in sorted(manifest.files.items())
@@ -256,6 +266,7 @@ def build_parser(commands: Mapping[str, plugins.Register] | None = None) -> argp
         p = add(name, func, text)
         p.add_argument("--seed", type=int, default=7, help="random seed of the sample (same seed, same files)")
         p.add_argument("--orders", type=int, default=1500, help="orders in the sample (about 3 events each)")
+        p.add_argument("--days", type=_positive, default=5, help="days the sample's events span (landing partitions)")
     add("materialize", cmd_materialize, "materialize every asset over what has landed")
     p = add("ui", cmd_ui, "the Dagster UI and daemon on this lake's instance")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on")

@@ -33,7 +33,7 @@ from medallion_platform.engine.databricks import DatabricksEngine
 from medallion_platform.ingestion.landing import REJECTION_REASONS, LandingScan, landing_date
 from medallion_platform.ingestion.landing_objects import LandingFile, RejectedObject
 from medallion_platform.lake.lakehouse import Lakehouse
-from medallion_platform.zones.raw_ledger import LOG_SCHEMA, Survey
+from medallion_platform.zones.raw_ledger import LOG_SCHEMA, Survey, rejections_by_key
 from medallion_platform.zones.raw_spark_parse import landing_uri, parse_landing
 
 if TYPE_CHECKING:
@@ -202,16 +202,8 @@ def _rejected_objects(engine: DatabricksEngine, lake: Lakehouse, dataset: str) -
     frame = ledger_frame(engine, lake.rejected(dataset))
     if frame is None:
         return {}
-    return {
-        (row["source_file"], row["fingerprint"]): RejectedObject(
-            key=row["source_file"],
-            reason=row["reason"],
-            detail=row["detail"],
-            fingerprint=row["fingerprint"],
-            landing_date=row["landing_date"],
-        )
-        for row in frame.select("source_file", "reason", "detail", "fingerprint", "landing_date").collect()
-    }
+    columns = ("source_file", "reason", "detail", "fingerprint", "landing_date")
+    return rejections_by_key(row.asDict() for row in frame.select(*columns).collect())
 
 
 def _spark_scan(

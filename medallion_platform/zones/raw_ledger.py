@@ -8,8 +8,9 @@ and modification time): a rejected object is skipped while its fingerprint stays
 """
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,6 +33,7 @@ __all__ = [
     "raw_app_id",
     "rejected_objects",
     "rejection_rows",
+    "rejections_by_key",
     "survey_landing",
 ]
 
@@ -187,6 +189,11 @@ def rejected_objects(lake: Lakehouse, dataset: str) -> dict[tuple[str, str], Rej
     table = lake.rejected(dataset).read()
     if table is None:
         return {}
+    return rejections_by_key(table.to_pylist())
+
+
+def rejections_by_key(rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], RejectedObject]:
+    """Rows of a `raw/<dataset>_rejected` table as rejections, by (key, fingerprint)."""
     return {
         (row["source_file"], row["fingerprint"]): RejectedObject(
             key=row["source_file"],
@@ -195,7 +202,7 @@ def rejected_objects(lake: Lakehouse, dataset: str) -> dict[tuple[str, str], Rej
             fingerprint=row["fingerprint"],
             landing_date=row["landing_date"],
         )
-        for row in table.to_pylist()
+        for row in rows
     }
 
 

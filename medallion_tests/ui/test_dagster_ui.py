@@ -1,6 +1,6 @@
 """The Dagster UI in a real browser (headless Chromium driven by Playwright), as a new user meets it.
 
-After `medallion demo --orders 100` in a fresh data directory, `medallion ui` serves `dagster dev` on
+After `medallion demo --orders 100 --days 2` in a fresh data directory, `medallion ui` serves `dagster dev` on
 127.0.0.1 with a fresh instance. The tests then follow the README's first hour: the lineage with its three
 zone groups and every asset, a trusted asset with its checks passed, row count and Delta version, the
 automation page with the sensors running, "Materialize all" launched from the UI with every run it starts
@@ -121,7 +121,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDALLION_", "DAGSTER_"))}
     env |= {"DAGSTER_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])}
     cli = [sys.executable, "-m", "medallion_platform.cli", "--data-dir", str(data_dir)]
-    demo = subprocess.run([*cli, "demo", "--orders", "100"], env=env, capture_output=True, text=True, timeout=240)
+    demo = subprocess.run(
+        [*cli, "demo", "--orders", "100", "--days", "2"], env=env, capture_output=True, text=True, timeout=240
+    )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     port = free_port()
     server = Server([*cli, "ui", "--port", str(port)], log=root / "dagster-dev.log", env=env)
