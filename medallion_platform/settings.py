@@ -242,8 +242,8 @@ class Settings(BaseModel):
     project: str = "medallion"
     bucket_suffix: str = ""
     contracts_dir: Path | None = None
-    """`MEDALLION_CONTRACTS_DIR`: the folder `medallion contracts check` reads contracts from (None: the
-    packaged ones)."""
+    """`MEDALLION_CONTRACTS_DIR`: the folder of the user's own contracts (their repository), which the definitions,
+    sensors, CLI and `medallion contracts check` read (None: the packaged ones; `contracts.contracts_dir()`)."""
 
     @property
     def reader(self) -> str:

@@ -17,13 +17,13 @@ def cmd_contracts_check(args: argparse.Namespace) -> int:
     one-line summary and a table of changes: additive, breaking (refused unless the contract declares a
     migration: a rename) or semantic (a tightened rule: the trusted rows it would quarantine, counted), with
     the refined columns each reaches. Exit 0 compatible, 3 semantic changes that affect stored rows, 4 refused."""
-    from medallion_platform.contracts import CONTRACTS_DIR, load_contracts
+    from medallion_platform.contracts import contracts_dir, load_contracts
     from medallion_platform.lake.lakehouse import Lakehouse
     from medallion_platform.settings import ConfigError
     from medallion_platform.zones.compat_check import check_contracts, contracts_at_ref
 
     settings = args.settings_for(args)
-    directory = Path(args.contracts or settings.contracts_dir or CONTRACTS_DIR)
+    directory = Path(args.contracts or settings.contracts_dir or contracts_dir())
     if not directory.is_dir():
         raise ConfigError(f"--contracts {directory}: no such folder (or set MEDALLION_CONTRACTS_DIR)")
     contracts = load_contracts(directory)

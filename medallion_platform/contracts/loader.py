@@ -1,5 +1,6 @@
 """Loads every `contracts/*.yaml` into `Contract`s, with errors that name file and field."""
 
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -10,9 +11,29 @@ from pydantic import ValidationError
 from medallion_platform.contracts.model import Contract
 from medallion_platform.errors import ContractError
 
-__all__ = ["CONTRACTS_DIR", "ContractError", "load_contract", "load_contracts", "parse_contract"]
+__all__ = [
+    "CONTRACTS_DIR",
+    "CONTRACTS_DIR_VARIABLE",
+    "ContractError",
+    "contracts_dir",
+    "load_contract",
+    "load_contracts",
+    "parse_contract",
+]
 
 CONTRACTS_DIR = Path(__file__).parent
+"""The packaged contracts (the sample sources)."""
+CONTRACTS_DIR_VARIABLE = "MEDALLION_CONTRACTS_DIR"
+"""A folder of the user's own contracts (their repository), read instead of the packaged ones; the settings'
+`contracts_dir` is the same variable (this layer imports no settings: it is what every other layer builds on)."""
+
+
+def contracts_dir() -> Path:
+    """Where the contracts live: `MEDALLION_CONTRACTS_DIR` if set, else the packaged folder."""
+    configured = os.environ.get(CONTRACTS_DIR_VARIABLE, "").strip()
+    return Path(configured).expanduser().resolve() if configured else CONTRACTS_DIR
+
+
 _FIELD = re.compile(r"^[a-z_]+(\.[a-z_]+)*$")
 
 
@@ -60,5 +81,5 @@ def _load_dir(directory: Path) -> tuple[Contract, ...]:
 
 
 def load_contracts(directory: Path | None = None) -> dict[str, Contract]:
-    """Every contract in `directory` (default: the packaged ones), by dataset name."""
-    return {c.name: c for c in _load_dir(Path(directory or CONTRACTS_DIR))}
+    """Every contract in `directory` (default: `contracts_dir()`), by dataset name."""
+    return {c.name: c for c in _load_dir(Path(directory or contracts_dir()))}

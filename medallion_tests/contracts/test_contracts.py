@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medallion_platform.contracts import CONTRACTS_DIR, ContractError, load_contract, load_contracts
+from medallion_platform.contracts import (
+    CONTRACTS_DIR,
+    CONTRACTS_DIR_VARIABLE,
+    ContractError,
+    contracts_dir,
+    load_contract,
+    load_contracts,
+)
 
 
 def test_packaged_contracts_load_with_their_rules():
@@ -84,3 +91,27 @@ def test_adding_a_source_is_one_yaml_file(tmp_path):
     data.update(name="suppliers", source={**data["source"], "landing_prefix": "landing/suppliers/"})
     (tmp_path / "suppliers.yaml").write_text(yaml.safe_dump(data))
     assert list(load_contracts(tmp_path)) == ["suppliers"]
+
+
+def test_the_user_s_contracts_folder_drives_the_definitions(tmp_path, monkeypatch):
+    """`MEDALLION_CONTRACTS_DIR` (the user's repository): the loader, and so the Dagster definitions, read it."""
+    from medallion_platform.definitions import build_definitions
+
+    folder = tmp_path / "contracts"
+    folder.mkdir()
+    for path in CONTRACTS_DIR.glob("*.yaml"):
+        (folder / path.name).write_text(path.read_text())
+    data = yaml.safe_load((CONTRACTS_DIR / "products.yaml").read_text())
+    data.update(name="suppliers", source={**data["source"], "landing_prefix": "landing/suppliers/"})
+    (folder / "suppliers.yaml").write_text(yaml.safe_dump(data))
+    suppliers = {("raw", "suppliers"), ("trusted", "suppliers"), ("trusted", "suppliers_quarantine")}
+
+    monkeypatch.delenv(CONTRACTS_DIR_VARIABLE, raising=False)
+    assert contracts_dir() == CONTRACTS_DIR and "suppliers" not in load_contracts()
+    keys = {tuple(k.path) for k in build_definitions().resolve_asset_graph().get_all_asset_keys()}
+    assert not suppliers & keys
+
+    monkeypatch.setenv(CONTRACTS_DIR_VARIABLE, str(folder))
+    assert contracts_dir() == folder.resolve() and "suppliers" in load_contracts()
+    keys = {tuple(k.path) for k in build_definitions().resolve_asset_graph().get_all_asset_keys()}
+    assert suppliers <= keys
