@@ -39,6 +39,13 @@ def sample(tmp_path: Path):
         path.write_text("\n".join(chunk) + "\n")
         parts.append(path)
     exports = {d: [root / k for k in manifest.files[d]] for d in ("customers", "products")}
+    changes = []  # the payments table's change events, as the database's capture would put them on its stream
+    for key in manifest.files["payments"]:
+        data = (root / key).read_bytes()
+        changes += (gzip.decompress(data) if key.endswith(".gz") else data).decode().splitlines()
+    payments = tmp_path / "payments.jsonl"
+    payments.write_text("\n".join(changes) + "\n")
+    parts.append(payments)
     return manifest, parts, exports, len(lines)
 
 
@@ -99,7 +106,7 @@ def _count(table) -> int:
 def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_path):
     stack, settings = stack_env, stack_env.settings
     lake = Lakehouse(settings)
-    manifest, parts, exports, produced = sample
+    manifest, (*parts, payments), exports, produced = sample
     engine = build_engine("embedded")
     with dg.DagsterInstance.ephemeral() as instance:
         tick = Tick(instance)
@@ -115,13 +122,21 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         assert sorted(r.tags["medallion/landing_key"] for r in requests) == landed  # each object once
         assert tick() == []  # drained; the last messages are deleted now
 
+        # -- change data: the payments table's change events through the same stream path ------------------
+        changed = ingest_stream(settings, "payments", [payments])
+        assert changed.produced.records == manifest.raw_rows["payments"]
+        payment_requests = tick()
+        landed = stack.keys("raw", "landing/payments/")
+        assert sorted(r.tags["medallion/landing_key"] for r in payment_requests) == landed
+        requests += payment_requests
+
         # -- batch exports: staging, the copy, the sensor ----------------------------------------------
         batch = ingest_batch(settings, "products", exports["products"])
         assert batch.copy == "local" and batch.landing_keys[0].startswith("landing/products/")
         batch = ingest_batch(settings, "customers", exports["customers"][:1])
         requests += tick()
         targets = _run(settings, engine, requests, instance)
-        assert set(targets) == {"order_events", "products", "customers"}
+        assert set(targets) == {"order_events", "products", "customers", "payments"}
         assert targets["customers"] == {None} and all(targets["order_events"])
 
         events = "order_events"
@@ -131,6 +146,12 @@ def test_stream_and_batch_sources_reach_trusted_in_s3(stack_env, sample, tmp_pat
         assert _count(lake.trusted("products")) == manifest.valid_unique["products"]
         assert _count(lake.quarantine("products")) == manifest.quarantined("products")
         assert _count(lake.trusted("customers")) == SPEC.customers
+        # changes applied newest-first per payment, deletes kept as tombstones, bad changes quarantined
+        assert _count(lake.raw("payments")) == manifest.raw_rows["payments"]
+        assert _count(lake.trusted("payments")) == manifest.valid_unique["payments"]
+        assert _count(lake.quarantine("payments")) == manifest.quarantined("payments")
+        deleted = pc.sum(lake.trusted("payments").read()["_deleted"]).as_py()
+        assert deleted == manifest.deleted["payments"] > 0
         for zone in ("raw", "trusted"):
             assert settings.table_uri(zone, events).startswith(f"s3://{stack.names.buckets[zone]}/")
 
