@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import ArrowData, Engine, Frame
-from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
 from medallion_platform.write.app_transactions import transaction_version
@@ -158,13 +158,18 @@ class Promotion:
     def planned_quarantined(self) -> int:
         return sum(self.tally.by_rule.values())
 
+    def quarantined(self, written: WriteResult | None) -> int:
+        """The run's quarantined rows: what quarantine's write wrote when it wrote every scope of the run (not what
+        was planned), else the planned count."""
+        if written is not None and not written.skipped and self.all_quarantine_scopes:
+            return written.source_rows
+        return self.planned_quarantined
+
     def result(self) -> PromoteResult:
         """The run's counts, each from where it was counted, reconciled."""
         quarantine_result, trusted_result = self.quarantine.written(), self.trusted.written()
         tally = self.tally
-        quarantined = self.planned_quarantined
-        if not quarantine_result.skipped and self.all_quarantine_scopes:
-            quarantined = quarantine_result.source_rows  # what was written, not what was planned
+        quarantined = self.quarantined(quarantine_result)
         return PromoteResult(
             dataset=self.contract.name,
             raw_rows=tally.raw_rows,
@@ -392,17 +397,13 @@ def stamp_figures(plan: Promotion, *, rejected_objects: int = 0, landing_dates: 
     commit's metadata (`FIGURES_KEY`): if the run dies between trusted's commit and the quality append, the
     next run appends them from there (`recover_quality`), so the quality record loses no batch."""
     tally = plan.tally
-    quarantined = plan.planned_quarantined
-    written = plan.quarantine.result
-    if written is not None and not written.skipped and plan.all_quarantine_scopes:
-        quarantined = written.source_rows
     known = {
         "batch": ",".join(map(str, tally.seqs)),
         "landing_dates": ",".join(landing_dates or ()),
         "landed": tally.raw_rows,
         "in_batch_duplicates": tally.valid_rows - tally.distinct_keys,
         "late": tally.late,
-        "quarantined": quarantined,
+        "quarantined": plan.quarantined(plan.quarantine.result),
         "rejected_objects": rejected_objects,
         "quarantine_by_rule": dict(sorted(tally.by_rule.items())),
         "last_seq": max(tally.seqs, default=0),
