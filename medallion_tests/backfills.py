@@ -56,6 +56,25 @@ class Served:
         )
         return data["runsOrError"]["results"]
 
+    def failures(self) -> dict[str, list[str]]:
+        """Each failed run's job and id, with the error messages of its failed steps and of the run."""
+        query = (
+            "query($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { __typename "
+            "... on ExecutionStepFailureEvent { stepKey error { message stack } } "
+            "... on RunFailureEvent { message } } } } }"
+        )
+        failed = {}
+        for run in (r for r in self.runs() if r["status"] == "FAILURE"):
+            events = self.graphql(query, {"id": run["runId"]})["logsForRun"].get("events", [])
+            failed[f"{run['jobName']} {run['runId']}"] = [
+                f"{e['stepKey']}: {e['error']['message']}{''.join(e['error']['stack'][-3:])}"
+                if e["__typename"] == "ExecutionStepFailureEvent"
+                else e["message"]
+                for e in events
+                if e["__typename"] in ("ExecutionStepFailureEvent", "RunFailureEvent")
+            ]
+        return failed
+
     def sensor_runs(self, sensor: str) -> list[dict]:
         tag = {"key": "dagster/sensor_name", "value": sensor}
         return [r for r in self.runs() if tag in r["tags"]]

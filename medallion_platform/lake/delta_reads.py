@@ -231,10 +231,14 @@ class DeltaTableReader:
         return None if table is None else table.to_pyarrow_dataset()
 
     def duckdb_dataset(
-        self, filter: ds.Expression | None = None, *, paths: Collection[str] | None = None
+        self,
+        filter: ds.Expression | None = None,
+        *,
+        paths: Collection[str] | None = None,
+        version: int | None = None,
     ) -> ds.Dataset | None:
         """The dataset as DuckDB should scan it: text columns as `string_view` (only the files `paths`,
-        as the log writes them, if given).
+        as the log writes them, if given), of `version` (the current one if None).
 
         DuckDB pushes string filters down as string_view literals, and Arrow has no kernel
         comparing those with plain strings.
@@ -242,6 +246,8 @@ class DeltaTableReader:
         table = self.table()
         if table is None:
             return None
+        if version is not None and version != table.version():
+            table = DeltaTable(self.uri, version=version, storage_options=self.storage_options)
         schema = table.to_pyarrow_dataset().schema
         views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
         dataset = _only(table.to_pyarrow_dataset(schema=views), paths)

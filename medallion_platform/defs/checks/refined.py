@@ -2,8 +2,9 @@
 
 Each refined table declares its key, its amounts and the figures it must agree on with its fact input
 (`RefinedTable.key`, `.non_negative`, `.tallies`); the checks read the dates the run built (the whole
-table when unpartitioned) and the fact's rows of the same event dates. Like the trusted checks they are
-blocking: a failure fails the run (red in the UI, and the automation retries the dates).
+table when unpartitioned) and the fact's rows of the same event dates, at the fact version they were built
+from. Like the trusted checks they are blocking: a failure fails the run (red in the UI, and the automation
+retries the dates).
 """
 
 import datetime as dt
@@ -15,6 +16,7 @@ import duckdb
 import pyarrow.dataset as ds
 
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.zones.refined.base import built_from
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
 __all__ = ["CHECKS", "refined_check_results", "refined_check_specs"]
@@ -47,11 +49,19 @@ def _scope(dates: Sequence[str] | None) -> ds.Expression | None:
 def refined_check_results(
     lake: Lakehouse, table: RefinedTable, key: dg.AssetKey, dates: Sequence[str] | None
 ) -> list[dg.AssetCheckResult]:
-    """Evaluates the table's checks over `dates` (None: the whole table, and every fact row)."""
+    """Evaluates the table's checks over `dates` (None: the whole table, and every fact row).
+
+    The fact is read at the version the table's rows were built from (`built_from`): a trusted commit
+    landing between the refresh and its checks (a sensor's run racing a backfill) is the next refresh's,
+    not a mismatch."""
     scope = _scope(dates if table.partitioned else None)
     refined = lake.refined(table.name).duckdb_dataset(scope)
-    fact = lake.trusted(table.fact).duckdb_dataset(scope)
-    described = {"scope": ",".join(dates) if dates and table.partitioned else "table"}
+    version = built_from(lake, table)
+    fact = lake.trusted(table.fact).duckdb_dataset(scope, version=version)
+    described = {
+        "scope": ",".join(dates) if dates and table.partitioned else "table",
+        "fact_version": "current" if version is None else version,
+    }
     con = duckdb.connect()
     try:
         con.register("r", refined if refined is not None else table.schema.empty_table())

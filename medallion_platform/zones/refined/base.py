@@ -14,13 +14,14 @@ from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
 from medallion_platform.zones.entries import refined_entry
-from medallion_platform.zones.refined.coverage import coverage_metadata, foldable, master_versions
+from medallion_platform.zones.refined.coverage import coverage_metadata, foldable, master_versions, read_coverage
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable, RefreshMode
 
 __all__ = [
     "RefreshPlan",
     "RefreshResult",
     "build_refined",
+    "built_from",
     "fact_files",
     "fact_rows_by_date",
     "input_frame",
@@ -63,6 +64,19 @@ def fact_files(
     if files is None:
         raise _missing_input(table.fact)
     return files
+
+
+def built_from(lake: Lakehouse, table: RefinedTable) -> int | None:
+    """The version of the fact input the stored rows of `table` were built from, as its writes recorded it
+    (a partitioned table's coverage, an incremental table's app transaction); None when nothing records it."""
+    refined = lake.refined(table.name)
+    if table.partitioned:
+        covered = read_coverage(refined)
+        return None if covered is None else covered.version
+    if table.combine is not None:
+        folded = refined.transaction_version(_app(table, table.fact))
+        return folded if folded >= 0 else None
+    return None
 
 
 def fact_rows_by_date(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
@@ -181,7 +195,7 @@ def plan_refresh(
     if target.exists() and masters_unchanged and folded[table.fact] >= 0:
         changes = lake.trusted(table.fact).changes_since(folded[table.fact], versions[table.fact])
     if changes is None or not changes.inserts_only:
-        files = fact_files(lake, table, None)
+        files = fact_files(lake, table, None, versions[table.fact])  # the version its transaction records
         frame = refined_frame(lake, engine, table, None, inputs, files=files)
         return write("rebuild", frame, Overwrite(txns=txns), len(files))
     frame = _fold_new_events(lake, engine, table, changes.added, inputs)
