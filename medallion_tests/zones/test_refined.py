@@ -8,6 +8,7 @@ import pyarrow.dataset as ds
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.flow import ingest_raw
+from medallion_platform.zones.history import refresh_history
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.base import build_refined, refresh_refined
 from medallion_platform.zones.trusted import promote
@@ -37,6 +38,7 @@ def _master_data(settings, contracts, embedded):
     for name in ("customers", "products"):
         ingest_raw(lake, contracts[name])
         promote(lake, embedded, contracts[name])
+    refresh_history(lake, embedded, contracts["customers"])  # segment_revenue reads the customers' history
 
 
 def _events(settings, contracts, embedded, relative, *events):

@@ -23,7 +23,7 @@ from medallion_tests.zones.test_refined import (
     build_refined_input_rows,
 )
 
-DATED = ("daily_revenue", "product_performance")
+DATED = ("daily_revenue", "product_performance", "segment_revenue")
 DAY1, DAY2 = "2026-11-01", "2026-11-02"
 
 

@@ -56,6 +56,25 @@ def build(engine: Engine, order_events: Frame, customers_history: Frame) -> Fram
     )
 
 
+MEASURES = ("orders", "units", "gross_revenue")
+KEY = ("event_date", "segment", "currency")
+
+
+def combine(engine: Engine, stored: Frame, partial: Frame, **master_data: Frame) -> Frame:
+    """Folds the figures of a date's new events (`partial`, from `build`) into its stored rows: units and
+    revenue are sums, and `orders` a distinct count the refresh folds only when the new events repeat no
+    order already counted that date (`counted_once`), so the result equals a rebuild of the date. The
+    segment is in the key, resolved from the same customers history on both sides (a fold requires the
+    history version the stored rows joined)."""
+    F = engine.F
+    both = stored.select(*KEY, *MEASURES).union(partial.select(*KEY, *MEASURES))
+    return both.groupBy(*KEY).agg(
+        F.sum("orders").cast("bigint").alias("orders"),
+        F.sum("units").cast("bigint").alias("units"),
+        F.sum("gross_revenue").cast("decimal(18,2)").alias("gross_revenue"),
+    )
+
+
 TABLE = RefinedTable(
     name="segment_revenue",
     description=(build.__doc__ or "segment_revenue").split("\n")[0],
@@ -63,7 +82,7 @@ TABLE = RefinedTable(
     inputs=("order_events", "customers_history"),
     schema=SCHEMA,
     build=build,
-    key=("event_date", "segment", "currency"),
+    key=KEY,
     columns={
         "event_date": "Date the orders were placed (UTC)",
         "segment": "The customer's CRM segment when the order was placed (`unknown`: not known to the CRM then)",
@@ -78,4 +97,6 @@ TABLE = RefinedTable(
         Tally("units", "sum(units)", f"sum(quantity) FILTER (WHERE {PLACED})"),
         Tally("orders", "sum(orders)", f"count(DISTINCT order_id) FILTER (WHERE {PLACED})"),
     ),
+    combine=combine,
+    counted_once=("status", "order_id"),
 )
