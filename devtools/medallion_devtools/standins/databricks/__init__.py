@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from medallion_devtools.standins.databricks.access import ACCOUNT_USERS
 from medallion_devtools.standins.databricks.cluster_engine import DEFAULT_CLUSTER_CATALOGS, SailServer
 from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.jobs import Cluster, Jobs
@@ -74,6 +75,8 @@ class LocalDatabricks:
             grant or owner naming any other fails with PRINCIPAL_DOES_NOT_EXIST.
         metastore_admins: principals with every privilege; none by default (the account admin of `admin_token`
             always is one).
+        groups: `{group: members}`, account groups and who is in them: a grant to (or ownership by) a group
+            applies to its members; every principal is also in `account users`. `token_for` gives a member a token.
         metastore_privileges: privileges on the metastore (`CREATE_CATALOG`, `CREATE_EXTERNAL_LOCATION`, …) by
             principal, granted at set-up.
         cluster_principal: the principal the existing cluster runs as (its drivers' and the cluster engine's
@@ -111,6 +114,7 @@ class LocalDatabricks:
         current_user: str = DEFAULT_CURRENT_USER,
         principals: Iterable[str] = (),
         metastore_admins: Iterable[str] = (),
+        groups: Mapping[str, Iterable[str]] | None = None,
         metastore_privileges: Mapping[str, Iterable[str]] | None = None,
         cluster_principal: str | None = None,
         volumes: Iterable[str] = (),
@@ -144,6 +148,7 @@ class LocalDatabricks:
             volumes_root=self.volumes_root,
             metastore_storage_root=metastore_storage_root,
             metastore_admins=metastore_admins,
+            groups=groups,
         )
         for principal, privileges in (metastore_privileges or {}).items():
             change = {"principal": principal, "add": list(privileges)}
@@ -191,6 +196,17 @@ class LocalDatabricks:
         files = ["READ_FILES"] if read_only else ["READ_FILES", "WRITE_FILES"]
         change = {"principal": self.unity.current_user, "add": ["CREATE_EXTERNAL_TABLE", *files]}
         self.unity.grants.update("external_location", name, [change])
+
+    def token_for(self, principal: str) -> str:
+        """A new personal access token of `principal` (a user or service principal Unity Catalog knows), as an
+        admin mints one for a member of the account; the stand-in must be running."""
+        if principal not in self.unity.grants.principals or principal in {*self.unity.groups, ACCOUNT_USERS}:
+            raise ValueError(
+                f"{principal!r} is not a user or service principal of this stand-in (a group has no token)"
+            )
+        token = f"dapi{secrets.token_hex(16)}"
+        self._running().tokens[token] = principal
+        return token
 
     @property
     def volumes_root(self) -> Path:

@@ -9,8 +9,11 @@ are not inherited from ownership of something else. EXTERNAL USE SCHEMA is never
 ALL PRIVILEGES, not by being an admin; it has to be granted, as Databricks documents.
 
 Refusals are Databricks': 403 PERMISSION_DENIED, "User does not have <PRIVILEGE> on <Securable> '<name>'.",
-"User is not an owner of <Securable> '<name>'.". Groups have no members in the stand-in: a grant to a group gives
-nobody anything.
+"User is not an owner of <Securable> '<name>'.".
+
+Groups hold privileges and ownership for their members, as account groups do: a principal acts with its own
+grants, those of every group the stand-in lists it in (`groups_of`), and those of `account users`, the group every
+user of the account is in. Nested groups are not modelled.
 """
 
 from collections.abc import Callable, Iterator
@@ -19,7 +22,10 @@ from contextvars import ContextVar
 
 from medallion_devtools.standins.databricks.errors import ApiError
 
-__all__ = ["Access", "acting_as", "caller", "permission_denied"]
+__all__ = ["ACCOUNT_USERS", "Access", "acting_as", "caller", "permission_denied"]
+
+ACCOUNT_USERS = "account users"
+"""The account group every user and service principal is a member of."""
 
 _caller: ContextVar[str | None] = ContextVar("standin_caller", default=None)
 
@@ -80,7 +86,9 @@ class Access:
     Args:
         owner_of: the owner of a securable (`kind`, full name).
         privileges_of: the privileges granted to a principal on a securable itself (not inherited).
-        metastore_admins: the principals with every privilege (except EXTERNAL USE SCHEMA).
+        metastore_admins: the principals with every privilege (except EXTERNAL USE SCHEMA); a group listed here
+            makes its members admins.
+        groups_of: the groups a principal is a member of (besides `account users`).
     """
 
     def __init__(
@@ -88,23 +96,36 @@ class Access:
         owner_of: Callable[[str, str], str | None],
         privileges_of: Callable[[str, str, str], set[str]],
         metastore_admins: set[str],
+        groups_of: Callable[[str], set[str]] = lambda principal: set(),
     ) -> None:
         self._owner_of = owner_of
         self._privileges_of = privileges_of
         self.metastore_admins = metastore_admins
+        self._groups_of = groups_of
+
+    def identities(self, principal: str) -> set[str]:
+        """`principal` and the groups it acts through."""
+        return {principal, ACCOUNT_USERS, *self._groups_of(principal)}
 
     def is_admin(self, principal: str | None) -> bool:
-        return principal is None or principal in self.metastore_admins
+        return principal is None or bool(self.identities(principal) & self.metastore_admins)
+
+    def _granted(self, kind: str, name: str, principal: str) -> set[str]:
+        return set().union(*(self._privileges_of(kind, name, who) for who in self.identities(principal)))
+
+    def _owns(self, kind: str, name: str, principal: str) -> bool:
+        return self._owner_of(kind, name) in self.identities(principal)
 
     def has(self, principal: str | None, kind: str, name: str, privilege: str) -> bool:
-        """Whether `principal` holds `privilege` on the securable, by admin, ownership, grant or inheritance."""
+        """Whether `principal` holds `privilege` on the securable, by admin, ownership, grant (to it or to a
+        group it is in) or inheritance."""
         explicit = privilege in _EXPLICIT_ONLY
         if principal is None or (self.is_admin(principal) and not explicit):
             return True
         for k, n in _chain(kind, name):
-            if not explicit and self._owner_of(k, n) == principal:
+            if not explicit and self._owns(k, n, principal):
                 return True
-            granted = self._privileges_of(k, n, principal)
+            granted = self._granted(k, n, principal)
             if privilege in granted or (not explicit and "ALL_PRIVILEGES" in granted):
                 return True
         return False
@@ -147,9 +168,10 @@ class Access:
         principal = caller()
         if self.is_admin(principal):
             return
-        if any(self._owner_of(k, n) == principal for k, n in _chain(kind, name)):
+        assert principal is not None  # the set-up is an admin
+        if any(self._owns(k, n, principal) for k, n in _chain(kind, name)):
             return
-        if any("MANAGE" in self._privileges_of(k, n, principal or "") for k, n in _chain(kind, name)):
+        if any("MANAGE" in self._granted(k, n, principal) for k, n in _chain(kind, name)):
             self._usage(principal, kind, name)
             return
         raise not_owner(kind, name)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from medallion_devtools.standins.databricks.access import Access, caller, permission_denied
+from medallion_devtools.standins.databricks.access import ACCOUNT_USERS, Access, caller, permission_denied
 from medallion_devtools.standins.databricks.delta_columns import DeltaSnapshot, read_delta_snapshot
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
 from medallion_devtools.standins.databricks.grants import Grants
@@ -243,13 +243,18 @@ class UnityCatalog:
         volumes_root: Path,
         metastore_storage_root: str | None = None,
         metastore_admins: Iterable[str] = (),
+        groups: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.storage_options = dict(storage_options)
         self.metastore_storage_root = metastore_storage_root
         self.current_user = current_user
         self.metastore_id = str(uuid.uuid4())
-        self.grants = Grants({current_user, ACCOUNT_ADMIN, *principals})
-        self.access = Access(self._owner_of, self.grants.privileges_of, {ACCOUNT_ADMIN, *metastore_admins})
+        self.groups = {group: set(members) for group, members in (groups or {}).items()}
+        members = {m for group in self.groups.values() for m in group}
+        self.grants = Grants({current_user, ACCOUNT_ADMIN, ACCOUNT_USERS, *principals, *self.groups, *members})
+        self.access = Access(
+            self._owner_of, self.grants.privileges_of, {ACCOUNT_ADMIN, *metastore_admins}, self.groups_of
+        )
         self.locations = ExternalLocations(self.access, self.metastore_id, ACCOUNT_ADMIN)
         self.volumes = Volumes(volumes_root, self.schema_named, self.access, self.metastore_id, ACCOUNT_ADMIN)
         self._catalogs: dict[str, _Catalog] = {}
@@ -258,6 +263,10 @@ class UnityCatalog:
         self._functions: dict[str, FunctionEntry] = {}
         self._tags: dict[tuple[EntityType, str], dict[str, str | None]] = {}
         self.lock = threading.RLock()
+
+    def groups_of(self, principal: str) -> set[str]:
+        """The groups `principal` is a member of (`account users` aside)."""
+        return {group for group, members in self.groups.items() if principal in members}
 
     def _owner_of(self, kind: str, full_name: str) -> str | None:
         found: object

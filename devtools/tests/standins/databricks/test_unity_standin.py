@@ -418,3 +418,49 @@ def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows
     _run(w, dbx, f"DROP FUNCTION {schema}.hide")
     assert _error(lambda: w.functions.get(f"{schema}.hide")).error_code == "FUNCTION_DOES_NOT_EXIST"
     _run(w, dbx, f"DROP FUNCTION IF EXISTS {schema}.hide")
+
+
+def test_a_grant_to_a_group_or_to_account_users_reaches_its_members_and_no_one_else(tmp_path: Path):
+    """Account groups as Unity Catalog applies them: a member acts with its groups' grants and ownership, a
+    non-member is refused with Databricks' error until the grant goes to `account users`."""
+    groups = {"data-engineers": ["ana@example.com"]}
+    with LocalDatabricks(
+        root=tmp_path / "dbx",
+        groups=groups,
+        principals=["ben@example.com"],
+        metastore_admins=("standin-user@example.com",),
+        external_locations={"managed": f"file://{tmp_path}/managed"},
+        cluster_engine=False,
+    ) as dbx:
+
+        def client(token: str) -> WorkspaceClient:
+            return WorkspaceClient(host=dbx.host, token=token, auth_type="pat")
+
+        admin, ana, ben = (
+            client(t) for t in (dbx.token, dbx.token_for("ana@example.com"), dbx.token_for("ben@example.com"))
+        )
+        admin.catalogs.create("sales", storage_root=f"file://{tmp_path}/managed/sales")
+        admin.schemas.create("orders", "sales")
+
+        def grant(kind: str, name: str, principal: str, *privileges: Privilege) -> None:
+            admin.grants.update(kind, name, changes=[PermissionsChange(principal=principal, add=list(privileges))])
+
+        grant("catalog", "sales", "data-engineers", Privilege.USE_CATALOG)
+        grant("schema", "sales.orders", "data-engineers", Privilege.USE_SCHEMA)
+        assert ana.schemas.get("sales.orders").full_name == "sales.orders"
+        with pytest.raises(DatabricksError) as refused:
+            ben.schemas.get("sales.orders")
+        assert refused.value.error_code == "PERMISSION_DENIED"
+        assert "User does not have USE CATALOG on Catalog 'sales'." in str(refused.value)
+
+        grant("catalog", "sales", "account users", Privilege.USE_CATALOG)
+        grant("schema", "sales.orders", "account users", Privilege.USE_SCHEMA)
+        assert ben.schemas.get("sales.orders").full_name == "sales.orders"
+
+        admin.schemas.update("sales.orders", owner="data-engineers")  # owned by the group: its members may alter it
+        assert ana.schemas.update("sales.orders", comment="Orders").comment == "Orders"
+        with pytest.raises(DatabricksError) as refused:
+            ben.schemas.update("sales.orders", comment="not mine")
+        assert "User is not an owner of Schema 'sales.orders'." in str(refused.value)
+        with pytest.raises(ValueError, match="a group has no token"):
+            dbx.token_for("data-engineers")
