@@ -243,6 +243,10 @@ class History(_Strict):
     valid_from: str
     track: list[str] | None = None
     """Snapshots: the columns whose change opens a new version (default: every non-key column but `valid_from`)."""
+    absent_keys: Literal["delete", "keep"] = "delete"
+    """Snapshots: what a key missing from an export means. `delete` (full exports): the key was deleted at the
+    source. `keep` (partial or incremental exports, which name only what changed): nothing, its version stays
+    current. Only for `built_from: snapshots`."""
 
 
 class RowFilter(_Strict):
@@ -332,7 +336,11 @@ class Contract(_Strict):
             if history.built_from == "changes" and changes is None:
                 raise ValueError("history.built_from: 'changes' needs the contract's changes")
             if history.built_from == "snapshots" and (changes is not None or self.source.kind != "batch"):
-                raise ValueError("history.built_from: 'snapshots' needs a batch source of full exports, not changes")
+                raise ValueError("history.built_from: 'snapshots' needs a batch source of exports, not changes")
+            if history.built_from == "changes" and history.absent_keys != "delete":
+                raise ValueError(
+                    "history.absent_keys applies to snapshots only: a change source says what it deletes (`changes.op`)"
+                )
             unknown = [c for c in history.track or [] if c not in known]
             if unknown:
                 raise ValueError(f"history.track: names unknown columns {unknown}")

@@ -16,7 +16,8 @@ history), and MERGEs the versions it (re)computes on the key and `valid_from`:
 - `built_from: snapshots`: each delivered export (one landing object) is compared with the current
   versions: a new key (or a deleted one that is back) opens a version; a changed `track` column closes the
   current version and opens one; a current key missing from the export is closed and gets a deleted
-  version from the export's landing date; a row older than the key's current version (by `valid_from`, as
+  version from the export's landing date (unless `absent_keys: keep`: partial exports, where absence says
+  nothing); a row older than the key's current version (by `valid_from`, as
   trusted's newest-wins MERGE sees it) changes nothing. An export is all-or-nothing per key: a key whose row was
   quarantined counts as present and unchanged (a bad row never deletes a customer). Exports are applied in
   (landing date, object) order; one landing older than the last applied is skipped. The same export
@@ -246,6 +247,8 @@ def snapshot_versions(
         *[F.col(f"__c_{c}").alias(c) for c in LINEAGE],
     )
     gone = current.where(~F.col(IS_DELETED)).join(present, on=key, how="left_anti")
+    if contract.history.absent_keys == "keep":  # a partial export names only what changed: absence says nothing
+        gone = gone.where(F.lit(False))
     gone_closed = gone.select(*_set(columns, {VALID_TO: at_day, IS_CURRENT: F.lit(False)}, F))
     tombstones = gone.select(
         *_set(columns, {VALID_FROM: at_day, VALID_TO: F.lit(None).cast("timestamp"), IS_DELETED: F.lit(True)}, F)

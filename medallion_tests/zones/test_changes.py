@@ -196,6 +196,48 @@ def test_customer_history_across_three_nightly_exports(tmp_path):
     assert seen[3] == night3  # the re-delivered export changes nothing
 
 
+@pytest.mark.parametrize("absent_keys", ["delete", "keep"])
+def test_a_key_missing_from_an_export_is_deleted_only_when_exports_are_full(tmp_path, absent_keys):
+    """Full exports (the default): a customer missing from tonight's file was deleted in the CRM. Partial
+    exports (`absent_keys: keep`) name only the customers that changed: the others stay as they were."""
+    from medallion_platform.engine import EmbeddedEngine
+
+    settings = Settings.from_env({}, data_dir=tmp_path)
+    customers = load_contracts()["customers"]
+    assert customers.history is not None and customers.history.absent_keys == "delete"
+    history = customers.history.model_copy(update={"absent_keys": absent_keys})
+    contract = customers.model_copy(update={"history": history})
+    lake, engine = Lakehouse(settings), EmbeddedEngine()
+    nights = {
+        "2026/11/01/customers.csv": _customer(1, "consumer", "2026-10-01T08:00:00Z")
+        + _customer(2, "smb", "2026-10-02T08:00:00Z"),
+        "2026/11/02/customers.csv": _customer(1, "smb", "2026-11-01T12:00:00Z"),  # only customer 1 changed
+    }
+    try:
+        for key, body in nights.items():
+            land(settings, "customers", key, CUSTOMERS_HEADER + body)
+            ingest_and_promote(lake, engine, contract)
+            refresh_history(lake, engine, contract)
+    finally:
+        engine.close()
+    current = {
+        r["customer_id"]: (r["segment"], r["is_deleted"])
+        for r in _rows(lake.history("customers").read())
+        if r["is_current"]
+    }
+    deleted = absent_keys == "delete"
+    assert current == {"cus-000001": ("smb", False), "cus-000002": ("smb", deleted)}
+
+
+def test_absent_keys_is_refused_on_a_change_source():
+    payments = load_contracts()["payments"]
+    assert payments.history is not None
+    fields = payments.model_dump(exclude_none=True, by_alias=True)
+    fields["history"]["absent_keys"] = "keep"
+    with pytest.raises(ValueError, match="absent_keys applies to snapshots only"):
+        type(payments).model_validate(fields)
+
+
 @pytest.mark.spark
 def test_history_transforms_give_the_same_rows_on_embedded_and_spark(tmp_path, spark_engine):
     from medallion_platform.engine import EmbeddedEngine
