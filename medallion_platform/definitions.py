@@ -76,6 +76,7 @@ def build_definitions() -> dg.Definitions:
             dg.define_asset_job(ALL_ASSETS_JOB, selection=dg.AssetSelection.all()),
         ],
         resources=platform_resources(),
+        executor=dg.in_process_executor,
     )
 
 
