@@ -24,6 +24,7 @@ from medallion_platform.engine.base import Frame
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import TableWrite
+from medallion_platform.write.table_state import cluster_of, has_table, table_at
 
 __all__ = ["PARTITION_COLUMN", "DeltaIOManager", "write_metadata"]
 
@@ -31,9 +32,10 @@ PARTITION_COLUMN = "partition_column"
 """`AssetIn` metadata key: the input's column that the partitions being built select."""
 
 
-def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
-    """What a write did and the table as it stands after it: Delta version, rows, files, location."""
-    delta = table.table()
+def write_metadata(table: DeltaTableIO, result: WriteResult, engine: Engine | None = None) -> dict[str, Any]:
+    """What a write did and the table as it stands after it: Delta version, rows, files, location. On a
+    cluster (`engine`) its Spark counts the rows (by name; Delta answers from its statistics) and the files
+    go uncounted: the driver reads no log."""
     out: dict[str, Any] = {
         "dagster/uri": table.uri,
         "delta_version": -1 if result.version is None else result.version,
@@ -41,6 +43,11 @@ def write_metadata(table: DeltaTableIO, result: WriteResult) -> dict[str, Any]:
         "rows_updated": result.updated,
         "write_skipped": result.skipped,
     }
+    if cluster_of(engine) is not None and engine is not None:
+        if has_table(engine, table):
+            out["dagster/row_count"] = int(table_at(engine, table, None).count())
+        return out
+    delta = table.table()
     if delta is not None:
         out["dagster/row_count"] = int(delta.count())
         out["files"] = len(delta.file_uris())
@@ -73,7 +80,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
             return
         lake = self.lakehouse.lake()
         result = persist(lake, context.asset_key.path, obj, catalog=self.lakehouse.catalog())
-        metadata = write_metadata(lake.for_key(context.asset_key.path), result)
+        metadata = write_metadata(lake.for_key(context.asset_key.path), result, obj.engine)
         if obj.figures is not None:
             metadata |= dict(obj.figures(result))
         context.add_output_metadata(metadata)
@@ -81,7 +88,7 @@ class DeltaIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> Frame:
         key = context.asset_key
         table = self.lakehouse.lake().for_key(key.path)
-        if not table.exists():
+        if not has_table(self._run_engine(), table):  # on a cluster its Spark asks: the driver reads nothing
             raise dg.Failure(f"{'/'.join(key.path)} has no Delta table at {table.uri} yet: materialize it first")
         column = (context.definition_metadata or {}).get(PARTITION_COLUMN)
         values: Sequence[object] | None = None

@@ -11,14 +11,18 @@ once, in `DIVERGENCES`, and the code asks `engine.diverges(...)` instead of gues
 """
 
 import functools
+import json
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from medallion_platform.engine.base import ArrowData, Frame
 from medallion_platform.engine.spark import SparkEngine
+
+if TYPE_CHECKING:
+    from medallion_platform.lake.delta_reads import Changes, DataFile
 
 __all__ = ["DIVERGENCES", "DatabricksEngine", "Divergence", "RefusedWriteOption", "refuse_dangerous_options"]
 
@@ -88,6 +92,21 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
         " warehouse); every later read and write is by name",
     ),
 }
+
+_LOG_ACTIONS = (
+    "add STRUCT<path: STRING, partitionValues: MAP<STRING, STRING>, stats: STRING>, "
+    "remove STRUCT<path: STRING, partitionValues: MAP<STRING, STRING>>, commitInfo STRUCT<userMetadata: STRING>"
+)
+"""The parts of a Delta commit's actions the platform reads (the protocol's names)."""
+
+
+def _data_file(path: str, row: Any) -> "DataFile":
+    from medallion_platform.lake.delta_reads import DataFile
+
+    fields = row.asDict()
+    values = dict(fields["partition"] or {})
+    return DataFile(path=path, partition=tuple(sorted(values.items())), rows=int(fields.get("rows") or 0))
+
 
 LOCAL_RELATION_BYTES = 64 * 2**20
 """Spark Connect sends a DataFrame made from local rows inside its plan, and gRPC caps a message at 128 MiB
@@ -178,6 +197,96 @@ class DatabricksEngine(SparkEngine):
         except Exception:
             return None
         return None if version in (None, "") else int(version)
+
+    def _commit_versions(self, uri: str) -> dict[int, str]:
+        """The commit files of the Delta log at `uri` (version -> path) as Spark lists them; empty: no table."""
+        try:
+            listed = self.spark.read.format("binaryFile").load(f"{uri.rstrip('/')}/_delta_log").select("path")
+            rows = listed.where(self.F.col("path").rlike(r"/[0-9]{20}\.json$")).collect()
+        except Exception:
+            return {}
+        # each commit by the table's own location (Sail lists local paths without their scheme and root)
+        versions = (int(str(r["path"]).rsplit("/", 1)[-1][:20]) for r in rows)
+        return {v: f"{uri.rstrip('/')}/_delta_log/{v:020d}.json" for v in versions}
+
+    def delta_log_changes(self, uri: str, since: int, upto: int | None = None) -> "Changes | None":
+        """The data files the Delta table at `uri` gained and lost after version `since`, up to `upto` (the
+        latest if None), from the add and remove actions of the commits in between, read by Spark (the
+        commits are the log's own record; checkpoints only summarize them). None when the table is missing
+        or one of those commits is gone (log retention): the caller treats everything as changed."""
+        from medallion_platform.lake.delta_reads import Changes
+
+        commits = self._commit_versions(uri)
+        if not commits or since < 0:
+            return None
+        current = max(commits) if upto is None else upto
+        if since >= current:
+            return Changes(since, current, (), ())
+        wanted = range(since + 1, current + 1)
+        if any(v not in commits for v in wanted):
+            return None
+        F = self.F
+        actions = self._log_actions([commits[v] for v in wanted])
+        added = actions.where(F.col("add").isNotNull()).select(
+            F.col("add.path").alias("path"),
+            F.col("add.partitionValues").alias("partition"),
+            F.get_json_object(F.col("add.stats"), "$.numRecords").cast("bigint").alias("rows"),
+        )
+        removed = actions.where(F.col("remove").isNotNull()).select(
+            F.col("remove.path").alias("path"), F.col("remove.partitionValues").alias("partition")
+        )
+        adds = {str(r["path"]): r for r in added.collect()}
+        removes = {str(r["path"]): r for r in removed.collect()}
+        return Changes(
+            since=since,
+            version=current,
+            added=tuple(_data_file(p, r) for p, r in adds.items() if p not in removes),
+            removed=tuple(_data_file(p, r) for p, r in removes.items() if p not in adds),
+        )
+
+    def _log_actions(self, paths: list[str]) -> Frame:
+        """The actions of the log's commit files `paths`, one row each, with the commit's `version`: read as
+        files (`binaryFile`; Sail has no `input_file_name()`) and each line parsed with the protocol's names."""
+        F = self.F
+        lines = (
+            self.spark.read.format("binaryFile")
+            .load(paths)
+            .select(
+                F.regexp_extract("path", r"([0-9]{20})\.json$", 1).cast("bigint").alias("version"),
+                F.explode(F.split(F.col("content").cast("string"), "\n")).alias("line"),
+            )
+        )
+        parsed = lines.where(F.length("line") > 0).select("version", F.from_json("line", _LOG_ACTIONS).alias("a"))
+        return parsed.select("version", "a.*")
+
+    def delta_log_metadata(self, uri: str, key: str) -> str | None:
+        """The value of `key` in the newest commit's `userMetadata` (a JSON object, as the platform's Spark
+        writes record it) that holds it, read by Spark from the log's commits, newest first."""
+        commits = self._commit_versions(uri)
+        newest = sorted(commits, reverse=True)
+        F = self.F
+        start = 0
+        for size in (10, 200, len(newest)):
+            chunk = newest[start : start + size]
+            if not chunk:
+                return None
+            noted = self._log_actions([commits[v] for v in chunk]).where(F.col("commitInfo.userMetadata").isNotNull())
+            found = sorted(
+                (
+                    (int(r["version"]), str(r["m"]))
+                    for r in noted.select("version", F.col("commitInfo.userMetadata").alias("m")).collect()
+                ),
+                reverse=True,
+            )
+            for _, note in found:
+                try:
+                    value = json.loads(note).get(key)
+                except (ValueError, AttributeError):  # someone else's metadata, not a JSON object
+                    continue
+                if value is not None:
+                    return str(value)
+            start += size
+        return None
 
     def diverges(self, divergence: Divergence) -> bool:
         """Whether this session's Delta has `divergence` (see `DIVERGENCES`): only on Sail."""

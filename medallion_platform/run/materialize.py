@@ -87,7 +87,7 @@ class _Runner:
                 asset_selection=list(selection.resolve(self.assets)),
                 tags=tags,
                 raise_on_error=False,
-                run_config={**run_config, "execution": {"config": {"in_process": {}}}},
+                run_config=run_config,  # the code location's executor runs every step in this process
             ) as job_result:
                 self._record(label, job_result)
             return

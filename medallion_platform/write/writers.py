@@ -262,6 +262,8 @@ class SparkNativeDeltaWriter(DeltaWriter):
             return ArrowDeltaRsWriter(self.engine).write(table, write, batch_rows=batch_rows)
         if write.frame is None or (txns and committed_before(self.engine, table, txns)):
             return WriteResult(version=self._version(table), skipped=True)
+        if isinstance(spec, OverwritePartitions) and not spec.values:  # no partition to replace: as delta-rs
+            return WriteResult(version=self._version(table))
         spark = self.engine.spark
         df = write.frame.select(*write.schema.names)
         options = {"userMetadata": json.dumps({k: str(v) for k, v in spec.metadata.items()})}

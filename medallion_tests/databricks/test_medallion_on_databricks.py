@@ -105,7 +105,7 @@ def runs(
                 dg.reconstructable(medallion_asset_job),
                 instance=instance,
                 asset_selection=[NOTEBOOK_KEY],
-                run_config={"resources": notebooks, "execution": {"config": {"in_process": {}}}},
+                run_config={"resources": notebooks},
                 raise_on_error=False,
             ) as notebook_run:
                 report.runs.append(("notebook", notebook_run.success))

@@ -19,8 +19,8 @@ HEADER_C = "customer_id,name,email,country,segment,updated_at\n"
 HEADER_P = "product_id,name,category,list_price,currency,active,updated_at\n"
 
 
-def _master_data(settings, contracts, embedded):
-    lake = Lakehouse(settings)
+def land_master_data(settings) -> None:
+    """Two customers and two products, landed as their nightly exports."""
     land(
         settings,
         "customers",
@@ -35,6 +35,11 @@ def _master_data(settings, contracts, embedded):
         HEADER_P + "prd-00001,Kettle,kitchen,10.00,EUR,true,2026-11-01T00:00:00Z\n"
         "prd-00002,Novel,books,7.50,USD,true,2026-11-01T00:00:00Z\n",
     )
+
+
+def _master_data(settings, contracts, embedded):
+    lake = Lakehouse(settings)
+    land_master_data(settings)
     for name in ("customers", "products"):
         ingest_raw(lake, contracts[name])
         promote(lake, embedded, contracts[name])

@@ -24,8 +24,9 @@ from medallion_platform.defs.keys import refined_key, trusted_key
 from medallion_platform.defs.launcher import StepLauncherParam
 from medallion_platform.defs.partitions import DAILY, EVENT_DATE_MAPPING, partition_dates
 from medallion_platform.defs.resources import EngineResource, LakehouseResource
-from medallion_platform.engine.base import Frame
+from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.write.table_state import cluster_of
 from medallion_platform.zones.entries import refined_entry
 from medallion_platform.zones.lineage import refined_lineage
 from medallion_platform.zones.refined import RefinedTable
@@ -107,22 +108,24 @@ def _refine(
             COLUMN_LINEAGE: column_lineage(refined_lineage(table.name), trusted_key),
         }
         if table.partitioned:
-            metadata |= _dates_outside_partitions(context, lake, table)
+            metadata |= _dates_outside_partitions(context, lake, table, session)
         plan.write.entry = refined_entry(table)
         # `unchanged` writes nothing: the materialization records the table as it stands
         yield dg.MaterializeResult(value=plan.write, metadata=metadata)
-    wanted = context.selected_asset_check_keys
-    for result in refined_check_results(lake, table, key, dates):
+        # after the IO manager's write; on a cluster its Spark reads both tables (the driver reads nothing)
+        wanted = context.selected_asset_check_keys
+        checks = refined_check_results(lake, table, key, dates, session if cluster_of(session) else None)
+    for result in checks:
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
             yield result
 
 
 def _dates_outside_partitions(
-    context: dg.AssetExecutionContext, lake: Lakehouse, table: RefinedTable
+    context: dg.AssetExecutionContext, lake: Lakehouse, table: RefinedTable, engine: Engine
 ) -> dict[str, Any]:
     """Event dates of the fact that no partition holds (before the first day, after tomorrow): warned
     about by date and row count, and recorded, never dropped in silence or turned into a partition key."""
-    rows = fact_rows_by_date(lake, table)
+    rows = fact_rows_by_date(lake, table, engine)
     outside = partition_dates(rows).outside
     if not outside:
         return {"dates_outside_partitions": dg.JsonMetadataValue({})}

@@ -13,6 +13,7 @@ from medallion_platform.lake.schema import conform
 from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Overwrite, OverwritePartitions, TableWrite, WriteSpec
+from medallion_platform.write.table_state import cluster_of, current_version, has_table, partition_rows, table_at
 from medallion_platform.zones.entries import refined_entry
 from medallion_platform.zones.refined.coverage import coverage_metadata, foldable, master_versions, read_coverage
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable, RefreshMode
@@ -43,14 +44,18 @@ def input_frame(
     *,
     scoped: bool = False,
     files: Sequence[DataFile] | None = None,
+    version: int | None = None,
 ) -> Frame:
     """A trusted input as a DataFrame on `engine`; the fact input (`scoped`) only for `dates`, if given,
-    and only the data `files` (from `fact_files`), if given."""
+    and only the data `files` (from `fact_files`), if given. On a cluster the input is read by Spark by its
+    name, at `version` if given (Spark reads no list of files: `files` is not given there)."""
     scoped = scoped and dates is not None
     values = [dt.date.fromisoformat(d) for d in dates or []] if scoped else None
     table = lake.trusted(name)
-    if not table.exists():
+    if not has_table(engine, table):
         raise _missing_input(name)
+    if cluster_of(engine) is not None:
+        return table_at(engine, table, version, PARTITION if scoped else None, values)
     paths = None if files is None else [f.path for f in files]
     return engine.delta_frame(table, PARTITION if scoped else None, values, paths=paths)
 
@@ -66,27 +71,25 @@ def fact_files(
     return files
 
 
-def built_from(lake: Lakehouse, table: RefinedTable) -> int | None:
+def built_from(lake: Lakehouse, table: RefinedTable, engine: Engine | None = None) -> int | None:
     """The version of the fact input the stored rows of `table` were built from, as its writes recorded it
-    (a partitioned table's coverage, an incremental table's app transaction); None when nothing records it."""
+    (a partitioned table's coverage, an incremental table's app transaction); None when nothing records it.
+    On a cluster (`engine`) its Spark reads the records."""
     refined = lake.refined(table.name)
     if table.partitioned:
-        covered = read_coverage(refined)
+        covered = read_coverage(refined, engine)
         return None if covered is None else covered.version
     if table.combine is not None:
-        folded = refined.transaction_version(_app(table, table.fact))
+        app = _app(table, table.fact)
+        folded = refined.transaction_version(app) if engine is None else transaction_version(engine, refined, app)
         return folded if folded >= 0 else None
     return None
 
 
-def fact_rows_by_date(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
-    """Rows of the fact input per event date, from the Delta log (no data file is read)."""
-    counts: dict[str, int] = {}
-    for file in lake.trusted(table.fact).files() or []:
-        date = file.value(PARTITION)
-        if date is not None:
-            counts[date] = counts.get(date, 0) + file.rows
-    return counts
+def fact_rows_by_date(lake: Lakehouse, table: RefinedTable, engine: Engine | None = None) -> dict[str, int]:
+    """Rows of the fact input per event date: from the Delta log (no data file is read), counted by Spark
+    on a cluster (`engine`)."""
+    return partition_rows(engine, lake.trusted(table.fact), PARTITION) or {}
 
 
 def refined_frame(
@@ -97,14 +100,23 @@ def refined_frame(
     inputs: Mapping[str, Frame] | None = None,
     *,
     files: Sequence[DataFile] | None = None,
+    version: int | None = None,
 ) -> Frame:
     """`table` (for `dates` if partitioned) as a lazy frame on `engine` over its inputs (read if not given;
-    the fact input only from `files`, if given)."""
+    the fact input only from `files`, if given, or at `version` on a cluster)."""
     frames = {name: (inputs or {}).get(name) for name in table.inputs}
     for name, frame in frames.items():
         if frame is None:
             fact = name == table.fact
-            frames[name] = input_frame(lake, engine, name, dates, scoped=fact, files=files if fact else None)
+            frames[name] = input_frame(
+                lake,
+                engine,
+                name,
+                dates,
+                scoped=fact,
+                files=files if fact else None,
+                version=version if fact else None,
+            )
     return table.build(engine, **frames)
 
 
@@ -181,22 +193,28 @@ def plan_refresh(
 
     if table.partitioned:
         return _plan_dates(lake, engine, table, list(dates or []), inputs)
+    cluster = cluster_of(engine) is not None
     if table.combine is None:
-        files = fact_files(lake, table, None)
-        return write("rebuild", refined_frame(lake, engine, table, None, inputs, files=files), Overwrite(), len(files))
-    versions = _input_versions(lake, table)
+        files = [] if cluster else fact_files(lake, table, None)
+        frame = refined_frame(lake, engine, table, None, inputs, files=None if cluster else files)
+        return write("rebuild", frame, Overwrite(), len(files))
+    versions = _input_versions(lake, table, engine)
     target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
     folded = {name: transaction_version(engine, target, _app(table, name)) for name in table.inputs}
     masters_unchanged = all(folded[n] == versions[n] for n in table.master_data)
-    if target.exists() and masters_unchanged and folded[table.fact] == versions[table.fact]:
+    if has_table(engine, target) and masters_unchanged and folded[table.fact] == versions[table.fact]:
         return write("unchanged", None, Overwrite())
     changes = None
-    if target.exists() and masters_unchanged and folded[table.fact] >= 0:
+    exists = has_table(engine, target)
+    if exists and masters_unchanged and folded[table.fact] >= 0 and not cluster:  # a cluster reads no file list
         changes = lake.trusted(table.fact).changes_since(folded[table.fact], versions[table.fact])
     if changes is None or not changes.inserts_only:
-        files = fact_files(lake, table, None, versions[table.fact])  # the version its transaction records
-        frame = refined_frame(lake, engine, table, None, inputs, files=files)
+        # the fact at the version its transaction records
+        files = [] if cluster else fact_files(lake, table, None, versions[table.fact])
+        frame = refined_frame(
+            lake, engine, table, None, inputs, files=None if cluster else files, version=versions[table.fact]
+        )
         return write("rebuild", frame, Overwrite(txns=txns), len(files))
     frame = _fold_new_events(lake, engine, table, changes.added, inputs)
     return write("incremental", frame, Overwrite(txns=txns), len(changes.added))
@@ -207,27 +225,30 @@ def _plan_dates(
 ) -> RefreshPlan:
     """The partition overwrite of `dates`: the foldable ones folded, the others rebuilt from their files."""
     values = tuple(dt.date.fromisoformat(d) for d in dates)
-    version = lake.trusted(table.fact).version()
+    version = current_version(engine, lake.trusted(table.fact))
     if version is None:
         raise _missing_input(table.fact)
-    # the files of one fact version are read, and that version is recorded as covered: a trusted
-    # commit landing meanwhile leaves its dates pending for the next run
-    masters = master_versions(lake, table)
-    folds = foldable(lake, table, dates, version, masters)
+    # the files of one fact version are read (on a cluster: that version, by name), and that version is
+    # recorded as covered: a trusted commit landing meanwhile leaves its dates pending for the next run
+    masters = master_versions(lake, table, engine)
+    folds = foldable(lake, table, dates, version, masters, engine)
     probed = 0
     if folds and table.counted_once:
         probed, repeated = _counted_before(lake, engine, table, folds, version)
         folds = {d: files for d, files in folds.items() if d not in repeated}
     rebuilt = [d for d in dates if d not in folds]
-    files = fact_files(lake, table, rebuilt, version)
-    if folds:
+    cluster = cluster_of(engine) is not None
+    files = [] if cluster else fact_files(lake, table, rebuilt, version)
+    if cluster:
+        frame = refined_frame(lake, engine, table, rebuilt, inputs, version=version)
+    elif folds:
         # one plan: `build` over the rebuilt dates' files and the folded dates' new files, combined with
         # the stored rows of the folded dates only (a rebuilt date's rows pass `combine` unchanged)
         files += [f for d in sorted(folds) for f in folds[d]]
         frame = _fold_new_events(lake, engine, table, files, inputs, stored=sorted(folds))
     else:
         frame = refined_frame(lake, engine, table, rebuilt, inputs, files=files)
-    covered = coverage_metadata(lake, table, dates, version, masters)
+    covered = coverage_metadata(lake, table, dates, version, masters, engine)
     spec = OverwritePartitions(partition_column=PARTITION, values=values, metadata=covered)
     planned = TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema)
     mode: RefreshMode = "incremental" if folds else "rebuild"
@@ -274,11 +295,11 @@ def _apart(columns: Sequence[str], new: Sequence[DataFile], older: Sequence[Data
     return all(disjoint(n, o) for n in new for o in older)
 
 
-def _input_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int]:
+def _input_versions(lake: Lakehouse, table: RefinedTable, engine: Engine) -> dict[str, int]:
     """The current Delta version of every input (all must exist)."""
     versions: dict[str, int] = {}
     for name in table.inputs:
-        version = lake.trusted(name).version()
+        version = current_version(engine, lake.trusted(name))
         if version is None:
             raise _missing_input(name)
         versions[name] = int(version)

@@ -31,9 +31,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from medallion_platform.engine.base import Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.delta_reads import DataFile
 from medallion_platform.lake.lakehouse import Lakehouse
+from medallion_platform.write.table_state import cluster_of, current_version, has_table, log_changes, partition_rows
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
 __all__ = [
@@ -65,8 +67,13 @@ class Coverage:
     fresh: frozenset[str] = field(default_factory=frozenset)
 
 
-def read_coverage(refined: DeltaTableIO) -> Coverage | None:
-    """The newest `medallion.covered` record in `refined`'s log (maintenance commits carry none)."""
+def read_coverage(refined: DeltaTableIO, engine: Engine | None = None) -> Coverage | None:
+    """The newest `medallion.covered` record in `refined`'s log (maintenance commits carry none); on a
+    cluster read by its Spark from the log's commits."""
+    cluster = cluster_of(engine)
+    if cluster is not None:
+        found = cluster.delta_log_metadata(refined.uri, COVERED)
+        return None if found is None else _coverage(found)
     table = refined.table()
     if table is None:
         return None
@@ -75,40 +82,49 @@ def read_coverage(refined: DeltaTableIO) -> Coverage | None:
         for commit in history:  # newest first
             found = commit.get(COVERED) or json.loads(commit.get("userMetadata") or "{}").get(COVERED)
             if found:  # delta-rs keeps custom metadata as keys; Spark's writer as `userMetadata` JSON
-                record = json.loads(found)
-                masters = record.get("masters")
-                return Coverage(
-                    record["fact"],
-                    int(record["version"]),
-                    tuple(record["pending"]),
-                    None if masters is None else {str(k): int(v) for k, v in masters.items()},
-                    frozenset(_expand(record.get("fresh") or [])),
-                )
+                return _coverage(found)
         if limit is None or len(history) < limit:
             return None
     return None
 
 
-def _all_dates(fact: DeltaTableIO) -> set[str]:
-    return {v for f in fact.files() or [] if (v := f.value(PARTITION)) is not None}
+def _coverage(found: str) -> Coverage:
+    record = json.loads(found)
+    masters = record.get("masters")
+    return Coverage(
+        record["fact"],
+        int(record["version"]),
+        tuple(record["pending"]),
+        None if masters is None else {str(k): int(v) for k, v in masters.items()},
+        frozenset(_expand(record.get("fresh") or [])),
+    )
 
 
-def _pending(lake: Lakehouse, table: RefinedTable, upto: int | None = None) -> set[str]:
+def _all_dates(fact: DeltaTableIO, engine: Engine | None) -> set[str]:
+    return set(partition_rows(engine, fact, PARTITION) or {})
+
+
+def _pending(lake: Lakehouse, table: RefinedTable, upto: int | None = None, engine: Engine | None = None) -> set[str]:
     """The dates pending at the fact's version `upto` (the current one if None)."""
     if not table.partitioned:
         return set()
     fact = lake.trusted(table.fact)
-    covered = read_coverage(lake.refined(table.name))
+    covered = read_coverage(lake.refined(table.name), engine)
     if covered is None or covered.fact != table.fact:
-        return _all_dates(fact)
-    changes = fact.changes_since(covered.version, upto)
-    return _all_dates(fact) if changes is None else set(covered.pending) | changes.partition_values(PARTITION)
+        return _all_dates(fact, engine)
+    changes = log_changes(engine, fact, covered.version, upto)
+    if changes is None:
+        return _all_dates(fact, engine)
+    return set(covered.pending) | changes.partition_values(PARTITION)
 
 
-def pending_dates(lake: Lakehouse, table: RefinedTable) -> list[str]:
+def pending_dates(lake: Lakehouse, table: RefinedTable, engine: Engine | None = None) -> list[str]:
     """The event dates of `table` its fact input holds newer rows for than `table` was built from (sorted);
-    every date when `table` is missing. Empty for unpartitioned tables and while the fact is missing."""
-    return sorted(_pending(lake, table)) if lake.trusted(table.fact).exists() else []
+    every date when `table` is missing. Empty for unpartitioned tables and while the fact is missing. On a
+    cluster (`engine`) its Spark reads the logs."""
+    if not has_table(engine, lake.trusted(table.fact)):
+        return []
+    return sorted(_pending(lake, table, engine=engine))
 
 
 def inputs_missing(lake: Lakehouse, table: RefinedTable) -> list[str]:
@@ -116,22 +132,29 @@ def inputs_missing(lake: Lakehouse, table: RefinedTable) -> list[str]:
     return [f"trusted/{name}" for name in table.inputs if not lake.trusted(name).exists()]
 
 
-def master_versions(lake: Lakehouse, table: RefinedTable) -> dict[str, int] | None:
+def master_versions(lake: Lakehouse, table: RefinedTable, engine: Engine | None = None) -> dict[str, int] | None:
     """The current Delta version of each master data input of `table`; None while one is missing."""
-    versions = {name: lake.trusted(name).version() for name in table.master_data}
+    versions = {name: current_version(engine, lake.trusted(name)) for name in table.master_data}
     return None if None in versions.values() else {k: int(v) for k, v in versions.items() if v is not None}
 
 
 def foldable(
-    lake: Lakehouse, table: RefinedTable, dates: Sequence[str], version: int, masters: Mapping[str, int] | None
+    lake: Lakehouse,
+    table: RefinedTable,
+    dates: Sequence[str],
+    version: int,
+    masters: Mapping[str, int] | None,
+    engine: Engine | None = None,
 ) -> dict[str, tuple[DataFile, ...]]:
     """The `dates` whose stored rows the fact's new rows can be folded into, each with the data files its
     date gained since the recorded version, up to `version`: dates fresh for `masters` (the master
     versions the refresh joins), not pending at the recorded version, and whose fact files since then
-    were only added. Every other date of `dates` is rebuilt. From the Delta logs: no data file is read."""
-    if not table.partitioned or table.combine is None or masters is None:
+    were only added. Every other date of `dates` is rebuilt. From the Delta logs: no data file is read.
+    None on a cluster: Spark reads a Delta table whole or by predicate, never by data file, so a cluster
+    rebuilds its pending dates (pruned to their partitions)."""
+    if not table.partitioned or table.combine is None or masters is None or cluster_of(engine) is not None:
         return {}
-    covered = read_coverage(lake.refined(table.name))
+    covered = read_coverage(lake.refined(table.name), engine)
     if covered is None or covered.fact != table.fact or covered.masters != dict(masters):
         return {}
     changes = lake.trusted(table.fact).changes_since(covered.version, version)
@@ -151,15 +174,17 @@ def coverage_metadata(
     dates: Sequence[str],
     version: int | None = None,
     masters: Mapping[str, int] | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, str]:
     """The commit metadata of an overwrite of `dates` of `table`, built from its fact's `version` and its
-    master inputs' `masters` versions (the current ones if None)."""
-    version = lake.trusted(table.fact).version() if version is None else version
+    master inputs' `masters` versions (the current ones if None); on a cluster (`engine`) its Spark reads."""
+    fact = lake.trusted(table.fact)
+    version = current_version(engine, fact) if version is None else version
     if version is None:
         return {}
-    masters = master_versions(lake, table) if masters is None else dict(masters)
-    still = _pending(lake, table, version) - set(dates)
-    before = read_coverage(lake.refined(table.name))
+    masters = master_versions(lake, table, engine) if masters is None else dict(masters)
+    still = _pending(lake, table, version, engine) - set(dates)
+    before = read_coverage(lake.refined(table.name), engine)
     fresh = set(dates)
     if before is not None and masters is not None and before.masters == masters and before.fact == table.fact:
         fresh |= before.fresh

@@ -47,7 +47,7 @@ def build(engine: Engine, order_events: Frame, customers: Frame, products: Frame
     )
 
     def total(value: Any, when: str) -> Any:
-        return F.coalesce(F.sum(F.when(status == F.lit(when), value)), F.lit(0))
+        return F.sum(F.when(status == F.lit(when), value).otherwise(F.lit(0)))
 
     gross, cancelled, refunded = (total(F.col("amount"), when) for when in ("placed", "cancelled", "refunded"))
     return events.groupBy("event_date", "country", "category", "currency").agg(
