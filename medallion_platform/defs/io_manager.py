@@ -43,9 +43,10 @@ def write_metadata(table: DeltaTableIO, result: WriteResult, engine: Engine | No
         "rows_updated": result.updated,
         "write_skipped": result.skipped,
     }
-    if cluster_of(engine) is not None and engine is not None:
-        if has_table(engine, table):
-            out["dagster/row_count"] = int(table_at(engine, table, None).count())
+    cluster = cluster_of(engine)
+    if cluster is not None:
+        if has_table(cluster, table):
+            out["dagster/row_count"] = int(table_at(cluster, table, None).count())
         return out
     delta = table.table()
     if delta is not None:

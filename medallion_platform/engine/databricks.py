@@ -112,6 +112,9 @@ LOCAL_RELATION_BYTES = 64 * 2**20
 """Spark Connect sends a DataFrame made from local rows inside its plan, and gRPC caps a message at 128 MiB
 (Databricks caches larger ones as artifacts; Sail has no artifacts): larger Arrow data goes in parts."""
 
+_COMMIT = r"/([0-9]{20})\.json$"
+"""A Delta log's commit file; its version is the first group."""
+
 _SAIL_VERSION = re.compile(r"0\.\d+\.\d+")  # `SELECT version()` on Sail is its release; on Spark, "4.x.y <hash>"
 
 
@@ -189,20 +192,21 @@ class DatabricksEngine(SparkEngine):
         files as Spark lists them. Sail has no `DESCRIBE HISTORY` (DIVERGENCES `history`); the version a write
         reports is the table's right after it, as with delta-rs."""
         try:
-            listed = self.spark.read.format("binaryFile").load(f"{uri.rstrip('/')}/_delta_log").select("path")
-            found = listed.where(self.F.col("path").rlike(r"/[0-9]{20}\.json$")).agg(
-                self.F.max(self.F.regexp_extract("path", r"/([0-9]{20})\.json$", 1)).alias("v")
-            )
-            version = found.collect()[0]["v"]
+            found = self._commit_files(uri).agg(self.F.max(self.F.regexp_extract("path", _COMMIT, 1)).alias("v"))
+            version = found.collect()[0]["v"]  # the newest commit, found by Spark: no listing comes to the driver
         except Exception:
             return None
         return None if version in (None, "") else int(version)
 
+    def _commit_files(self, uri: str) -> Frame:
+        """The commit files (`<20 digits>.json`) of the Delta log at `uri`, as Spark lists them (nothing read)."""
+        listed = self.spark.read.format("binaryFile").load(f"{uri.rstrip('/')}/_delta_log").select("path")
+        return listed.where(self.F.col("path").rlike(_COMMIT))
+
     def _commit_versions(self, uri: str) -> dict[int, str]:
         """The commit files of the Delta log at `uri` (version -> path) as Spark lists them; empty: no table."""
         try:
-            listed = self.spark.read.format("binaryFile").load(f"{uri.rstrip('/')}/_delta_log").select("path")
-            rows = listed.where(self.F.col("path").rlike(r"/[0-9]{20}\.json$")).collect()
+            rows = self._commit_files(uri).collect()
         except Exception:
             return {}
         # each commit by the table's own location (Sail lists local paths without their scheme and root)
@@ -252,7 +256,7 @@ class DatabricksEngine(SparkEngine):
             self.spark.read.format("binaryFile")
             .load(paths)
             .select(
-                F.regexp_extract("path", r"([0-9]{20})\.json$", 1).cast("bigint").alias("version"),
+                F.regexp_extract("path", _COMMIT, 1).cast("bigint").alias("version"),
                 F.explode(F.split(F.col("content").cast("string"), "\n")).alias("line"),
             )
         )

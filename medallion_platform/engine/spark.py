@@ -107,12 +107,13 @@ class SparkEngine(Engine):
             raise LookupError(f"{table.uri} is not a Delta table yet: materialize it first")
         return self.dataframe(rows, "delta")
 
-    def delta_table(self, table: "DeltaTableIO") -> Frame:
+    def delta_table(self, table: "DeltaTableIO", version: int | None = None) -> Frame:
         """The table read natively (a session with Delta): by its three-level name once the catalog lists it,
-        by path before its first registration."""
+        by path before its first registration; at `version` (Delta's `versionAsOf`) if given."""
+        reader = self.spark.read if version is None else self.spark.read.option("versionAsOf", str(version))
         if table.name is not None and self.spark.catalog.tableExists(table.name):
-            return self.spark.table(table.name)
-        return self.spark.read.format("delta").load(table.uri)
+            return reader.table(table.name)
+        return reader.format("delta").load(table.uri)
 
     def to_arrow(self, df: Frame) -> pa.Table:
         return df.toArrow()

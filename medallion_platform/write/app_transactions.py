@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from medallion_platform.engine.base import Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
+from medallion_platform.write.table_state import cluster_of
 
 if TYPE_CHECKING:
-    from medallion_platform.engine.databricks import DatabricksEngine
+    pass
 
 __all__ = ["committed_before", "ledger_uri", "record_transactions", "transaction_version"]
 
@@ -30,17 +31,9 @@ def ledger_uri(table: DeltaTableIO) -> str:
     return f"{head}/_transactions/{leaf}"
 
 
-def _cluster(engine: Engine) -> "DatabricksEngine | None":
-    if engine.name != "databricks":  # pyspark is imported only on a cluster
-        return None
-    from medallion_platform.engine.databricks import DatabricksEngine
-
-    return engine if isinstance(engine, DatabricksEngine) else None
-
-
 def transaction_version(engine: Engine, table: DeltaTableIO, app_id: str) -> int:
     """The last version `app_id` committed to `table`, or -1."""
-    cluster = _cluster(engine)
+    cluster = cluster_of(engine)
     if cluster is None:
         return table.transaction_version(app_id)
     uri = ledger_uri(table)
@@ -54,7 +47,7 @@ def transaction_version(engine: Engine, table: DeltaTableIO, app_id: str) -> int
 
 def committed_before(engine: Engine, table: DeltaTableIO, txns: dict[str, int]) -> bool:
     """True when every app transaction in `txns` is already committed at that version or later."""
-    if _cluster(engine) is None:
+    if cluster_of(engine) is None:
         return table.committed_before(txns)
     return bool(txns) and all(transaction_version(engine, table, a) >= v for a, v in txns.items())
 
@@ -64,7 +57,7 @@ def record_transactions(
 ) -> None:
     """Records `txns` after a write that did not commit them with its data: a data-less Delta commit off a
     cluster (`DeltaTableIO.record_transactions`), rows of the table's ledger on a cluster."""
-    cluster = _cluster(engine)
+    cluster = cluster_of(engine)
     if cluster is None:
         table.record_transactions(txns, metadata)
         return

@@ -16,7 +16,8 @@ from medallion_platform.catalog import Catalog, build_catalog
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.spec import RowsWrite, TableWrite
-from medallion_platform.write.writers import table_columns, table_exists, write_rows, write_table
+from medallion_platform.write.table_state import has_table
+from medallion_platform.write.writers import table_columns, write_rows, write_table
 
 __all__ = ["evolve", "persist"]
 
@@ -69,7 +70,7 @@ def persist(
         else:
             registers = register if entry is not None else None
             result = write_table(target, write, batch_rows=lake.settings.write_batch_rows, register=registers)
-        exists = target.exists() if isinstance(write, RowsWrite) else table_exists(write.engine, target)
+        exists = target.exists() if isinstance(write, RowsWrite) else has_table(write.engine, target)
     if exists:
         register()
     return result

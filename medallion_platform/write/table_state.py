@@ -68,12 +68,7 @@ def table_at(
     cluster = cluster_of(engine)
     if cluster is None:
         raise TypeError(f"table_at reads through the cluster's Spark; {engine.name} reads with delta_frame")
-    spark = cluster.spark
-    reader = spark.read if version is None else spark.read.option("versionAsOf", str(version))
-    if table.name is not None and spark.catalog.tableExists(table.name):
-        df = reader.table(table.name)
-    else:
-        df = reader.format("delta").load(table.uri)
+    df = cluster.delta_table(table, version)
     if partition_column is not None and values is not None:
         df = df.where(cluster.F.col(partition_column).isin(*values))
     return df

@@ -26,6 +26,7 @@ from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
 from medallion_platform.write.app_transactions import committed_before, record_transactions
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
+from medallion_platform.write.table_state import current_version, has_table
 
 if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
     from medallion_platform.engine.databricks import DatabricksEngine
@@ -37,8 +38,6 @@ __all__ = [
     "DuckDBStreamedWriter",
     "SparkNativeDeltaWriter",
     "table_columns",
-    "table_exists",
-    "table_version",
     "write_rows",
     "write_table",
     "writer_for",
@@ -67,21 +66,6 @@ def writer_for(engine: Engine, *, register: Callable[[], object] | None = None) 
     return ArrowDeltaRsWriter(engine)
 
 
-def table_exists(engine: Engine, table: DeltaTableIO) -> bool:
-    """Whether `table` has a Delta log: asked of the cluster's Spark on a cluster (the driver holds no storage
-    access there), of delta-rs elsewhere."""
-    from medallion_platform.engine.databricks import DatabricksEngine
-
-    return engine.has_delta_table(table.uri) if isinstance(engine, DatabricksEngine) else table.exists()
-
-
-def table_version(engine: Engine, table: DeltaTableIO) -> int | None:
-    """The table's current Delta version (None: no table), asked as `table_exists` asks."""
-    from medallion_platform.engine.databricks import DatabricksEngine
-
-    return engine.delta_log_version(table.uri) if isinstance(engine, DatabricksEngine) else table.version()
-
-
 def table_columns(engine: Engine, table: DeltaTableIO) -> list[str] | None:
     """The table's columns as the cluster's Spark reads them from its Delta log, for the catalog's registration
     (None off a cluster: the catalog reads them itself)."""
@@ -100,7 +84,7 @@ def write_table(
     (`DeltaTableIO.opened`)."""
     with table.opened():
         if write.frame is None:
-            result = WriteResult(version=table_version(write.engine, table), skipped=True)
+            result = WriteResult(version=current_version(write.engine, table), skipped=True)
         else:
             result = writer_for(write.engine, register=register).write(table, write, batch_rows=batch_rows)
     write.result = result
@@ -247,12 +231,12 @@ class SparkNativeDeltaWriter(DeltaWriter):
         return self.engine if isinstance(self.engine, DatabricksEngine) else None
 
     def _exists(self, table: DeltaTableIO) -> bool:
-        return table_exists(self.engine, table)
+        return has_table(self.engine, table)
 
     def _version(self, table: DeltaTableIO) -> int | None:
         if self._cluster() is None:
             table.refresh()  # after Spark's commit, the opened log (delta-rs) reads the new versions
-        return table_version(self.engine, table)
+        return current_version(self.engine, table)
 
     def write(self, table: DeltaTableIO, write: TableWrite, *, batch_rows: int) -> WriteResult:
         spec = write.spec

@@ -291,9 +291,9 @@ def _cluster_raw_source(
     raw: DeltaTableIO, engine: Engine, scopes: list[str | None], taken: dict[str | None, int]
 ) -> tuple[Frame, int, bool] | None:
     """Raw's rows newer than what trusted took, read by Spark by name (the batch just appended included)."""
-    from medallion_platform.write.writers import table_exists
+    from medallion_platform.write.table_state import has_table
 
-    if not table_exists(engine, raw):
+    if not has_table(engine, raw):
         return None
     F = engine.F
     condition = None

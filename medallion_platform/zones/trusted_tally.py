@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO
-from medallion_platform.write.writers import table_exists
+from medallion_platform.write.table_state import has_table
 from medallion_platform.zones.validation import partition_value
 
 __all__ = ["Tally", "count_promotion"]
@@ -96,7 +96,7 @@ def _key_counts(
     F = engine.F
     key = list(contract.primary_key)
     keys = valid.select(*key).distinct()
-    if contract.trusted_write.mode != "merge" or not table_exists(engine, target):
+    if contract.trusted_write.mode != "merge" or not has_table(engine, target):
         return engine.count(keys), 0
     partition = contract.partition.column if contract.partition else None
     values = [dt.date.fromisoformat(v) for v in touched] if partition else None

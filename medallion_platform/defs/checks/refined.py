@@ -11,12 +11,16 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
 import pyarrow.dataset as ds
 
 from medallion_platform.engine.base import Engine
+
+if TYPE_CHECKING:
+    from medallion_platform.engine.databricks import DatabricksEngine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.table_state import cluster_of, has_table, table_at
 from medallion_platform.zones.refined.base import built_from
@@ -89,7 +93,7 @@ def refined_check_results(
 
 
 def _on_spark(
-    engine: Engine,
+    engine: "DatabricksEngine",
     lake: Lakehouse,
     table: RefinedTable,
     key: dg.AssetKey,
@@ -98,7 +102,7 @@ def _on_spark(
     described: dict,
 ) -> list[dg.AssetCheckResult]:
     """The checks as Spark SQL over temporary views of the refined table and the fact (pruned to `dates`)."""
-    spark = engine.spark  # type: ignore[attr-defined]
+    spark = engine.spark
     values = None if dates is None else [dt.date.fromisoformat(d) for d in dates]
     column = None if dates is None else PARTITION
     suffix = uuid.uuid4().hex[:12]

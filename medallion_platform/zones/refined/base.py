@@ -203,10 +203,10 @@ def plan_refresh(
     txns = {_app(table, name): v for name, v in versions.items()}
     folded = {name: transaction_version(engine, target, _app(table, name)) for name in table.inputs}
     masters_unchanged = all(folded[n] == versions[n] for n in table.master_data)
-    if has_table(engine, target) and masters_unchanged and folded[table.fact] == versions[table.fact]:
+    exists = has_table(engine, target)
+    if exists and masters_unchanged and folded[table.fact] == versions[table.fact]:
         return write("unchanged", None, Overwrite())
     changes = None
-    exists = has_table(engine, target)
     if exists and masters_unchanged and folded[table.fact] >= 0 and not cluster:  # a cluster reads no file list
         changes = lake.trusted(table.fact).changes_since(folded[table.fact], versions[table.fact])
     if changes is None or not changes.inserts_only:
