@@ -39,8 +39,10 @@ from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import HISTORY_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import history_schema
+from medallion_platform.write.app_transactions import transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Merge, TableWrite
+from medallion_platform.write.table_state import cluster_of, has_table, table_at
 from medallion_platform.zones.changes import is_delete
 from medallion_platform.zones.entries import source_entries
 from medallion_platform.zones.validation import LINEAGE, deduplicate, valid_rows, validate
@@ -68,26 +70,23 @@ def history_keys(contract: Contract) -> tuple[str, ...]:
 
 def plan_history(lake: Lakehouse, engine: Engine, contract: Contract) -> TableWrite | None:
     """The history MERGE for the raw batches history has not taken yet; None when there are none
-    (or the contract has no history)."""
+    (or the contract has no history). On a cluster every question and read goes to its Spark (raw by name,
+    the app transactions from the table's ledger); elsewhere delta-rs reads the logs and raw's new files."""
     if contract.history is None:
         return None
     history, raw = lake.history(contract.name), lake.raw(contract.name)
     with history.opened(), raw.opened():
         app = history_app_id(contract.name)
-        done = history.transaction_version(app)
-        dataset = raw.duckdb_dataset(ds.field("_batch_seq") > done)
-        if dataset is None:
+        taken = _new_batches(engine, raw, transaction_version(engine, history, app))
+        if taken is None:
             return None
-        seqs = dataset.to_table(columns=["_batch_seq"]).column("_batch_seq")
-        if len(seqs) == 0:
-            return None
-        last = int(pc.max(seqs).as_py())
-        validated = engine.persist(validate(engine, engine.dataframe(dataset, "raw_batch"), contract))
+        batch, last = taken
+        validated = engine.persist(validate(engine, batch, contract))
         txns = {app: last}
         if contract.history.built_from == "changes":
             frame = history_versions(engine, contract, valid_rows(engine, validated, contract), history)
         else:
-            applied = history.transaction_version(_snapshot_app_id(contract.name))
+            applied = transaction_version(engine, history, _snapshot_app_id(contract.name))
             frame, newest = _from_snapshots(engine, contract, validated, history, applied)
             if newest > applied:
                 txns[_snapshot_app_id(contract.name)] = newest
@@ -97,6 +96,25 @@ def plan_history(lake: Lakehouse, engine: Engine, contract: Contract) -> TableWr
         spec=Merge(keys=history_keys(contract), when_matched="update", txns=txns),
         schema=history_schema(contract),
     )
+
+
+def _new_batches(engine: Engine, raw: DeltaTableIO, done: int) -> tuple[Frame, int] | None:
+    """Raw's rows of the batches after `done` and the last one's seq; None when there are none. On a cluster
+    raw is read by name and filtered by Spark; elsewhere delta-rs hands DuckDB only the files that can hold them."""
+    if cluster_of(engine) is not None:
+        if not has_table(engine, raw):
+            return None
+        F = engine.F
+        rows = engine.persist(table_at(engine, raw, None).where(F.col("_batch_seq") > F.lit(done)))
+        last = rows.agg(F.max("_batch_seq").alias("last")).collect()[0]["last"]
+        return None if last is None else (rows, int(last))
+    dataset = raw.duckdb_dataset(ds.field("_batch_seq") > done)
+    if dataset is None:
+        return None
+    seqs = dataset.to_table(columns=["_batch_seq"]).column("_batch_seq")
+    if len(seqs) == 0:
+        return None
+    return engine.dataframe(dataset, "raw_batch"), int(pc.max(seqs).as_py())
 
 
 def refresh_history(lake: Lakehouse, engine: Engine, contract: Contract) -> WriteResult | None:
@@ -113,7 +131,8 @@ def _columns(contract: Contract) -> list[str]:
 
 
 def _stored(engine: Engine, contract: Contract, history: DeltaTableIO) -> Frame | None:
-    return engine.delta_frame(history).select(*_columns(contract)) if history.exists() else None
+    """The stored versions (by name on a cluster); None before the first write."""
+    return engine.delta_frame(history).select(*_columns(contract)) if has_table(engine, history) else None
 
 
 def history_versions(engine: Engine, contract: Contract, changes: Frame, history: DeltaTableIO | None) -> Frame:

@@ -66,8 +66,9 @@ def build_history_asset(contract: Contract) -> dg.AssetsDefinition:
             )
             write.entry = source_entries(contract, lake.settings.platform_principal)["history"]
             yield dg.MaterializeResult(value=write, metadata={"new_batches": int(write.frame is not None)})
-        for result in history_check_results(lake.history(contract.name), contract, key):
-            if dg.AssetCheckKey(key, str(result.check_name)) in context.selected_asset_check_keys:
-                yield result
+            # after the IO manager's write (Dagster hands the value over at the yield), on the same engine
+            for result in history_check_results(lake.history(contract.name), contract, key, session):
+                if dg.AssetCheckKey(key, str(result.check_name)) in context.selected_asset_check_keys:
+                    yield result
 
     return history_asset
