@@ -33,6 +33,7 @@ from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import QUALITY_SUFFIX, Lakehouse
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, RowsWrite, TableWrite
+from medallion_platform.write.table_state import cluster_of, has_table, table_at
 
 __all__ = [
     "FIGURES",
@@ -213,12 +214,15 @@ def record_quality(
     return not result.skipped
 
 
-def quality_history(table: DeltaTableIO) -> list[dict]:
-    """Every recorded row, oldest batch first."""
-    data = table.read() if table.exists() else None
-    if data is None:
-        return []
-    rows = data.to_pylist()
+def quality_history(table: DeltaTableIO, engine: Engine | None = None) -> list[dict]:
+    """Every recorded row, oldest batch first: read by name by the cluster's Spark on a cluster (`engine`),
+    by delta-rs elsewhere (counts only: a few rows per batch)."""
+    cluster = cluster_of(engine)
+    if cluster is not None:
+        rows = [r.asDict() for r in table_at(cluster, table, None).collect()] if has_table(cluster, table) else []
+    else:
+        data = table.read() if table.exists() else None
+        rows = [] if data is None else data.to_pylist()
     return sorted(rows, key=lambda r: (r["recorded_at"], r["batch"]))
 
 

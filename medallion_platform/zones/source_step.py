@@ -32,6 +32,7 @@ from medallion_platform.engine.base import Engine
 from medallion_platform.ingestion.landing import RejectedObject
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.spec import TableWrite
+from medallion_platform.write.table_state import cluster_of
 from medallion_platform.zones.evolution import gate
 from medallion_platform.zones.quality import recover_quality
 from medallion_platform.zones.raw import (
@@ -168,7 +169,7 @@ class SourceStep:
         process's embedded connection)."""
         lake, contract = self.lake, self.contract
         ingested_at = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-        cluster = _cluster(engine)
+        cluster = cluster_of(engine)
         if cluster is None:  # on a cluster trusted's log is Spark's to read: the gate runs where delta-rs may
             self._open.enter_context(self._trusted.opened())
             gate(lake, contract, trusted=self._trusted)  # before raw takes a batch under a contract trusted cannot take
@@ -227,12 +228,3 @@ class SourceStep:
         self._open.close()
         if self.raw is not None and self.raw.batch is not None:
             self.raw.batch.drop()
-
-
-def _cluster(engine: Engine | None) -> "DatabricksEngine | None":
-    """`engine` when it is a cluster's (`databricks`), where raw is Spark's end to end; else None."""
-    if engine is None or engine.name != "databricks":  # pyspark is imported only on a cluster
-        return None
-    from medallion_platform.engine.databricks import DatabricksEngine
-
-    return engine if isinstance(engine, DatabricksEngine) else None

@@ -151,8 +151,8 @@ def _run_source_step(
         if promoted is not None and not promoted.skipped:  # a batch was promoted: its figures join the quality table
             figures = batch_figures(promoted, rejected_objects=rejected, landing_dates=_partition_keys(context))
             record_quality(lake, contract, figures, engine=session)
-    if promoted is not None:
-        yield from _trusted_checks(context, lake, contract, promoted)
+        if promoted is not None:  # on the engine that wrote trusted (on a cluster: its Spark, by name)
+            yield from _trusted_checks(context, lake, contract, promoted, session)
 
 
 def _raw_events(
@@ -274,7 +274,7 @@ def _reconciliation_figures(contract: Contract, result: PromoteResult) -> dict[s
 
 
 def _trusted_checks(
-    context: dg.AssetExecutionContext, lake: Lakehouse, contract: Contract, promoted: PromoteResult
+    context: dg.AssetExecutionContext, lake: Lakehouse, contract: Contract, promoted: PromoteResult, engine: Engine
 ) -> Iterator[dg.AssetCheckResult]:
     key = trusted_key(contract.name)
     if not promoted.reconciled:
@@ -287,9 +287,10 @@ def _trusted_checks(
         reconciled=promoted.reconciled,
         reconciliation=promoted.as_metadata(),
         partitions=promoted.touched_partitions if is_partitioned(contract) else None,
+        engine=engine,
     ):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
             yield result
-    for result in quality_check_results(lake, contract, key):
+    for result in quality_check_results(lake, contract, key, engine):
         if dg.AssetCheckKey(key, str(result.check_name)) in wanted:
             yield result

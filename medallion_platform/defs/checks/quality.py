@@ -7,6 +7,7 @@ They warn and never block: a rate leaving its recent range is a question for a p
 import dagster as dg
 
 from medallion_platform.contracts import Contract
+from medallion_platform.engine.base import Engine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.zones.quality import contract_rules, quality_history, quality_verdicts
 
@@ -31,11 +32,14 @@ def quality_check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCh
     return specs
 
 
-def quality_check_results(lake: Lakehouse, contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckResult]:
-    """One WARN-severity result per check over the quality table as it stands (the newest batch last)."""
+def quality_check_results(
+    lake: Lakehouse, contract: Contract, key: dg.AssetKey, engine: Engine | None = None
+) -> list[dg.AssetCheckResult]:
+    """One WARN-severity result per check over the quality table as it stands (the newest batch last; read by
+    the cluster's Spark on a cluster)."""
     settings = lake.settings
     verdicts = quality_verdicts(
-        quality_history(lake.quality(contract.name)),
+        quality_history(lake.quality(contract.name), engine),
         contract_rules(contract),
         window=settings.quality_batches,
         width=settings.quality_width,
