@@ -20,9 +20,13 @@ from medallion_platform.write.table_state import cluster_of
 if TYPE_CHECKING:
     pass
 
-__all__ = ["committed_before", "ledger_uri", "record_transactions", "transaction_version"]
+__all__ = ["WRITTEN", "committed_before", "ledger_notes", "ledger_uri", "record_transactions", "transaction_version"]
 
 LEDGER_DDL = "app_id string, version bigint, committed_at timestamp, metadata string"
+
+WRITTEN = "medallion.written"
+"""A ledger row's metadata key holding what the write it records did (JSON `{"inserted": n, "updated": n}`):
+the counts the write returned, kept with the commit they belong to."""
 
 
 def ledger_uri(table: DeltaTableIO) -> str:
@@ -31,7 +35,7 @@ def ledger_uri(table: DeltaTableIO) -> str:
     return f"{head}/_transactions/{leaf}"
 
 
-def transaction_version(engine: Engine, table: DeltaTableIO, app_id: str) -> int:
+def transaction_version(engine: Engine | None, table: DeltaTableIO, app_id: str) -> int:
     """The last version `app_id` committed to `table`, or -1."""
     cluster = cluster_of(engine)
     if cluster is None:
@@ -68,3 +72,27 @@ def record_transactions(
     rows = [(app, int(version), now, note) for app, version in txns.items()]
     frame = cluster.spark.createDataFrame(rows, LEDGER_DDL)
     frame.write.format("delta").mode("append").save(ledger_uri(table))
+
+
+def ledger_notes(
+    engine: Engine | None, table: DeltaTableIO, key: str, after: int = -1
+) -> list[tuple[dt.datetime, dict[str, str]]]:
+    """On a cluster, the metadata of `table`'s ledger rows that hold `key` and record a version after `after`,
+    one per write, oldest first, each with when it was recorded: what the writes noted beside their commits
+    (not every engine records a SQL MERGE's `userMetadata`: Sail does not). Off a cluster the notes are in the
+    Delta log's commits: empty."""
+    cluster = cluster_of(engine)
+    if cluster is None:
+        return []
+    uri = ledger_uri(table)
+    if not cluster.has_delta_table(uri):
+        return []
+    F = cluster.F
+    ledger = cluster.spark.read.format("delta").load(uri)
+    rows = ledger.where((F.col("version") > F.lit(after)) & F.col("metadata").contains(json.dumps(key)))
+    notes: dict[str, tuple[dt.datetime, dict[str, str]]] = {}
+    for row in rows.select("committed_at", "metadata").collect():  # the few rows of recent writes
+        noted = json.loads(row["metadata"])
+        if key in noted:  # one write recording several app transactions notes the same metadata on each
+            notes.setdefault(row["metadata"], (row["committed_at"], noted))
+    return sorted(notes.values(), key=lambda note: note[0])

@@ -24,7 +24,7 @@ from medallion_platform.engine.spark import SparkEngine
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
-from medallion_platform.write.app_transactions import committed_before, record_transactions
+from medallion_platform.write.app_transactions import WRITTEN, committed_before, record_transactions
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
 from medallion_platform.write.table_state import current_version, has_table
 
@@ -285,7 +285,8 @@ class SparkNativeDeltaWriter(DeltaWriter):
                 writer.overwrite(self.engine.F.lit(True))
         committed = self._version(table)  # the data's commit (the app transactions' own commit, if any, follows it)
         if txns and not native_txns:
-            record_transactions(self.engine, table, txns, dict(spec.metadata) or None)
+            written = json.dumps({"inserted": inserted, "updated": updated})
+            record_transactions(self.engine, table, txns, {**spec.metadata, WRITTEN: written})
         return WriteResult(version=committed, inserted=inserted, updated=updated, source_rows=source_rows)
 
     def _first_write(self, table: DeltaTableIO, df: Frame, spec: Any, options: dict[str, str]) -> None:

@@ -31,6 +31,7 @@ from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.lake.lakehouse import QUALITY_SUFFIX, Lakehouse
+from medallion_platform.write.app_transactions import WRITTEN, ledger_notes, transaction_version
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, RowsWrite, TableWrite
 from medallion_platform.write.table_state import cluster_of, has_table, table_at
@@ -138,15 +139,31 @@ FIGURES_KEY = "medallion.batch_figures"
 between trusted's commit and the quality append leaves them there for the next run (`recover_quality`)."""
 
 
-def recover_quality(lake: Lakehouse, contract: Contract, *, trusted: DeltaTableIO | None = None) -> int:
-    """Appends the figures of the batches trusted took whose quality append a killed run never made (from
-    trusted's recent commits, oldest first); how many. Nothing on a table trusted has not taken a batch into."""
+def recover_quality(
+    lake: Lakehouse, contract: Contract, *, trusted: DeltaTableIO | None = None, engine: Engine | None = None
+) -> int:
+    """Appends the figures of the batches trusted took whose quality append a killed run never made, oldest
+    first; how many. Off a cluster from trusted's recent commits (their metadata and operation metrics, read by
+    delta-rs); on a cluster (`engine`) from trusted's app-transaction ledger, where the writer notes the same
+    figures and what its write did (`WRITTEN`), read by Spark. Nothing on a table trusted has not taken a
+    batch into."""
     table = trusted or lake.trusted(contract.name)
+    recorded = transaction_version(engine, lake.quality(contract.name), quality_app_id(contract.name))
+    if cluster_of(engine) is not None:
+        missing = []
+        for when, noted in ledger_notes(engine, table, FIGURES_KEY, after=recorded):
+            known = json.loads(noted[FIGURES_KEY])
+            if int(known["last_seq"]) > recorded:
+                written = json.loads(noted.get(WRITTEN, "{}"))
+                at = when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # the session's time zone is UTC
+                missing.append((known, written.get("inserted"), written.get("updated"), at))
+        for known, inserted, updated, when in missing:
+            record_quality(lake, contract, _figures(known, inserted, updated), now=when, engine=engine)
+        return len(missing)
     handle = table.table()
     if handle is None:
         return 0
-    recorded = lake.quality(contract.name).transaction_version(quality_app_id(contract.name))
-    missing = []
+    commits = []
     for commit in handle.history(10):  # newest first; a kill loses at most the batch of its own run
         text = commit.get(FIGURES_KEY)
         if text is None:
@@ -154,20 +171,26 @@ def recover_quality(lake: Lakehouse, contract: Contract, *, trusted: DeltaTableI
         known = json.loads(str(text))
         if int(known["last_seq"]) <= recorded:
             break
-        missing.append((commit, known))
-    for commit, known in reversed(missing):
+        commits.append((commit, known))
+    for commit, known in reversed(commits):
         metrics = commit.get("operationMetrics") or {}
-        matched = int(known.pop("matched_keys"))
+        inserted = updated = None
         if commit.get("operation") == "MERGE":  # what the MERGE did, as its commit counts it
             inserted = int(metrics.get("num_target_rows_inserted", 0))
             updated = int(metrics.get("num_target_rows_updated", 0))
-        else:  # appends and partition overwrites: every row not quarantined, duplicated or already there
-            inserted = known["landed"] - known["in_batch_duplicates"] - matched - known["quarantined"]
-            updated = 0
-        figures = BatchFigures(**known, inserted=inserted, updated=updated, redeliveries=matched - updated)
         when = dt.datetime.fromtimestamp(int(commit["timestamp"]) / 1000, dt.UTC)
-        record_quality(lake, contract, figures, now=when)
-    return len(missing)
+        record_quality(lake, contract, _figures(known, inserted, updated), now=when)
+    return len(commits)
+
+
+def _figures(known: dict, inserted: int | None, updated: int | None) -> BatchFigures:
+    """A batch's figures from those known before trusted's commit and what the commit's write did (None: an
+    append or a partition overwrite, which inserts every row not quarantined, duplicated or already there)."""
+    matched = int(known.pop("matched_keys"))
+    if inserted is None or updated is None:
+        inserted = known["landed"] - known["in_batch_duplicates"] - matched - known["quarantined"]
+        updated = 0
+    return BatchFigures(**known, inserted=int(inserted), updated=int(updated), redeliveries=matched - int(updated))
 
 
 def quality_app_id(dataset: str) -> str:

@@ -217,8 +217,7 @@ class SourceStep:
         """Quarantine and trusted's writes for the raw batches trusted has not taken (None: none), from
         the batch in hand when raw's write is done and nothing older is pending. Call after raw's writes."""
         batch = None if self.raw is None else self.raw.batch
-        if engine.name != "databricks":  # a killed run's quality append first (on a cluster the log is Spark's)
-            recover_quality(self.lake, self.contract, trusted=self._trusted)
+        recover_quality(self.lake, self.contract, trusted=self._trusted, engine=engine)  # a killed run's first
         return plan_promotion(
             self.lake, engine, self.contract, landing_dates=self.landing_dates, batch=batch, trusted=self._trusted
         )

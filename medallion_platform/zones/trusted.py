@@ -363,8 +363,7 @@ def promote(
 ) -> PromoteResult:
     """Promotes the raw batches (of some landing dates, if given) that trusted has not taken yet,
     writing quarantine then trusted with the engine's writer (what the IO manager does in a run)."""
-    if engine.name != "databricks":  # on a cluster trusted's log is Spark's (no delta-rs there)
-        recover_quality(lake, contract)
+    recover_quality(lake, contract, engine=engine)  # a killed run's quality append first
     plan = plan_promotion(lake, engine, contract, landing_dates=landing_dates, batch=batch)
     return write_promotion(lake, contract, plan)
 

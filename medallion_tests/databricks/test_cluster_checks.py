@@ -16,6 +16,7 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import trusted_schema
 from medallion_platform.zones.quality import BatchFigures, record_quality
 from medallion_tests.databricks.test_cluster_source_step import cluster_env, driver_data_untouched  # noqa: F401
+from medallion_tests.helpers import event, jsonl, land
 from medallion_tests.zones.test_checks import BREACHES, KEY, _row
 
 pytestmark = [pytest.mark.databricks, pytest.mark.spark, pytest.mark.usefixtures("cluster_env")]
@@ -92,3 +93,78 @@ def test_the_quality_checks_give_the_embedded_verdicts_on_the_cluster(
     assert on_cluster == verdicts(check())
     assert {name for name, (passed, _) in on_cluster.items() if not passed} == {"quarantine_rate_allowed"}
     assert on_cluster["quarantine_rate_allowed"] == (False, 0.3)
+
+
+def _quality(lake: Lakehouse, dataset: str) -> dict[str, dict[tuple[str, str | None], int]]:
+    """Each recorded batch's figures (read by delta-rs, outside any guard)."""
+    table = lake.quality(dataset).read()
+    figures: dict[str, dict[tuple[str, str | None], int]] = {}
+    for r in [] if table is None else table.to_pylist():
+        figures.setdefault(r["batch"], {})[(r["figure"], r["rule"])] = r["value"]
+    return figures
+
+
+CUSTOMERS = "customer_id,name,email,country,segment,updated_at\n"
+KILLED = {
+    "order_events": [
+        ("2026/11/02/09/batch-1", jsonl(event(1), event(2, quantity=0), event(3))),
+        ("2026/11/02/10/batch-2", jsonl(event(3), event(4), event(5, currency="JPY"))),  # event 3 again
+    ],
+    "customers": [  # a MERGE: the second export updates one customer and repeats the other
+        (
+            "2026/11/01/c.csv",
+            CUSTOMERS + "cus-000001,Ana,a@example.com,DE,smb,2026-11-01T00:00:00Z\n"
+            "cus-000002,Bo,b@example.com,DE,smb,2026-11-01T00:00:00Z\n",
+        ),
+        (
+            "2026/11/02/c.csv",
+            CUSTOMERS + "cus-000001,Ana,a@example.com,DE,enterprise,2026-11-02T00:00:00Z\n"
+            "cus-000002,Bo,b@example.com,DE,smb,2026-11-01T00:00:00Z\n",
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("dataset", sorted(KILLED))
+def test_a_cluster_run_killed_before_the_quality_append_leaves_its_figures_to_the_next_run(
+    lake: Lakehouse, engine: DatabricksEngine, contracts, monkeypatch, tmp_path, dataset: str
+):
+    """The driver dies after trusted's commit and its ledger row, before the batch's quality append: the next
+    source step on the cluster appends the figures from trusted's ledger, once, equal to an unbroken run's."""
+    import medallion_platform.zones.trusted as trusted
+    from medallion_platform.engine import EmbeddedEngine
+    from medallion_platform.settings import Settings
+    from medallion_platform.zones.flow import ingest_and_promote
+
+    contract = contracts[dataset]
+    (first_key, first), (second_key, second) = KILLED[dataset]
+    land(lake.settings, dataset, first_key, first)
+    ingest_and_promote(lake, engine, contract)
+    land(lake.settings, dataset, second_key, second)
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed after trusted's commit")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(trusted, "record_quality", killed)
+        with pytest.raises(SystemExit):
+            ingest_and_promote(lake, engine, contract)
+    assert sorted(_quality(lake, dataset)) == ["0"]  # the kill lost the second batch's append
+
+    with driver_data_untouched(tolerated := []) as used:
+        _, rerun = ingest_and_promote(lake, engine, contract)
+        assert rerun.skipped  # nothing left to promote, yet the batch's figures are appended
+        ingest_and_promote(lake, engine, contract)  # once only
+    assert used == [] and all(t.startswith("DeltaTableIO.create") for t in tolerated)
+
+    unbroken = Lakehouse(Settings.from_env({}, data_dir=tmp_path / "unbroken"))
+    local = EmbeddedEngine()
+    try:
+        for key, body in KILLED[dataset]:
+            land(unbroken.settings, dataset, key, body)
+            ingest_and_promote(unbroken, local, contract)
+    finally:
+        local.close()
+    expected = _quality(unbroken, dataset)
+    assert sorted(expected) == ["0", "1"]
+    assert _quality(lake, dataset) == expected
