@@ -1,6 +1,6 @@
 """Wall time, CPU time and peak memory of the running benchmark phase (Linux `/proc` and `getrusage`).
 
-Each phase runs in its own process, so `ru_maxrss` is that phase's peak. CPU time counts every thread
+Each phase runs in its own process, so its `VmHWM` is that phase's peak. CPU time counts every thread
 of the process (DuckDB and delta-rs run their own), plus child processes still running (the Spark JVM).
 """
 
@@ -18,8 +18,9 @@ _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process so far (MB): its `VmHWM`, since Linux carries the parent's peak over
+    an exec into `ru_maxrss` (a worker spawned by a 500 MB parent reports 500 MB there); `ru_maxrss` elsewhere."""
+    return process_peak_rss_mb(os.getpid()) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def process_peak_rss_mb(pid: int) -> float:

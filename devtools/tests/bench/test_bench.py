@@ -5,6 +5,8 @@ import contextlib
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,18 @@ def test_databricks_local_compares_the_same_transforms_on_a_spark_connect_cluste
     parser = build_parser()
     args = parser.parse_args(["bench", "--engine", "databricks-local"])
     assert args.engine == ["databricks-local"]
+
+
+def test_a_phase_s_peak_rss_is_its_own_not_that_of_the_process_that_spawned_it():
+    """Linux carries the spawning process's peak over an exec into `ru_maxrss`; a phase reports its own."""
+    held = bytearray(300 * 2**20)
+    held[::4096] = b"\x01" * len(held[::4096])  # resident, not just reserved
+    child = subprocess.run(
+        [sys.executable, "-c", "from medallion_devtools.bench.measure import peak_rss_mb; print(peak_rss_mb())"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert float(child.stdout) < 200, child.stdout  # this process holds over 300 MB
+    del held
