@@ -65,6 +65,7 @@ def history_check_results(
 def _on_spark(
     engine: "DatabricksEngine", table: DeltaTableIO, contract: Contract, key: dg.AssetKey
 ) -> list[dg.AssetCheckResult]:
+    """The checks as Spark SQL over a temporary view of the whole table read by name."""
     if not has_table(engine, table):
         return _results(key, contract, None)
     view = engine.unique_name("history_check")
