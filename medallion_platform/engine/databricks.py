@@ -13,6 +13,8 @@ once, in `DIVERGENCES`, and the code asks `engine.diverges(...)` instead of gues
 import functools
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
@@ -181,6 +183,28 @@ class DatabricksEngine(SparkEngine):
             for start in range(0, data.num_rows, rows)
         ]
         return functools.reduce(lambda a, b: a.unionAll(b), parts)
+
+    @contextmanager
+    def sql_over(self, views: Mapping[str, Frame]) -> Iterator[Callable[[str], object]]:
+        """Within the block, a function running a Spark SQL query whose ` FROM <alias>` names one of `views`
+        (alias -> frame, each a temporary view under a unique name, dropped after the block); it returns the
+        query's first value (0 when no row comes back)."""
+        names = {alias: self.unique_name(f"medallion_{alias}") for alias in views}
+        for alias, frame in views.items():
+            frame.createOrReplaceTempView(names[alias])
+
+        def scalar(sql: str) -> object:
+            for alias, name in names.items():
+                sql = sql.replace(f" FROM {alias}", f" FROM {name}")
+            rows = self.spark.sql(sql).collect()
+            value = rows[0][0] if rows else 0
+            return int(value) if isinstance(value, int) else value
+
+        try:
+            yield scalar
+        finally:
+            for name in names.values():
+                self.spark.catalog.dropTempView(name)
 
     def has_delta_table(self, uri: str) -> bool:
         """Whether `uri` holds a Delta table, asked of Spark (a listing of its `_delta_log`, nothing read): the

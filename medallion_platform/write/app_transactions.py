@@ -11,14 +11,10 @@ WHERE`, a full overwrite), so a run that dies between the two repeats the write 
 
 import datetime as dt
 import json
-from typing import TYPE_CHECKING
 
 from medallion_platform.engine.base import Engine
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.write.table_state import cluster_of
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = ["WRITTEN", "committed_before", "ledger_notes", "ledger_uri", "record_transactions", "transaction_version"]
 

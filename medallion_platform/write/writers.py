@@ -26,10 +26,9 @@ from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
 from medallion_platform.write.app_transactions import WRITTEN, committed_before, record_transactions
 from medallion_platform.write.spec import Append, Merge, Overwrite, OverwritePartitions, RowsWrite, TableWrite
-from medallion_platform.write.table_state import current_version, has_table
+from medallion_platform.write.table_state import cluster_of, current_version, has_table
 
 if TYPE_CHECKING:  # imported on first use: SQLFrame costs a second to import
-    from medallion_platform.engine.databricks import DatabricksEngine
     from medallion_platform.engine.embedded import EmbeddedEngine
 
 __all__ = [
@@ -69,11 +68,10 @@ def writer_for(engine: Engine, *, register: Callable[[], object] | None = None) 
 def table_columns(engine: Engine, table: DeltaTableIO) -> list[str] | None:
     """The table's columns as the cluster's Spark reads them from its Delta log, for the catalog's registration
     (None off a cluster: the catalog reads them itself)."""
-    from medallion_platform.engine.databricks import DatabricksEngine
-
-    if not isinstance(engine, DatabricksEngine):
+    cluster = cluster_of(engine)
+    if cluster is None:
         return None
-    return list(engine.spark.read.format("delta").load(table.uri).columns)
+    return list(cluster.spark.read.format("delta").load(table.uri).columns)
 
 
 def write_table(
@@ -215,26 +213,19 @@ class SparkNativeDeltaWriter(DeltaWriter):
         self._register = register
 
     def _diverges(self, divergence: "Divergence") -> bool:
-        from medallion_platform.engine.databricks import DatabricksEngine
-
-        return isinstance(self.engine, DatabricksEngine) and self.engine.diverges(divergence)
+        cluster = cluster_of(self.engine)
+        return cluster is not None and cluster.diverges(divergence)
 
     def _honours_app_transactions(self) -> bool:
         """Whether the write records its app transaction itself (`txnAppId`). Never on a cluster: Spark cannot
         read them back there, so a cluster keeps them in a ledger (`write/app_transactions.py`)."""
-        return self._cluster() is None
-
-    def _cluster(self) -> "DatabricksEngine | None":
-        """The cluster engine, where the table's log is asked of Spark (no delta-rs on a cluster's driver)."""
-        from medallion_platform.engine.databricks import DatabricksEngine
-
-        return self.engine if isinstance(self.engine, DatabricksEngine) else None
+        return cluster_of(self.engine) is None
 
     def _exists(self, table: DeltaTableIO) -> bool:
         return has_table(self.engine, table)
 
     def _version(self, table: DeltaTableIO) -> int | None:
-        if self._cluster() is None:
+        if cluster_of(self.engine) is None:
             table.refresh()  # after Spark's commit, the opened log (delta-rs) reads the new versions
         return current_version(self.engine, table)
 
@@ -270,7 +261,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
         inserted, updated = source_rows, 0
         # records with lineage appended where app transactions cannot skip a retry: an insert-only MERGE on them
         lineage = isinstance(spec, Append) and set(RECORD_KEYS) <= set(df.columns)
-        keyed_append = lineage and ((txns and not native_txns) or (not txns and self._cluster() is not None))
+        keyed_append = lineage and ((txns and not native_txns) or (not txns and cluster_of(self.engine) is not None))
         if not registered:  # a first write, or an uncatalogued table (the ingest log): by path
             self._first_write(table, df, spec, options)
         elif isinstance(spec, Merge) or (isinstance(spec, Append) and keyed_append):

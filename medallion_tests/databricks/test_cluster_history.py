@@ -4,7 +4,6 @@ stored versions by name, the MERGE and the blocking checks all on the cluster's 
 route to table data (delta-rs, DuckDB, boto3, a pyarrow file system); both sample histories (changes and
 nightly snapshots) equal the embedded run's, delivery after delivery."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -27,29 +26,25 @@ pytestmark = [pytest.mark.databricks, pytest.mark.spark, pytest.mark.usefixtures
 
 # payments (changes): out of order across two deliveries, the second re-delivering one change; customers
 # (snapshots): two nights, the second changing one customer's segment, adding one and dropping one
-DELIVERIES: list[Callable[[Settings], None]] = [
-    lambda s: (
-        land(s, "payments", "2026/11/01/10/firehose-000", jsonl(*STREAM[5:], STREAM[0])),
-        land(
-            s,
-            "customers",
+DELIVERIES: list[dict[str, tuple[str, str | bytes]]] = [  # per delivery, each source's landing key and object
+    {
+        "payments": ("2026/11/01/10/firehose-000", jsonl(*STREAM[5:], STREAM[0])),
+        "customers": (
             "2026/11/01/customers.csv",
             CUSTOMERS_HEADER
             + _customer(1, "consumer", "2026-10-01T08:00:00Z")
             + _customer(2, "smb", "2026-10-02T08:00:00Z"),
         ),
-    ),
-    lambda s: (
-        land(s, "payments", "2026/11/01/10/firehose-001", jsonl(*STREAM[1:5], STREAM[6])),
-        land(
-            s,
-            "customers",
+    },
+    {
+        "payments": ("2026/11/01/10/firehose-001", jsonl(*STREAM[1:5], STREAM[6])),
+        "customers": (
             "2026/11/02/customers.csv",
             CUSTOMERS_HEADER
             + _customer(1, "smb", "2026-11-01T12:00:00Z")
             + _customer(3, "enterprise", "2026-11-01T13:00:00Z"),
         ),
-    ),
+    },
 ]
 SOURCES = ("payments", "customers")
 
@@ -57,7 +52,8 @@ SOURCES = ("payments", "customers")
 def _deliver(lake: Lakehouse, engine: Engine, contracts, delivery, *, guarded: bool) -> dict[str, dict[str, bool]]:
     """Lands one delivery, runs both source steps and then both histories and their checks (inside the guard
     when `guarded`); each history's check verdicts."""
-    delivery(lake.settings)
+    for name, (key, body) in delivery.items():
+        land(lake.settings, name, key, body)
     for name in SOURCES:
         ingest_and_promote(lake, engine, contracts[name])
     verdicts = {}

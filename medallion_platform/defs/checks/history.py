@@ -68,14 +68,8 @@ def _on_spark(
     """The checks as Spark SQL over a temporary view of the whole table read by name."""
     if not has_table(engine, table):
         return _results(key, contract, None)
-    view = engine.unique_name("history_check")
-    table_at(engine, table, None).createOrReplaceTempView(view)
-    return _results(
-        key,
-        contract,
-        lambda sql: engine.spark.sql(sql.replace(" FROM t", f" FROM {view}")).collect()[0][0],
-        spark_ident,
-    )
+    with engine.sql_over({"t": table_at(engine, table, None)}) as count:
+        return _results(key, contract, count, spark_ident)
 
 
 def _results(

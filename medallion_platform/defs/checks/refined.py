@@ -9,7 +9,6 @@ retries the dates).
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -18,13 +17,13 @@ import duckdb
 import pyarrow.dataset as ds
 
 from medallion_platform.engine.base import Engine
-
-if TYPE_CHECKING:
-    from medallion_platform.engine.databricks import DatabricksEngine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.write.table_state import cluster_of, has_table, table_at
 from medallion_platform.zones.refined.base import built_from
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
+
+if TYPE_CHECKING:
+    from medallion_platform.engine.databricks import DatabricksEngine
 
 __all__ = ["CHECKS", "refined_check_results", "refined_check_specs"]
 
@@ -102,31 +101,19 @@ def _on_spark(
     described: dict,
 ) -> list[dg.AssetCheckResult]:
     """The checks as Spark SQL over temporary views of the refined table and the fact (pruned to `dates`)."""
-    spark = engine.spark
     values = None if dates is None else [dt.date.fromisoformat(d) for d in dates]
     column = None if dates is None else PARTITION
-    suffix = uuid.uuid4().hex[:12]
-    names = {"r": f"medallion_check_r_{suffix}", "f": f"medallion_check_f_{suffix}"}
     refined, fact = lake.refined(table.name), lake.trusted(table.fact)
-    if has_table(engine, refined):
-        table_at(engine, refined, None, column, values).createOrReplaceTempView(names["r"])
-    else:
-        engine.dataframe(table.schema.empty_table()).createOrReplaceTempView(names["r"])
+    views = {
+        "r": table_at(engine, refined, None, column, values)
+        if has_table(engine, refined)
+        else engine.dataframe(table.schema.empty_table())
+    }
     has_fact = has_table(engine, fact)
     if has_fact:
-        table_at(engine, fact, version, column, values).createOrReplaceTempView(names["f"])
-
-    def scalar(sql: str) -> object:
-        sql = sql.replace(" FROM r", f" FROM {names['r']}").replace(" FROM f", f" FROM {names['f']}")
-        rows = spark.sql(sql).collect()
-        value = rows[0][0] if rows else 0
-        return int(value) if isinstance(value, int) else value
-
-    try:
+        views["f"] = table_at(engine, fact, version, column, values)
+    with engine.sql_over(views) as scalar:
         return _evaluate(scalar, table, key, has_fact, described)
-    finally:
-        for name in names.values():
-            spark.catalog.dropTempView(name)
 
 
 def _evaluate(

@@ -135,13 +135,8 @@ def _on_spark(
     if not has_table(engine, table):
         return _verdicts(key, _violations(contract, spark=True), None, scope_text)
     column = contract.partition.column if contract.partition is not None and dates is not None else None
-    view = engine.unique_name("trusted_check")
-    table_at(engine, table, None, column, dates).createOrReplaceTempView(view)
-
-    def count(sql: str) -> object:
-        return engine.spark.sql(sql.replace(" FROM t", f" FROM {view}")).collect()[0][0]
-
-    return _verdicts(key, _violations(contract, spark=True), count, scope_text)
+    with engine.sql_over({"t": table_at(engine, table, None, column, dates)}) as count:
+        return _verdicts(key, _violations(contract, spark=True), count, scope_text)
 
 
 def _verdicts(
