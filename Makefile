@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint format check-infra ui bench clean
+.PHONY: demo test test-fast lint pytest format check-infra ui bench clean
 
 # The product and, beside it, the development tools (stand-ins, moto, bench, chaos: devtools/pyproject.toml).
 $(STAMP): pyproject.toml devtools/pyproject.toml
@@ -28,9 +28,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
-	$(BIN)/python -m pytest
-	$(MAKE) check-infra
+# Lint, the suite and the infra scan at once (the suite waits on servers and subprocesses much of the time, so
+# mypy and checkov mostly fill its idle CPU); each one's output is printed whole when it ends.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint pytest check-infra
+
+# Two pytest-xdist workers; every test needing the same run-wide emulator, stand-in or Spark session runs on one
+# worker (`--dist loadgroup`, groups from medallion_tests/conftest.py), so each still starts once per run.
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # The inner loop: no Spark, emulators, stand-ins, browser, walkthroughs or trials (CI runs everything).
 test-fast: lint

@@ -59,3 +59,23 @@ def sample_lake(tmp_path_factory):
     with dg.instance_for_test(temp_dir=str(data_dir / ".dagster")) as instance:
         report = materialize_all(settings, instance=instance)
         yield settings, manifest, report, instance
+
+
+# Run-wide emulators and sessions, by the fixture that starts them. Under pytest-xdist (`make test` runs two
+# workers, `--dist loadgroup`) every test that needs one of a family runs on the same worker, so a run still
+# starts one AWS emulator, one Databricks stand-in (one Sail server) and one Spark session; every other test
+# is scheduled with the rest of its module, so module-scoped servers (the UI's) start once too.
+_SHARED_FAMILIES = {
+    "stand-ins": ("local_aws", "local_databricks", "strict_databricks", "unity_databricks", "s3_storage_options"),
+    "spark": ("spark_engine",),
+    "sample-lake": ("sample_lake",),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not getattr(config.option, "numprocesses", None):
+        return
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        family = next((name for name, fixtures in _SHARED_FAMILIES.items() if used.intersection(fixtures)), None)
+        item.add_marker(pytest.mark.xdist_group(family or item.nodeid.split("::", 1)[0]))
