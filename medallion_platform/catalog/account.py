@@ -55,9 +55,10 @@ def schema_grants(platform_principal: str) -> dict[str, dict[str, list[str]]]:
 
 def provision(client: Any, settings: Settings, *, credential_name: str) -> None:
     """Registers, through the Unity Catalog API, what the Pulumi program registers on an account: one external
-    location per zone root on `credential_name` (raw read-only), the catalog (with its managed location) and a
-    schema per zone when missing, the platform schema and its staging volume, and every grant above. `client`
-    (a databricks-sdk `WorkspaceClient`) acts as an account admin; what exists already is left as it is."""
+    location per zone root on `credential_name` (raw read-only), the catalog with its managed location (and an
+    external location for that, unless one covers it already) and a schema per zone when missing, the platform
+    schema and its staging volume, and every grant above. `client` (a databricks-sdk `WorkspaceClient`) acts as an
+    account admin; what exists already is left as it is."""
     from databricks.sdk.errors import NotFound, ResourceAlreadyExists, ResourceConflict
     from databricks.sdk.service.catalog import PermissionsChange, Privilege, VolumeType
 
@@ -78,7 +79,12 @@ def provision(client: Any, settings: Settings, *, credential_name: str) -> None:
     try:
         client.catalogs.get(catalog)
     except NotFound:
-        client.catalogs.create(name=catalog, storage_root=settings.catalog_storage_root)
+        managed = settings.catalog_storage_root
+        locations = [x.url or "" for x in client.external_locations.list()]
+        if managed and not any(_within(managed, url) for url in locations):
+            # a managed location must lie in an external location (Pulumi's catalog root is in the refined bucket's)
+            client.external_locations.create(name=f"{catalog}-managed", url=managed, credential_name=credential_name)
+        client.catalogs.create(name=catalog, storage_root=managed)
     for schema in (*ZONES, PLATFORM_SCHEMA):
         with contextlib.suppress(ResourceAlreadyExists, ResourceConflict):
             client.schemas.create(name=schema, catalog_name=catalog)
@@ -95,3 +101,9 @@ def provision(client: Any, settings: Settings, *, credential_name: str) -> None:
             catalog_name=catalog, schema_name=PLATFORM_SCHEMA, name=STAGING_VOLUME, volume_type=VolumeType.MANAGED
         )
     grant("volume", volume, {platform: STAGING_VOLUME_PRIVILEGES})
+
+
+def _within(path: str, root: str) -> bool:
+    """Whether the storage URL `path` lies in `root` (a bare local path is a `file://` URL)."""
+    path, root = ((u if "://" in u else f"file://{u}").rstrip("/") for u in (path, root))
+    return path == root or path.startswith(root + "/")

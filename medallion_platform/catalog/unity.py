@@ -134,12 +134,9 @@ class UnityCatalog(Catalog):
             try:
                 self.client.schemas.get(schema)
             except NotFound:
-                self.client.schemas.create(
-                    name=zone,
-                    catalog_name=catalog,
-                    comment=f"The {zone} zone.",
-                    storage_root=self.settings.zone_roots[zone],
-                )
+                # in the catalog's managed location, as `provision` creates it: a managed location of its own would
+                # need CREATE MANAGED STORAGE on the zone's external location, which the platform is not granted
+                self.client.schemas.create(name=zone, catalog_name=catalog, comment=f"The {zone} zone.")
         self.apply_grants(zone)
         self._schemas_ready.add(zone)
 

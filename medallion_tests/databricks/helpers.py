@@ -7,8 +7,9 @@ import warnings
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
-from databricks.sdk.service.catalog import TableOperation
+from databricks.sdk.service.catalog import PermissionsChange, Privilege, TableOperation
 from deltalake import DeltaTable
+from medallion_devtools.standins.databricks import LocalDatabricks
 
 # delta-rs 1.6.6's `uc://` open deadlocks inside delta-rs now and then (upstream delta-io/delta-rs#3113 says so of
 # its own tests; here about two opens in three on 2 cores, and every one on a loaded CI machine): both Unity Catalog
@@ -79,3 +80,24 @@ def as_json_rows(table: object) -> list[dict[str, object]]:
     """`table`'s rows as `read_through_unity_catalog` returns them: JSON values, sorted."""
     rows = json.loads(json.dumps(table.to_pylist(), default=str))  # type: ignore[attr-defined]
     return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True))
+
+
+PLATFORM_MANAGED_STORAGE = "s3://medallion-managed"
+"""Where the strict stand-in's tests let the platform create catalogs of its own (see below)."""
+
+
+def let_the_platform_create_catalogs(dbx: LocalDatabricks, principal: str, *, allowed: bool = True) -> None:
+    """What an account that lets the platform create its own catalogs holds (the Pulumi program creates the catalog
+    instead): an external location over `PLATFORM_MANAGED_STORAGE` on which `principal` has CREATE MANAGED STORAGE
+    (revoked again with `allowed=False`). Idempotent: the strict stand-in is shared by the test run."""
+    name = "platform-managed-storage"
+    if dbx.unity.locations.find(name) is None:
+        dbx.create_external_location(name, PLATFORM_MANAGED_STORAGE)
+    admin = WorkspaceClient(host=dbx.host, token=dbx.admin_token, auth_type="pat")
+    privilege = [Privilege.CREATE_MANAGED_STORAGE]
+    change = (
+        PermissionsChange(principal=principal, add=privilege)
+        if allowed
+        else PermissionsChange(principal=principal, remove=privilege)
+    )
+    admin.grants.update("external_location", name, changes=[change])

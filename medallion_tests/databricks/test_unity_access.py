@@ -16,6 +16,7 @@ from medallion_platform.lake.schema import trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.entries import source_entries
 from medallion_tests.catalog.access_cases import EXPECTED, ROWS, customers_table, seen_by
+from medallion_tests.databricks.helpers import PLATFORM_MANAGED_STORAGE, let_the_platform_create_catalogs
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(180)]
 
@@ -29,9 +30,10 @@ def test_masks_and_row_filters_are_registered_read_back_and_applied(tmp_path, st
         env="databricks",
         catalog_kind="unity",
         databricks_warehouse_id=strict_databricks.warehouse_id,
-        catalog_storage_root=f"s3://medallion-managed/{CATALOG}",
+        catalog_storage_root=f"{PLATFORM_MANAGED_STORAGE}/{CATALOG}",
     )
     strict_databricks.create_external_location("governed-trusted", settings.zone_roots["trusted"])  # as Pulumi does
+    let_the_platform_create_catalogs(strict_databricks, settings.platform_principal)
     w = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.token, auth_type="pat")
     contract = load_contracts()["customers"]
     write_deltalake(settings.table_uri("trusted", "customers"), customers_table(contract))

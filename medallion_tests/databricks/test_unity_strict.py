@@ -10,6 +10,7 @@ from medallion_devtools.standins.databricks import LocalDatabricks
 from medallion_platform.catalog import CatalogError, TableEntry
 from medallion_platform.catalog.unity import UnityCatalog
 from medallion_platform.settings import Settings
+from medallion_tests.databricks.helpers import PLATFORM_MANAGED_STORAGE, let_the_platform_create_catalogs
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -37,16 +38,23 @@ def test_the_catalog_is_created_with_its_managed_location(tmp_path, strict_datab
     with pytest.raises(CatalogError, match=r"no_root: .*storage location.*MEDALLION_CATALOG_STORAGE_ROOT"):
         without.ensure_schema("trusted")
     settings = _settings(tmp_path, strict_databricks, "with_root")
-    settings = settings.model_copy(update={"catalog_storage_root": "s3://medallion-managed/with_root"})
+    root = f"{PLATFORM_MANAGED_STORAGE}/with_root"
+    settings = settings.model_copy(update={"catalog_storage_root": root})
+    # CREATE MANAGED STORAGE on the external location that holds the managed location is what the platform lacks
+    let_the_platform_create_catalogs(strict_databricks, settings.platform_principal, allowed=False)
+    with pytest.raises(CatalogError, match=r"with_root: User does not have CREATE MANAGED STORAGE on External Loc"):
+        UnityCatalog(settings, client=w).ensure_schema("trusted")
+    let_the_platform_create_catalogs(strict_databricks, settings.platform_principal)
     UnityCatalog(settings, client=w).ensure_schema("trusted")
-    assert w.catalogs.get("with_root").storage_root == "s3://medallion-managed/with_root"
+    assert w.catalogs.get("with_root").storage_root == root
 
 
 def test_pii_tags_are_set_once_and_read_back_before_every_later_registration(
     tmp_path, strict_databricks: LocalDatabricks
 ):
     settings = _settings(tmp_path, strict_databricks, "tagged")
-    settings = settings.model_copy(update={"catalog_storage_root": "s3://medallion-managed/tagged"})
+    settings = settings.model_copy(update={"catalog_storage_root": f"{PLATFORM_MANAGED_STORAGE}/tagged"})
+    let_the_platform_create_catalogs(strict_databricks, settings.platform_principal)
     write_deltalake(settings.table_uri("trusted", "people"), PEOPLE)
     strict_databricks.create_external_location("tagged-trusted", settings.zone_roots["trusted"])  # as Pulumi does
     catalog = UnityCatalog(settings, client=_client(strict_databricks))

@@ -156,9 +156,9 @@ class LocalDatabricks:
         # the account's Unity Catalog storage credential, as the workspace's registration creates it
         self.unity.locations.create_credential({"name": STORAGE_CREDENTIAL})
         self.warehouse = SqlWarehouse(self.unity, warehouse_id)
-        self.volume_paths = [self.create_volume(v) for v in volumes]
         for name, url in (external_locations or {}).items():
             self.create_external_location(name, url)
+        self.volume_paths = [self.create_volume(v) for v in volumes]
         self._cluster_catalogs = tuple(cluster_catalogs)
         self._cluster_engine = cluster_engine
         self._storage_options = dict(storage_options or {})
@@ -176,7 +176,10 @@ class LocalDatabricks:
         account's set-up does; returns its `/Volumes/…` path."""
         catalog, schema, name = full_name.lower().split(".")
         if self.unity.find_catalog(catalog) is None:
-            self.unity.create_catalog({"name": catalog, "storage_root": f"file://{self.root}/managed/{catalog}"})
+            managed = f"file://{self.root}/managed"
+            if self.unity.locations.covering(managed) is None:  # a managed location lies in an external location
+                self.unity.locations.create({"name": "managed", "url": managed, "credential_name": STORAGE_CREDENTIAL})
+            self.unity.create_catalog({"name": catalog, "storage_root": f"{managed}/{catalog}"})
         if self.unity.find_schema(f"{catalog}.{schema}") is None:
             self.unity.create_schema({"name": schema, "catalog_name": catalog})
         self.unity.volumes.create({"catalog_name": catalog, "schema_name": schema, "name": name})

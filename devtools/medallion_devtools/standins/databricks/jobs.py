@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medallion_devtools.standins.databricks.access import caller
+from medallion_devtools.standins.databricks.access import acting_as, caller
 from medallion_devtools.standins.databricks.dbfs import Dbfs
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 from medallion_devtools.standins.databricks.libraries import LibraryInstallFailed, check_libraries
@@ -555,7 +555,8 @@ class Jobs:
 
     def _spawn(self, task: _Task) -> "subprocess.Popen[bytes]":
         task.directory.mkdir(parents=True, exist_ok=True)
-        file, parameters, widgets = self._entry_point(task.settings)
+        with acting_as(task.cluster.principal or None):  # the cluster reads its code with its own privileges
+            file, parameters, widgets = self._entry_point(task.settings)
         conf_dir = task.directory / "conf"
         conf_dir.mkdir(exist_ok=True)
         (conf_dir / "spark-defaults.conf").write_text(_spark_defaults(task.cluster, task.directory))
@@ -592,7 +593,12 @@ class Jobs:
             env["SPARK_REMOTE"] = remote
         work = task.directory / "work"
         work.mkdir(exist_ok=True)
-        command = self._mount.wrap([sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)])
+        # the cluster's principal sees the volumes it may read, read-only unless it may write them (`mount.py`)
+        command = self._mount.wrap(
+            [sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)],
+            volumes=self._volumes.mounts_for(task.cluster.principal or None),
+            view=task.directory / "volumes-view",
+        )
         with (task.directory / "stdout").open("wb") as stdout, (task.directory / "stderr").open("wb") as stderr:
             return subprocess.Popen(
                 command,

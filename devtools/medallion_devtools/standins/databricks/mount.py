@@ -13,11 +13,14 @@ Strategies, first that works wins (`probe_dbfs_mount` tries them once, when the 
 """
 
 import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from medallion_devtools.standins.databricks.volumes import VolumeMount
 
 __all__ = ["DbfsMount", "probe_dbfs_mount"]
 
@@ -38,8 +41,20 @@ class DbfsMount:
     volumes: Path
     problem: str = ""
 
-    def wrap(self, command: Sequence[str]) -> list[str]:
-        """`command` run with the volumes on `/Volumes` and the DBFS root (if any) on `/dbfs`."""
+    def wrap(
+        self, command: Sequence[str], volumes: Sequence[VolumeMount] | None = None, view: Path | None = None
+    ) -> list[str]:
+        """`command` run with the DBFS root (if any) on `/dbfs` and, on `/Volumes`, the whole volumes folder, or
+        with `volumes` (and `view`, an empty folder for their mount points) only those: each at
+        `/Volumes/<catalog>/<schema>/<volume>`, read-only unless writable (`unshare`; proot cannot make a bind
+        read-only, so there the file modes are the only guard)."""
+        if volumes is not None:
+            if view is None:
+                raise ValueError("a driver's own /Volumes needs an empty folder for its mount points (`view`)")
+            view.mkdir(parents=True, exist_ok=True)
+            for volume in volumes:
+                (view / volume.relative).mkdir(parents=True, exist_ok=True)
+            return self._wrap_selected(command, volumes, view)
         if self.strategy == "unshare":
             unshare = ["unshare", "--mount", "--propagation", "private", "--"]
             if self.root is None:
@@ -48,6 +63,27 @@ class DbfsMount:
         if self.strategy == "proot":
             dbfs = [] if self.root is None else ["-b", f"{self.root}:{MOUNT_POINT}"]
             return ["proot", "-b", f"{self.volumes}:{VOLUMES_MOUNT_POINT}", *dbfs, *command]
+        raise RuntimeError(self.problem)
+
+    def _wrap_selected(self, command: Sequence[str], volumes: Sequence[VolumeMount], view: Path) -> list[str]:
+        target = f"{VOLUMES_MOUNT_POINT}/"
+        if self.strategy == "unshare":
+            steps = [f"mount --bind {shlex.quote(str(view))} {VOLUMES_MOUNT_POINT}"]
+            for volume in volumes:
+                point = shlex.quote(target + volume.relative)
+                steps.append(f"mount --bind {shlex.quote(str(volume.folder))} {point}")
+                if not volume.writable:
+                    steps.append(f"mount -o remount,bind,ro {point}")
+            if self.root is not None:
+                steps.append(f"mount --bind {shlex.quote(str(self.root))} {MOUNT_POINT}")
+            script = " && ".join([*steps, 'exec "$@"'])
+            return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", *command]
+        if self.strategy == "proot":
+            binds = ["-b", f"{view}:{VOLUMES_MOUNT_POINT}"]
+            for volume in volumes:
+                binds += ["-b", f"{volume.folder}:{target}{volume.relative}"]
+            dbfs = [] if self.root is None else ["-b", f"{self.root}:{MOUNT_POINT}"]
+            return ["proot", *binds, *dbfs, *command]
         raise RuntimeError(self.problem)
 
 

@@ -256,7 +256,9 @@ class UnityCatalog:
             self._owner_of, self.grants.privileges_of, {ACCOUNT_ADMIN, *metastore_admins}, self.groups_of
         )
         self.locations = ExternalLocations(self.access, self.metastore_id, ACCOUNT_ADMIN)
-        self.volumes = Volumes(volumes_root, self.schema_named, self.access, self.metastore_id, ACCOUNT_ADMIN)
+        self.volumes = Volumes(
+            volumes_root, self.schema_named, self.access, self.metastore_id, ACCOUNT_ADMIN, self.locations.require
+        )
         self._catalogs: dict[str, _Catalog] = {}
         self._schemas: dict[str, _Schema] = {}
         self._tables: dict[str, TableEntry] = {}
@@ -347,10 +349,18 @@ class UnityCatalog:
                     f"(for example 'CREATE CATALOG {name} MANAGED LOCATION '<location-path>'').",
                     "INVALID_STATE",
                 )
+            self._managed_storage(body.get("storage_root"))
             catalog = _Catalog(name, self.owner(), body.get("comment"), storage_root=body.get("storage_root"))
             catalog.properties.update(body.get("properties") or {})
             self._catalogs[name] = catalog
             return catalog.info(self.metastore_id)
+
+    def _managed_storage(self, storage_root: object) -> None:
+        """A catalog's or schema's managed location must lie in an external location on which the caller holds
+        CREATE MANAGED STORAGE (Databricks: "must be contained in an external location"; the privilege "allows a
+        user to specify a managed storage location when creating a catalog or schema")."""
+        if storage_root:
+            self.locations.require(str(storage_root), "CREATE_MANAGED_STORAGE")
 
     def get_catalog(self, name: str) -> JsonObject:
         catalog = self.catalog_named(name)
@@ -395,6 +405,7 @@ class UnityCatalog:
             full_name = f"{catalog.name}.{name}"
             if full_name in self._schemas:
                 raise ApiError(409, "SCHEMA_ALREADY_EXISTS", f"Schema '{full_name}' already exists.")
+            self._managed_storage(body.get("storage_root"))
             schema = _Schema(
                 name,
                 self.owner(),

@@ -2,11 +2,13 @@
 `/api/2.0/fs/{files,directories}/Volumes/<catalog>/<schema>/<volume>/…`, as databricks-sdk's `w.volumes` and
 `w.files` call them.
 
-Each volume is a folder, `<root>/<catalog>/<schema>/<volume>`; drivers see `<root>` at `/Volumes` (`mount.py`), as
-a cluster's Unity Catalog FUSE mount shows volumes. A path outside an existing volume is refused as the Files API
-refuses it. Files API errors are Databricks': 404 NOT_FOUND, 409 ALREADY_EXISTS, 400 INVALID_PARAMETER_VALUE,
-403 PERMISSION_DENIED: reading a file or listing a directory needs READ VOLUME, writing or deleting WRITE VOLUME
-(with USE CATALOG and USE SCHEMA), creating a volume CREATE VOLUME on its schema (`access.py`).
+Each volume is a folder, `<root>/<catalog>/<schema>/<volume>`. A driver sees at `/Volumes/<catalog>/<schema>/<volume>`
+the volumes its cluster's principal may read (`mounts_for`, `mount.py`), read-only without WRITE VOLUME: a
+cluster's Unity Catalog FUSE mount checks the same privileges as the Files API. A path outside an existing volume
+is refused as the Files API refuses it. Files API errors are Databricks': 404 NOT_FOUND, 409 ALREADY_EXISTS,
+400 INVALID_PARAMETER_VALUE, 403 PERMISSION_DENIED: reading a file or listing a directory needs READ VOLUME,
+writing or deleting WRITE VOLUME (with USE CATALOG and USE SCHEMA), creating a volume CREATE VOLUME on its schema
+(`access.py`).
 """
 
 import shutil
@@ -17,10 +19,10 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 
-from medallion_devtools.standins.databricks.access import Access, caller
+from medallion_devtools.standins.databricks.access import Access, acting_as, caller
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request
 
-__all__ = ["MOUNT_POINT", "FileResponse", "Volumes"]
+__all__ = ["MOUNT_POINT", "FileResponse", "VolumeMount", "Volumes"]
 
 MOUNT_POINT = "/Volumes"
 LIST_PAGE = 1000  # list_directory_contents returns at most 1000 entries a page, as documented
@@ -78,6 +80,15 @@ class FileResponse:
     data: bytes = b""
 
 
+@dataclass(frozen=True)
+class VolumeMount:
+    """One volume as a driver sees it: `folder` at `/Volumes/<relative>`, read-only unless `writable`."""
+
+    folder: Path
+    relative: str
+    writable: bool
+
+
 def not_found(message: str) -> ApiError:
     """The Files API's 404."""
     return ApiError(404, "NOT_FOUND", message)
@@ -92,12 +103,21 @@ class Volumes:
         access: the metastore's privilege checks.
         metastore_id: stamped on every `VolumeInfo`.
         admin: who owns what the stand-in's set-up creates.
+        require_location: the external location covering a URL on which the caller holds a privilege, refused
+            otherwise (an EXTERNAL volume's `storage_location` needs CREATE EXTERNAL VOLUME there).
     """
 
     def __init__(
-        self, root: Path, schema_exists: Callable[[str], object], access: Access, metastore_id: str, admin: str
+        self,
+        root: Path,
+        schema_exists: Callable[[str], object],
+        access: Access,
+        metastore_id: str,
+        admin: str,
+        require_location: Callable[[str, str], object],
     ) -> None:
         self.root = root
+        self._require_location = require_location
         root.mkdir(parents=True, exist_ok=True)
         self._schema_exists = schema_exists
         self._access = access
@@ -124,6 +144,8 @@ class Volumes:
             raise bad_request("A MANAGED volume takes no storage_location.")
         self._schema_exists(f"{catalog}.{schema}")
         self._access.require("schema", f"{catalog}.{schema}", "CREATE_VOLUME")
+        if location:
+            self._require_location(str(location), "CREATE_EXTERNAL_VOLUME")
         volume = _Volume(
             catalog,
             schema,
@@ -183,6 +205,20 @@ class Volumes:
             del self._volumes[volume.full_name]
             shutil.rmtree(self._folder(volume), ignore_errors=True)
         return {}
+
+    def mounts_for(self, principal: str | None) -> tuple[VolumeMount, ...]:
+        """The volumes a driver running as `principal` sees: those it may read (USE CATALOG, USE SCHEMA and READ
+        VOLUME, or ownership), writable where it may also write. None is the stand-in's own set-up: every volume."""
+        with self._lock:
+            volumes = sorted(self._volumes.values(), key=lambda v: v.full_name)
+        mounts = []
+        with acting_as(principal):
+            for volume in volumes:
+                if self._access.may_see("volume", volume.full_name, "READ_VOLUME"):
+                    writable = self._access.may_see("volume", volume.full_name, "WRITE_VOLUME")
+                    relative = f"{volume.catalog_name}/{volume.schema_name}/{volume.name}"
+                    mounts.append(VolumeMount(self._folder(volume), relative, writable))
+        return tuple(mounts)
 
     def _folder(self, volume: _Volume) -> Path:
         return self.root / volume.catalog_name / volume.schema_name / volume.name

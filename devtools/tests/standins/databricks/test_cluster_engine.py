@@ -40,7 +40,7 @@ def _open(port: int) -> bool:
 
 
 def test_the_cluster_engine_starts_and_stops_with_the_stand_in(tmp_path: Path):
-    with LocalDatabricks(root=tmp_path) as dbx:
+    with LocalDatabricks(root=tmp_path, external_locations={"managed": f"file://{tmp_path}/managed"}) as dbx:
         assert dbx.engine is not None and dbx.engine.remote.startswith("sc://127.0.0.1:")
         port = dbx.engine.port
         assert _open(port)

@@ -19,6 +19,7 @@ from databricks.sdk.service.catalog import (
     Privilege,
     TableOperation,
     TableType,
+    VolumeType,
 )
 from databricks.sdk.service.sql import StatementResponse, StatementState
 from deltalake import DeltaTable, write_deltalake
@@ -464,3 +465,46 @@ def test_a_grant_to_a_group_or_to_account_users_reaches_its_members_and_no_one_e
         assert "User is not an owner of Schema 'sales.orders'." in str(refused.value)
         with pytest.raises(ValueError, match="a group has no token"):
             dbx.token_for("data-engineers")
+
+
+def test_managed_and_external_volume_locations_need_a_covering_external_location_and_its_privilege(tmp_path: Path):
+    """A catalog's or schema's managed location lies in an external location on which the caller holds CREATE
+    MANAGED STORAGE, an external volume's in one with CREATE EXTERNAL VOLUME; a metastore admin still needs the
+    external location. Each refused with Databricks' error, then allowed once what was missing is there."""
+    lake = f"file://{tmp_path}/lake"
+    with LocalDatabricks(
+        root=tmp_path / "dbx",
+        principals=["ben@example.com"],
+        metastore_admins=("standin-user@example.com",),
+        metastore_privileges={"ben@example.com": ["CREATE_CATALOG"]},
+        external_locations={"lake": lake},
+        cluster_engine=False,
+    ) as dbx:
+        admin = WorkspaceClient(host=dbx.host, token=dbx.token, auth_type="pat")
+        ben = WorkspaceClient(host=dbx.host, token=dbx.token_for("ben@example.com"), auth_type="pat")
+
+        def grant(*privileges: Privilege) -> None:
+            change = PermissionsChange(principal="ben@example.com", add=list(privileges))
+            admin.grants.update("external_location", "lake", changes=[change])
+
+        outside = _error(lambda: admin.catalogs.create("nowhere", storage_root=f"file://{tmp_path}/elsewhere/x"))
+        assert outside.error_code == "PERMISSION_DENIED" and "No external location covers the path" in str(outside)
+        refused = _error(lambda: ben.catalogs.create("sales", storage_root=f"{lake}/sales"))
+        assert refused.error_code == "PERMISSION_DENIED"
+        assert "User does not have CREATE MANAGED STORAGE on External Location 'lake'." in str(refused)
+        assert "sales" not in {c.name for c in admin.catalogs.list()}
+
+        grant(Privilege.CREATE_MANAGED_STORAGE)
+        assert ben.catalogs.create("sales", storage_root=f"{lake}/sales").storage_root == f"{lake}/sales"
+        outside = _error(lambda: ben.schemas.create("eu", "sales", storage_root=f"file://{tmp_path}/elsewhere/eu"))
+        assert "No external location covers the path" in str(outside)
+        assert ben.schemas.create("eu", "sales", storage_root=f"{lake}/sales/eu").storage_root == f"{lake}/sales/eu"
+
+        def external_volume() -> object:
+            return ben.volumes.create("sales", "eu", "drops", VolumeType.EXTERNAL, storage_location=f"{lake}/drops")
+
+        refused = _error(external_volume)
+        assert "User does not have CREATE EXTERNAL VOLUME on External Location 'lake'." in str(refused)
+        grant(Privilege.CREATE_EXTERNAL_VOLUME)
+        external_volume()
+        assert admin.volumes.read("sales.eu.drops").storage_location == f"{lake}/drops"

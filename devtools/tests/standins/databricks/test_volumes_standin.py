@@ -6,12 +6,13 @@ import base64
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
 from databricks.sdk.service import jobs
-from databricks.sdk.service.catalog import VolumeType
+from databricks.sdk.service.catalog import PermissionsChange, Privilege, VolumeType
 from medallion_devtools.standins.databricks import LocalDatabricks
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
@@ -120,49 +121,89 @@ def test_a_task_runs_from_a_volume_sees_it_at_volumes_and_acts_as_its_cluster(
     assert out["token_is_the_callers"] is False
 
 
-def test_a_catalog_needs_a_managed_location_when_the_metastore_has_no_root(strict: WorkspaceClient):
+def test_a_catalog_needs_a_managed_location_when_the_metastore_has_no_root(
+    strict: WorkspaceClient, strict_databricks: LocalDatabricks
+):
     with pytest.raises(DatabricksError, match="Metastore storage root URL does not exist") as caught:
         strict.catalogs.create(name="rootless")
     assert caught.value.error_code == "INVALID_STATE"
-    created = strict.catalogs.create(name="rooted", storage_root="s3://managed/rooted")
-    assert created.storage_root == "s3://managed/rooted"
+    # in the external location the set-up keeps for managed storage, where only the admin has CREATE MANAGED STORAGE
+    root = f"file://{strict_databricks.root}/managed/rooted"
+    with pytest.raises(DatabricksError, match="User does not have CREATE MANAGED STORAGE on External Location"):
+        strict.catalogs.create(name="rooted", storage_root=root)
+    admin = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
+    assert admin.catalogs.create(name="rooted", storage_root=root).storage_root == root
 
 
 AS_ANALYST = """
 import io, json, os, sys
 from databricks.sdk import WorkspaceClient
 w = WorkspaceClient()  # the runtime's native authentication: the cluster's principal
+me = {"sees": sorted(os.listdir("/Volumes/medallion/platform"))}
 try:
     w.files.upload(sys.argv[1] + "/by-the-cluster.txt", io.BytesIO(b"x"), overwrite=True)
-    me = {"error": None}
+    me["files_api"] = None
 except Exception as exc:
-    me = {"error": getattr(exc, "error_code", None), "message": str(exc)}
-with open(os.path.join(sys.argv[1], "out.json"), "w") as out:  # the /Volumes mount: not privilege-checked here
-    json.dump(me, out)
+    me["files_api"] = getattr(exc, "error_code", None)
+    me["message"] = str(exc)
+try:
+    with open(sys.argv[1] + "/by-the-mount.txt", "w") as out:  # the /Volumes mount: read-only without WRITE VOLUME
+        out.write("x")
+    me["mount"] = "written"
+except OSError as exc:
+    me["mount"] = exc.strerror
+print("ME=" + json.dumps(me))
 """
 
 
 def test_a_dedicated_job_cluster_acts_as_its_single_user_with_that_principals_privileges(
     strict: WorkspaceClient, strict_databricks: LocalDatabricks
 ):
+    """A dedicated cluster runs as its single user: it reads its code and sees at /Volumes only the volumes that
+    principal may read, read-only without WRITE VOLUME, and the Files API refuses it what the principal lacks."""
     base = strict_databricks.volume_paths[0] + "/single-user-test"
+    staging = base.removeprefix("/Volumes/").split("/")[:3]
     strict.files.upload(f"{base}/main.py", io.BytesIO(AS_ANALYST.encode()), overwrite=True)
     cluster = {
         "spark_version": "17.3.x-scala2.13",
         "node_type_id": "i3.xlarge",
         "num_workers": 1,
         "data_security_mode": "SINGLE_USER",
-        "single_user_name": "analysts",  # not the submitter: the cluster is analysts', who may not write the volume
+        "single_user_name": "analysts",  # not the submitter: the cluster is analysts'
     }
     task = {
         "task_key": "as_analysts",
         "new_cluster": cluster,
         "spark_python_task": {"python_file": f"{base}/main.py", "parameters": [base]},
     }
-    run_id = strict.api_client.do("POST", "/api/2.2/jobs/runs/submit", body={"run_name": "su", "tasks": [task]})
-    run = _wait(strict, run_id["run_id"])  # type: ignore[index]
+
+    def submit() -> jobs.Run:
+        run_id = strict.api_client.do("POST", "/api/2.2/jobs/runs/submit", body={"run_name": "su", "tasks": [task]})
+        return _wait(strict, run_id["run_id"])  # type: ignore[index]
+
+    # analysts may not read the staging volume: the cluster cannot even read its code
+    run = submit()
+    assert run.state is not None and run.state.result_state == jobs.RunResultState.FAILED, run.state
+    assert "User does not have USE CATALOG on Catalog 'medallion'" in (run.state.state_message or ""), run.state
+
+    admin = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
+    readable = [
+        ("catalog", staging[0], Privilege.USE_CATALOG),
+        ("schema", ".".join(staging[:2]), Privilege.USE_SCHEMA),
+        ("volume", ".".join(staging), Privilege.READ_VOLUME),
+    ]
+    for kind, name, privilege in readable:
+        admin.grants.update(kind, name, changes=[PermissionsChange(principal="analysts", add=[privilege])])
+    try:
+        run = submit()
+    finally:  # the session's stand-in goes on without analysts' grants
+        for kind, name, privilege in readable:
+            admin.grants.update(kind, name, changes=[PermissionsChange(principal="analysts", remove=[privilege])])
     assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
-    out = json.loads(strict.files.download(f"{base}/out.json").contents.read())  # type: ignore[union-attr]
-    # refused for lack of analysts' privileges (USE CATALOG, USE SCHEMA or WRITE VOLUME, as the session granted so far)
-    assert out["error"] == "PERMISSION_DENIED" and "User does not have" in out["message"], out
+    logs = strict.jobs.get_run_output(run.tasks[0].run_id).logs or ""  # type: ignore[index]
+    me = json.loads(logs.split("ME=", 1)[1].splitlines()[0])
+    assert me["sees"] == [staging[2]]  # only the volume it may read, not the rest of the metastore's
+    assert me["files_api"] == "PERMISSION_DENIED" and "WRITE VOLUME" in me["message"], me
+    assert me["mount"] == "Read-only file system", me
+    assert not any(Path(strict_databricks.volumes_root, *staging).glob("single-user-test/by-the-*"))
     strict.files.upload(f"{base}/by-the-cluster.txt", io.BytesIO(b"x"), overwrite=True)  # the submitter may
