@@ -1,5 +1,6 @@
 """Shared fixtures: one Spark session and one generated sample lake per test run."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import dagster as dg
@@ -72,10 +73,15 @@ _SHARED_FAMILIES = {
 }
 
 
+def xdist_group(fixturenames: Iterable[str], nodeid: str) -> str:
+    """The xdist group of a test: the first shared family whose fixture it uses, else its module."""
+    used = set(fixturenames)
+    family = next((name for name, fixtures in _SHARED_FAMILIES.items() if used.intersection(fixtures)), None)
+    return family or nodeid.split("::", 1)[0]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not getattr(config.option, "numprocesses", None):
         return
     for item in items:
-        used = set(getattr(item, "fixturenames", ()))
-        family = next((name for name, fixtures in _SHARED_FAMILIES.items() if used.intersection(fixtures)), None)
-        item.add_marker(pytest.mark.xdist_group(family or item.nodeid.split("::", 1)[0]))
+        item.add_marker(pytest.mark.xdist_group(xdist_group(getattr(item, "fixturenames", ()), item.nodeid)))
