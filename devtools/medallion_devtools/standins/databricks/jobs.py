@@ -555,7 +555,8 @@ class Jobs:
 
     def _spawn(self, task: _Task) -> "subprocess.Popen[bytes]":
         task.directory.mkdir(parents=True, exist_ok=True)
-        with acting_as(task.cluster.principal or None):  # the cluster reads its code with its own privileges
+        principal = task.cluster.principal or None  # None: the stand-in's own set-up
+        with acting_as(principal):  # the cluster reads its code with its own privileges
             file, parameters, widgets = self._entry_point(task.settings)
         conf_dir = task.directory / "conf"
         conf_dir.mkdir(exist_ok=True)
@@ -596,7 +597,7 @@ class Jobs:
         # the cluster's principal sees the volumes it may read, read-only unless it may write them (`mount.py`)
         command = self._mount.wrap(
             [sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)],
-            volumes=self._volumes.mounts_for(task.cluster.principal or None),
+            volumes=self._volumes.mounts_for(principal),
             view=task.directory / "volumes-view",
         )
         with (task.directory / "stdout").open("wb") as stdout, (task.directory / "stderr").open("wb") as stderr:

@@ -26,9 +26,6 @@ __all__ = ["DbfsMount", "probe_dbfs_mount"]
 
 MOUNT_POINT = "/dbfs"
 VOLUMES_MOUNT_POINT = "/Volumes"
-# `sh` does the bind mounts inside the new namespace, then becomes the driver (exec: one process, one group).
-_BIND_THEN_EXEC = 'mount --bind "$1" /Volumes && shift && exec "$@"'
-_BIND_BOTH_THEN_EXEC = 'mount --bind "$1" /Volumes && mount --bind "$2" /dbfs && shift 2 && exec "$@"'
 
 
 @dataclass(frozen=True)
@@ -41,33 +38,18 @@ class DbfsMount:
     volumes: Path
     problem: str = ""
 
-    def wrap(
-        self, command: Sequence[str], volumes: Sequence[VolumeMount] | None = None, view: Path | None = None
-    ) -> list[str]:
-        """`command` run with the DBFS root (if any) on `/dbfs` and, on `/Volumes`, the whole volumes folder, or
-        with `volumes` (and `view`, an empty folder for their mount points) only those: each at
-        `/Volumes/<catalog>/<schema>/<volume>`, read-only unless writable (`unshare`; proot cannot make a bind
-        read-only, so there the file modes are the only guard)."""
-        if volumes is not None:
-            if view is None:
-                raise ValueError("a driver's own /Volumes needs an empty folder for its mount points (`view`)")
-            view.mkdir(parents=True, exist_ok=True)
-            for volume in volumes:
-                (view / volume.relative).mkdir(parents=True, exist_ok=True)
-            return self._wrap_selected(command, volumes, view)
-        if self.strategy == "unshare":
-            unshare = ["unshare", "--mount", "--propagation", "private", "--"]
-            if self.root is None:
-                return [*unshare, "sh", "-c", _BIND_THEN_EXEC, "sh", str(self.volumes), *command]
-            return [*unshare, "sh", "-c", _BIND_BOTH_THEN_EXEC, "sh", str(self.volumes), str(self.root), *command]
-        if self.strategy == "proot":
-            dbfs = [] if self.root is None else ["-b", f"{self.root}:{MOUNT_POINT}"]
-            return ["proot", "-b", f"{self.volumes}:{VOLUMES_MOUNT_POINT}", *dbfs, *command]
-        raise RuntimeError(self.problem)
-
-    def _wrap_selected(self, command: Sequence[str], volumes: Sequence[VolumeMount], view: Path) -> list[str]:
+    def wrap(self, command: Sequence[str], volumes: Sequence[VolumeMount] = (), view: Path | None = None) -> list[str]:
+        """`command` run with `view` on `/Volumes` (default: the whole volumes folder), each of `volumes` bound in
+        it at `/Volumes/<catalog>/<schema>/<volume>`, read-only unless writable (`unshare`; proot cannot make a
+        bind read-only, so there the file modes are the only guard), and the DBFS root (if any) on `/dbfs`."""
+        if volumes and view is None:
+            raise ValueError("a driver's own /Volumes needs an empty folder for its mount points (`view`)")
+        view = self.volumes if view is None else view
+        for mount_point in (view, *(view / volume.relative for volume in volumes)):
+            mount_point.mkdir(parents=True, exist_ok=True)
         target = f"{VOLUMES_MOUNT_POINT}/"
         if self.strategy == "unshare":
+            # `sh` does the bind mounts inside the new namespace, then becomes the driver (exec: one process group)
             steps = [f"mount --bind {shlex.quote(str(view))} {VOLUMES_MOUNT_POINT}"]
             for volume in volumes:
                 point = shlex.quote(target + volume.relative)
