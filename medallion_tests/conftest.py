@@ -80,8 +80,13 @@ def xdist_group(fixturenames: Iterable[str], nodeid: str) -> str:
     return family or nodeid.split("::", 1)[0]
 
 
+# Run on each worker, where pytest-xdist sets `numprocesses` to None and `loadgroup` to whether the run is
+# `--dist loadgroup`; xdist's own collection hook turns the marker into the item's group, so this runs first.
+# pytest 9.2 broke that step (pytest-dev/pytest-xdist#1386: the group is written to a node id pytest no longer
+# reads), so pytest stays on 9.1 until xdist fixes it; the test in test_xdist_groups.py shows the grouping holds.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not getattr(config.option, "numprocesses", None):
+    if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
         item.add_marker(pytest.mark.xdist_group(xdist_group(getattr(item, "fixturenames", ()), item.nodeid)))
