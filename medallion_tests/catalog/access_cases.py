@@ -32,6 +32,15 @@ EXPECTED = {
 }
 
 
+def reader_groups() -> dict[str, set[str]]:
+    """The account groups `EXPECTED`'s readers are members of, for a Unity Catalog that knows them."""
+    groups: dict[str, set[str]] = {}
+    for reader, memberships in EXPECTED:
+        for group in memberships:
+            groups.setdefault(group, set()).add(reader)
+    return groups
+
+
 def customers_table(contract: Contract) -> pa.Table:
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     data = {

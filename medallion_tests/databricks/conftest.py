@@ -19,6 +19,8 @@ from medallion_platform.engine.databricks import DatabricksEngine
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.settings import Settings
 from medallion_platform.zones.entries import governed_principals
+from medallion_tests.catalog.access_cases import EXPECTED as READERS
+from medallion_tests.catalog.access_cases import reader_groups
 from medallion_tests.ingestion.aws import conftest as aws_fixtures
 
 # The session's moto server (the AWS tests' fixture, shared rather than copied).
@@ -50,7 +52,8 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, name: str, **options: objec
     dbx = LocalDatabricks(
         root=tmp_path_factory.mktemp(name),
         max_run_seconds=300,
-        principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp())),
+        principals=governed_principals(Settings.from_env({}, data_dir=tmp_path_factory.getbasetemp()))
+        | set(options.pop("principals", ())),  # type: ignore[call-overload]
         **options,  # type: ignore[arg-type]
         cluster_catalogs=("medallion", WRITER_TESTS_CATALOG),
     )
@@ -89,6 +92,9 @@ def strict_databricks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
         volumes=(STAGING_VOLUME,),
         current_user=platform,
         metastore_privileges={platform: ["CREATE_CATALOG"]},
+        # The readers of the masks and row filters' test (test_unity_access.py), and their groups.
+        principals={reader for reader, _ in READERS},
+        groups=reader_groups(),
     )
 
 

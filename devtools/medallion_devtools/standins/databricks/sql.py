@@ -15,6 +15,7 @@ backslash), `--` comments, one optional trailing `;`.
     GRANT priv [, priv ...] ON {TABLE | SCHEMA | DATABASE | CATALOG} name TO `principal`
     OPTIMIZE c.s.t
     VACUUM c.s.t [RETAIN n HOURS]
+    SELECT … | WITH … SELECT …   (a query: parsed by sqlglot's Databricks dialect, tables by name)
 
 Privileges are written as in SQL (`USE CATALOG`, `ALL PRIVILEGES`) and become API names (`USE_CATALOG`).
 A one- or two-part table name is completed with the statement's `catalog` and `schema`, as Databricks does.
@@ -26,12 +27,14 @@ from typing import Literal
 
 __all__ = [
     "AlterColumnComment",
+    "Command",
     "CommentOnTable",
     "CreateFunction",
     "CreateTable",
     "DropFunction",
     "Grant",
     "Optimize",
+    "Query",
     "SetMask",
     "SetOwner",
     "SetRowFilter",
@@ -40,6 +43,7 @@ __all__ = [
     "Statement",
     "SyncMetadata",
     "Vacuum",
+    "completed_table_name",
     "parse_statement",
     "quote_name",
 ]
@@ -48,7 +52,7 @@ SUPPORTED = (
     "CREATE TABLE … USING DELTA LOCATION, MSCK REPAIR TABLE … SYNC METADATA, COMMENT ON TABLE, "
     "ALTER TABLE … ALTER COLUMN … COMMENT | SET TAGS | SET MASK | DROP MASK, "
     "ALTER TABLE … SET TAGS | OWNER TO | SET ROW FILTER | DROP ROW FILTER, GRANT … ON … TO, "
-    "CREATE [OR REPLACE] FUNCTION … RETURN <expr>, DROP FUNCTION, OPTIMIZE, VACUUM … [RETAIN n HOURS]"
+    "CREATE [OR REPLACE] FUNCTION … RETURN <expr>, DROP FUNCTION, OPTIMIZE, VACUUM … [RETAIN n HOURS], SELECT"
 )
 
 
@@ -157,7 +161,25 @@ class Grant:
     principal: str
 
 
-Statement = (
+@dataclass(frozen=True)
+class Query:
+    """A query: its text, the tables it reads by their completed three-level names in lower case (CTEs aside),
+    and the statement's `catalog` and `schema` that complete them."""
+
+    sql: str
+    tables: tuple[tuple[str, str, str], ...]
+    catalog: str | None = None
+    schema: str | None = None
+
+    def table_of(self, parts: tuple[str, ...]) -> tuple[str, str, str] | None:
+        """The completed name of a table reference (None: a CTE's or an unqualified name)."""
+        if len(parts) == 1 and not self.schema:
+            return None
+        name = completed_table_name(parts, self.catalog, self.schema)
+        return (name[0].lower(), name[1].lower(), name[2].lower())
+
+
+Command = (
     CreateTable
     | SyncMetadata
     | CommentOnTable
@@ -172,6 +194,9 @@ Statement = (
     | CreateFunction
     | DropFunction
 )
+"""A statement that changes the metastore (everything but a query)."""
+
+Statement = Query | Command
 
 _TOKEN = re.compile(
     r"""(?P<space>\s+|--[^\n]*)
@@ -292,19 +317,7 @@ class _Parser:
         return tuple(parts)
 
     def table_name(self) -> tuple[str, str, str]:
-        parts = self.name()
-        if len(parts) == 1 and self.schema:
-            parts = (self.schema, *parts)
-        if len(parts) == 2 and self.catalog:
-            parts = (self.catalog, *parts)
-        if len(parts) != 3:
-            raise SqlError(
-                "UNQUALIFIED_TABLE_NAME",
-                f"The table name {quote_name(parts)} needs a catalog and a schema (catalog.schema.table): the "
-                "stand-in has no current catalog or schema but the statement's `catalog` and `schema`.",
-                "42K05",
-            )
-        return parts[0], parts[1], parts[2]
+        return completed_table_name(self.name(), self.catalog, self.schema)
 
     def finish(self, statement: Statement) -> Statement:
         if self.tokens[self.pos].kind != "end":
@@ -410,8 +423,50 @@ def _create_function(sql: str, catalog: str | None, schema: str | None) -> Creat
     return CreateFunction(name, tuple(params), returns, body, or_replace, if_not_exists, comment)
 
 
+def completed_table_name(parts: tuple[str, ...], catalog: str | None, schema: str | None) -> tuple[str, str, str]:
+    """A table name completed with the statement's `catalog` and `schema`, as Databricks does."""
+    if len(parts) == 1 and schema:
+        parts = (schema, *parts)
+    if len(parts) == 2 and catalog:
+        parts = (catalog, *parts)
+    if len(parts) != 3:
+        raise SqlError(
+            "UNQUALIFIED_TABLE_NAME",
+            f"The table name {quote_name(parts)} needs a catalog and a schema (catalog.schema.table): the "
+            "stand-in has no current catalog or schema but the statement's `catalog` and `schema`.",
+            "42K05",
+        )
+    return parts[0], parts[1], parts[2]
+
+
+_QUERY = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
+
+
+def _query(sql: str, catalog: str | None, schema: str | None) -> Query:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="databricks")
+    except sqlglot.errors.ParseError as exc:
+        raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {str(exc).splitlines()[0]}", "42601") from None
+    if not isinstance(tree, exp.Query):
+        raise SqlError("UNSUPPORTED_STATEMENT", f"The stand-in runs queries only, not {tree.key.upper()}.", "0A000")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    tables: dict[tuple[str, str, str], None] = {}
+    for table in tree.find_all(exp.Table):
+        parts = tuple(part.name for part in table.parts)
+        if len(parts) == 1 and parts[0].lower() in ctes:
+            continue
+        name = completed_table_name(parts, catalog, schema)
+        tables[(name[0].lower(), name[1].lower(), name[2].lower())] = None
+    return Query(sql, tuple(tables), catalog, schema)
+
+
 def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None = None) -> Statement:
     """The statement `sql` is (`SqlError` for a syntax error or a statement the stand-in does not run)."""
+    if _QUERY.match(sql):
+        return _query(sql, catalog, schema)
     if _CREATE_FUNCTION.match(sql):
         return _create_function(sql, catalog, schema)
     p = _Parser(sql, catalog, schema)

@@ -9,8 +9,8 @@ CREATE TABLE, SELECT, MODIFY, APPLY TAG, READ/WRITE VOLUME, EXTERNAL USE SCHEMA,
 Functions are created by SQL (`CREATE FUNCTION … RETURN <expr>`) and read through `functions/{full_name}`
 (`FunctionInfo`: parameters, return type, `routine_definition` = the body as written). A column's mask shows on
 `tables.get` as `ColumnInfo.mask {function_name, using_column_names}`, a table's row filter as
-`TableInfo.row_filter {function_name, input_column_names}`. They are recorded, not enforced: the stand-in's
-warehouse runs no queries, and its cluster engine reads the Delta files.
+`TableInfo.row_filter {function_name, input_column_names}`. The warehouse enforces them on every query, for its
+caller (`queries.py`); the cluster engine (Sail) reads the Delta files and does not.
 
 Tables are registered by SQL (`sql.py`), as on Databricks: the SDK has no `tables.create`. A table's columns are
 read from its Delta log when it is created or synced and stored, as Unity Catalog does. Names of catalogs,

@@ -5,7 +5,9 @@ with `status.error {error_code, message}` as Databricks reports a failed stateme
 Each statement runs as the caller's principal, with the privileges Databricks documents: CREATE TABLE needs CREATE
 TABLE on the schema and CREATE EXTERNAL TABLE on the external location its LOCATION lies in; SYNC METADATA,
 comments, OPTIMIZE and VACUUM need MODIFY; SET TAGS needs APPLY TAG; GRANT and SET OWNER need ownership (or
-MANAGE). A refusal is `[INSUFFICIENT_PERMISSIONS] Insufficient privileges: …` with error code PERMISSION_DENIED.
+MANAGE). A refusal is `[INSUFFICIENT_PERMISSIONS] Insufficient privileges: …` (error code BAD_REQUEST).
+A query needs SELECT on every table it reads and sees them through their row filters and column masks, for the
+caller (`queries.py`).
 """
 
 import json
@@ -14,22 +16,25 @@ import threading
 import uuid
 from collections.abc import Callable
 
+from medallion_devtools.standins.databricks.access import caller
 from medallion_devtools.standins.databricks.delta_columns import NotADeltaTable
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found, required
+from medallion_devtools.standins.databricks.queries import TableRead, run_query
 from medallion_devtools.standins.databricks.sql import (
     AlterColumnComment,
+    Command,
     CommentOnTable,
     CreateFunction,
     CreateTable,
     DropFunction,
     Grant,
     Optimize,
+    Query,
     SetMask,
     SetOwner,
     SetRowFilter,
     SetTags,
     SqlError,
-    Statement,
     SyncMetadata,
     Vacuum,
     parse_statement,
@@ -41,10 +46,11 @@ __all__ = ["DEFAULT_WAREHOUSE_ID", "SqlWarehouse"]
 
 DEFAULT_WAREHOUSE_ID = "5a7d1e0000000001"
 _STATUS_CODES = {
-    403: "PERMISSION_DENIED",
     404: "NOT_FOUND",
     409: "ALREADY_EXISTS",
-}  # REST status → statement `error_code` (else BAD_REQUEST)
+}
+"""REST status → statement `error_code`, else BAD_REQUEST: a statement's error code is one of the API's
+`ServiceErrorCode`s, which have no PERMISSION_DENIED (a refusal is told by its message's error class)."""
 MIN_VACUUM_RETAIN_HOURS = 168.0  # Delta's retentionDurationCheck, which a warehouse statement cannot turn off
 
 
@@ -97,10 +103,18 @@ class SqlWarehouse:
             raise bad_request(f"wait_timeout must be 0s or between 5s and 50s, not {wait_timeout!r}.")
         if body.get("parameters"):
             raise bad_request("The stand-in does not bind statement parameters; put literals in the statement.")
+        row_limit = body.get("row_limit")
+        if row_limit is not None and (not isinstance(row_limit, int) or row_limit < 0):
+            raise bad_request(f"row_limit must be a non-negative integer, not {row_limit!r}.")
         statement_id = str(uuid.uuid4())
         rows: _Result = ([], [])
+        truncated = False
         try:
-            rows = self._run(parse_statement(statement, catalog=body.get("catalog"), schema=body.get("schema")))
+            parsed = parse_statement(statement, catalog=body.get("catalog"), schema=body.get("schema"))
+            if isinstance(parsed, Query):
+                rows, truncated = self._query(parsed, row_limit)
+            else:
+                rows = self._run(parsed)
             status: JsonObject = {"state": "SUCCEEDED"}
         except SqlError as exc:
             status = {"state": "FAILED", "error": {"error_code": exc.error_code, "message": exc.message}}
@@ -112,16 +126,13 @@ class SqlWarehouse:
         response: JsonObject = {"statement_id": statement_id, "status": status}
         if status["state"] == "SUCCEEDED":
             columns, data = rows
-            described = [
-                {"name": name, "type_name": kind, "type_text": kind, "position": i}
-                for i, (name, kind) in enumerate(columns)
-            ]
+            described = [{**column, "position": i} for i, column in enumerate(columns)]
             response["manifest"] = {
                 "format": "JSON_ARRAY",
                 "schema": {"column_count": len(columns), "columns": described},
                 "total_chunk_count": 1 if data else 0,
                 "total_row_count": len(data),
-                "truncated": False,
+                "truncated": truncated,
             }
             response["result"] = {"row_count": len(data), "row_offset": 0, "chunk_index": 0}
             if data:
@@ -143,7 +154,7 @@ class SqlWarehouse:
         self.get(statement_id)
         return {}
 
-    def _run(self, statement: Statement) -> "_Result":
+    def _run(self, statement: Command) -> "_Result":
         """Runs `statement`; its result (columns, rows as JSON_ARRAY strings), empty for DDL."""
         uc = self.unity
         with uc.lock:
@@ -196,6 +207,32 @@ class SqlWarehouse:
                 table.touch()
         return [], []
 
+    def _query(self, query: Query, row_limit: int | None) -> tuple["_Result", bool]:
+        """A query as its caller sees it: SELECT checked and each table's filter and masks taken under the
+        metastore's lock, the query itself run outside it."""
+        uc = self.unity
+        reads = []
+        with uc.lock:
+            for name in query.tables:
+                table = _table_for_sql(uc, name)
+                uc.access.require("table", table.full_name, "SELECT")
+                masks = {
+                    column: (self._stored_function(mask["function_name"]), (column, *mask["using_column_names"]))
+                    for column, mask in table.masks.items()
+                }
+                row_filter = None
+                if table.row_filter:
+                    function = self._stored_function(table.row_filter["function_name"])
+                    row_filter = (function, tuple(table.row_filter["input_column_names"]))
+                reads.append(TableRead(name, table.storage_location, masks, row_filter))
+        return run_query(uc, query, reads, caller() or uc.current_user, row_limit)
+
+    def _stored_function(self, full_name: str) -> FunctionEntry:
+        function = self.unity.find_function(full_name)
+        if function is None:  # dropped after the mask or filter was set
+            raise _routine_not_found(tuple(full_name.split(".")))
+        return function
+
     def _maintain(self, statement: "Optimize | Vacuum") -> "_Result":
         """OPTIMIZE (bin-packing compaction) and VACUUM, with delta-rs on the table's location. Results as
         Databricks gives them: OPTIMIZE a row `(path, metrics)`, VACUUM a row `(path)`."""
@@ -207,7 +244,7 @@ class SqlWarehouse:
         delta = DeltaTable(location, storage_options=self.unity.storage_options or None)
         if isinstance(statement, Optimize):
             metrics = delta.optimize.compact()
-            return [("path", "STRING"), ("metrics", "STRUCT")], [[location, json.dumps(metrics)]]
+            return [_described("path", "STRING"), _described("metrics", "STRUCT")], [[location, json.dumps(metrics)]]
         hours = MIN_VACUUM_RETAIN_HOURS if statement.retain_hours is None else statement.retain_hours
         if hours < MIN_VACUUM_RETAIN_HOURS:
             raise SqlError(
@@ -217,7 +254,7 @@ class SqlWarehouse:
                 "22023",
             )
         delta.vacuum(retention_hours=int(hours), dry_run=False, enforce_retention_duration=False)
-        return [("path", "STRING")], [[location]]
+        return [_described("path", "STRING")], [[location]]
 
     def _create_function(self, statement: CreateFunction) -> None:
         catalog, schema, name = statement.name
@@ -305,7 +342,12 @@ class SqlWarehouse:
         _read_delta(lambda: uc.add_table(catalog, schema, name, statement.location), statement.name, statement.location)
 
 
-_Result = tuple[list[tuple[str, str]], list[list[str]]]
+_Result = tuple[list[JsonObject], list[list[str | None]]]
+"""A statement's result: its columns as the manifest describes them, its rows as JSON_ARRAY strings."""
+
+
+def _described(name: str, kind: str) -> JsonObject:
+    return {"name": name, "type_name": kind, "type_text": kind}
 
 
 def _read_delta(action: Callable[[], object], name: tuple[str, ...], location: str) -> None:

@@ -359,16 +359,25 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     assert vended.expiration_time is not None and vended.expiration_time > dt.datetime.now().timestamp() * 1000
 
 
+HIDE = "CASE WHEN is_account_group_member('pii-readers') THEN v ELSE '***' END"
+
+
+def _orders_and_a_mask(w: WorkspaceClient, dbx: LocalDatabricks, folder: Path) -> tuple[str, str]:
+    """A new catalog and schema holding ORDERS as `orders` and the mask function `hide` (HIDE); their names."""
+    catalog, schema = _schema(w)
+    location = str(folder / "orders")
+    write_deltalake(location, ORDERS)
+    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    _run(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN {HIDE};")
+    return catalog, schema
+
+
 def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows_them(
     unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
 ):
     w, dbx = unity_workspace, unity_databricks
-    catalog, schema = _schema(w)
-    location = str(tmp_path / "orders")
-    write_deltalake(location, ORDERS)
-    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
-    mask = "CASE WHEN is_account_group_member('pii-readers') THEN v ELSE '***' END"
-    _run(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN {mask};")
+    catalog, schema = _orders_and_a_mask(w, dbx, tmp_path)
+    mask = HIDE
     _run(w, dbx, f"CREATE FUNCTION {schema}.paid_only(p BOOLEAN) RETURNS BOOLEAN RETURN p OR current_user() = 'x'")
     function = w.functions.get(f"{schema}.hide")
     assert (function.full_name, function.routine_definition, function.full_data_type) == (
@@ -419,6 +428,49 @@ def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows
     _run(w, dbx, f"DROP FUNCTION {schema}.hide")
     assert _error(lambda: w.functions.get(f"{schema}.hide")).error_code == "FUNCTION_DOES_NOT_EXIST"
     _run(w, dbx, f"DROP FUNCTION IF EXISTS {schema}.hide")
+
+
+def test_a_query_needs_select_and_reads_through_the_row_filter_and_the_masks_as_its_caller(
+    unity_databricks: LocalDatabricks, unity_workspace: WorkspaceClient, tmp_path: Path
+):
+    w, dbx = unity_workspace, unity_databricks
+    catalog, schema = _orders_and_a_mask(w, dbx, tmp_path)
+    mine = "p OR current_user() = 'analysts@example.com'"
+    _run(w, dbx, f"CREATE FUNCTION {schema}.mine(p BOOLEAN) RETURNS BOOLEAN RETURN {mine}")
+    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
+    _run(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.mine ON (paid)")
+    analyst = WorkspaceClient(host=dbx.host, token=dbx.token_for("analysts@example.com"), auth_type="pat")
+    query = "WITH o AS (SELECT * FROM silver.orders) SELECT order_id, customer, amount, paid, order_date FROM o"
+
+    code, message = _failure(analyst, dbx, f"SELECT order_id FROM {schema}.orders")
+    assert (code, message.split(":")[0]) == ("BAD_REQUEST", "[INSUFFICIENT_PERMISSIONS] Insufficient privileges")
+    for privilege, securable in (("USE CATALOG", f"CATALOG {catalog}"), ("USE SCHEMA", f"SCHEMA {schema}")):
+        _run(w, dbx, f"GRANT {privilege} ON {securable} TO `analysts@example.com`")
+    assert "SELECT" in _failure(analyst, dbx, f"SELECT order_id FROM {schema}.orders")[1]
+    _run(w, dbx, f"GRANT SELECT ON TABLE {schema}.orders TO `analysts@example.com`")
+
+    seen = analyst.statement_execution.execute_statement(
+        statement=f"{query} ORDER BY order_id", warehouse_id=dbx.warehouse_id, catalog=catalog
+    )
+    assert seen.status is not None and seen.status.state == StatementState.SUCCEEDED, seen.status
+    assert seen.result is not None and seen.manifest is not None and seen.manifest.schema is not None
+    assert seen.result.data_array == [  # the filter lets the analyst see every row; the mask hides the customer
+        ["1", "***", "9.99", "true", "2024-05-01"],
+        ["2", "***", "120.00", "false", "2024-05-01"],
+        ["3", "***", None, "true", "2024-05-02"],
+    ]
+    assert [(c.name, c.type_name and c.type_name.value, c.type_text) for c in seen.manifest.schema.columns or []] == [
+        ("order_id", "LONG", "BIGINT"),
+        ("customer", "STRING", "STRING"),
+        ("amount", "DECIMAL", "DECIMAL(10,2)"),
+        ("paid", "BOOLEAN", "BOOLEAN"),
+        ("order_date", "DATE", "DATE"),
+    ]
+    as_admin = w.statement_execution.execute_statement(  # the filter holds for a metastore admin too
+        statement=f"{query} ORDER BY order_id", warehouse_id=dbx.warehouse_id, catalog=catalog, row_limit=1
+    )
+    assert as_admin.result is not None and as_admin.result.data_array == [["1", "***", "9.99", "true", "2024-05-01"]]
+    assert as_admin.manifest is not None and as_admin.manifest.truncated is True
 
 
 def test_a_grant_to_a_group_or_to_account_users_reaches_its_members_and_no_one_else(tmp_path: Path):
