@@ -38,6 +38,7 @@ Divergence = Literal[
     "create_by_name",
     "partition_order",
     "local_relations",
+    "result_batches",
 ]
 
 DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
@@ -86,6 +87,13 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
         "createDataFrame over 64 MiB is cached as an artifact (serverless caps local relations)",
         "no artifacts: a plan over 128 MiB fails (gRPC)",
         "`DatabricksEngine.dataframe` sends larger Arrow data in checkpointed parts on any Spark Connect session",
+    ),
+    "result_batches": (
+        "a collected result arrives in Arrow batches of at most spark.connect.grpc.arrow.maxBatchSize (4 MiB)",
+        "a batch may be larger (the trusted transform's at 3 M events): over 128 MiB the client fails"
+        " (RESOURCE_EXHAUSTED)",
+        "no cluster step collects a table (each writes by name); the benchmark's like-for-like phase, which"
+        " collects trusted to compare engines, lets its client take messages up to 2 GiB",
     ),
     "create_by_name": (
         "CREATE TABLE / saveAsTable by name",

@@ -19,6 +19,8 @@ from medallion_platform.settings import Settings
 __all__ = ["SPARK_DRIVER_MEMORY", "same_transforms"]
 
 SPARK_DRIVER_MEMORY = "8g"  # the default 2g of the parity tests is too small for millions of rows
+RESULT_MESSAGE_BYTES = 2**31 - 1
+"""gRPC's largest message, for the Spark Connect client of the databricks-local phase."""
 
 
 def _inputs(settings: Settings) -> tuple[Any, Any, list[str]]:
@@ -59,13 +61,18 @@ def _spark_engine() -> Any:
 def _sail_engine(work_dir: Any) -> tuple[Any, Any]:
     """A Sail Spark Connect server (no catalog but Spark's own: the bench reads by path) and the `databricks`
     engine on a session to it."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql.connect.client import DefaultChannelBuilder
+    from pyspark.sql.connect.session import SparkSession
 
     from medallion_devtools.standins.databricks.cluster_engine import SailServer
     from medallion_platform.engine.databricks import DatabricksEngine
 
     server = SailServer(unity_uri="", token="", catalogs=(), work_dir=work_dir / "sail").start()
-    spark = SparkSession.builder.remote(server.remote).getOrCreate()
+    # This phase collects the trusted table to compare engines, and Sail sends some results in batches over
+    # gRPC's default 128 MiB (DIVERGENCES `result_batches`): the client takes messages up to 2 GiB.
+    channel = DefaultChannelBuilder(server.remote, [("grpc.max_receive_message_length", RESULT_MESSAGE_BYTES)])
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"  # what `SparkSession.builder.remote` sets: pyspark's API is remote
+    spark = SparkSession.builder.channelBuilder(channel).getOrCreate()
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     return DatabricksEngine(spark), server
 
