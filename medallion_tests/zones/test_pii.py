@@ -1,6 +1,8 @@
 """Personal data outside raw and trusted: a source's quarantine keeps only a keyed hash of what its contract
-names in `pii`, never the value, and describes the columns so in the catalog."""
+names in `pii`, never the value, and describes the columns so in the catalog; after a hostile delivery no
+quarantine or rejected table holds a personal value in clear."""
 
+import gzip
 import hashlib
 import stat
 
@@ -70,3 +72,53 @@ def test_the_catalog_says_which_quarantine_columns_are_hashed(settings, contract
     assert "keyed hash" in described["email"] and "keyed hash" in described["name"]
     assert "keyed hash" not in described.get("country", "")
     assert set(entry.pii) == {"name", "email"}
+
+
+# A hostile delivery of the customers source (it names `name` and `email` as personal data): each object or record
+# below fails somewhere, and each carries personal data that must not leave raw and trusted in clear.
+HOSTILE_PII = ["Marie Curie", "marie@example", "Lise Meitner", "lise@example.com", "Rosalind Franklin"]
+HOSTILE_PII += [
+    "rosalind@example.com",
+    "Chlo\xe9 Martin",
+    "chloe@example.com",
+    "Dorothy Hodgkin",
+    "dorothy@example.com",
+]
+HOSTILE = {
+    "bad-rows.csv": (
+        HEADER
+        + "cus-000010,Marie Curie,marie@example,FR,consumer,2026-11-02T08:00:00Z\r\n"  # e-mail fails its pattern
+        + "cus-000011,Lise Meitner,lise@example.com,AT,smb,2026-11-02T08:00:00Z,surplus\r\n"  # a field too many
+        + 'cus-000012,"Rosalind Franklin,rosalind@example.com,GB,smb,2026-11-02T08:00:00Z\r\n'  # unclosed quote
+    ).encode(),
+    "latin-1.csv": (HEADER + "cus-000013,Chlo\xe9 Martin,chloe@example.com,FR,smb,2026-11-02T08:00:00Z\r\n").encode(
+        "latin-1"
+    ),  # not UTF-8
+    "truncated.csv.gz": gzip.compress(
+        (HEADER + "cus-000014,Dorothy Hodgkin,dorothy@example.com,GB,smb,2026-11-02T08:00:00Z\r\n").encode()
+    )[:-12],  # the gzip stream ends early
+}
+
+
+def test_no_quarantine_or_rejected_table_holds_personal_data_in_clear_after_a_hostile_delivery(
+    settings, contracts, embedded, lake
+):
+    for name, body in HOSTILE.items():
+        land(settings, "customers", f"2026/11/02/{name}", body)
+    ingest_raw(lake, contracts["customers"])
+    promote(lake, embedded, contracts["customers"])
+
+    cells: dict[str, list[str]] = {}
+    for dataset in contracts:
+        for table in (lake.quarantine(dataset), lake.rejected(dataset)):
+            read = table.read()
+            rows = read.to_pylist() if read is not None else []
+            cells[table.name] = [str(v) for row in rows for v in row.values() if v is not None]
+    quarantined = lake.quarantine("customers").read()
+    rejected = lake.rejected("customers").read()
+    # Every hostile object left a trace (so the scan below reads rows that came from them) ...
+    assert quarantined is not None and quarantined.num_rows >= 3, quarantined
+    assert rejected is not None and rejected.num_rows >= 1, rejected
+    # ... and none of their personal data is in clear in any quarantine or rejected table.
+    found = {t: [c for c in cs if any(p in c for p in HOSTILE_PII)] for t, cs in cells.items()}
+    assert {t: c for t, c in found.items() if c} == {}
