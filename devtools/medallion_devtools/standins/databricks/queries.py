@@ -10,7 +10,6 @@ behind a DuckDB view that applies the table's filter and masks, and each functio
 """
 
 import datetime as dt
-import decimal
 import json
 from dataclasses import dataclass
 
@@ -76,8 +75,6 @@ def _text(value: object) -> str | None:
         return str(value).lower()
     if isinstance(value, dt.datetime):
         return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dt.date | decimal.Decimal):
-        return str(value)
     return str(value)
 
 
@@ -86,29 +83,27 @@ def run_query(
 ) -> tuple[QueryResult, bool]:
     """`query` as `principal` sees it: the result and whether `row_limit` cut it."""
     import duckdb
-    import sqlglot
     from deltalake import DeltaTable
     from sqlglot import exp
 
     con = duckdb.connect()
+    macros: dict[str, str] = {}
+
+    def call(function: FunctionEntry, columns: tuple[str, ...]) -> str:
+        """`function` on `columns`, as the DuckDB macro made of it (made on first use)."""
+        if function.full_name not in macros:
+            macros[function.full_name] = f"_function_{len(macros)}"
+            con.execute(_macro(macros[function.full_name], function))
+        return f"{_ident(macros[function.full_name])}({', '.join(_ident(c) for c in columns)})"
+
     try:
         groups = ", ".join(_literal(g) for g in sorted(unity.access.identities(principal)))
         con.execute(f"CREATE MACRO is_account_group_member(g) AS list_contains([{groups}]::VARCHAR[], g)")
         con.execute(f"CREATE OR REPLACE MACRO current_user() AS {_literal(principal)}")
         views: dict[tuple[str, str, str], str] = {}
-        macros: dict[str, str] = {}
         for n, read in enumerate(reads):
             data = DeltaTable(read.location, storage_options=unity.storage_options or None).to_pyarrow_dataset()
             con.register(f"_stored_{n}", data)
-            used = [f for f, _ in read.masks.values()] + ([read.row_filter[0]] if read.row_filter else [])
-            for function in used:
-                if function.full_name not in macros:
-                    macros[function.full_name] = f"_function_{len(macros)}"
-                    con.execute(_macro(macros[function.full_name], function))
-
-            def call(function: FunctionEntry, columns: tuple[str, ...]) -> str:
-                return f"{_ident(macros[function.full_name])}({', '.join(_ident(c) for c in columns)})"
-
             masked = ", ".join(f"{call(f, cols)} AS {_ident(col)}" for col, (f, cols) in read.masks.items())
             where = f" WHERE {call(*read.row_filter)}" if read.row_filter else ""
             projection = f"* REPLACE ({masked})" if masked else "*"
@@ -120,15 +115,12 @@ def run_query(
                 return node
             parts = tuple(p.name for p in node.parts)
             name = query.table_of(parts)
-            if name is None or name not in views or (len(parts) == 1 and parts[0].lower() in ctes):
+            if name not in views:  # a CTE's name
                 return node
             alias = node.args.get("alias") or exp.TableAlias(this=exp.to_identifier(parts[-1]))
             return exp.Table(this=exp.to_identifier(views[name]), alias=alias)
 
-        tree = sqlglot.parse_one(query.sql, read="databricks")
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        tree = tree.transform(to_view)
-        result = con.sql(tree.sql(dialect="duckdb")).to_arrow_table()
+        result = con.sql(query.tree.transform(to_view).sql(dialect="duckdb")).to_arrow_table()
     finally:
         con.close()
     columns = _columns(result.schema)

@@ -21,9 +21,13 @@ Privileges are written as in SQL (`USE CATALOG`, `ALL PRIVILEGES`) and become AP
 A one- or two-part table name is completed with the statement's `catalog` and `schema`, as Databricks does.
 """
 
+import dataclasses
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = [
     "AlterColumnComment",
@@ -163,20 +167,20 @@ class Grant:
 
 @dataclass(frozen=True)
 class Query:
-    """A query: its text, the tables it reads by their completed three-level names in lower case (CTEs aside),
-    and the statement's `catalog` and `schema` that complete them."""
+    """A query: its text as sqlglot parsed it, the names its CTEs define, the tables it reads by their completed
+    three-level names in lower case, and the statement's `catalog` and `schema` that complete them."""
 
-    sql: str
+    tree: "exp.Query" = field(compare=False, repr=False)
+    ctes: frozenset[str]
     tables: tuple[tuple[str, str, str], ...]
     catalog: str | None = None
     schema: str | None = None
 
     def table_of(self, parts: tuple[str, ...]) -> tuple[str, str, str] | None:
-        """The completed name of a table reference (None: a CTE's or an unqualified name)."""
-        if len(parts) == 1 and not self.schema:
+        """The completed name of a table reference in lower case (None: a CTE's name)."""
+        if len(parts) == 1 and parts[0].lower() in self.ctes:
             return None
-        name = completed_table_name(parts, self.catalog, self.schema)
-        return (name[0].lower(), name[1].lower(), name[2].lower())
+        return lowered(completed_table_name(parts, self.catalog, self.schema))
 
 
 Command = (
@@ -442,6 +446,10 @@ def completed_table_name(parts: tuple[str, ...], catalog: str | None, schema: st
 _QUERY = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 
 
+def lowered(name: tuple[str, str, str]) -> tuple[str, str, str]:
+    return (name[0].lower(), name[1].lower(), name[2].lower())
+
+
 def _query(sql: str, catalog: str | None, schema: str | None) -> Query:
     import sqlglot
     from sqlglot import exp
@@ -452,15 +460,9 @@ def _query(sql: str, catalog: str | None, schema: str | None) -> Query:
         raise SqlError("PARSE_SYNTAX_ERROR", f"Syntax error: {str(exc).splitlines()[0]}", "42601") from None
     if not isinstance(tree, exp.Query):
         raise SqlError("UNSUPPORTED_STATEMENT", f"The stand-in runs queries only, not {tree.key.upper()}.", "0A000")
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-    tables: dict[tuple[str, str, str], None] = {}
-    for table in tree.find_all(exp.Table):
-        parts = tuple(part.name for part in table.parts)
-        if len(parts) == 1 and parts[0].lower() in ctes:
-            continue
-        name = completed_table_name(parts, catalog, schema)
-        tables[(name[0].lower(), name[1].lower(), name[2].lower())] = None
-    return Query(sql, tuple(tables), catalog, schema)
+    query = Query(tree, frozenset(cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)), (), catalog, schema)
+    names = (query.table_of(tuple(part.name for part in table.parts)) for table in tree.find_all(exp.Table))
+    return dataclasses.replace(query, tables=tuple(dict.fromkeys(n for n in names if n is not None)))
 
 
 def parse_statement(sql: str, *, catalog: str | None = None, schema: str | None = None) -> Statement:
