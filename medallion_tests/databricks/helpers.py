@@ -8,6 +8,7 @@ import warnings
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError
 from databricks.sdk.service.catalog import PermissionsChange, Privilege, TableOperation
+from databricks.sdk.service.sql import StatementResponse, StatementState
 from deltalake import DeltaTable
 from medallion_devtools.standins.databricks import LocalDatabricks
 
@@ -101,3 +102,17 @@ def let_the_platform_create_catalogs(dbx: LocalDatabricks, principal: str, *, al
         else PermissionsChange(principal=principal, remove=privilege)
     )
     admin.grants.update("external_location", name, changes=[change])
+
+
+def run_statement(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> StatementResponse:
+    """`statement` on the stand-in's SQL warehouse (the Statement Execution API), as `w`'s principal."""
+    return w.statement_execution.execute_statement(
+        statement=statement, warehouse_id=dbx.warehouse_id, wait_timeout="30s"
+    )
+
+
+def warehouse_rows(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> list[tuple]:
+    """The rows of `statement`, which must succeed (`run_statement`)."""
+    response = run_statement(w, dbx, statement)
+    assert response.status is not None and response.status.state == StatementState.SUCCEEDED, response.status
+    return [tuple(row) for row in (response.result.data_array if response.result else None) or []]

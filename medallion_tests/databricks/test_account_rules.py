@@ -19,6 +19,7 @@ from medallion_platform.catalog import CatalogError, TableEntry
 from medallion_platform.catalog.account import provision
 from medallion_platform.catalog.unity import UnityCatalog
 from medallion_platform.settings import Settings
+from medallion_tests.databricks.helpers import run_statement
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -52,9 +53,7 @@ def _revoke(admin: WorkspaceClient, kind: str, name: str, principal: str, privil
 
 
 def _sql(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> tuple[StatementState | None, str]:
-    response = w.statement_execution.execute_statement(
-        statement=statement, warehouse_id=dbx.warehouse_id, wait_timeout="30s"
-    )
+    response = run_statement(w, dbx, statement)
     assert response.status is not None
     error = response.status.error
     return response.status.state, (error.message or "") if error is not None else ""

@@ -17,7 +17,11 @@ from medallion_platform.lake.schema import trusted_schema
 from medallion_platform.settings import Settings
 from medallion_platform.zones.entries import source_entries
 from medallion_tests.catalog.access_cases import EXPECTED, QUERY, ROWS, customers_table, seen_by
-from medallion_tests.databricks.helpers import PLATFORM_MANAGED_STORAGE, let_the_platform_create_catalogs
+from medallion_tests.databricks.helpers import (
+    PLATFORM_MANAGED_STORAGE,
+    let_the_platform_create_catalogs,
+    warehouse_rows,
+)
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(180)]
 
@@ -72,22 +76,15 @@ def test_masks_and_row_filters_are_registered_read_back_and_applied(tmp_path, st
     admin = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
     readable = (f"CATALOG {CATALOG}", f"SCHEMA {CATALOG}.trusted", f"TABLE {CATALOG}.trusted.customers")
     for privilege, securable in zip(("USE CATALOG", "USE SCHEMA", "SELECT"), readable, strict=True):
-        _sql(admin, strict_databricks, f"GRANT {privilege} ON {securable} TO `account users`")
+        warehouse_rows(admin, strict_databricks, f"GRANT {privilege} ON {securable} TO `account users`")
     for (reader, _), expected in EXPECTED.items():
         platform = reader == settings.platform_principal
         token = strict_databricks.token if platform else strict_databricks.token_for(reader)
         reader_client = WorkspaceClient(host=strict_databricks.host, token=token, auth_type="pat")
-        assert _sql(reader_client, strict_databricks, QUERY.format(catalog=CATALOG)) == expected, reader
+        assert warehouse_rows(reader_client, strict_databricks, QUERY.format(catalog=CATALOG)) == expected, reader
 
     ungoverned = dataclasses.replace(entry, access=None)
     catalog.register("trusted", "customers", schema=trusted_schema(contract), entry=ungoverned)
     info = w.tables.get(f"{CATALOG}.trusted.customers")
     assert not [c for c in info.columns or [] if c.mask] and info.row_filter is None
     assert seen_by(UnityCatalog(settings.model_copy(update={"principal": "nobody"}), client=w)) == ROWS
-
-
-def _sql(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> list[tuple]:
-    """`statement` on the SQL warehouse (the Statement Execution API), as `w`'s principal: its rows."""
-    response = w.statement_execution.execute_statement(statement=statement, warehouse_id=dbx.warehouse_id)
-    assert response.status and response.status.state and response.status.state.value == "SUCCEEDED", response.status
-    return [tuple(row) for row in (response.result.data_array if response.result else None) or []]

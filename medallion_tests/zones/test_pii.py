@@ -108,17 +108,12 @@ def test_no_quarantine_or_rejected_table_holds_personal_data_in_clear_after_a_ho
     ingest_raw(lake, contracts["customers"])
     promote(lake, embedded, contracts["customers"])
 
-    cells: dict[str, list[str]] = {}
-    for dataset in contracts:
-        for table in (lake.quarantine(dataset), lake.rejected(dataset)):
-            read = table.read()
-            rows = read.to_pylist() if read is not None else []
-            cells[table.name] = [str(v) for row in rows for v in row.values() if v is not None]
-    quarantined = lake.quarantine("customers").read()
-    rejected = lake.rejected("customers").read()
+    read = {t.name: t.read() for d in contracts for t in (lake.quarantine(d), lake.rejected(d))}
+    quarantined, rejected = read[lake.quarantine("customers").name], read[lake.rejected("customers").name]
     # Every hostile object left a trace (so the scan below reads rows that came from them) ...
     assert quarantined is not None and quarantined.num_rows >= 3, quarantined
     assert rejected is not None and rejected.num_rows >= 1, rejected
     # ... and none of their personal data is in clear in any quarantine or rejected table.
-    found = {t: [c for c in cs if any(p in c for p in HOSTILE_PII)] for t, cs in cells.items()}
-    assert {t: c for t, c in found.items() if c} == {}
+    cells = {name: [str(v) for row in t.to_pylist() for v in row.values()] for name, t in read.items() if t}
+    found = {name: [c for c in cs if any(p in c for p in HOSTILE_PII)] for name, cs in cells.items()}
+    assert {name: c for name, c in found.items() if c} == {}

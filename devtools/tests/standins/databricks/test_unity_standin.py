@@ -21,13 +21,13 @@ from databricks.sdk.service.catalog import (
     TableType,
     VolumeType,
 )
-from databricks.sdk.service.sql import StatementResponse, StatementState
+from databricks.sdk.service.sql import StatementState
 from deltalake import DeltaTable, write_deltalake
 from medallion_devtools.local_aws import LocalAws
 from medallion_devtools.standins.databricks import LocalDatabricks
 from medallion_devtools.standins.databricks.sql import Grant, SetTags, SqlError, parse_statement
 
-from medallion_tests.databricks.helpers import as_json_rows, read_through_unity_catalog
+from medallion_tests.databricks.helpers import as_json_rows, read_through_unity_catalog, run_statement, warehouse_rows
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -65,20 +65,8 @@ def _error(call: Callable[[], object]) -> DatabricksError:
     return caught.value
 
 
-def _sql(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> StatementResponse:
-    return w.statement_execution.execute_statement(
-        statement=statement, warehouse_id=dbx.warehouse_id, wait_timeout="30s"
-    )
-
-
-def _run(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> None:
-    response = _sql(w, dbx, statement)
-    assert response.status is not None
-    assert response.status.state == StatementState.SUCCEEDED, response.status.error
-
-
 def _failure(w: WorkspaceClient, dbx: LocalDatabricks, statement: str) -> tuple[str, str]:
-    response = _sql(w, dbx, statement)
+    response = run_statement(w, dbx, statement)
     assert response.status is not None and response.status.state == StatementState.FAILED
     error = response.status.error
     assert error is not None and error.error_code is not None and error.message is not None
@@ -133,7 +121,9 @@ def test_create_table_registers_an_external_delta_table_with_the_columns_of_its_
     catalog, schema = _schema(w)
     location = str(tmp_path / "orders")
     write_deltalake(location, ORDERS, partition_by=["order_date"])
-    _run(w, dbx, f"create table `{catalog}`.silver.`orders` Using Delta LOCATION '{location}/' -- the log is read")
+    warehouse_rows(
+        w, dbx, f"create table `{catalog}`.silver.`orders` Using Delta LOCATION '{location}/' -- the log is read"
+    )
 
     table = w.tables.get(f"{schema}.orders")
     assert (table.table_type, table.data_source_format) == (TableType.EXTERNAL, DataSourceFormat.DELTA)
@@ -153,7 +143,7 @@ def test_create_table_registers_an_external_delta_table_with_the_columns_of_its_
     assert not w.tables.exists(f"{schema}.nothing").table_exists
     assert [t.name for t in w.tables.list(catalog_name=catalog, schema_name="silver")] == ["orders"]
 
-    _run(w, dbx, f"CREATE TABLE IF NOT EXISTS {schema}.orders USING DELTA LOCATION '{location}'")
+    warehouse_rows(w, dbx, f"CREATE TABLE IF NOT EXISTS {schema}.orders USING DELTA LOCATION '{location}'")
     code, message = _failure(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
     assert code == "BAD_REQUEST" and message.startswith("[TABLE_OR_VIEW_ALREADY_EXISTS]")
     (tmp_path / "not-delta").mkdir()
@@ -171,15 +161,15 @@ def test_comments_tags_owner_and_grants_set_by_sql_and_api_read_back(
     catalog, schema = _schema(w)
     name = f"{schema}.orders"
     write_deltalake(str(tmp_path / "orders"), ORDERS)
-    _run(w, dbx, f"CREATE TABLE {name} USING DELTA LOCATION '{tmp_path / 'orders'}'")
-    _run(w, dbx, f"COMMENT ON TABLE {name} IS 'Orders; it''s the customer''s view'")
-    _run(w, dbx, f"ALTER TABLE {name} ALTER COLUMN Customer COMMENT 'Who ordered'")
-    _run(w, dbx, f"ALTER TABLE {name} SET TAGS ('domain' = 'sales', 'zone' = 'silver')")
-    _run(w, dbx, f"ALTER TABLE {name} ALTER COLUMN customer SET TAGS ('pii' = 'true')")
-    _run(w, dbx, f"ALTER TABLE {name} OWNER TO `data-engineers`")
-    _run(w, dbx, f"GRANT SELECT, MODIFY ON TABLE {name} TO `analysts@example.com`")
-    _run(w, dbx, f"GRANT USE CATALOG ON CATALOG {catalog} TO `analysts@example.com`")
-    _run(w, dbx, f"GRANT USE SCHEMA ON SCHEMA {schema} TO `analysts@example.com`")
+    warehouse_rows(w, dbx, f"CREATE TABLE {name} USING DELTA LOCATION '{tmp_path / 'orders'}'")
+    warehouse_rows(w, dbx, f"COMMENT ON TABLE {name} IS 'Orders; it''s the customer''s view'")
+    warehouse_rows(w, dbx, f"ALTER TABLE {name} ALTER COLUMN Customer COMMENT 'Who ordered'")
+    warehouse_rows(w, dbx, f"ALTER TABLE {name} SET TAGS ('domain' = 'sales', 'zone' = 'silver')")
+    warehouse_rows(w, dbx, f"ALTER TABLE {name} ALTER COLUMN customer SET TAGS ('pii' = 'true')")
+    warehouse_rows(w, dbx, f"ALTER TABLE {name} OWNER TO `data-engineers`")
+    warehouse_rows(w, dbx, f"GRANT SELECT, MODIFY ON TABLE {name} TO `analysts@example.com`")
+    warehouse_rows(w, dbx, f"GRANT USE CATALOG ON CATALOG {catalog} TO `analysts@example.com`")
+    warehouse_rows(w, dbx, f"GRANT USE SCHEMA ON SCHEMA {schema} TO `analysts@example.com`")
 
     table = w.tables.get(name)
     assert (table.comment, table.owner) == ("Orders; it's the customer's view", "data-engineers")
@@ -230,15 +220,15 @@ def test_sync_metadata_shows_a_column_added_by_another_engine_and_not_before(
     _, schema = _schema(w)
     location = str(tmp_path / "orders")
     write_deltalake(location, ORDERS)
-    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
-    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer COMMENT 'Who ordered'")
+    warehouse_rows(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer COMMENT 'Who ordered'")
     later = ORDERS.slice(0, 1).append_column("channel", pa.array(["web"], pa.string()))
     write_deltalake(location, later, mode="append", schema_mode="merge")
     assert "channel" in [f.name for f in DeltaTable(location).schema().fields]
 
     before = w.tables.get(f"{schema}.orders").columns or []
     assert "channel" not in [c.name for c in before]  # stored at CREATE, not re-read at every get
-    _run(w, dbx, f"MSCK REPAIR TABLE {schema}.orders SYNC METADATA")
+    warehouse_rows(w, dbx, f"MSCK REPAIR TABLE {schema}.orders SYNC METADATA")
     after = w.tables.get(f"{schema}.orders")
     channel = next(c for c in after.columns or [] if c.name == "channel")
     assert (channel.type_name, channel.nullable, channel.position) == (ColumnTypeName.STRING, True, len(before))
@@ -252,7 +242,7 @@ def test_errors_are_databricks_shaped(
     w, dbx = unity_workspace, unity_databricks
     catalog, schema = _schema(w)
     write_deltalake(str(tmp_path / "t"), ORDERS)
-    _run(w, dbx, f"CREATE TABLE {schema}.t USING DELTA LOCATION '{tmp_path / 't'}'")
+    warehouse_rows(w, dbx, f"CREATE TABLE {schema}.t USING DELTA LOCATION '{tmp_path / 't'}'")
     warehouse = w.warehouses.get(dbx.warehouse_id)
     assert warehouse.state is not None and warehouse.state.value == "RUNNING"
     no_warehouse = _error(
@@ -294,7 +284,7 @@ def test_errors_are_databricks_shaped(
     assert message == "[PRINCIPAL_DOES_NOT_EXIST] Could not find principal with name nobody"
     assert _failure(w, dbx, f"ALTER TABLE {schema}.t SET TAGS ('a' = )")[1].startswith("[PARSE_SYNTAX_ERROR]")
     assert _failure(w, dbx, f"COMMENT ON TABLE {schema}.missing IS 'x'")[1].startswith("[TABLE_OR_VIEW_NOT_FOUND]")
-    failed = _sql(w, dbx, "SELECT 1")
+    failed = run_statement(w, dbx, "SELECT 1")
     assert failed.statement_id is not None
     assert w.statement_execution.get_statement(failed.statement_id).status == failed.status
 
@@ -317,7 +307,7 @@ def test_delta_rs_reads_a_registered_s3_table_through_its_own_unity_catalog_clie
     location = f"s3://{bucket}/silver/orders"
     write_deltalake(location, ORDERS, storage_options=s3_storage_options, partition_by=["order_date"])
     _, schema = _schema(w)
-    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    warehouse_rows(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
     table = w.tables.get(f"{schema}.orders")
     assert table.storage_location == location and table.table_id is not None
     assert [c.name for c in table.columns or []] == ORDERS.column_names
@@ -367,8 +357,8 @@ def _orders_and_a_mask(w: WorkspaceClient, dbx: LocalDatabricks, folder: Path) -
     catalog, schema = _schema(w)
     location = str(folder / "orders")
     write_deltalake(location, ORDERS)
-    _run(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
-    _run(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN {HIDE};")
+    warehouse_rows(w, dbx, f"CREATE TABLE {schema}.orders USING DELTA LOCATION '{location}'")
+    warehouse_rows(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN {HIDE};")
     return catalog, schema
 
 
@@ -378,7 +368,9 @@ def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows
     w, dbx = unity_workspace, unity_databricks
     catalog, schema = _orders_and_a_mask(w, dbx, tmp_path)
     mask = HIDE
-    _run(w, dbx, f"CREATE FUNCTION {schema}.paid_only(p BOOLEAN) RETURNS BOOLEAN RETURN p OR current_user() = 'x'")
+    warehouse_rows(
+        w, dbx, f"CREATE FUNCTION {schema}.paid_only(p BOOLEAN) RETURNS BOOLEAN RETURN p OR current_user() = 'x'"
+    )
     function = w.functions.get(f"{schema}.hide")
     assert (function.full_name, function.routine_definition, function.full_data_type) == (
         f"{schema}.hide",
@@ -390,8 +382,8 @@ def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows
     ]
     assert [f.name for f in w.functions.list(catalog_name=catalog, schema_name="silver")] == ["hide", "paid_only"]
 
-    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
-    _run(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.paid_only ON (paid)")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.paid_only ON (paid)")
     info = w.tables.get(f"{schema}.orders")
     masked = {c.name: (c.mask.function_name, c.mask.using_column_names) for c in info.columns or [] if c.mask}
     assert masked == {"customer": (f"{schema}.hide", [])}
@@ -418,16 +410,16 @@ def test_functions_masks_and_row_filters_are_recorded_and_shown_as_the_api_shows
         "[ROUTINE_ALREADY_EXISTS]"
         in _failure(w, dbx, f"CREATE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN v")[1]
     )
-    _run(w, dbx, f"CREATE OR REPLACE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN v")
+    warehouse_rows(w, dbx, f"CREATE OR REPLACE FUNCTION {schema}.hide(v STRING) RETURNS STRING RETURN v")
     assert w.functions.get(f"{schema}.hide").routine_definition == "v"
 
-    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer DROP MASK")
-    _run(w, dbx, f"ALTER TABLE {schema}.orders DROP ROW FILTER")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer DROP MASK")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders DROP ROW FILTER")
     info = w.tables.get(f"{schema}.orders")
     assert not [c for c in info.columns or [] if c.mask] and info.row_filter is None
-    _run(w, dbx, f"DROP FUNCTION {schema}.hide")
+    warehouse_rows(w, dbx, f"DROP FUNCTION {schema}.hide")
     assert _error(lambda: w.functions.get(f"{schema}.hide")).error_code == "FUNCTION_DOES_NOT_EXIST"
-    _run(w, dbx, f"DROP FUNCTION IF EXISTS {schema}.hide")
+    warehouse_rows(w, dbx, f"DROP FUNCTION IF EXISTS {schema}.hide")
 
 
 def test_a_query_needs_select_and_reads_through_the_row_filter_and_the_masks_as_its_caller(
@@ -436,18 +428,18 @@ def test_a_query_needs_select_and_reads_through_the_row_filter_and_the_masks_as_
     w, dbx = unity_workspace, unity_databricks
     catalog, schema = _orders_and_a_mask(w, dbx, tmp_path)
     mine = "p OR current_user() = 'analysts@example.com'"
-    _run(w, dbx, f"CREATE FUNCTION {schema}.mine(p BOOLEAN) RETURNS BOOLEAN RETURN {mine}")
-    _run(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
-    _run(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.mine ON (paid)")
+    warehouse_rows(w, dbx, f"CREATE FUNCTION {schema}.mine(p BOOLEAN) RETURNS BOOLEAN RETURN {mine}")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders ALTER COLUMN customer SET MASK {schema}.hide")
+    warehouse_rows(w, dbx, f"ALTER TABLE {schema}.orders SET ROW FILTER {schema}.mine ON (paid)")
     analyst = WorkspaceClient(host=dbx.host, token=dbx.token_for("analysts@example.com"), auth_type="pat")
     query = "WITH o AS (SELECT * FROM silver.orders) SELECT order_id, customer, amount, paid, order_date FROM o"
 
     code, message = _failure(analyst, dbx, f"SELECT order_id FROM {schema}.orders")
     assert (code, message.split(":")[0]) == ("BAD_REQUEST", "[INSUFFICIENT_PERMISSIONS] Insufficient privileges")
     for privilege, securable in (("USE CATALOG", f"CATALOG {catalog}"), ("USE SCHEMA", f"SCHEMA {schema}")):
-        _run(w, dbx, f"GRANT {privilege} ON {securable} TO `analysts@example.com`")
+        warehouse_rows(w, dbx, f"GRANT {privilege} ON {securable} TO `analysts@example.com`")
     assert "SELECT" in _failure(analyst, dbx, f"SELECT order_id FROM {schema}.orders")[1]
-    _run(w, dbx, f"GRANT SELECT ON TABLE {schema}.orders TO `analysts@example.com`")
+    warehouse_rows(w, dbx, f"GRANT SELECT ON TABLE {schema}.orders TO `analysts@example.com`")
 
     seen = analyst.statement_execution.execute_statement(
         statement=f"{query} ORDER BY order_id", warehouse_id=dbx.warehouse_id, catalog=catalog
@@ -466,7 +458,12 @@ def test_a_query_needs_select_and_reads_through_the_row_filter_and_the_masks_as_
         ("paid", "BOOLEAN", "BOOLEAN"),
         ("order_date", "DATE", "DATE"),
     ]
-    as_admin = w.statement_execution.execute_statement(  # the filter holds for a metastore admin too
+    # For anyone else (a metastore admin too) the filter keeps only the paid orders.
+    assert warehouse_rows(w, dbx, f"{query.replace('silver.orders', f'{schema}.orders')} ORDER BY order_id") == [
+        ("1", "***", "9.99", "true", "2024-05-01"),
+        ("3", "***", None, "true", "2024-05-02"),
+    ]
+    as_admin = w.statement_execution.execute_statement(
         statement=f"{query} ORDER BY order_id", warehouse_id=dbx.warehouse_id, catalog=catalog, row_limit=1
     )
     assert as_admin.result is not None and as_admin.result.data_array == [["1", "***", "9.99", "true", "2024-05-01"]]
