@@ -29,6 +29,9 @@ class TableEntry:
     column_descriptions: Mapping[str, str] = field(default_factory=dict)
     access: AccessPolicy | None = None
     """Column masks and a row filter (`catalog/access.py`); None: every reader of the table sees all of it."""
+    unindexed: tuple[str, ...] = ()
+    """Columns whose values never enter the Delta log: no file statistics (min/max) are kept for them (personal
+    data and the free text of records). The log outlives deletes and vacuum, so a value there outlives erasure."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_fi
 from medallion_platform.lake.schema import conform_stream
 from medallion_platform.lake.sql import ident, literal, newer_than
 
-__all__ = ["DeltaTableIO", "WriteResult", "is_local"]
+__all__ = ["STATS_COLUMNS", "DeltaTableIO", "WriteResult", "is_local"]
+
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"
+"""Delta's table property naming the columns file statistics are kept for (Delta 3.0+, Databricks, delta-rs)."""
 
 
 # For the writes delta-rs still does itself (MERGE, partition overwrite, whole-table overwrite):
@@ -70,6 +73,29 @@ class DeltaTableIO(DeltaTableReader):
     def _create_options(self) -> dict:
         return {} if self.exists() or not self.configuration else {"configuration": self.configuration}
 
+    def stats_columns(self) -> list[str] | None:
+        """The columns file statistics are kept for (`STATS_COLUMNS` of the table, or of the table this object
+        will create); None: every column."""
+        table = self.table()
+        configuration = table.metadata().configuration if table is not None else self.configuration or {}
+        value = configuration.get(STATS_COLUMNS)
+        return None if value is None else [c.strip().strip("`") for c in value.split(",") if c.strip()]
+
+    def withhold_statistics(self, withheld: Sequence[str], schema: pa.Schema) -> None:
+        """Keeps the values of `withheld` out of the Delta log: file statistics are kept for every other column
+        of the table and `schema` (Delta's `STATS_COLUMNS`), set at creation, or in a commit of its own when an
+        existing table's setting differs (a table from before, a column added since). Every writer of the
+        table honours it: delta-rs's MERGE and overwrite, `lake/files.py`, Spark's Delta writer."""
+        with self.opened():
+            table, current = self.table(), self.schema()
+            names = [*(current.names if current is not None else []), *schema.names]
+            keep = ",".join(dict.fromkeys(n for n in names if n not in withheld))
+            if table is None:
+                self.configuration = {**(self.configuration or {}), STATS_COLUMNS: keep}
+            elif table.metadata().configuration.get(STATS_COLUMNS) != keep:
+                table.alter.set_table_properties({STATS_COLUMNS: keep})
+                self._committed()
+
     # -- writing ---------------------------------------------------------------------------
     def _commit(self, txns: dict[str, int], metadata: dict | None) -> CommitProperties:
         transactions = [Transaction(app_id=a, version=v) for a, v in sorted(txns.items())] or None
@@ -94,7 +120,13 @@ class DeltaTableIO(DeltaTableReader):
             if isinstance(data, pa.RecordBatchReader)
             else pa.RecordBatchReader.from_batches(data.schema, data.to_batches(max_chunksize=ROWS_PER_GROUP))
         )
-        written = write_files(self.uri, reader, partition_by=partition_by, storage_options=self.storage_options)
+        written = write_files(
+            self.uri,
+            reader,
+            partition_by=partition_by,
+            storage_options=self.storage_options,
+            stats_columns=self.stats_columns(),
+        )
         self._commit_files(written, reader.schema, partition_by, txns, metadata)
         return WriteResult(
             version=self.version(),
@@ -283,7 +315,7 @@ class DeltaTableIO(DeltaTableReader):
         if self.exists():
             write_deltalake(self.uri, rows.stream(), mode="overwrite", predicate=predicate, **common)
         else:
-            write_deltalake(self.uri, rows.stream(), mode="append", **common)
+            write_deltalake(self.uri, rows.stream(), mode="append", **common, **self._create_options())
         self._committed()
         return WriteResult(
             version=self.version(), inserted=rows.count, max_batch_rows=rows.largest, source_rows=rows.count

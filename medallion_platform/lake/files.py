@@ -23,7 +23,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote
@@ -66,13 +66,15 @@ def write_files(
     *,
     partition_by: Sequence[str] | None,
     storage_options: dict[str, str] | None,
+    stats_columns: Collection[str] | None = None,
 ) -> WrittenFiles:
     """Streams `reader` into new Parquet files under the table at `uri`; returns their add actions.
 
     Each batch is split by partition; a partition's rows wait until they fill a row group, which is
     then written to that partition's open file. Memory is bounded by open partitions x one row group,
     whatever the size of the stream. Nothing is visible to readers until the actions are committed;
-    files of a failed write are orphans that vacuum removes.
+    files of a failed write are orphans that vacuum removes. File statistics cover `stats_columns` only
+    (the table's `delta.dataSkippingStatsColumns`; None: every column).
     """
     fs, root = file_system(uri, storage_options)
     partitions = list(partition_by or [])
@@ -81,6 +83,7 @@ def write_files(
     batches = iter(reader)
     first = next(batches, None)
     files = _PartitionFiles(fs, root, data_schema, partitions, _dictionary_columns(first, data_schema))
+    files.stats_columns = None if stats_columns is None else frozenset(stats_columns)
     written = WrittenFiles(actions=files.actions)
     try:
         for batch in itertools.chain([first] if first is not None else [], batches):
@@ -117,6 +120,7 @@ class _PartitionFiles:
         self.open: dict[tuple, _OpenFile] = {}
         self.actions: list[AddAction] = []
         self.count = 0
+        self.stats_columns: frozenset[str] | None = None
 
     @property
     def buffered_rows(self) -> int:
@@ -166,7 +170,7 @@ class _PartitionFiles:
                 partition_values=file.values,
                 modification_time=self.modified,
                 data_change=True,
-                stats=_stats(file.writer.writer.metadata, self.schema),
+                stats=_stats(file.writer.writer.metadata, self.schema, self.stats_columns),
             )
         )
 
@@ -233,14 +237,15 @@ def _dictionary_columns(sample: pa.RecordBatch | None, schema: pa.Schema) -> lis
     return out
 
 
-def _stats(metadata: pq.FileMetaData, schema: pa.Schema) -> str:
-    """Delta file statistics (`numRecords`, `minValues`, `maxValues`, `nullCount`) from Parquet footers."""
+def _stats(metadata: pq.FileMetaData, schema: pa.Schema, columns: frozenset[str] | None = None) -> str:
+    """Delta file statistics (`numRecords`, `minValues`, `maxValues`, `nullCount`) from Parquet footers, for
+    `columns` only (None: every column), as Delta writers honour `delta.dataSkippingStatsColumns`."""
     minimum: dict[str, object] = {}
     maximum: dict[str, object] = {}
     nulls: dict[str, int] = {}
     names = [metadata.schema.column(i).path for i in range(metadata.num_columns)]
     for index, name in enumerate(names):
-        if name not in schema.names:
+        if name not in schema.names or (columns is not None and name not in columns):
             continue
         kind = schema.field(name).type
         groups = [metadata.row_group(g).column(index).statistics for g in range(metadata.num_row_groups)]

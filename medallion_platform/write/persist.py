@@ -62,6 +62,9 @@ def persist(
             )
 
     with target.opened():  # the write and the test below read the table's log once
+        native = isinstance(write, TableWrite) and write.engine.name == "databricks"
+        if entry is not None and entry.unindexed and not native:  # Spark's first write on a cluster: not yet
+            target.withhold_statistics(entry.unindexed, write.schema)
         if isinstance(write, TableWrite) and write.frame is not None and write.engine.name != "databricks":
             # on a cluster Spark evolves the schema itself (`mergeSchema`, MERGE WITH SCHEMA EVOLUTION)
             write.schema = evolve(target, write.schema)

@@ -11,7 +11,7 @@ from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
-__all__ = ["access_policy", "governed_principals", "refined_entry", "rejected_entry", "source_entries"]
+__all__ = ["RECORD_TEXT", "access_policy", "governed_principals", "refined_entry", "rejected_entry", "source_entries"]
 
 
 def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
@@ -19,6 +19,8 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
     owns raw (nobody else reads it); the contract's owner owns trusted and its quarantine."""
     described = {c.name: c.description for c in contract.columns if c.description}
     pii = tuple(contract.pii)
+    personal = [*pii, *contract.subject_keys]
+    unindexed = tuple(dict.fromkeys([*personal, *(RECORD_TEXT if personal else ())]))
     access = access_policy(contract, platform_principal)
     partition = (contract.partition.column,) if contract.partition else ()
     return {
@@ -28,6 +30,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             pii=pii,
             partition_by=("_landing_date",),
             column_descriptions=described,
+            unindexed=unindexed,
         ),
         "trusted": TableEntry(
             description=contract.description,
@@ -36,6 +39,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             partition_by=partition,
             column_descriptions=described,
             access=access,
+            unindexed=unindexed,
         ),
         "quarantine": TableEntry(
             description=f"Rows of raw {contract.name} that failed a contract rule, with the rule and reason."
@@ -44,6 +48,7 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             pii=pii,
             column_descriptions=_quarantine_columns(contract),
             access=access,  # never a way around trusted's masks and filter (its values are text there)
+            unindexed=unindexed,
         ),
         "rejected": rejected_entry(contract.name, platform_principal),
         "history": TableEntry(
@@ -52,8 +57,15 @@ def source_entries(contract: Contract, platform_principal: str) -> dict[str, Tab
             owner=contract.owner,
             pii=pii,
             column_descriptions=described,
+            unindexed=unindexed,
         ),
     }
+
+
+RECORD_TEXT = ("_raw_record", "_extra_fields", "_parse_error", "_raw_value")
+"""Columns of raw and quarantine that hold a record's text as it came (any field of it, personal data included).
+With a contract's `pii` and `subject_keys`, they are a table's `unindexed` columns: the Delta log outlives
+deletes and vacuum, so no value of theirs goes into its file statistics."""
 
 
 def access_policy(contract: Contract, platform_principal: str) -> AccessPolicy | None:
@@ -91,12 +103,15 @@ def rejected_entry(dataset: str, platform_principal: str) -> TableEntry:
 
 
 def refined_entry(table: RefinedTable) -> TableEntry:
-    """The catalog metadata of a refined table: its module's description, owner and column descriptions."""
+    """The catalog metadata of a refined table: its module's description, owner and column descriptions; a
+    column a contract declares identifying (`subject_keys`) is kept out of the Delta log's statistics."""
+    identifying = {k for c in load_contracts().values() for k in c.subject_keys}
     return TableEntry(
         description=table.description,
         owner=table.owner,
         partition_by=(PARTITION,) if table.partitioned else (),
         column_descriptions=table.columns,
+        unindexed=tuple(n for n in table.schema.names if n in identifying),
     )
 
 

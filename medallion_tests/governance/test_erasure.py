@@ -51,9 +51,16 @@ def _subject(lake: Lakehouse) -> str:
     return max((c for c in quarantined & trusted if c), key=events.count)
 
 
+def _logs(lake: Lakehouse) -> bytes:
+    """Every byte of every table's Delta log (commits and checkpoints): what deletes and vacuum leave behind."""
+    return b"".join(p.read_bytes() for p in sorted(lake.settings.data_dir.rglob("_delta_log/*")) if p.is_file())
+
+
 def test_erasure_leaves_no_row_of_the_subject_anywhere_and_rebuilds_refined(full_lake):
     lake = full_lake
     subject = _subject(lake)
+    people = lake.trusted("customers").read(columns=["customer_id", "name", "email"]).to_pylist()
+    personal = {v for person in people for v in person.values() if v}  # every customer's, the subject's included
     before, rows_before = _mentions(lake, subject), {n: t.num_rows for n, t in _tables(lake).items()}
     held = {name for name, n in before.items() if n}
     assert {"raw/customers", "raw/order_events", "trusted/customers", "trusted/customers_quarantine"} <= held
@@ -88,6 +95,8 @@ def test_erasure_leaves_no_row_of_the_subject_anywhere_and_rebuilds_refined(full
     assert json.loads(receipt["landing_objects"]) and receipt["landing_action"] == "listed"
     for path in (lake.settings.data_dir / "raw" / "customers").glob("*.parquet"):  # vacuumed: old files gone
         assert subject.encode() not in path.read_bytes()
+    logs = _logs(lake)  # the log outlives deletes and vacuum: no file statistics ever held personal values
+    assert subject in personal and not [v for v in personal if v.encode() in logs]
 
     again = erase(lake, "customer_id", subject)
     assert again.already and again.erasure_id == erasure.erasure_id
