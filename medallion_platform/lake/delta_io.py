@@ -9,7 +9,7 @@ read the same log, brought up to date after the commit. Reads are in `lake/delta
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +26,18 @@ from medallion_platform.lake.files import ROWS_PER_GROUP, WrittenFiles, write_fi
 from medallion_platform.lake.schema import conform_stream
 from medallion_platform.lake.sql import ident, literal, newer_than
 
-__all__ = ["STATS_COLUMNS", "DeltaTableIO", "WriteResult", "is_local"]
+__all__ = ["STATS_COLUMNS", "DeltaTableIO", "WriteResult", "is_local", "withheld_statistics"]
 
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"
 """Delta's table property naming the columns file statistics are kept for (Delta 3.0+, Databricks, delta-rs)."""
+
+
+def withheld_statistics(names: Sequence[str], withheld: Collection[str]) -> dict[str, str]:
+    """The table property that keeps file statistics for every column of `names` but `withheld` ({}: none
+    withheld, every column keeps its statistics)."""
+    if not withheld:
+        return {}
+    return {STATS_COLUMNS: ",".join(dict.fromkeys(n for n in names if n not in withheld))}
 
 
 # For the writes delta-rs still does itself (MERGE, partition overwrite, whole-table overwrite):
@@ -88,12 +96,11 @@ class DeltaTableIO(DeltaTableReader):
         table honours it: delta-rs's MERGE and overwrite, `lake/files.py`, Spark's Delta writer."""
         with self.opened():
             table, current = self.table(), self.schema()
-            names = [*(current.names if current is not None else []), *schema.names]
-            keep = ",".join(dict.fromkeys(n for n in names if n not in withheld))
+            wanted = withheld_statistics([*(current.names if current is not None else []), *schema.names], withheld)
             if table is None:
-                self.configuration = {**(self.configuration or {}), STATS_COLUMNS: keep}
-            elif table.metadata().configuration.get(STATS_COLUMNS) != keep:
-                table.alter.set_table_properties({STATS_COLUMNS: keep})
+                self.configuration = {**(self.configuration or {}), **wanted}
+            elif wanted and table.metadata().configuration.get(STATS_COLUMNS) != wanted[STATS_COLUMNS]:
+                table.alter.set_table_properties(wanted)
                 self._committed()
 
     # -- writing ---------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def persist(
 
     with target.opened():  # the write and the test below read the table's log once
         native = isinstance(write, TableWrite) and write.engine.name == "databricks"
-        if entry is not None and entry.unindexed and not native:  # Spark's first write on a cluster: not yet
+        if entry is not None and entry.unindexed and not native:  # a cluster's: its first write's options
             target.withhold_statistics(entry.unindexed, write.schema)
         if isinstance(write, TableWrite) and write.frame is not None and write.engine.name != "databricks":
             # on a cluster Spark evolves the schema itself (`mergeSchema`, MERGE WITH SCHEMA EVOLUTION)

@@ -21,7 +21,7 @@ import pyarrow as pa
 from medallion_platform.engine.base import Engine, Frame
 from medallion_platform.engine.databricks import Divergence, refuse_dangerous_options
 from medallion_platform.engine.spark import SparkEngine
-from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
+from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult, withheld_statistics
 from medallion_platform.lake.schema import conform, conform_stream
 from medallion_platform.lake.sql import idents, literal, newer_than, spark_ident, spark_literal
 from medallion_platform.write.app_transactions import WRITTEN, committed_before, record_transactions
@@ -263,7 +263,9 @@ class SparkNativeDeltaWriter(DeltaWriter):
         lineage = isinstance(spec, Append) and set(RECORD_KEYS) <= set(df.columns)
         keyed_append = lineage and ((txns and not native_txns) or (not txns and cluster_of(self.engine) is not None))
         if not registered:  # a first write, or an uncatalogued table (the ingest log): by path
-            self._first_write(table, df, spec, options)
+            # Delta keeps `delta.`-prefixed options of a table's first write as its properties (Sail too)
+            unindexed = write.entry.unindexed if write.entry is not None else ()
+            self._first_write(table, df, spec, options | withheld_statistics(df.columns, unindexed))
         elif isinstance(spec, Merge) or (isinstance(spec, Append) and keyed_append):
             inserted, updated = self._merge(table, df, spec, options)
         else:
@@ -289,6 +291,7 @@ class SparkNativeDeltaWriter(DeltaWriter):
             partition_by = (spec.partition_column,)
         columns = [p for p in partition_by if p]
         if columns and list(df.columns[-len(columns) :]) != columns and self._diverges("partition_order"):
+            table.configuration = {k: v for k, v in options.items() if k.startswith("delta.")} or None
             table.create(_spark_schema(df), partition_by=columns)
         mode = "overwrite" if isinstance(spec, Overwrite) else "append"
         df.write.format("delta").options(**options).mode(mode).partitionBy(*columns).save(table.uri)

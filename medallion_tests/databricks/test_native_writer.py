@@ -47,8 +47,8 @@ def _rows(*rows: tuple, schema: pa.Schema = SCHEMA) -> pa.Table:
     return pa.Table.from_pylist([dict(zip(schema.names, r, strict=True)) for r in rows], schema=schema)
 
 
-def _write(lake, catalog, engine, name: str, rows: pa.Table, spec, schema: pa.Schema = SCHEMA):
-    write = TableWrite(engine=engine, frame=engine.dataframe(rows), spec=spec, schema=schema, entry=ENTRY)
+def _write(lake, catalog, engine, name: str, rows: pa.Table, spec, schema: pa.Schema = SCHEMA, entry=ENTRY):
+    write = TableWrite(engine=engine, frame=engine.dataframe(rows), spec=spec, schema=schema, entry=entry)
     return persist(lake, ["trusted", name], write, catalog=catalog)
 
 
@@ -98,6 +98,29 @@ def test_merge_by_name_counts_what_it_did_and_evolves_the_schema(lake, catalog, 
     ]
     info = catalog.client.tables.get(lake.trusted("merged").name)
     assert [c.name for c in info.columns] == wider.names  # registration synced the new column
+
+
+@pytest.mark.parametrize("partitioned", [True, False])
+def test_a_tables_unindexed_columns_get_no_statistics_from_sparks_first_write_or_later_ones(
+    lake, catalog, engine, partitioned
+):
+    """The first write goes by path: its options set the table's property (Delta keeps `delta.` options), and
+    the writes by name after it honour it. (Partitioned, Sail's first write goes through `create`, see
+    DIVERGENCES `partition_order`.)"""
+    entry = TableEntry(description="people", owner="medallion-platform", unindexed=("id",))
+    spec = Merge(keys=("id",), when_matched="update", partition_column="event_date" if partitioned else None)
+    _write(
+        lake, catalog, engine, "people", _rows(("alice", 1, "f1", 1, D1), ("bob", 2, "f1", 2, D1)), spec, entry=entry
+    )
+    _write(
+        lake, catalog, engine, "people", _rows(("bob", 20, "f2", 1, D1), ("carol", 3, "f2", 2, D1)), spec, entry=entry
+    )
+    assert [r[0] for r in _read(engine, lake, "people")] == ["alice", "bob", "carol"]
+    table = lake.trusted("people")
+    assert table.stats_columns() == ["amount", "_source_file", "_source_line", "event_date"]
+    bounds = [f.bounds for f in table.files() or []]
+    assert len(bounds) >= 2 and all({c for c, _, _ in b} & {"id"} == set() for b in bounds)
+    assert all({c for c, _, _ in b} >= {"amount"} for b in bounds)  # the rest still prunes
 
 
 def test_a_partition_overwrite_replaces_only_its_partitions_and_refuses_stray_rows(lake, catalog, engine):
