@@ -81,7 +81,8 @@ DIVERGENCES: dict[Divergence, tuple[str, str, str]] = {
     "partition_order": (
         "a new partitioned table keeps the frame's column order",
         "partition columns moved last",
-        "the empty table is created first with delta-rs (columns in the contract's order), Sail appends to it",
+        "the empty table is created first by Spark SQL (`CREATE TABLE … LOCATION`, columns in the contract's order)"
+        " as a scratch table of the session's own catalog, dropped at once; Sail appends to it by path",
     ),
     "local_relations": (
         "createDataFrame over 64 MiB is cached as an artifact (serverless caps local relations)",

@@ -12,6 +12,7 @@ Every writer makes one commit per write and skips a write whose app transactions
 """
 
 import json
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -291,10 +292,26 @@ class SparkNativeDeltaWriter(DeltaWriter):
             partition_by = (spec.partition_column,)
         columns = [p for p in partition_by if p]
         if columns and list(df.columns[-len(columns) :]) != columns and self._diverges("partition_order"):
-            table.configuration = {k: v for k, v in options.items() if k.startswith("delta.")} or None
-            table.create(_spark_schema(df), partition_by=columns)
+            self._create_in_order(table, df, columns, {k: v for k, v in options.items() if k.startswith("delta.")})
         mode = "overwrite" if isinstance(spec, Overwrite) else "append"
         df.write.format("delta").options(**options).mode(mode).partitionBy(*columns).save(table.uri)
+
+    def _create_in_order(
+        self, table: DeltaTableIO, df: Frame, partitions: list[str], properties: dict[str, str]
+    ) -> None:
+        """Creates the empty partitioned table at `table.uri` with `df`'s column order (DIVERGENCES
+        `partition_order`: Sail's DataFrame writer would move the partition columns last, its `CREATE TABLE`
+        keeps them), by Spark SQL on the cluster, as an external table of the session's own catalog that is
+        dropped right after (the Delta log stays at the location); the appends that follow go by path."""
+        spark = self.engine.spark
+        columns = ", ".join(f"{spark_ident(f.name)} {f.dataType.simpleString()}" for f in df.schema.fields)
+        listed = ", ".join(f"{spark_literal(k)} = {spark_literal(v)}" for k, v in properties.items())
+        scratch = spark_ident(f"medallion_create_{uuid.uuid4().hex}")
+        spark.sql(
+            f"CREATE TABLE {scratch} ({columns}) USING DELTA PARTITIONED BY ({', '.join(map(spark_ident, partitions))})"
+            f" LOCATION {spark_literal(table.uri)}" + (f" TBLPROPERTIES ({listed})" if listed else "")
+        ).collect()
+        spark.sql(f"DROP TABLE {scratch}").collect()  # an external table: dropping it leaves the Delta log
 
     def _merge(self, table: DeltaTableIO, df: Frame, spec: Merge | Append, options: dict[str, str]) -> tuple[int, int]:
         """MERGE by name; an Append becomes an insert-only MERGE on `RECORD_KEYS`. Returns (inserted, updated)."""
@@ -338,11 +355,6 @@ class SparkNativeDeltaWriter(DeltaWriter):
         if returned and "num_inserted_rows" in result.columns:  # Databricks: the MERGE says what it did
             return int(returned[0]["num_inserted_rows"]), int(returned[0]["num_updated_rows"])
         return counted or (0, 0)
-
-
-def _spark_schema(df: Frame) -> pa.Schema:
-    """The Arrow schema of `df` as Spark will write it (an empty result: only the schema crosses)."""
-    return pa.schema(df.limit(0).toArrow().schema)
 
 
 def _partition_predicate(column: str, values: Sequence[object]) -> str:

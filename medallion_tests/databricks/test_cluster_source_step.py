@@ -48,16 +48,13 @@ def test_the_cluster_side_modules_import_no_driver_side_data_library():
 
 
 @contextmanager
-def driver_data_untouched(tolerated: list[str] | None = None) -> Iterator[list[str]]:
+def driver_data_untouched() -> Iterator[list[str]]:
     """Within the block, every driver-side route to table or landing data raises in this thread: opening or
     writing a table with delta-rs, a DuckDB connection (the project's shared one included), a boto3 client, a
     pyarrow file system (the project's `filesystem_for`, `pyarrow.dataset`). Other threads (the in-process
     stand-in's warehouse, which runs delta-rs as Databricks' warehouse runs Delta) are left alone. Yields the
-    routes used, so a use the code caught and swallowed is reported too.
-
-    One stand-in workaround is let through and listed in `tolerated`: Sail moves partition columns last in a new
-    table (DIVERGENCES `partition_order`), so the writer creates an empty partitioned table with delta-rs first
-    (`DeltaTableIO.create`); on Databricks the divergence is absent and so is the call."""
+    routes used, so a use the code caught and swallowed is reported too. No route is let through: even Sail's
+    `partition_order` divergence is worked around by Spark SQL on the cluster."""
     import boto3
     import boto3.session
     import deltalake
@@ -76,6 +73,7 @@ def driver_data_untouched(tolerated: list[str] | None = None) -> Iterator[list[s
         (deltalake, "write_deltalake"),
         (delta_io, "write_deltalake"),
         (delta_io, "create_table_with_add_actions"),
+        (deltalake.DeltaTable, "create"),
         (duckdb, "connect"),
         (embedded, "shared_connection"),
         (boto3, "client"),
@@ -87,32 +85,19 @@ def driver_data_untouched(tolerated: list[str] | None = None) -> Iterator[list[s
         (pyarrow.dataset, "dataset"),
     ]
 
-    suspended = threading.local()
-
     def guard(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            if threading.get_ident() == me and not getattr(suspended, "on", False):
+            if threading.get_ident() == me:
                 used.append(name)
                 raise AssertionError(f"{name} used on the driver in the cluster path")
             return original(*args, **kwargs)
 
         return guarded
 
-    create = delta_io.DeltaTableIO.create
-
-    def tolerated_create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        (tolerated if tolerated is not None else used).append(f"DeltaTableIO.create {self.uri.rsplit('/', 1)[-1]}")
-        suspended.on = True
-        try:
-            return create(self, *args, **kwargs)
-        finally:
-            suspended.on = False
-
-    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in [*targets, (delta_io.DeltaTableIO, "create")]]
-    for owner, attr, original in saved[:-1]:
+    saved = [(owner, attr, getattr(owner, attr)) for owner, attr in targets]
+    for owner, attr, original in saved:
         setattr(owner, attr, guard(f"{getattr(owner, '__name__', owner)}.{attr}", original))
-    delta_io.DeltaTableIO.create = tolerated_create  # type: ignore[method-assign]
     try:
         yield used
     finally:
@@ -172,15 +157,13 @@ def test_raw_on_a_cluster_is_spark_end_to_end_and_equals_the_embedded_raw(
     run finds nothing new."""
     contract = contracts["order_events"]
     _hostile(lake.settings)
-    tolerated: list[str] = []
-    with driver_data_untouched(tolerated) as used, SourceStep(lake, contract) as step:
+    with driver_data_untouched() as used, SourceStep(lake, contract) as step:
         plan = step.plan_raw(engine=engine)
         assert plan.cluster is engine and plan.batch is not None
         assert not hasattr(plan.batch, "connection")  # not staged in the driver's DuckDB
         raw = write_raw(lake, plan)
         promoted = write_promotion(lake, contract, step.plan_promotion(engine))
     assert used == []
-    assert tolerated == (["DeltaTableIO.create order_events"] if engine.diverges("partition_order") else [])
     assert (raw.rows, len(raw.files), raw.malformed, raw.newly_rejected) == (7, 2, 1, 2)
     assert promoted.reconciled and not promoted.built_from_batch
 
