@@ -51,6 +51,7 @@ def refresh_on_cluster(
 ) -> RefreshResult:
     """What the notebook runs: refined `table` built on `spark` and written as `target` (default `table`)."""
     from medallion_platform.engine.databricks import DatabricksEngine
+    from medallion_platform.write.writers import table_columns
     from medallion_platform.zones.refined.base import refresh_refined
 
     os.environ.update(environment or {})
@@ -61,12 +62,13 @@ def refresh_on_cluster(
     if not dates:  # a dated table built for every date: one whole-table rewrite
         definition = dataclasses.replace(definition, partitioned=False)
     lakehouse = LakehouseResource()  # the notebook's own resource, resolved from the environment set above
-    result = refresh_refined(
-        lakehouse.lake(), DatabricksEngine(spark), definition, dates if definition.partitioned else None
-    )
-    # registered right after the write, as the IO manager registers every other table
+    lake, engine = lakehouse.lake(), DatabricksEngine(spark)
+    result = refresh_refined(lake, engine, definition, dates if definition.partitioned else None)
+    # registered again with the notebook's description; its columns as Spark reads them (the driver reaches no
+    # storage on a Unity Catalog cluster: no delta-rs here)
     entry = TableEntry(description=f"{definition.description} (built by a notebook)", owner=definition.owner)
-    lakehouse.catalog().register("refined", definition.name, schema=definition.schema, entry=entry)
+    columns = table_columns(engine, lake.refined(definition.name))
+    lakehouse.catalog().register("refined", definition.name, schema=definition.schema, entry=entry, columns=columns)
     return result
 
 

@@ -283,6 +283,7 @@ class LocalDatabricks:
             legacy=self.legacy,
             cluster_start_seconds=self._cluster_start_seconds,
             spark_remote=lambda: engine.remote if engine else None,
+            storage_folders=self.unity.locations.local_folders,
         )
         server = StandinServer(
             tokens={self.token: self.unity.current_user, self.admin_token: ACCOUNT_ADMIN},

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,7 +186,9 @@ class Jobs:
         legacy: bool = False,
         cluster_start_seconds: float = 0.0,
         spark_remote: Callable[[], str | None] = lambda: None,
+        storage_folders: Callable[[], Sequence[Path]] = lambda: (),
     ) -> None:
+        self._storage_folders = storage_folders
         self._cluster_start_seconds = cluster_start_seconds
         self._host = host
         self._spark_remote = spark_remote
@@ -595,10 +597,14 @@ class Jobs:
         work = task.directory / "work"
         work.mkdir(exist_ok=True)
         # the cluster's principal sees the volumes it may read, read-only unless it may write them (`mount.py`)
+        # and, as on a Unity Catalog cluster, no storage but through Spark: the external locations' local folders
+        # are empty to it (but for a location holding the stand-in's own files: an older workspace's catch-all)
+        hidden = [f for f in self._storage_folders() if not task.directory.is_relative_to(f)]
         command = self._mount.wrap(
             [sys.executable, "-m", "medallion_devtools.standins.databricks.driver", str(spec)],
             volumes=self._volumes.mounts_for(principal),
             view=task.directory / "volumes-view",
+            hidden=hidden,
         )
         with (task.directory / "stdout").open("wb") as stdout, (task.directory / "stderr").open("wb") as stderr:
             return subprocess.Popen(

@@ -10,6 +10,7 @@ path), so the stand-in's tests can keep their lakes in temporary folders.
 import threading
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from medallion_devtools.standins.databricks.access import Access, caller, permission_denied
 from medallion_devtools.standins.databricks.errors import ApiError, JsonObject, bad_request, not_found
@@ -198,6 +199,12 @@ class ExternalLocations:
         with self._lock:
             del self._locations[name]
         return {}
+
+    def local_folders(self) -> tuple[Path, ...]:
+        """The local folders of the external locations (`file://` URLs): storage only Unity Catalog reaches."""
+        with self._lock:
+            urls = [normalize_url(x.url) for x in self._locations.values()]
+        return tuple(sorted(Path(u.removeprefix("file://")) for u in urls if u.startswith("file://")))
 
     def covering(self, url: str) -> ExternalLocation | None:
         """The external location `url` lies in."""

@@ -38,15 +38,26 @@ class DbfsMount:
     volumes: Path
     problem: str = ""
 
-    def wrap(self, command: Sequence[str], volumes: Sequence[VolumeMount] = (), view: Path | None = None) -> list[str]:
+    def wrap(
+        self,
+        command: Sequence[str],
+        volumes: Sequence[VolumeMount] = (),
+        view: Path | None = None,
+        hidden: Sequence[Path] = (),
+    ) -> list[str]:
         """`command` run with `view` on `/Volumes` (default: the whole volumes folder), each of `volumes` bound in
         it at `/Volumes/<catalog>/<schema>/<volume>`, read-only unless writable (`unshare`; proot cannot make a
-        bind read-only, so there the file modes are the only guard), and the DBFS root (if any) on `/dbfs`."""
+        bind read-only, so there the file modes are the only guard), the DBFS root (if any) on `/dbfs`, and each
+        folder of `hidden` covered by an empty read-only one (storage the driver reaches only through Spark)."""
         if volumes and view is None:
             raise ValueError("a driver's own /Volumes needs an empty folder for its mount points (`view`)")
         view = self.volumes if view is None else view
         for mount_point in (view, *(view / volume.relative for volume in volumes)):
             mount_point.mkdir(parents=True, exist_ok=True)
+        hidden = [h for h in hidden if h.is_dir()]
+        empty = view.parent / "hidden-storage"
+        if hidden:
+            empty.mkdir(exist_ok=True)
         target = f"{VOLUMES_MOUNT_POINT}/"
         if self.strategy == "unshare":
             # `sh` does the bind mounts inside the new namespace, then becomes the driver (exec: one process group)
@@ -58,6 +69,9 @@ class DbfsMount:
                     steps.append(f"mount -o remount,bind,ro {point}")
             if self.root is not None:
                 steps.append(f"mount --bind {shlex.quote(str(self.root))} {MOUNT_POINT}")
+            for folder in hidden:
+                steps.append(f"mount --bind {shlex.quote(str(empty))} {shlex.quote(str(folder))}")
+                steps.append(f"mount -o remount,bind,ro {shlex.quote(str(folder))}")
             script = " && ".join([*steps, 'exec "$@"'])
             return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", *command]
         if self.strategy == "proot":
@@ -65,6 +79,8 @@ class DbfsMount:
             for volume in volumes:
                 binds += ["-b", f"{volume.folder}:{target}{volume.relative}"]
             dbfs = [] if self.root is None else ["-b", f"{self.root}:{MOUNT_POINT}"]
+            for folder in hidden:
+                binds += ["-b", f"{empty}:{folder}"]
             return ["proot", *binds, *dbfs, *command]
         raise RuntimeError(self.problem)
 

@@ -13,7 +13,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
 from databricks.sdk.service import jobs
 from databricks.sdk.service.catalog import PermissionsChange, Privilege, VolumeType
-from medallion_devtools.standins.databricks import LocalDatabricks
+from medallion_devtools.standins.databricks import STORAGE_CREDENTIAL, LocalDatabricks
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(120)]
 
@@ -207,3 +207,44 @@ def test_a_dedicated_job_cluster_acts_as_its_single_user_with_that_principals_pr
     assert me["mount"] == "Read-only file system", me
     assert not any(Path(strict_databricks.volumes_root, *staging).glob("single-user-test/by-the-*"))
     strict.files.upload(f"{base}/by-the-cluster.txt", io.BytesIO(b"x"), overwrite=True)  # the submitter may
+
+
+LISTING = """
+import json, os, sys
+folder, out = sys.argv[1], sys.argv[2]
+try:
+    open(os.path.join(folder, "written-by-the-driver"), "w").close()
+    wrote = True
+except OSError:
+    wrote = False
+with open(out, "w") as f:
+    json.dump({"listed": sorted(os.listdir(folder)), "wrote": wrote}, f)
+"""
+
+
+def test_a_driver_sees_an_external_locations_storage_only_through_spark(
+    strict_databricks: LocalDatabricks, tmp_path_factory: pytest.TempPathFactory
+):
+    """As on a Unity Catalog cluster, whose driver holds no storage credential: the local folder of an external
+    location is empty and read-only to a task's driver, while the stand-in (and Spark) still reach its files."""
+    storage = tmp_path_factory.mktemp("zone")
+    (storage / "part-0.parquet").write_bytes(b"PAR1")
+    admin = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.admin_token, auth_type="pat")
+    admin.external_locations.create(
+        name=f"zone-{storage.name}", url=f"file://{storage}", credential_name=STORAGE_CREDENTIAL
+    )
+    strict = WorkspaceClient(host=strict_databricks.host, token=strict_databricks.token, auth_type="pat")
+    base = strict_databricks.volume_paths[0] + "/listing-test"
+    strict.files.upload(f"{base}/main.py", io.BytesIO(LISTING.encode()), overwrite=True)
+    task = jobs.SubmitTask(
+        task_key="listing",
+        existing_cluster_id=strict_databricks.cluster_id,
+        spark_python_task=jobs.SparkPythonTask(
+            python_file=f"{base}/main.py", parameters=[str(storage), f"{base}/out.json"]
+        ),
+    )
+    run = _wait(strict, strict.jobs.submit(run_name="listing", tasks=[task]).bind()["run_id"])
+    assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS, run.state
+    out = json.loads(strict.files.download(f"{base}/out.json").contents.read())  # type: ignore[union-attr]
+    assert out == {"listed": [], "wrote": False}
+    assert sorted(p.name for p in storage.iterdir()) == ["part-0.parquet"]
