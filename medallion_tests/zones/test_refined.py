@@ -311,3 +311,36 @@ def build_refined_input_rows(contracts):
         "_landing_date": "2026-11-01",
     }
     return pa.Table.from_pylist([row], schema=schema)
+
+
+def test_a_master_data_commit_after_the_inputs_were_loaded_is_joined_or_left_pending_never_lost(
+    settings, contracts, embedded, lake
+):
+    """The IO manager loads a refined step's inputs before the step plans; a customers commit landing in between
+    must not be recorded as joined while the rows joined the older customers (the next refresh would then see
+    nothing to do, and the rows would stay stale)."""
+    from medallion_platform.write.persist import persist
+    from medallion_platform.zones.entries import refined_entry
+    from medallion_platform.zones.refined.base import input_frame, plan_refresh
+
+    table = TABLES["customer_lifetime"]
+    _day_one(settings, contracts, embedded)
+    refresh_refined(lake, embedded, table, None)
+    loaded = {name: input_frame(lake, embedded, name, None) for name in table.inputs}  # what the IO manager hands in
+    land(
+        settings,
+        "customers",
+        "2026/11/02/c.csv",
+        HEADER_C + "cus-000001,Ana,ana@example.com,DE,enterprise,2026-11-02T00:00:00Z\n",
+    )
+    ingest_raw(lake, contracts["customers"])
+    promote(lake, embedded, contracts["customers"])
+
+    plan = plan_refresh(lake, embedded, table, None, loaded)
+    plan.write.entry = refined_entry(table)
+    persist(lake, ("refined", table.name), plan.write)
+    refresh_refined(lake, embedded, table, None)  # the next run: anything left pending is built now
+
+    stored = _rows_of(settings, "customer_lifetime")
+    assert stored == sorted(build_refined(lake, embedded, table, None).to_pylist(), key=lambda r: r["customer_id"])
+    assert next(r for r in stored if r["customer_id"] == "cus-000001")["segment"] == "enterprise"

@@ -194,11 +194,12 @@ def plan_refresh(
     if table.partitioned:
         return _plan_dates(lake, engine, table, list(dates or []), inputs)
     cluster = cluster_of(engine) is not None
-    if table.combine is None:
+    if table.combine is None:  # nothing recorded: the inputs as given
         files = [] if cluster else fact_files(lake, table, None)
         frame = refined_frame(lake, engine, table, None, inputs, files=None if cluster else files)
         return write("rebuild", frame, Overwrite(), len(files))
     versions = _input_versions(lake, table, engine)
+    inputs = _pinned_masters(lake, engine, table, versions, inputs)
     target = lake.refined(table.name)
     txns = {_app(table, name): v for name, v in versions.items()}
     folded = {name: transaction_version(engine, target, _app(table, name)) for name in table.inputs}
@@ -231,6 +232,8 @@ def _plan_dates(
     # the files of one fact version are read (on a cluster: that version, by name), and that version is
     # recorded as covered: a trusted commit landing meanwhile leaves its dates pending for the next run
     masters = master_versions(lake, table, engine)
+    if masters is not None:
+        inputs = _pinned_masters(lake, engine, table, masters, inputs)
     folds = foldable(lake, table, dates, version, masters, engine)
     probed = 0
     if folds and table.counted_once:
@@ -293,6 +296,25 @@ def _apart(columns: Sequence[str], new: Sequence[DataFile], older: Sequence[Data
         return False
 
     return all(disjoint(n, o) for n in new for o in older)
+
+
+def _pinned_masters(
+    lake: Lakehouse,
+    engine: Engine,
+    table: RefinedTable,
+    versions: Mapping[str, int],
+    inputs: Mapping[str, Frame] | None,
+) -> dict[str, Frame]:
+    """`inputs` with each master data input read at the version of it the refresh records (`versions`), in
+    place of a frame the IO manager loaded earlier: a commit landing in between would otherwise be recorded
+    as joined while the rows joined the older version, and the next refresh would see nothing to rebuild."""
+    cluster = cluster_of(engine) is not None
+    pinned = dict(inputs or {})
+    for name in table.master_data:
+        version = versions[name]
+        files = None if cluster else lake.trusted(name).files(version=version)
+        pinned[name] = input_frame(lake, engine, name, None, files=files, version=version)
+    return pinned
 
 
 def _input_versions(lake: Lakehouse, table: RefinedTable, engine: Engine) -> dict[str, int]:
