@@ -53,6 +53,14 @@ def _events(settings, contracts, embedded, relative, *events):
     return promote(lake, embedded, contracts["order_events"])
 
 
+def customers_export(settings, contracts, embedded, relative, *rows: str):
+    """A nightly customers export with `rows` (CSV lines), landed and promoted to trusted."""
+    lake = Lakehouse(settings)
+    land(settings, "customers", relative, HEADER_C + "".join(f"{r}\n" for r in rows))
+    ingest_raw(lake, contracts["customers"])
+    promote(lake, embedded, contracts["customers"])
+
+
 def _build(settings, embedded, name, dates):
     lake = Lakehouse(settings)
     table = TABLES[name]
@@ -213,14 +221,9 @@ def test_customer_lifetime_folds_in_new_events_and_rebuilds_on_crm_changes(setti
     assert (ana["orders"], ana["units"]) == (3, 7)
     assert ana["first_order_at"] == dt.datetime(2026, 10, 30, 7, tzinfo=dt.UTC)
 
-    land(
-        settings,
-        "customers",
-        "2026/11/03/c.csv",
-        HEADER_C + "cus-000077,Cem,cem@example.com,TR,smb,2026-11-03T00:00:00Z\n",
+    customers_export(
+        settings, contracts, embedded, "2026/11/03/c.csv", "cus-000077,Cem,cem@example.com,TR,smb,2026-11-03T00:00:00Z"
     )
-    ingest_raw(lake, contracts["customers"])
-    promote(lake, embedded, contracts["customers"])
     assert refresh_refined(lake, embedded, table, None).mode == "rebuild"  # the CRM changed
     cem = next(r for r in _rows_of(settings, "customer_lifetime") if r["customer_id"] == "cus-000077")
     assert (cem["country"], cem["segment"], cem["orders"]) == ("TR", "smb", 1)
@@ -327,14 +330,8 @@ def test_a_master_data_commit_after_the_inputs_were_loaded_is_joined_or_left_pen
     _day_one(settings, contracts, embedded)
     refresh_refined(lake, embedded, table, None)
     loaded = {name: input_frame(lake, embedded, name, None) for name in table.inputs}  # what the IO manager hands in
-    land(
-        settings,
-        "customers",
-        "2026/11/02/c.csv",
-        HEADER_C + "cus-000001,Ana,ana@example.com,DE,enterprise,2026-11-02T00:00:00Z\n",
-    )
-    ingest_raw(lake, contracts["customers"])
-    promote(lake, embedded, contracts["customers"])
+    ana = "cus-000001,Ana,ana@example.com,DE,enterprise,2026-11-02T00:00:00Z"
+    customers_export(settings, contracts, embedded, "2026/11/02/c.csv", ana)
 
     plan = plan_refresh(lake, embedded, table, None, loaded)
     plan.write.entry = refined_entry(table)

@@ -9,18 +9,16 @@ from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
 from medallion_platform.write.persist import persist
 from medallion_platform.zones.entries import refined_entry
-from medallion_platform.zones.flow import ingest_raw
 from medallion_platform.zones.refined.base import build_refined, plan_refresh, refresh_refined
 from medallion_platform.zones.refined.coverage import pending_dates
-from medallion_platform.zones.trusted import promote
-from medallion_tests.helpers import event, land
+from medallion_tests.helpers import event
 from medallion_tests.zones.test_refined import (
-    HEADER_C,
     TABLES,
     _day_one,
     _events,
     _master_data,
     build_refined_input_rows,
+    customers_export,
 )
 
 DATED = ("daily_revenue", "product_performance", "segment_revenue")
@@ -96,14 +94,9 @@ def test_changed_master_data_rebuilds_the_dates_instead_of_folding(settings, con
     _day_one(settings, contracts, embedded)
     for name in DATED:
         refresh_refined(lake, embedded, TABLES[name], [DAY1])
-    land(
-        settings,
-        "customers",
-        "2026/11/02/c.csv",
-        HEADER_C + "cus-000001,Ana,ana@example.com,AT,smb,2026-11-02T00:00:00Z\n",
+    customers_export(
+        settings, contracts, embedded, "2026/11/02/c.csv", "cus-000001,Ana,ana@example.com,AT,smb,2026-11-02T00:00:00Z"
     )
-    ingest_raw(lake, contracts["customers"])
-    promote(lake, embedded, contracts["customers"])
     _events(settings, contracts, embedded, "2026/11/03/10/c", event(50, event_time="2026-11-01T23:00:00Z"))
     refreshed = refresh_refined(lake, embedded, TABLES["daily_revenue"], [DAY1])
     assert (refreshed.mode, refreshed.folded) == ("rebuild", 0)
