@@ -251,12 +251,14 @@ class UnityCatalog(pulumi.ComponentResource):
         grants = schema_grants(dbx.platform_principal)
         self.schemas: dict[str, databricks.Schema] = {}
         for zone in ZONES:
-            # raw's location is read-only, so raw has no managed storage root (its tables are external)
+            # raw's location is read-only, so raw has no managed storage root (its tables are external); the
+            # others' lies under its own prefix, apart from the external tables at the bucket's top level
+            # ("external tables can't overlap managed storage locations"; `_` names no table)
             schema = databricks.Schema(
                 f"{name}-{zone}-schema",
                 catalog_name=self.catalog.name,
                 name=zone,
-                storage_root=None if zone == "raw" else f"s3://{names.buckets[zone]}/",
+                storage_root=None if zone == "raw" else f"s3://{names.buckets[zone]}/_managed/",
                 comment=f"the {zone} zone",
                 opts=pulumi.ResourceOptions.merge(on, pulumi.ResourceOptions(depends_on=[self.locations[zone]])),
             )

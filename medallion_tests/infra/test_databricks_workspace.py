@@ -109,6 +109,8 @@ def test_catalog_and_one_schema_per_zone(registered: Recording) -> None:
     assert set(schemas) == {*ZONES, "platform"}  # and the platform's own, for its staging volume
     assert all(s["catalogName"] == "medallion" for s in schemas.values())
     assert "storageRoot" not in schemas["raw"], "raw's location is read-only: no managed storage there"
+    for zone in ("trusted", "refined"):  # apart from the zone's external tables, which sit at the bucket's top level
+        assert schemas[zone]["storageRoot"] == f"s3://{registered.outputs[f'{zone}_bucket']}/_managed/"
 
 
 def _schema_grants(registered: Recording, zone: str) -> dict[str, set[str]]:
