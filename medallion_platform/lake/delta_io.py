@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
+from deltalake import CommitProperties, Transaction, WriterProperties, write_deltalake
 from deltalake import Field as DeltaField
 from deltalake import Schema as DeltaSchema
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -173,20 +173,6 @@ class DeltaTableIO(DeltaTableReader):
                 partition_by=partitions,
                 commit_properties=commit,
             )
-        self._committed()
-
-    def create(self, schema: pa.Schema, *, partition_by: Sequence[str] | None = None) -> None:
-        """Creates the empty table (no-op if it exists): columns in `schema`'s order, partitioned by `partition_by`.
-        For an engine that would put partition columns last (see `engine/databricks.py`, DIVERGENCES)."""
-        if self.exists():
-            return
-        DeltaTable.create(
-            self.uri,
-            DeltaSchema.from_arrow(schema),
-            partition_by=list(partition_by) if partition_by else None,
-            configuration=self.configuration,
-            storage_options=self.storage_options,
-        )
         self._committed()
 
     @_one_log
