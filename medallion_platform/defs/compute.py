@@ -11,11 +11,16 @@ cluster only when `MEDALLION_DATABRICKS_CLUSTER_ID` is set; serverless for Pipes
 | `MEDALLION_DATABRICKS_SPARK_VERSION` | the runtime (default `15.4.x-scala2.12`, an LTS) |
 | `MEDALLION_DATABRICKS_WORKERS` | `N` workers, or `MIN-MAX` to autoscale (default 1) |
 | `MEDALLION_DATABRICKS_ACCESS_MODE` | `dedicated` (default, `SINGLE_USER`: step launcher needs `sc`), `standard` |
+| `MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE` | a notebook job cluster's: `standard` (default), `dedicated` |
 | `MEDALLION_DATABRICKS_POLICY_ID` | the cluster policy the registration creates |
 | `MEDALLION_DATABRICKS_CLUSTER_TAGS` | JSON object of custom tags (cost attribution) |
 
 Every spec goes through dagster-databricks' own config schema (`launcher.validated_launcher_config`); a spec
-without `data_security_mode` gets the dedicated access mode (Unity Catalog-enabled, one principal).
+without `data_security_mode` gets the dedicated access mode (Unity Catalog-enabled, one principal). Pipes notebook
+tasks on a job cluster run in standard access mode by default: they use only the cluster's `spark` (Spark Connect on
+standard access mode), never `sc`, and standard access mode is where Unity Catalog enforces masks and row filters
+for every reader; the step launcher's remote entry point keeps the dedicated mode, as it reads the driver's
+`SparkContext`.
 """
 
 import json
@@ -24,7 +29,7 @@ from typing import Any
 
 from medallion_platform.settings import ConfigError
 
-__all__ = ["ACCESS_MODES", "DEFAULT_SPARK_VERSION", "jobs_api_cluster", "new_cluster_from_env"]
+__all__ = ["ACCESS_MODES", "DEFAULT_SPARK_VERSION", "jobs_api_cluster", "new_cluster_from_env", "notebook_cluster"]
 
 DEFAULT_SPARK_VERSION = "15.4.x-scala2.12"
 ACCESS_MODES = {"dedicated": "SINGLE_USER", "standard": "USER_ISOLATION"}
@@ -91,4 +96,17 @@ def jobs_api_cluster(spec: Mapping[str, Any]) -> dict[str, Any]:
     tags = spec.get("custom_tags") or []
     if tags:
         out["custom_tags"] = {t["key"]: t["value"] for t in tags} if isinstance(tags, list) else dict(tags)
+    return out
+
+
+def notebook_cluster(spec: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The steps' job cluster spec (dagster-databricks' `new` shape) for a Pipes notebook task: the same runtime,
+    nodes, size, policy and tags, in `MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE` (standard by default). A standard
+    access mode cluster names no single user: whoever submits the run is its principal."""
+    mode = env.get("MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE", "standard")
+    if mode not in ACCESS_MODES:
+        raise ConfigError(f"MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE={mode}: one of {', '.join(ACCESS_MODES)}")
+    out = {**spec, "data_security_mode": ACCESS_MODES[mode]}
+    if mode == "standard":
+        out.pop("single_user_name", None)
     return out

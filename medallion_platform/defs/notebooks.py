@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 
 from medallion_platform.catalog import TableEntry
-from medallion_platform.defs.compute import jobs_api_cluster
+from medallion_platform.defs.compute import jobs_api_cluster, notebook_cluster
 from medallion_platform.defs.launcher import DatabricksSettings, cluster_environment, cluster_libraries
 from medallion_platform.defs.resources import LakehouseResource
 from medallion_platform.settings import Settings
@@ -149,8 +149,8 @@ class DatabricksNotebooks(dg.ConfigurableResource):
         task["libraries"] = cluster_libraries()
         if databricks.cluster_id:
             task["existing_cluster_id"] = databricks.cluster_id
-        else:  # the Jobs API's shape: the SDK drops dagster-databricks' `nodes` and `size`
-            task["new_cluster"] = jobs_api_cluster(databricks.new_cluster or {})
+        else:  # the Jobs API's shape (the SDK drops dagster-databricks' `nodes` and `size`), standard access mode
+            task["new_cluster"] = jobs_api_cluster(notebook_cluster(databricks.new_cluster or {}, os.environ))
         if databricks.volume is not None and databricks.staging == "volume":
             injector: Any = PipesUnityCatalogVolumesContextInjector(client=client, volume_path=databricks.volume)
             reader: Any = PipesUnityCatalogVolumesMessageReader(

@@ -42,6 +42,11 @@ TABLES = [
     ("trusted", "customers_history"),
 ]
 NOTEBOOK_KEY = dg.AssetKey(["refined", "daily_revenue_notebook"])
+# The notebook asset's compute, one run each after the steps (which run on the existing cluster)
+NOTEBOOK_COMPUTE = {
+    "a job cluster": {"MEDALLION_DATABRICKS_NODE_TYPE": "m6gd.large", "MEDALLION_DATABRICKS_WORKERS": "2"},
+    "serverless": {"MEDALLION_DATABRICKS_NOTEBOOK_COMPUTE": "serverless"},
+}
 # Keys in the orchestrator's environment that must reach no cluster, no job and no staged file.
 ORCHESTRATOR_AWS_KEYS = {
     "AWS_ACCESS_KEY_ID": "AKIAORCHESTRATORONLY",
@@ -94,25 +99,29 @@ def runs(
         "MEDALLION_DATABRICKS_WAREHOUSE_ID": strict_databricks.warehouse_id,
         "MEDALLION_DATABRICKS_VOLUME": strict_databricks.volume_paths[0],
     }
-    saved = {k: os.environ.get(k) for k in environ}
+    saved = {k: os.environ.get(k) for k in [*environ, *(k for env in NOTEBOOK_COMPUTE.values() for k in env)]}
     os.environ.update(environ)
     try:
         with dg.instance_for_test(temp_dir=str(remote.data_dir / ".dagster")) as instance:
             report = materialize_all(remote, instance=instance)
-            # and the notebook-built table, through Pipes (fast polling: the defaults are 5 s and 10 s)
+            # and the notebook-built table, through Pipes (fast polling: the defaults are 5 s and 10 s): on a job
+            # cluster of the steps' node type, then on serverless compute
             notebooks = {"notebooks": {"config": {"poll_interval_seconds": 0.3, "message_interval_seconds": 0.5}}}
-            with dg.execute_job(
-                dg.reconstructable(medallion_asset_job),
-                instance=instance,
-                asset_selection=[NOTEBOOK_KEY],
-                run_config={"resources": notebooks},
-                raise_on_error=False,
-            ) as notebook_run:
-                report.runs.append(("notebook", notebook_run.success))
+            del os.environ["MEDALLION_DATABRICKS_CLUSTER_ID"]
+            for compute, env in NOTEBOOK_COMPUTE.items():
+                os.environ.update(env)
+                with dg.execute_job(
+                    dg.reconstructable(medallion_asset_job),
+                    instance=instance,
+                    asset_selection=[NOTEBOOK_KEY],
+                    run_config={"resources": notebooks},
+                    raise_on_error=False,
+                ) as notebook_run:
+                    report.runs.append((f"notebook on {compute}", notebook_run.success))
             yield embedded, remote, report, instance
     finally:
         for key, value in saved.items():
-            os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
 
 
 def test_every_step_ran_on_the_cluster_and_succeeded(runs, strict_databricks: LocalDatabricks):
@@ -122,9 +131,17 @@ def test_every_step_ran_on_the_cluster_and_succeeded(runs, strict_databricks: Lo
     # four source steps, two histories and four refined steps, each submitted as a Databricks run, and the notebook
     tasks = [r.body["tasks"][0] for r in submits]  # type: ignore[index]
     assert sum("spark_python_task" in t for t in tasks) == 10, tasks
-    assert [t["notebook_task"]["notebook_path"] for t in tasks if "notebook_task" in t] == [
-        "/Shared/medallion/refined_table"
-    ]
+    notebooks = [t for t in tasks if "notebook_task" in t]
+    assert [t["notebook_task"]["notebook_path"] for t in notebooks] == ["/Shared/medallion/refined_table"] * 2
+    # on a job cluster of the steps' nodes in standard access mode (a notebook needs only `spark`), then serverless
+    job_cluster, serverless = notebooks
+    assert {k: job_cluster["new_cluster"].get(k) for k in ("node_type_id", "num_workers", "data_security_mode")} == {
+        "node_type_id": "m6gd.large",
+        "num_workers": 2,
+        "data_security_mode": "USER_ISOLATION",
+    }
+    assert not {"new_cluster", "existing_cluster_id", "libraries"} & set(serverless), serverless
+    assert all("existing_cluster_id" in t for t in tasks if "spark_python_task" in t)
     # each step's events say where it ran: the Databricks run page, as the UI shows it
     urls = set()
     for run in instance.get_runs():
@@ -151,11 +168,16 @@ def test_every_table_holds_the_embedded_runs_rows(runs, zone: str, name: str):
 def test_the_notebook_builds_daily_revenue_with_the_same_rows_through_pipes(runs):
     _, remote, report, instance = runs
     assert report.success, report.runs
-    (record,) = instance.fetch_materializations(NOTEBOOK_KEY, limit=10).records
-    metadata = record.asset_materialization.metadata
-    assert metadata["rows_written"].value == len(_rows(remote, "refined", "daily_revenue")) > 0
-    assert metadata["delta_version"].value == 0
-    assert str(metadata["Databricks Job Run URL"].value).startswith("http://127.0.0.1:")
+    # newest first: the job cluster built the table; serverless found it up to date and wrote nothing
+    serverless, job_cluster = (
+        {k: v.value for k, v in r.asset_materialization.metadata.items()}
+        for r in instance.fetch_materializations(NOTEBOOK_KEY, limit=10).records
+    )
+    assert (job_cluster["refresh"], job_cluster["delta_version"]) == ("rebuild", 0)
+    assert job_cluster["rows_written"] == len(_rows(remote, "refined", "daily_revenue")) > 0
+    assert (serverless["refresh"], serverless["rows_written"], serverless["delta_version"]) == ("unchanged", 0, 0)
+    for metadata in (job_cluster, serverless):
+        assert str(metadata["Databricks Job Run URL"]).startswith("http://127.0.0.1:")
     assert _rows(remote, "refined", "daily_revenue_notebook") == _rows(remote, "refined", "daily_revenue")
 
 

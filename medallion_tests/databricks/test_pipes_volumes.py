@@ -20,7 +20,8 @@ from databricks.sdk.service.compute import DataSecurityMode, State
 from databricks.sdk.service.workspace import ImportFormat, Language
 from medallion_devtools.standins.databricks import LocalDatabricks
 
-from medallion_platform.defs.compute import jobs_api_cluster, new_cluster_from_env
+from medallion_platform.defs.compute import jobs_api_cluster, new_cluster_from_env, notebook_cluster
+from medallion_platform.settings import ConfigError
 
 pytestmark = [pytest.mark.databricks, pytest.mark.timeout(300)]
 
@@ -174,3 +175,18 @@ def test_a_job_cluster_is_pending_until_it_has_started(tmp_path):
         assert cluster.state == State.PENDING and cluster.node_type_id == "m6gd.large"
         assert cluster.data_security_mode == DataSecurityMode.SINGLE_USER
         w.jobs.cancel_run(run.run_id).result()  # type: ignore[arg-type]
+
+
+def test_a_notebooks_job_cluster_is_the_steps_cluster_in_standard_access_mode_unless_configured():
+    steps = {**(new_cluster_from_env(JOB_COMPUTE) or {}), "single_user_name": "platform@example.com"}
+    assert steps["data_security_mode"] == "SINGLE_USER"  # the step launcher's remote entry point reads `sc`
+
+    notebook = notebook_cluster(steps, {})
+    assert notebook["data_security_mode"] == "USER_ISOLATION" and "single_user_name" not in notebook
+    assert {k: v for k, v in notebook.items() if k != "data_security_mode"} == {
+        k: v for k, v in steps.items() if k not in ("data_security_mode", "single_user_name")
+    }
+    dedicated = notebook_cluster(steps, {"MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE": "dedicated"})
+    assert dedicated == steps
+    with pytest.raises(ConfigError, match="MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE=shared: one of dedicated"):
+        notebook_cluster(steps, {"MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE": "shared"})
