@@ -11,7 +11,15 @@ from medallion_platform.settings import Settings
 from medallion_platform.zones.refined import REFINED_TABLES
 from medallion_platform.zones.refined.model import PARTITION, RefinedTable
 
-__all__ = ["RECORD_TEXT", "access_policy", "governed_principals", "refined_entry", "rejected_entry", "source_entries"]
+__all__ = [
+    "RECORD_TEXT",
+    "access_policy",
+    "governed_principals",
+    "refined_entry",
+    "rejected_entry",
+    "source_entries",
+    "subject_keys",
+]
 
 
 def source_entries(contract: Contract, platform_principal: str) -> dict[str, TableEntry]:
@@ -105,7 +113,7 @@ def rejected_entry(dataset: str, platform_principal: str) -> TableEntry:
 def refined_entry(table: RefinedTable) -> TableEntry:
     """The catalog metadata of a refined table: its module's description, owner and column descriptions; a
     column a contract declares identifying (`subject_keys`) is kept out of the Delta log's statistics."""
-    identifying = {k for c in load_contracts().values() for k in c.subject_keys}
+    identifying = subject_keys()
     return TableEntry(
         description=table.description,
         owner=table.owner,
@@ -113,6 +121,16 @@ def refined_entry(table: RefinedTable) -> TableEntry:
         column_descriptions=table.columns,
         unindexed=tuple(n for n in table.schema.names if n in identifying),
     )
+
+
+def subject_keys() -> dict[str, list[str]]:
+    """Identifying column -> the datasets whose contracts declare it in `subject_keys` (what erasure may be keyed
+    on, and what no table's statistics may name)."""
+    keys: dict[str, list[str]] = {}
+    for contract in load_contracts().values():
+        for column in contract.subject_keys:
+            keys.setdefault(column, []).append(contract.name)
+    return keys
 
 
 def governed_principals(settings: Settings) -> set[str]:

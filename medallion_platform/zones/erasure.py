@@ -34,13 +34,13 @@ import duckdb
 import pyarrow as pa
 
 from medallion_platform.catalog import TableEntry, build_catalog
-from medallion_platform.contracts import load_contracts
 from medallion_platform.errors import ConfigError
 from medallion_platform.lake.delta_io import DeltaTableIO, is_local
 from medallion_platform.lake.lakehouse import ERASURE_LEDGER, Lakehouse
 from medallion_platform.lake.sql import ident, literal
 from medallion_platform.write.persist import persist
 from medallion_platform.write.spec import Append, RowsWrite
+from medallion_platform.zones.entries import subject_keys
 from medallion_platform.zones.pii import pii_hasher
 from medallion_platform.zones.refined.dependents import refresh_dependents
 
@@ -119,15 +119,6 @@ class Erasure:
             lines.append(f"  vacuumed {self.vacuumed_files} files; the older ones age out by {ages_out}")
         lines.append(f"  receipt: raw/{ERASURE_LEDGER} version {self.ledger_version}")
         return lines
-
-
-def subject_keys() -> dict[str, list[str]]:
-    """Identifying column -> the datasets whose contracts declare it in `subject_keys`."""
-    keys: dict[str, list[str]] = {}
-    for contract in load_contracts().values():
-        for column in contract.subject_keys:
-            keys.setdefault(column, []).append(contract.name)
-    return keys
 
 
 def _refuse_unless_identifying(column: str) -> None:

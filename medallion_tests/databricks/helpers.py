@@ -26,7 +26,7 @@ uri, options = json.loads(sys.stdin.read())
 rows = DeltaTable(uri, storage_options=options).to_pyarrow_table().to_pylist()
 print(json.dumps(rows, default=str))
 """
-UC_READ_ATTEMPTS, UC_READ_SECONDS = 6, 10.0
+UC_READ_ATTEMPTS, UC_READ_SECONDS = 3, 10.0
 
 
 def read_through_unity_catalog(uri: str, options: dict[str, str]) -> list[dict[str, object]]:

@@ -26,7 +26,11 @@ def _rows(day: int, name: str = SECRET) -> pa.Table:
 
 def _log(uri: Path) -> list[dict]:
     """Every action of every commit in the table's log."""
-    return [json.loads(line) for path in sorted((uri / "_delta_log").glob("*.json")) for line in path.open()]
+    return [
+        json.loads(line)
+        for path in sorted((uri / "_delta_log").glob("*.json"))
+        for line in path.read_text().splitlines()
+    ]
 
 
 def _stats(uri: Path) -> list[dict]:
