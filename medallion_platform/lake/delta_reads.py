@@ -20,7 +20,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from medallion_platform.lake.sql import duckdb_type, ident, literal
 
-__all__ = ["Changes", "DataFile", "DeltaTableReader", "is_local"]
+__all__ = ["Changes", "DataFile", "DeltaTableReader", "FilesRemovedError", "is_local"]
 
 
 @dataclass(frozen=True)
@@ -250,7 +250,7 @@ class DeltaTableReader:
             table = DeltaTable(self.uri, version=version, storage_options=self.storage_options)
         schema = table.to_pyarrow_dataset().schema
         views = pa.schema([f.with_type(pa.string_view()) if _is_text(f.type) else f for f in schema])
-        dataset = _only(table.to_pyarrow_dataset(schema=views), paths)
+        dataset = _only(table.to_pyarrow_dataset(schema=views), paths, self.uri, table.version())
         return dataset if filter is None else dataset.filter(filter)
 
     def local_parquet_sql(
@@ -279,6 +279,8 @@ class DeltaTableReader:
         if any(kind is None for kind in kinds.values()):
             return None
         actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        if paths is not None:
+            _refuse_removed(self.uri, table.version(), paths, {a["path"] for a in actions})
         wanted = None if partition_column is None or values is None else {str(v) for v in values}
         groups: dict[tuple, list[str]] = {}
         for action in actions:
@@ -313,10 +315,11 @@ class DeltaTableReader:
         paths: Collection[str] | None = None,
     ) -> pa.Table | None:
         """The current version's rows (matching `filter`, of the files `paths` if given) as Arrow."""
-        dataset = self.dataset()
-        if dataset is None:
+        table = self.table()
+        if table is None:
             return None
-        return _only(dataset, paths).to_table(filter=filter, columns=list(columns) if columns else None)
+        dataset = _only(table.to_pyarrow_dataset(), paths, self.uri, table.version())
+        return dataset.to_table(filter=filter, columns=list(columns) if columns else None)
 
     def local_files(self, partition_column: str | None = None, values: Sequence[object] = ()) -> list[str] | None:
         """Paths of the current version's files (of some partitions), when the table is local."""
@@ -331,14 +334,33 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _only(dataset: ds.Dataset, paths: Collection[str] | None) -> ds.Dataset:
-    """`dataset` limited to the files `paths` (relative, as the Delta log writes them)."""
+def _only(dataset: ds.Dataset, paths: Collection[str] | None, uri: str, version: int) -> ds.Dataset:
+    """`dataset` (of `uri` at `version`) limited to the files `paths` (relative, as the Delta log writes them)."""
     if paths is None:
         return dataset
     assert isinstance(dataset, ds.FileSystemDataset)  # what delta-rs hands out
     wanted = {unquote(p) for p in paths}
     fragments = [f for f in dataset.get_fragments() if unquote(f.path) in wanted]
+    _refuse_removed(uri, version, wanted, {unquote(f.path) for f in fragments})
     return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
+
+class FilesRemovedError(LookupError):
+    """Data files a reader was asked for (listed from an earlier version of the table) are no longer in the
+    version it reads: a later commit removed them (a compaction, a MERGE or a delete rewrote them)."""
+
+
+def _refuse_removed(uri: str, version: int, paths: Collection[str], present: Collection[str]) -> None:
+    """Reading only the files still present would silently drop the rows of the others: refused instead. The
+    reader plans again from the table's new version when it runs again."""
+    removed = sorted(set(paths) - set(present))
+    if removed:
+        shown = ", ".join(removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
+        raise FilesRemovedError(
+            f"{uri}: {len(removed)} data file(s) this read was planned on are not in version {version}, which a "
+            f"later commit made while it ran ({shown}); nothing was read. Run it again: it plans from version "
+            f"{version}."
+        )
 
 
 def _sql_text(value: object) -> str:
