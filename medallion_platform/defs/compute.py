@@ -50,14 +50,11 @@ def new_cluster_from_env(env: Mapping[str, str]) -> dict[str, Any] | None:
     node_type = env.get("MEDALLION_DATABRICKS_NODE_TYPE")
     if not node_type:
         return None
-    mode = env.get("MEDALLION_DATABRICKS_ACCESS_MODE", "dedicated")
-    if mode not in ACCESS_MODES:
-        raise ConfigError(f"MEDALLION_DATABRICKS_ACCESS_MODE={mode}: one of {', '.join(ACCESS_MODES)}")
     spec: dict[str, Any] = {
         "spark_version": env.get("MEDALLION_DATABRICKS_SPARK_VERSION") or DEFAULT_SPARK_VERSION,
         "nodes": {"node_types": {"node_type_id": node_type}},
         "size": _size(env.get("MEDALLION_DATABRICKS_WORKERS") or "1"),
-        "data_security_mode": ACCESS_MODES[mode],
+        "data_security_mode": ACCESS_MODES[_access_mode(env, "MEDALLION_DATABRICKS_ACCESS_MODE", "dedicated")],
     }
     if env.get("MEDALLION_DATABRICKS_POLICY_ID"):
         spec["policy_id"] = env["MEDALLION_DATABRICKS_POLICY_ID"]
@@ -68,6 +65,14 @@ def new_cluster_from_env(env: Mapping[str, str]) -> dict[str, Any] | None:
             raise ConfigError(f"MEDALLION_DATABRICKS_CLUSTER_TAGS is not JSON: {exc}") from None
         spec["custom_tags"] = [{"key": str(k), "value": str(v)} for k, v in dict(tags).items()]
     return spec
+
+
+def _access_mode(env: Mapping[str, str], variable: str, default: str) -> str:
+    """The access mode `variable` names (one of `ACCESS_MODES`), `default` when unset."""
+    mode = env.get(variable, default)
+    if mode not in ACCESS_MODES:
+        raise ConfigError(f"{variable}={mode}: one of {', '.join(ACCESS_MODES)}")
+    return mode
 
 
 def _size(workers: str) -> dict[str, Any]:
@@ -103,9 +108,7 @@ def notebook_cluster(spec: Mapping[str, Any], env: Mapping[str, str]) -> dict[st
     """The steps' job cluster spec (dagster-databricks' `new` shape) for a Pipes notebook task: the same runtime,
     nodes, size, policy and tags, in `MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE` (standard by default). A standard
     access mode cluster names no single user: whoever submits the run is its principal."""
-    mode = env.get("MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE", "standard")
-    if mode not in ACCESS_MODES:
-        raise ConfigError(f"MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE={mode}: one of {', '.join(ACCESS_MODES)}")
+    mode = _access_mode(env, "MEDALLION_DATABRICKS_NOTEBOOK_ACCESS_MODE", "standard")
     out = {**spec, "data_security_mode": ACCESS_MODES[mode]}
     if mode == "standard":
         out.pop("single_user_name", None)
