@@ -66,6 +66,9 @@ class MedallionEnvironment(BaseSettings):
     landing_queue_url: str | None = None
     duckdb_memory_limit: str = "384MB"
     """DuckDB's memory limit in the embedded engine; past it DuckDB spills to its temp directory."""
+    plan_cache: str | None = None
+    """Where the embedded engine keeps the plans it builds (`engine/plans.py`), or `off`; default
+    `$XDG_CACHE_HOME/medallion/plans` (else `~/.cache/medallion/plans`)."""
     pii_hash_key: SecretStr | None = None
     """The key of the keyed hash that stands in for personal data outside raw and trusted (`zones/pii.py`)."""
     quality_batches: int = 20

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 if TYPE_CHECKING:
+    from medallion_platform.engine.plans import Template
     from medallion_platform.lake.delta_io import DeltaTableIO
 
 from medallion_platform.settings import EngineKind
@@ -88,6 +89,11 @@ class Engine(ABC):
         """`df` as a fresh plan over the same (lazy) result, where building plans costs in
         proportion to their depth; nothing is computed. The default returns `df` itself."""
         return df
+
+    def planned(self, template: "Template", /, **inputs: Frame) -> Frame:
+        """`template.build(self, **inputs)`. An engine whose plans cost more to build than to run (the
+        embedded one) reuses the plan an earlier call built over inputs of the same columns and types."""
+        return template.build(self, **inputs)
 
     @abstractmethod
     def child(self) -> "Engine":

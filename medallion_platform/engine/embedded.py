@@ -9,6 +9,7 @@ import os
 import re
 import tempfile
 import threading
+import uuid
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from sqlframe.duckdb import functions as F
 from sqlglot.dialects.dialect import Dialect
 
 from medallion_platform.engine.base import ArrowData, Engine, Frame
+from medallion_platform.engine.plans import PlanCache, RecordedPlan, Template, plan_cache_dir
 from medallion_platform.settings import MedallionEnvironment
 
 if TYPE_CHECKING:
@@ -44,12 +46,14 @@ def _shared_session() -> tuple[duckdb.DuckDBPyConnection, DuckDBSession]:
             connection.execute("SET TimeZone = 'UTC'")
             connection.execute("SET enable_progress_bar = false")
             # Bounded memory: past the limit DuckDB spills to its temp directory.
-            limit = MedallionEnvironment.read().duckdb_memory_limit
-            connection.execute(f"SET memory_limit = '{limit}'")
+            environment = MedallionEnvironment.read()
+            connection.execute(f"SET memory_limit = '{environment.duckdb_memory_limit}'")
             spill = Path(tempfile.gettempdir()) / f"medallion-duckdb-{os.getpid()}"
             connection.execute(f"SET temp_directory = '{spill}'")
             connection.execute("SET preserve_insertion_order = false")
             _SHARED["connection"] = connection
+            directory = plan_cache_dir(environment.plan_cache)
+            _SHARED["plans"] = None if directory is None else PlanCache(directory)
             _SHARED["session"] = DuckDBSession(conn=connection)
             # Building plans allocates many short-lived sqlglot objects, which trigger full garbage
             # collections that walk every object the imports created (0.15 s of a 1 % run). Those live
@@ -74,14 +78,24 @@ class EmbeddedEngine(Engine):
 
     def __init__(self) -> None:
         self.connection, self.session = _shared_session()
+        self.plans: PlanCache | None = _SHARED["plans"]
+        """Where `planned` keeps the plans it builds (`MEDALLION_PLAN_CACHE`); None: none kept."""
         self._views: list[str] = []
         self._tables: list[str] = []
         self._registered: list[str] = []
+        self._recording: list[tuple[str, str]] | None = None
+        """While `planned` builds a template: the views it creates, with their queries."""
+
+    def unique_name(self, stem: str) -> str:
+        """A view or table name no other process or engine uses (`planned` renames recorded plans' views
+        by name: a name must not be part of another)."""
+        return f"{stem}_{uuid.uuid4().hex[:16]}"
 
     def dataframe(self, data: ArrowData, name: str = "input") -> Frame:
         # SQLFrame learns columns from DuckDB's catalog: a registered Arrow object shows none,
         # a view over it does, and DuckDB still scans the Arrow dataset lazily.
         arrow = f"{self.unique_name(name)}__arrow"
+        self._not_a_plan()
         self.connection.register(arrow, data)
         self._registered.append(arrow)
         return self.sql(f'SELECT * FROM "{arrow}"', name)
@@ -91,7 +105,55 @@ class EmbeddedEngine(Engine):
         view = self.unique_name(name)
         self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS {query}')
         self._views.append(view)
-        return self.table(view)
+        if self._recording is not None:
+            self._recording.append((view, query))
+        return self._table(view, self._describe(view))
+
+    def planned(self, template: Template, /, **inputs: Frame) -> Frame:
+        """`template.build(self, **inputs)`, its SQL kept in the plan cache (`engine/plans.py`): a later
+        call over inputs of the same columns and types, in any process, runs that SQL over its own inputs
+        without building the plan again (SQLFrame's plan building is most of a small batch's time)."""
+        if self.plans is None:
+            return template.build(self, **inputs)
+        views = {name: self._view(self.sql_text(frame), name) for name, frame in inputs.items()}
+        schemas = {name: self._describe(view) for name, view in views.items()}
+        key = self.plans.key(template, schemas)
+        recorded = self.plans.get(key)
+        if recorded is not None and set(recorded.inputs) == set(views):
+            names = {recorded.inputs[name]: view for name, view in views.items()}
+            names |= {view: self.unique_name("planned") for view, _ in recorded.views}
+            created, sql = recorded.renamed(names)
+            for view, query in created:
+                self._view(query, view=view)
+            return self.sql(sql, "planned")
+        self._recording = []
+        try:
+            frames = {name: self._table(view, schemas[name]) for name, view in views.items()}
+            result = template.build(self, **frames)
+            sql = self.sql_text(result)
+            created_views = self._recording
+        finally:
+            self._recording = None
+        if created_views is not None:  # None: the template read data (`dataframe`): nothing to keep
+            self.plans.put(key, RecordedPlan(views, created_views, sql))
+        return result
+
+    def _not_a_plan(self) -> None:
+        """A template being built reads data or a named table: its SQL is not kept (a later call would
+        name the first call's data)."""
+        self._recording = None
+
+    def _view(self, query: str, stem: str = "view", *, view: str | None = None) -> str:
+        """A view over `query` (named `view`, else a new name), dropped when the engine closes."""
+        view = view or self.unique_name(stem)
+        self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS {query}')
+        self._views.append(view)
+        return view
+
+    def _describe(self, name: str) -> list[tuple[str, str]]:
+        """The columns of DuckDB table or view `name` and their types."""
+        described = self.connection.sql(f'SELECT * FROM "{name}"')
+        return [(column, str(kind)) for column, kind in zip(described.columns, described.types, strict=True)]
 
     def duckdb_frame(self, connection: duckdb.DuckDBPyConnection, table: str) -> Frame:
         if connection is self.connection:
@@ -108,6 +170,7 @@ class EmbeddedEngine(Engine):
     ) -> Frame:
         """Read by DuckDB's own Parquet reader when the table is local (bounded memory: an Arrow
         dataset scan reads whole files ahead), else scanned lazily through Arrow."""
+        self._not_a_plan()
         query = table.local_parquet_sql(partition_column, values, paths=paths)
         if query is not None:
             return self.sql(query, "delta")
@@ -127,8 +190,11 @@ class EmbeddedEngine(Engine):
         DuckDB's own description are registered instead when every name is a plain lower-case
         identifier (other names take SQLFrame's lookup).
         """
-        described = self.connection.sql(f'SELECT * FROM "{name}"')
-        columns = {column: str(kind) for column, kind in zip(described.columns, described.types, strict=True)}
+        self._not_a_plan()
+        return self._table(name, self._describe(name))
+
+    def _table(self, name: str, described: Sequence[tuple[str, str]]) -> Frame:
+        columns = dict(described)
         if all(_PLAIN_NAME.fullmatch(column) for column in columns):
             self.session.catalog.add_table(name, columns)
         return self.session.table(name)
@@ -150,10 +216,11 @@ class EmbeddedEngine(Engine):
         return self.connection.sql(self.sql_text(df)).to_arrow_reader(batch_rows)
 
     def persist(self, df: Frame) -> Frame:
+        self._not_a_plan()
         table = self.unique_name("persisted")
         self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql_text(df)}')
         self._tables.append(table)
-        return self.table(table)
+        return self._table(table, self._describe(table))
 
     def checkpoint(self, df: Frame) -> Frame:
         """A view over `df`'s SQL: later steps start from a one-table plan.

@@ -22,6 +22,7 @@ and quarantine and trusted rows flow to delta-rs in bounded record batches.
 """
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -32,6 +33,7 @@ import pyarrow.dataset as ds
 
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import ArrowData, Engine, Frame
+from medallion_platform.engine.plans import Template
 from medallion_platform.lake.delta_io import DeltaTableIO, WriteResult
 from medallion_platform.lake.lakehouse import QUARANTINE_SUFFIX, Lakehouse
 from medallion_platform.lake.schema import conform, quarantine_schema, trusted_schema
@@ -45,7 +47,7 @@ from medallion_platform.zones.pii import PiiHasher, pii_hasher
 from medallion_platform.zones.quality import FIGURES_KEY, BatchFigures, record_quality, recover_quality
 from medallion_platform.zones.raw_stage import RawBatch
 from medallion_platform.zones.trusted_tally import Tally, count_promotion
-from medallion_platform.zones.validation import deduplicate, quarantine_rows, valid_rows, validate
+from medallion_platform.zones.validation import SMALL_BATCH_ROWS, deduplicate, quarantine_rows, valid_rows, validate
 
 if TYPE_CHECKING:  # pyspark, imported where a step runs on a cluster
     from medallion_platform.zones.raw_cluster import SparkRawBatch
@@ -231,15 +233,22 @@ def _plan(
     if source is None:
         return None
     rows, raw_rows, built_from_batch = source
-    validated = engine.persist(validate(engine, rows, contract))
+    described = contract.model_dump_json()
+    validation = Template("trusted/validate", functools.partial(validate, contract=contract), parameters=described)
+    validated = engine.persist(engine.planned(validation, raw=rows))
     valid = valid_rows(engine, validated, contract)
     tally = count_promotion(engine, contract, validated, valid, raw_rows, trusted)
     last_batch = tally.last_batch(scopes)
     quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]
     trusted_scopes = [s for s in last_batch if trusted_done[s] < last_batch[s]]
-    deduplicated = with_tombstones(
-        engine, deduplicate(engine, valid, contract, expected_rows=tally.valid_rows), contract
+    small = tally.valid_rows <= SMALL_BATCH_ROWS
+    dedup = Template(
+        f"trusted/deduplicate/{'small' if small else 'large'}",
+        functools.partial(_deduplicated, contract, small),
+        (deduplicate, with_tombstones),
+        described,
     )
+    deduplicated = engine.planned(dedup, rows=valid)
     return Promotion(
         contract=contract,
         tally=tally,
@@ -261,6 +270,13 @@ def _plan(
         ),
         all_quarantine_scopes=len(quarantine_scopes) == len(last_batch),
     )
+
+
+def _deduplicated(contract: Contract, small: bool, engine: Engine, rows: Frame) -> Frame:
+    """One row per key (`deduplicate`, its plan for a batch of up to SMALL_BATCH_ROWS rows if `small`),
+    deletes marked (`with_tombstones`)."""
+    expected = SMALL_BATCH_ROWS if small else None
+    return with_tombstones(engine, deduplicate(engine, rows, contract, expected_rows=expected), contract)
 
 
 def _raw_source(

@@ -1,12 +1,14 @@
 """How a refined table is computed and brought up to date (its declaration is `model.py`)."""
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.engine.plans import Template
 from medallion_platform.lake.delta_reads import DataFile
 from medallion_platform.lake.lakehouse import Lakehouse
 from medallion_platform.lake.schema import conform
@@ -117,7 +119,7 @@ def refined_frame(
                 files=files if fact else None,
                 version=version if fact else None,
             )
-    return table.build(engine, **frames)
+    return engine.planned(Template(f"refined/{table.name}/build", table.build), **frames)
 
 
 def build_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> pa.Table:
@@ -345,11 +347,23 @@ def _fold_new_events(
         n: given[n] if given.get(n) is not None else input_frame(lake, engine, n, None) for n in table.master_data
     }
     new_events = input_frame(lake, engine, table.fact, None, files=new_files)
-    events = new_events.select(*[c for c in new_events.columns if not c.startswith("_")])  # not the lineage
-    partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **masters))
     values = None if stored is None else [dt.date.fromisoformat(d) for d in stored]
     rows = engine.delta_frame(lake.refined(table.name), PARTITION if stored is not None else None, values)
-    return table.combine(engine, rows, partial, **masters)
+    fold = Template(f"refined/{table.name}/fold", functools.partial(_fold, table), (table.build, table.combine))
+    return engine.planned(fold, **{_STORED: rows, table.fact: new_events}, **masters)
+
+
+_STORED = "stored_rows"
+"""The input of a fold template that holds the table's stored rows."""
+
+
+def _fold(table: RefinedTable, engine: Engine, **inputs: Frame) -> Frame:
+    """`combine` of the stored rows with `build` over the new events (their lineage columns left out)."""
+    assert table.combine is not None
+    stored, new_events = inputs.pop(_STORED), inputs.pop(table.fact)
+    events = new_events.select(*[c for c in new_events.columns if not c.startswith("_")])  # not the lineage
+    partial = engine.checkpoint(table.build(engine, **{table.fact: events}, **inputs))
+    return table.combine(engine, stored, partial, **inputs)
 
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
