@@ -229,8 +229,11 @@ def run_pipeline(settings: Settings, *, master: bool = False) -> dict:
 
     trusted = lake.trusted(contract.name).table()
     quarantine = lake.quarantine(contract.name).table()
+    plans = EmbeddedEngine().plans
     return {
         **total.as_dict(),
+        # plans run from the plan cache, and plans built (and kept) by this run
+        "plans": None if plans is None else {"reused": plans.hits, "built": plans.recorded},
         "started_at": started.isoformat(),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rows": raw_result.rows,

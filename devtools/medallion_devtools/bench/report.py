@@ -77,6 +77,9 @@ def format_report(result: dict) -> str:
         rows.append(_row(label, data))
         if "runs_wall_s" in data:
             rows.append([f"  runs: {', '.join(_num(w) for w in data['runs_wall_s'])} s", "", "", "", "", "", ""])
+        if data.get("plans"):
+            plans = data["plans"]
+            rows.append([f"  plans: {plans['reused']} reused, {plans['built']} built", "", "", "", "", "", ""])
         if name in ("spark", "databricks_local", "embedded_same_transforms"):
             rows.append(_row("  session start (separate)", data["session_start"]))
         for stage, values in (

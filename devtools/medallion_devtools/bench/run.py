@@ -61,11 +61,13 @@ def _work_dir(config: BenchConfig) -> Path:
 
 
 def _phase_environment(work: Path) -> dict[str, str]:
-    """The phases' environment: temporary files (DuckDB spill, Dagster test instances) under the work
-    directory, and an absolute PYTHONPATH (phases run in the work directory, so relative entries would break)."""
+    """The phases' environment: temporary files (DuckDB spill, Dagster test instances) and the plan cache
+    under the work directory (empty at the start: the full batch and the first 1 % batch build their plans,
+    each phase's `plans` says how many it built and reused), and an absolute PYTHONPATH (phases run in the
+    work directory, so relative entries would break)."""
     tmp = work / "tmp"
     tmp.mkdir(exist_ok=True)
-    env = {**os.environ, "TMPDIR": str(tmp)}
+    env = {**os.environ, "TMPDIR": str(tmp), "MEDALLION_PLAN_CACHE": str(work / "plans")}
     if env.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in env["PYTHONPATH"].split(os.pathsep) if p)
     return env
