@@ -83,11 +83,14 @@ class EmbeddedCatalog(Catalog):
             ],
         )
         with _LOCK:
-            entries = self.entries()
-            entries[registered.full_name] = registered
+            raw = json.loads(self.path.read_text(encoding="utf-8")) if self.path.exists() else {}
+            listed = json.loads(json.dumps(asdict(registered)))  # as the file holds it (lists, not tuples)
+            if raw.get(registered.full_name) == listed:  # most writes register the entry the file holds
+                return registered
+            raw[registered.full_name] = listed
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump({k: asdict(v) for k, v in sorted(entries.items())}, out, indent=2)
+                json.dump(dict(sorted(raw.items())), out, indent=2)
             os.replace(tmp, self.path)
         return registered

@@ -85,6 +85,8 @@ class EmbeddedEngine(Engine):
         self._registered: list[str] = []
         self._recording: list[tuple[str, str]] | None = None
         """While `planned` builds a template: the views it creates, with their queries."""
+        self._frame_views: dict[int, tuple[Frame, str, list[tuple[str, str]]]] = {}
+        """The frames `sql` returned (by id), each with its view and the view's columns and types."""
 
     def unique_name(self, stem: str) -> str:
         """A view or table name no other process or engine uses (`planned` renames recorded plans' views
@@ -107,7 +109,10 @@ class EmbeddedEngine(Engine):
         self._views.append(view)
         if self._recording is not None:
             self._recording.append((view, query))
-        return self._table(view, self._describe(view))
+        described = self._describe(view)
+        frame = self._table(view, described)
+        self._frame_views[id(frame)] = (frame, view, described)
+        return frame
 
     def planned(self, template: Template, /, **inputs: Frame) -> Frame:
         """`template.build(self, **inputs)`, its SQL kept in the plan cache (`engine/plans.py`): a later
@@ -115,8 +120,15 @@ class EmbeddedEngine(Engine):
         without building the plan again (SQLFrame's plan building is most of a small batch's time)."""
         if self.plans is None:
             return template.build(self, **inputs)
-        views = {name: self._view(self.sql_text(frame), name) for name, frame in inputs.items()}
-        schemas = {name: self._describe(view) for name, view in views.items()}
+        views: dict[str, str] = {}
+        schemas: dict[str, list[tuple[str, str]]] = {}
+        for name, frame in inputs.items():  # each input as a view of its own: a frame of `sql` is one already
+            known = self._frame_views.get(id(frame))
+            if known is not None and known[0] is frame:
+                views[name], schemas[name] = known[1], known[2]
+            else:
+                views[name] = self._view(self.sql_text(frame), name)
+                schemas[name] = self._describe(views[name])
         key = self.plans.key(template, schemas)
         recorded = self.plans.get(key)
         if recorded is not None and set(recorded.inputs) == set(views):
@@ -242,3 +254,4 @@ class EmbeddedEngine(Engine):
         for name in self._registered:
             self.connection.unregister(name)
         self._views, self._tables, self._registered = [], [], []
+        self._frame_views = {}

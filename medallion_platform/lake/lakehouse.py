@@ -7,7 +7,8 @@ No table keeps a change data feed: the platform finds changes from the Delta log
 and Spark engines without one (Sail) cannot write to a table that has it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.settings import Settings
@@ -46,6 +47,23 @@ class Lakehouse:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._held: dict[tuple[str, str, bool], DeltaTableIO] | None = None
+        self._holding = ExitStack()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Within the block each table is handed out as one object whose log is read at its first question and
+        kept (`DeltaTableIO.opened`), moved forward by that object's own commits only: a refresh plans from one
+        snapshot of every table it reads, and reads each log once instead of at every question. Re-entrant."""
+        if self._held is not None:
+            yield
+            return
+        self._held = {}
+        try:
+            with self._holding:
+                yield
+        finally:
+            self._held = None
 
     def raw(self, dataset: str) -> DeltaTableIO:
         """`raw/<dataset>`: landing records as they arrived, one row per record."""
@@ -107,8 +125,15 @@ class Lakehouse:
         return DeltaTableIO(location, storage_options=self.settings.storage_options)
 
     def _open(self, zone: str, name: str, *, listed: bool = True) -> DeltaTableIO:
-        return DeltaTableIO(
+        held = self._held.get((zone, name, listed)) if self._held is not None else None
+        if held is not None:
+            return held
+        table = DeltaTableIO(
             self.settings.table_uri(zone, name),
             storage_options=self.settings.storage_options,
             name=self.settings.table_name(zone, name) if listed else None,
         )
+        if self._held is not None:
+            self._holding.enter_context(table.opened())
+            self._held[(zone, name, listed)] = table
+        return table

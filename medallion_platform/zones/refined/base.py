@@ -189,6 +189,17 @@ def plan_refresh(
     (files removed), means a full rebuild.
     """
 
+    with lake.held():  # one snapshot of the inputs and the table, each log read once
+        return _plan_refresh(lake, engine, table, dates, inputs)
+
+
+def _plan_refresh(
+    lake: Lakehouse,
+    engine: Engine,
+    table: RefinedTable,
+    dates: Sequence[str] | None,
+    inputs: Mapping[str, Frame] | None,
+) -> RefreshPlan:
     def write(mode: RefreshMode, frame: Frame | None, spec: WriteSpec, files: int = 0) -> RefreshPlan:
         planned = TableWrite(engine=engine, frame=frame, spec=spec, schema=table.schema)
         return RefreshPlan(mode, planned, files, len(dates or []) if table.partitioned else None)
@@ -368,7 +379,8 @@ def _fold(table: RefinedTable, engine: Engine, **inputs: Frame) -> Frame:
 
 def refresh_refined(lake: Lakehouse, engine: Engine, table: RefinedTable, dates: Sequence[str] | None) -> RefreshResult:
     """Brings `table` up to date and persists it (what the IO manager does in a run)."""
-    plan = plan_refresh(lake, engine, table, dates)
-    plan.write.entry = refined_entry(table)
-    persist(lake, ("refined", table.name), plan.write)
+    with lake.held():
+        plan = plan_refresh(lake, engine, table, dates)
+        plan.write.entry = refined_entry(table)
+        persist(lake, ("refined", table.name), plan.write)
     return plan.result()
