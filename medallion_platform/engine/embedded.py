@@ -86,7 +86,8 @@ class EmbeddedEngine(Engine):
         self._recording: list[tuple[str, str]] | None = None
         """While `planned` builds a template: the views it creates, with their queries."""
         self._frame_views: dict[int, tuple[Frame, str, list[tuple[str, str]]]] = {}
-        """The frames `sql` returned (by id), each with its view and the view's columns and types."""
+        """The frames `sql` and `persist` returned (by id), each with its view or table and its columns and
+        types: `planned` takes them as they are."""
 
     def unique_name(self, stem: str) -> str:
         """A view or table name no other process or engine uses (`planned` renames recorded plans' views
@@ -232,7 +233,10 @@ class EmbeddedEngine(Engine):
         table = self.unique_name("persisted")
         self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql_text(df)}')
         self._tables.append(table)
-        return self._table(table, self._describe(table))
+        described = self._describe(table)
+        frame = self._table(table, described)
+        self._frame_views[id(frame)] = (frame, table, described)
+        return frame
 
     def checkpoint(self, df: Frame) -> Frame:
         """A view over `df`'s SQL: later steps start from a one-table plan.

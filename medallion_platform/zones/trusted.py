@@ -236,7 +236,8 @@ def _plan(
     described = contract.model_dump_json()
     validation = Template("trusted/validate", functools.partial(validate, contract=contract), parameters=described)
     validated = engine.persist(engine.planned(validation, raw=rows))
-    valid = valid_rows(engine, validated, contract)
+    typed = Template("trusted/valid_rows", functools.partial(valid_rows, contract=contract), parameters=described)
+    valid = engine.planned(typed, validated=validated)
     tally = count_promotion(engine, contract, validated, valid, raw_rows, trusted)
     last_batch = tally.last_batch(scopes)
     quarantine_scopes = [s for s in last_batch if quarantine_done[s] < last_batch[s]]

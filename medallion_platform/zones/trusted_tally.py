@@ -3,11 +3,14 @@
 rows touch, the valid rows' distinct keys and how many of them the target already holds."""
 
 import datetime as dt
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from medallion_platform.contracts import Contract
 from medallion_platform.engine.base import Engine, Frame
+from medallion_platform.engine.plans import Template
 from medallion_platform.lake.delta_io import DeltaTableIO
 from medallion_platform.write.table_state import has_table
 from medallion_platform.zones.validation import partition_value
@@ -51,15 +54,10 @@ def count_promotion(
     """One pass over the validated rows counts rows per batch, valid rows, quarantined rows per rule and
     the partitions valid rows touch; the valid rows' distinct keys and those the target holds are counted
     apart from the dedup and the write, so the reconciliation can catch either."""
-    F = engine.F
-    groups = engine.to_arrow(
-        validated.groupBy(
-            "_landing_date",
-            "_batch_seq",
-            "_rule",
-            F.when(F.col("_rule").isNull(), partition_value(F, contract)).alias("__partition"),
-        ).agg(F.count(F.lit(1)).alias("n"))
-    ).to_pylist()
+    grouping = Template(
+        "trusted/batch_counts", functools.partial(_batch_counts, contract), parameters=contract.model_dump_json()
+    )
+    groups = engine.to_arrow(engine.planned(grouping, validated=validated)).to_pylist()
     by_rule: dict[str, int] = {}
     for g in groups:
         if g["_rule"] is not None:
@@ -86,6 +84,17 @@ def count_promotion(
     )
 
 
+def _batch_counts(contract: Contract, engine: Engine, validated: Frame) -> Frame:
+    """Validated rows counted per landing date, batch, failed rule and (valid rows) partition."""
+    F = engine.F
+    return validated.groupBy(
+        "_landing_date",
+        "_batch_seq",
+        "_rule",
+        F.when(F.col("_rule").isNull(), partition_value(F, contract)).alias("__partition"),
+    ).agg(F.count(F.lit(1)).alias("n"))
+
+
 def _key_counts(
     engine: Engine, contract: Contract, valid: Frame, touched: list[str], target: DeltaTableIO
 ) -> tuple[int, int]:
@@ -93,16 +102,24 @@ def _key_counts(
     query. Only a MERGE matches keys; an append or a partition overwrite writes every deduplicated row.
     (A key trusted holds twice, a `key_unique` breach, counts twice and breaks the reconciliation too.)
     """
-    F = engine.F
     key = list(contract.primary_key)
-    keys = valid.select(*key).distinct()
     if contract.trusted_write.mode != "merge" or not has_table(engine, target):
-        return engine.count(keys), 0
+        return engine.count(valid.select(*key).distinct()), 0
     partition = contract.partition.column if contract.partition else None
     values = [dt.date.fromisoformat(v) for v in touched] if partition else None
-    held = engine.delta_frame(target, partition, values).select(*key).withColumn("__held", F.lit(1))
-    counts = keys.join(held, on=key, how="left").agg(
-        F.count(F.lit(1)).alias("keys"), F.count(F.col("__held")).alias("held")
-    )
+    counting = Template("trusted/key_counts", functools.partial(_held_keys, key), parameters=json.dumps(key))
+    counts = engine.planned(counting, valid=valid, target=engine.delta_frame(target, partition, values))
     row = engine.to_arrow(counts).to_pylist()[0]
     return int(row["keys"]), int(row["held"] or 0)
+
+
+def _held_keys(key: list[str], engine: Engine, valid: Frame, target: Frame) -> Frame:
+    """One row: the distinct `key` values of `valid` (`keys`) and how many of them `target` holds (`held`)."""
+    F = engine.F
+    held = target.select(*key).withColumn("__held", F.lit(1))
+    return (
+        valid.select(*key)
+        .distinct()
+        .join(held, on=key, how="left")
+        .agg(F.count(F.lit(1)).alias("keys"), F.count(F.col("__held")).alias("held"))
+    )
