@@ -58,3 +58,31 @@ def test_a_source_step_opens_each_log_a_bounded_number_of_times(settings, contra
     assert opens["trusted/order_events"] == 2, opens
     assert opens["trusted/order_events_quarantine"] == 2, opens
     assert opens["raw/order_events"] == 3, opens
+
+
+def test_a_refined_refresh_opens_each_log_a_bounded_number_of_times(settings, contracts, embedded, lake, opens):
+    """A refresh plans from one snapshot of each table it reads (`Lakehouse.held`): the master data once, the
+    fact once more for the version its coverage recorded (the files added since), the refined table once more
+    by delta-rs's own writer (8, 4, 4 and 6 openings without the held snapshot)."""
+    from medallion_tests.zones.test_refined import TABLES, _day_one, _events
+
+    _day_one(settings, contracts, embedded)
+    from medallion_platform.zones.refined.base import refresh_refined
+
+    refresh_refined(lake, embedded, TABLES["daily_revenue"], ["2026-11-01"])
+    _events(
+        settings,
+        contracts,
+        embedded,
+        "2026/11/03/10/late",
+        event(30, order_id="ord-00000030", quantity=4, event_time="2026-11-01T20:00:00Z"),
+    )
+    opens.clear()
+    refreshed = refresh_refined(lake, embedded, TABLES["daily_revenue"], ["2026-11-01"])
+    assert (refreshed.mode, refreshed.folded) == ("incremental", 1)
+    assert {name: opens[name] for name in opens if not name.startswith("_")} == {
+        "trusted/order_events": 2,
+        "trusted/customers": 1,
+        "trusted/products": 1,
+        "refined/daily_revenue": 2,
+    }, opens
