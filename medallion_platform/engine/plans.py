@@ -78,12 +78,16 @@ class RecordedPlan:
 
 
 def plan_cache_dir(setting: str | None) -> Path | None:
-    """The plan cache folder for `MEDALLION_PLAN_CACHE`'s value (`off`: None, no caching)."""
+    """The plan cache folder for `MEDALLION_PLAN_CACHE`'s value (`off`, or no home directory to default to:
+    None, no caching)."""
     if setting is not None and setting.strip().lower() == "off":
         return None
     if setting:
         return Path(setting).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medallion" / "plans"
+    try:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medallion" / "plans"
+    except (RuntimeError, KeyError):  # no home directory (a container user without one): plans built every time
+        return None
 
 
 class PlanCache:

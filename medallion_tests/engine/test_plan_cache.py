@@ -122,6 +122,13 @@ def test_the_setting_names_the_folder_or_turns_the_cache_off(tmp_path, monkeypat
     assert plan_cache_dir(None) == tmp_path / "xdg" / "medallion" / "plans"
     assert plan_cache_dir(str(tmp_path / "mine")) == tmp_path / "mine"
     assert plan_cache_dir("off") is None and plan_cache_dir(" OFF ") is None
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", homeless)  # a container user without a home directory
+    assert plan_cache_dir(None) is None
 
 
 def _late_fold(settings: Settings, plans: PlanCache | None) -> list[dict]:
