@@ -105,9 +105,7 @@ class EmbeddedEngine(Engine):
 
     def sql(self, query: str, name: str = "query") -> Frame:
         """A DataFrame over a DuckDB query (a view: nothing runs until the frame is used)."""
-        view = self.unique_name(name)
-        self.connection.execute(f'CREATE OR REPLACE VIEW "{view}" AS {query}')
-        self._views.append(view)
+        view = self._view(query, name)
         if self._recording is not None:
             self._recording.append((view, query))
         described = self._describe(view)
@@ -132,7 +130,7 @@ class EmbeddedEngine(Engine):
                 schemas[name] = self._describe(views[name])
         key = self.plans.key(template, schemas)
         recorded = self.plans.get(key)
-        if recorded is not None and set(recorded.inputs) == set(views):
+        if recorded is not None:  # the key holds the inputs' names: the same names as `views`
             names = {recorded.inputs[name]: view for name, view in views.items()}
             names |= {view: self.unique_name("planned") for view, _ in recorded.views}
             created, sql = recorded.renamed(names)
