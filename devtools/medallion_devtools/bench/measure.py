@@ -35,7 +35,29 @@ def process_peak_rss_mb(pid: int) -> float:
 
 
 def descendant_pids(pid: int | None = None) -> list[int]:
-    """Live descendants of `pid` (default: this process), from `/proc`; empty where there is no `/proc`."""
+    """Live descendants of `pid` (default: this process), from `/proc`; empty where there is no `/proc`.
+
+    Each process's threads list their children (`/proc/<pid>/task/<tid>/children`): a few reads per
+    measured span, where walking every process of a busy machine took milliseconds, inside the spans
+    of the phases measured (a 1 % batch measures ten of them)."""
+    root = pid or os.getpid()
+    if not Path(f"/proc/{root}/task/{root}/children").exists():  # a kernel without the file: every process read
+        return _descendants_by_parent(root)
+    out, todo = [], [root]
+    while todo:
+        parent = todo.pop()
+        children: list[int] = []
+        for task in Path(f"/proc/{parent}/task").glob("[0-9]*"):
+            try:
+                children += [int(p) for p in (task / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+        out += children
+        todo += children
+    return out
+
+
+def _descendants_by_parent(root: int) -> list[int]:
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
@@ -43,7 +65,7 @@ def descendant_pids(pid: int | None = None) -> list[int]:
         except (OSError, IndexError, ValueError):
             continue
         parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [pid or os.getpid()]
+    out, todo = [], [root]
     while todo:
         children = parents.get(todo.pop(), [])
         out += children

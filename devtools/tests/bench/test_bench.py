@@ -4,9 +4,12 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +227,25 @@ def test_a_phase_s_peak_rss_is_its_own_not_that_of_the_process_that_spawned_it()
     )
     assert float(child.stdout) < 200, child.stdout  # this process holds over 300 MB
     del held
+
+
+def test_a_span_counts_the_cpu_of_its_live_grandchildren():
+    """A phase's CPU includes processes its children started and that still run (the Spark JVM under its
+    launcher): found through each thread's `children` list, the same set as walking every process."""
+    from medallion_devtools.bench.measure import _descendants_by_parent, descendant_pids
+
+    launcher = subprocess.Popen(["bash", "-c", "sleep 30 & sleep 30 & wait"])
+    try:
+        for _ in range(100):  # both sleeps started (bounded: 10 s)
+            if len(_descendants_by_parent(launcher.pid)) == 2:
+                break
+            time.sleep(0.1)
+        found = descendant_pids()
+        assert launcher.pid in found
+        assert set(_descendants_by_parent(launcher.pid)) <= set(found)
+        assert len(found) >= 3
+    finally:
+        for pid in _descendants_by_parent(launcher.pid):
+            os.kill(pid, signal.SIGKILL)
+        launcher.kill()
+        launcher.wait(timeout=10)
