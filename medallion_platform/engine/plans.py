@@ -59,11 +59,13 @@ class Template:
 @dataclass(frozen=True)
 class RecordedPlan:
     """A template's SQL as first built: the input views it names (by input), the views it created
-    itself (checkpoints, in the order created, each with its query) and the final query."""
+    itself (checkpoints, in the order created, each with its query), the final query and its columns and
+    types (a later call needs not ask DuckDB for them)."""
 
     inputs: Mapping[str, str]
     views: Sequence[tuple[str, str]]
     sql: str
+    columns: Schema
 
     def renamed(self, names: Mapping[str, str]) -> tuple[list[tuple[str, str]], str]:
         """The views and the final query with every recorded view name replaced by `names[old]`."""
@@ -120,6 +122,7 @@ class PlanCache:
                 {str(k): str(v) for k, v in entry["inputs"].items()},
                 [(str(name), str(query)) for name, query in entry["views"]],
                 str(entry["sql"]),
+                [(str(name), str(kind)) for name, kind in entry["columns"]],
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
@@ -129,7 +132,12 @@ class PlanCache:
     def put(self, key: str, plan: RecordedPlan) -> None:
         """Records `plan` under `key` (atomically; a folder that cannot be written is skipped: the plan
         is built again next time)."""
-        entry = {"inputs": dict(plan.inputs), "views": [list(v) for v in plan.views], "sql": plan.sql}
+        entry = {
+            "inputs": dict(plan.inputs),
+            "views": [list(v) for v in plan.views],
+            "sql": plan.sql,
+            "columns": [list(c) for c in plan.columns],
+        }
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             with tempfile.NamedTemporaryFile("w", dir=self.directory, suffix=".tmp", delete=False) as out:

@@ -102,7 +102,7 @@ def test_an_unreadable_entry_is_built_again(engines):
     BUILT.clear()
     assert _rows(second, second.planned(REVENUE, **_inputs(second, [("a", 4)]))) == {"a": Decimal("10.00")}
     assert BUILT == ["revenue"]
-    assert set(json.loads(entry.read_text())) == {"inputs", "views", "sql"}
+    assert set(json.loads(entry.read_text())) == {"inputs", "views", "sql", "columns"}
 
 
 def test_a_template_reading_data_is_not_kept(engines):
