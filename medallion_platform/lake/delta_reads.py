@@ -7,7 +7,8 @@ batch's staging) the log is opened once and every question is answered from that
 which is brought up to date after this object's own commits (`_committed`).
 """
 
-import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,18 +73,52 @@ class Changes:
         return not self.removed
 
 
-@functools.lru_cache(maxsize=16)
-def _files_at(
-    uri: str, table_id: str, options: tuple[tuple[str, str], ...], version: int
-) -> tuple[DataFile, ...] | None:
+class _VersionFiles:
     """The data files of one version of the table `table_id` (its metadata id, new when a table is made
     again at the same place). A version never changes, so it is read once per process: every refined
-    table of a run asks for the same two versions of its fact."""
-    try:
-        table = DeltaTable(uri, version=version, storage_options=dict(options) or None)
-    except Exception:  # the version's log is gone (log retention) or the table is
-        return None
-    return _files_of(table)
+    table of a run asks for the same two versions of its fact. The newest 16 versions asked for are kept."""
+
+    def __init__(self, kept: int = 16) -> None:
+        self._kept = kept
+        self._files: OrderedDict[tuple[object, ...], tuple[DataFile, ...] | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        uri: str,
+        table_id: str,
+        options: tuple[tuple[str, str], ...],
+        version: int,
+        opened: DeltaTable | None = None,
+    ) -> tuple[DataFile, ...] | None:
+        """The files of `version`, read from `opened` when that is the version it has open (else the
+        version's log is opened)."""
+        key = (uri, table_id, options, version)
+        with self._lock:
+            if key in self._files:
+                self._files.move_to_end(key)
+                return self._files[key]
+        files: tuple[DataFile, ...] | None
+        if opened is not None and opened.version() == version:
+            files = _files_of(opened)
+        else:
+            try:
+                files = _files_of(DeltaTable(uri, version=version, storage_options=dict(options) or None))
+            except Exception:  # the version's log is gone (log retention) or the table is
+                files = None
+        with self._lock:
+            self._files[key] = files
+            while len(self._files) > self._kept:
+                self._files.popitem(last=False)
+        return files
+
+    def cache_clear(self) -> None:
+        """Forgets every version read (as a new process starts)."""
+        with self._lock:
+            self._files.clear()
+
+
+_files_at = _VersionFiles()
 
 
 def _files_of(table: DeltaTable) -> tuple[DataFile, ...]:
@@ -191,7 +226,7 @@ class DeltaTableReader:
         table = self.table()
         if table is None:
             return None
-        files = _files_at(*self._key(table), table.version() if version is None else version)
+        files = _files_at(*self._key(table), table.version() if version is None else version, table)
         if files is None:
             return None
         if partition_column is None or values is None:
@@ -209,7 +244,7 @@ class DeltaTableReader:
         current = table.version() if upto is None else upto
         if version >= current:
             return Changes(version, current, (), ())
-        before, after = _files_at(*self._key(table), version), _files_at(*self._key(table), current)
+        before, after = _files_at(*self._key(table), version), _files_at(*self._key(table), current, table)
         if before is None or after is None:
             return None
         old, new = {f.path: f for f in before}, {f.path: f for f in after}

@@ -450,7 +450,14 @@ def batch_figures(
 
 
 def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq: int) -> bool:
-    """True when raw holds no batch for `scope` between what trusted took and `batch_seq`."""
+    """True when raw holds no batch for `scope` between what trusted took and `batch_seq`: told by the
+    log's `_batch_seq` statistics when every file's range is outside that gap (no data file read), else
+    by counting the rows in it."""
+    files = raw.files("_landing_date", [scope]) if scope is not None else raw.files()
+    if files is None:
+        return True
+    if all(_outside(f.range("_batch_seq"), after, batch_seq) for f in files):
+        return True
     dataset = raw.dataset()
     if dataset is None:
         return True
@@ -458,3 +465,11 @@ def _nothing_pending(raw: DeltaTableIO, scope: str | None, after: int, batch_seq
     if scope is not None:
         condition = condition & (ds.field("_landing_date") == scope)
     return dataset.count_rows(filter=condition) == 0
+
+
+def _outside(bounds: tuple[object, object] | None, after: int, before: int) -> bool:
+    """A file's (min, max) holds no value strictly between `after` and `before` (unknown bounds: it may)."""
+    if bounds is None or not all(isinstance(b, int) for b in bounds):
+        return False
+    low, high = bounds
+    return high <= after or low >= before  # type: ignore[operator]

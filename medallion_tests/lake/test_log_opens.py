@@ -62,8 +62,9 @@ def test_a_source_step_opens_each_log_a_bounded_number_of_times(settings, contra
 
 def test_a_refined_refresh_opens_each_log_a_bounded_number_of_times(settings, contracts, embedded, lake, opens):
     """A refresh plans from one snapshot of each table it reads (`Lakehouse.held`): the master data once, the
-    fact once more for the version its coverage recorded (the files added since), the refined table once more
-    by delta-rs's own writer (8, 4, 4 and 6 openings without the held snapshot)."""
+    fact once (the current version's files come from the open log; only the older version its coverage
+    recorded is opened again, once per process, and this process has read it before), the refined table once
+    more by delta-rs's own writer (8, 4, 4 and 6 openings without the held snapshot)."""
     from medallion_tests.zones.test_refined import TABLES, _day_one, _events
 
     _day_one(settings, contracts, embedded)
@@ -81,7 +82,7 @@ def test_a_refined_refresh_opens_each_log_a_bounded_number_of_times(settings, co
     refreshed = refresh_refined(lake, embedded, TABLES["daily_revenue"], ["2026-11-01"])
     assert (refreshed.mode, refreshed.folded) == ("incremental", 1)
     assert {name: opens[name] for name in opens if not name.startswith("_")} == {
-        "trusted/order_events": 2,
+        "trusted/order_events": 1,
         "trusted/customers": 1,
         "trusted/products": 1,
         "refined/daily_revenue": 2,

@@ -209,3 +209,32 @@ def test_a_crash_between_quarantine_and_trusted_commits_recovers(settings, contr
     retry = promote(lake, embedded, contract)
     assert retry.inserted == 2
     assert lake.quarantine("order_events").read().num_rows == 7
+
+
+def _source_step(lake, engine, contract, *, promote_it: bool = True):
+    """One run of the source step as the asset runs it: raw staged and committed, then (unless the run is
+    killed first) trusted promoted from the batch in hand."""
+    from medallion_platform.zones.flow import write_raw
+    from medallion_platform.zones.source_step import SourceStep
+    from medallion_platform.zones.trusted import write_promotion
+
+    with SourceStep(lake, contract) as step:
+        write_raw(lake, step.plan_raw())
+        return write_promotion(lake, contract, step.plan_promotion(engine)) if promote_it else None
+
+
+def test_a_batch_a_killed_run_left_in_raw_is_promoted_with_the_next_one(settings, contracts, embedded, lake):
+    """A run killed between raw's commit and the promotion leaves its batch in raw only: the next run sees it
+    pending (raw's log says a batch lies between what trusted took and its own) and promotes both batches
+    from raw; once nothing is pending, a run promotes the batch in hand."""
+    contract = contracts["order_events"]
+    land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2)))
+    _source_step(lake, embedded, contract, promote_it=False)
+    land(settings, "order_events", "2026/11/01/12/b", jsonl(event(3)))
+    second = _source_step(lake, embedded, contract)
+    assert not second.built_from_batch and (second.raw_rows, second.inserted) == (3, 3)
+    land(settings, "order_events", "2026/11/01/14/c", jsonl(event(4)))
+    third = _source_step(lake, embedded, contract)
+    assert third.built_from_batch and (third.raw_rows, third.inserted) == (1, 1)
+    ids = [r["event_id"] for r in _rows(lake.trusted("order_events"), "event_id")]
+    assert ids == [f"evt-{n:016x}" for n in (1, 2, 3, 4)]
