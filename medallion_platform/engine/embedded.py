@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from sqlframe.duckdb import DuckDBSession, Window
 from sqlframe.duckdb import functions as F
+from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from medallion_platform.engine.base import ArrowData, Engine, Frame
@@ -34,6 +35,8 @@ _LOCK = threading.Lock()
 _INLINE_CTE = re.compile(r'(?<=[ ,])("t\d+") AS \((?=SELECT )')
 _PLAIN_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _SHARED: dict[str, Any] = {}
+_SELECTS: dict[tuple[str, ...], exp.Select] = {}
+"""Per list of plain column names, the SELECT of them that a table's frame starts from (`_table`)."""
 
 # SQLFrame's first function lookup loads every sqlglot dialect (0.07 s): do it while importing, not in a run.
 Dialect.classes  # noqa: B018
@@ -213,9 +216,17 @@ class EmbeddedEngine(Engine):
 
     def _table(self, name: str, described: Sequence[tuple[str, str]]) -> Frame:
         columns = dict(described)
-        if all(_PLAIN_NAME.fullmatch(column) for column in columns):
-            self.session.catalog.add_table(name, columns)
-        return self.session.table(name)
+        if not all(_PLAIN_NAME.fullmatch(column) for column in columns) or not _PLAIN_NAME.fullmatch(name):
+            return self.session.table(name)
+        self.session.catalog.add_table(name, columns)
+        # The query `session.table(name)` starts from (SQLFrame's reader parses each column's name again on
+        # every call): built once per list of columns, then only its FROM is this table.
+        dialect = self.session.input_dialect
+        select = _SELECTS.get(tuple(columns))
+        if select is None:
+            listed = self.session.catalog.get_columns_from_schema(name)
+            select = _SELECTS.setdefault(tuple(columns), exp.Select().select(*listed, dialect=dialect))
+        return self.session._create_table(select.from_(name, dialect=dialect))
 
     def sql_text(self, df: Frame) -> str:
         """DuckDB SQL of a DataFrame, its CTEs inlined.
