@@ -305,8 +305,9 @@ class DeltaTableIO(DeltaTableReader):
             "target_file_size": TARGET_FILE_SIZE,
             "commit_properties": self._commit(txns, metadata),
         }
-        if self.exists():
-            write_deltalake(self.uri, rows.stream(), mode="overwrite", predicate=predicate, **common)
+        table = self.table()
+        if table is not None:  # the open log: delta-rs commits after the version this write was planned on
+            write_deltalake(table, rows.stream(), mode="overwrite", predicate=predicate, **common)
         else:
             write_deltalake(self.uri, rows.stream(), mode="append", **common, **self._create_options())
         self._committed()
@@ -342,7 +343,7 @@ class DeltaTableIO(DeltaTableReader):
     ) -> WriteResult:
         """Replaces the whole table in one commit (for small, unpartitioned tables)."""
         write_deltalake(
-            self.uri,
+            self.table() or self.uri,
             data,
             mode="overwrite",
             schema_mode="overwrite",
