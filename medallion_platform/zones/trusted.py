@@ -334,8 +334,16 @@ def _quarantine_write(
     *,
     partial: list[str | None] | None,
 ) -> TableWrite:
-    """Quarantine: an append of only the scopes it has not committed (`partial`, when not all)."""
-    bad = quarantine_rows(engine, validated, contract, pii)
+    """Quarantine: an append of only the scopes it has not committed (`partial`, when not all). Its
+    projection is a plan kept in the plan cache unless the contract names personal data: that plan holds
+    the hashing key, which no file may (`engine/plans.py`)."""
+    if contract.pii:
+        bad = quarantine_rows(engine, validated, contract, pii)
+    else:
+        projection = functools.partial(quarantine_rows, contract=contract, pii=None)
+        bad = engine.planned(
+            Template("trusted/quarantine_rows", projection, parameters=contract.model_dump_json()), validated=validated
+        )
     if partial:
         bad = bad.where(engine.F.col("_landing_date").isin(*partial))
     return TableWrite(

@@ -127,18 +127,21 @@ def validate(engine: Engine, raw: Frame, contract: Contract) -> Frame:
     )
 
 
-def quarantine_rows(engine: Engine, validated: Frame, contract: Contract, pii: PiiHasher) -> Frame:
+def quarantine_rows(engine: Engine, validated: Frame, contract: Contract, pii: PiiHasher | None) -> Frame:
     """Rows that failed a rule: raw text values, the rule, the reason, the source reference. The contract's
     personal data is there only as `pii`'s keyed hash: its columns, the failed value when the failed column
-    is one of them (or the record could not be parsed), and no whole record (`_raw_record` null)."""
+    is one of them (or the record could not be parsed), and no whole record (`_raw_record` null). `pii` may
+    be None only for a contract that names no personal data (the projection then uses no key)."""
     F = engine.F
     private = set(contract.pii)
+    if private and pii is None:
+        raise ValueError(f"{contract.name} names personal data {sorted(private)}: its quarantine needs the hashing key")
 
     def value(c: str) -> Any:
-        return pii.hashed(F, F.col(c)).alias(c) if c in private else F.col(c)
+        return pii.hashed(F, F.col(c)).alias(c) if pii is not None and c in private else F.col(c)
 
     raw_value, raw_record = F.col("_raw_value"), F.col("_raw_record")
-    if private:
+    if private and pii is not None:
         names_pii = F.col("_column").isin(*private) | F.col("_column").isNull()
         raw_value = F.when(names_pii, pii.hashed(F, raw_value)).otherwise(raw_value)
         raw_record = F.lit(None).cast("string")

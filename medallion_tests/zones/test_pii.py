@@ -117,3 +117,28 @@ def test_no_quarantine_or_rejected_table_holds_personal_data_in_clear_after_a_ho
     cells = {name: [str(v) for row in t.to_pylist() for v in row.values()] for name, t in read.items() if t}
     found = {name: [c for c in cs if any(p in c for p in HOSTILE_PII)] for name, cs in cells.items()}
     assert {name: c for name, c in found.items() if c} == {}
+
+
+def test_no_kept_plan_holds_the_hashing_key(tmp_path, contracts):
+    """The plan cache keeps the quarantine projection of a contract without personal data (it uses no key),
+    never that of one with: its SQL holds the key, and no file may."""
+    from medallion_platform.engine.embedded import EmbeddedEngine
+    from medallion_platform.engine.plans import PlanCache
+    from medallion_platform.lake.lakehouse import Lakehouse
+    from medallion_tests.helpers import event, jsonl
+
+    key = "k" * 32
+    settings = Settings.from_env({"MEDALLION_PII_HASH_KEY": key}, data_dir=tmp_path / "lake")
+    lake, engine = Lakehouse(settings), EmbeddedEngine()
+    engine.plans = PlanCache(tmp_path / "plans")
+    try:
+        rows = _quarantine(settings, contracts, engine, lake)
+        land(settings, "order_events", "2026/11/01/10/a", jsonl(event(1), event(2, quantity=0)))
+        ingest_raw(lake, contracts["order_events"])
+        assert promote(lake, engine, contracts["order_events"]).quarantined == 1
+    finally:
+        engine.close()
+    assert rows[0]["email"] == _keyed(key, "grace@example")  # the key was used
+    kept = [p.read_text() for p in (tmp_path / "plans").glob("*.json")]
+    assert any('"_reason"' in text for text in kept)  # order_events' quarantine projection is kept
+    assert [text for text in kept if key in text] == []
