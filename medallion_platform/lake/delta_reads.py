@@ -313,20 +313,18 @@ class DeltaTableReader:
         kinds = {name: duckdb_type(schema.field(name).type) for name in partitions}
         if any(kind is None for kind in kinds.values()):
             return None
-        actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+        current = self.files() or []  # the version's files, read from its log once per process
         if paths is not None:
-            _refuse_removed(self.uri, table.version(), paths, {a["path"] for a in actions})
+            _refuse_removed(self.uri, table.version(), paths, {f.path for f in current})
         wanted = None if partition_column is None or values is None else {str(v) for v in values}
         groups: dict[tuple, list[str]] = {}
-        for action in actions:
-            key = tuple(action.get(f"partition.{name}") for name in partitions)
-            if wanted is not None and str(action.get(f"partition.{partition_column}")) not in wanted:
+        for file in current:
+            key = tuple(file.value(name) for name in partitions)
+            if wanted is not None and str(file.value(partition_column)) not in wanted:  # type: ignore[arg-type]
                 continue
-            if paths is not None and action["path"] not in paths:
+            if paths is not None and file.path not in paths:
                 continue
-            groups.setdefault(key, []).append(
-                f"{self.uri.removeprefix('file://').rstrip('/')}/{unquote(action['path'])}"
-            )
+            groups.setdefault(key, []).append(f"{self.uri.removeprefix('file://').rstrip('/')}/{unquote(file.path)}")
         if not groups:
             return None
         selects = []
