@@ -95,6 +95,22 @@ def test_only_repetitive_columns_are_dictionary_encoded():
     assert files._dictionary_columns(batch, batch.schema) == ["status", "empty"]
 
 
+def test_counting_a_prefix_first_chooses_the_columns_counting_every_row_does(monkeypatch):
+    """The limit is 5,000 distinct values here: `cycle` has 4,096 (its prefix holds all of them), `wide` 6,000
+    (its prefix holds 4,096: only the whole batch tells), `id` 50,000 (its prefix alone tells)."""
+    rows = 50_000
+    batch = pa.record_batch(
+        {
+            "id": [f"evt-{i}" for i in range(rows)],
+            "cycle": [f"c{i % 4096}" for i in range(rows)],
+            "wide": [f"w{i % 6000}" for i in range(rows)],
+        }
+    )
+    chosen = files._dictionary_columns(batch, batch.schema)
+    monkeypatch.setattr(files, "_PREFIX_ROWS", rows)  # every row counted at once
+    assert chosen == files._dictionary_columns(batch, batch.schema) == ["cycle"]
+
+
 def test_statistics_leave_out_bounds_that_cannot_be_stated_safely(tmp_path):
     long_text = "x" * 40
     table = pa.table({"s": [long_text, "a"], "f": [float("nan"), 1.0], "b": [True, False]})
