@@ -118,10 +118,19 @@ class EmbeddedEngine(Engine):
         view = self._view(query, name)
         if self._recording is not None:
             self._recording.append((view, query))
-        described = list(described) if described is not None else self._describe(view)
-        frame = self._table(view, described)
-        self._frame_views[id(frame)] = (frame, view, described)
+        return self._view_frame(view, list(described) if described is not None else self._describe(view))
+
+    def _view_frame(self, name: str, described: list[tuple[str, str]]) -> Frame:
+        """The frame of DuckDB view or table `name` as it stands, remembered as such (`_as_view`)."""
+        frame = self._table(name, described)
+        self._frame_views[id(frame)] = (frame, name, described)
         return frame
+
+    def _as_view(self, frame: Frame) -> tuple[str, list[tuple[str, str]]] | None:
+        """The view (or table) `frame` is as it stands, with its columns and types; None for a frame with steps
+        of its own."""
+        known = self._frame_views.get(id(frame))
+        return (known[1], known[2]) if known is not None and known[0] is frame else None
 
     def planned(self, template: Template, /, **inputs: Frame) -> Frame:
         """`template.build(self, **inputs)`, its SQL kept in the plan cache (`engine/plans.py`): a later
@@ -132,9 +141,9 @@ class EmbeddedEngine(Engine):
         views: dict[str, str] = {}
         schemas: dict[str, list[tuple[str, str]]] = {}
         for name, frame in inputs.items():  # each input as a view of its own: a frame of `sql` is one already
-            known = self._frame_views.get(id(frame))
-            if known is not None and known[0] is frame:
-                views[name], schemas[name] = known[1], known[2]
+            known = self._as_view(frame)
+            if known is not None:
+                views[name], schemas[name] = known
             else:
                 views[name] = self._view(self.sql_text(frame), name)
                 schemas[name] = self._describe(views[name])
@@ -235,9 +244,9 @@ class EmbeddedEngine(Engine):
         which copies the whole input (deduplication reads its input three times: measured at 3 M
         rows, 5.3 s materialized, 1.1 s inlined). Expensive steps are persisted explicitly instead.
         """
-        known = self._frame_views.get(id(df))
-        if known is not None and known[0] is df:  # a view (or table) as it is: nothing for SQLFrame to write
-            return f'SELECT * FROM "{known[1]}"'
+        known = self._as_view(df)
+        if known is not None:  # a view (or table) as it is: nothing for SQLFrame to write
+            return f'SELECT * FROM "{known[0]}"'
         return _INLINE_CTE.sub(r"\1 AS NOT MATERIALIZED (", df.sql(dialect="duckdb", pretty=False, optimize=False))
 
     def to_arrow(self, df: Frame) -> pa.Table:
@@ -252,10 +261,7 @@ class EmbeddedEngine(Engine):
         table = self.unique_name("persisted")
         self.connection.execute(f'CREATE OR REPLACE TABLE "{table}" AS {self.sql_text(df)}')
         self._tables.append(table)
-        described = self._describe(table)
-        frame = self._table(table, described)
-        self._frame_views[id(frame)] = (frame, table, described)
-        return frame
+        return self._view_frame(table, self._describe(table))
 
     def checkpoint(self, df: Frame) -> Frame:
         """A view over `df`'s SQL: later steps start from a one-table plan.

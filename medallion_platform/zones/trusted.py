@@ -262,6 +262,7 @@ def _plan(
             tally.seqs,
             pii,
             partial=(quarantine_scopes if len(quarantine_scopes) < len(last_batch) else None),
+            described=described,
         ),
         trusted=TableWrite(
             engine=engine,
@@ -333,17 +334,16 @@ def _quarantine_write(
     pii: PiiHasher,
     *,
     partial: list[str | None] | None,
+    described: str,
 ) -> TableWrite:
     """Quarantine: an append of only the scopes it has not committed (`partial`, when not all). Its
     projection is a plan kept in the plan cache unless the contract names personal data: that plan holds
-    the hashing key, which no file may (`engine/plans.py`)."""
+    the hashing key, which no file may (`engine/plans.py`). `described`: the contract's JSON."""
     if contract.pii:
         bad = quarantine_rows(engine, validated, contract, pii)
     else:
         projection = functools.partial(quarantine_rows, contract=contract, pii=None)
-        bad = engine.planned(
-            Template("trusted/quarantine_rows", projection, parameters=contract.model_dump_json()), validated=validated
-        )
+        bad = engine.planned(Template("trusted/quarantine_rows", projection, parameters=described), validated=validated)
     if partial:
         bad = bad.where(engine.F.col("_landing_date").isin(*partial))
     return TableWrite(
